@@ -1,0 +1,133 @@
+//! # `frontend` — the QueueLab dashboard
+//!
+//! A Leptos 0.8 client-side-rendered app, compiled to
+//! `wasm32-unknown-unknown` and served by `queuelab serve`. It speaks to
+//! the server only through the REST API and the WebSocket, with the types
+//! from `shared`.
+//!
+//! A short tour:
+//!
+//! * [`App`] — the page shell: product name, navigation (Jobs, New job,
+//!   History) and the live connection indicator, around a client-side
+//!   router.
+//! * [`live`] — the WebSocket link: connects, feeds signals with frames,
+//!   and reconnects with jittered exponential backoff when the server goes
+//!   away.
+//! * [`format`] — small pure helpers (durations), unit-tested natively.
+//!
+//! Elements that browser tests look at carry `data-testid` attributes.
+
+pub mod format;
+pub mod live;
+
+use leptos::prelude::*;
+use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::path;
+
+use crate::live::{Conn, LiveLink};
+
+/// The whole dashboard: shell, navigation and routed pages.
+#[component]
+pub fn App() -> impl IntoView {
+    let link = LiveLink::start();
+    view! {
+        <Router>
+            <header class="shell">
+                <div class="brand">
+                    <span class="logo" aria-hidden="true">"⇶"</span>
+                    <span class="name" data-testid="product-name">"QueueLab"</span>
+                </div>
+                <nav aria-label="Main">
+                    <A href="/jobs">"Jobs"</A>
+                    <A href="/new">"New job"</A>
+                    <A href="/history">"History"</A>
+                </nav>
+                <ConnectionBadge link=link />
+            </header>
+            <main>
+                <Routes fallback=|| view! { <Placeholder title="Not found" body="No page at this address." /> }>
+                    <Route path=path!("/") view=JobsPage />
+                    <Route path=path!("/jobs") view=JobsPage />
+                    <Route path=path!("/new") view=NewJobPage />
+                    <Route path=path!("/history") view=HistoryPage />
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// Always-visible state of the live link: connected or reconnecting, the
+/// server's version, and its uptime ticking with each heartbeat.
+#[component]
+fn ConnectionBadge(link: LiveLink) -> impl IntoView {
+    let conn = link.conn;
+    let beat = link.last_heartbeat;
+    let label = move || match conn.get() {
+        Conn::Connecting => "connecting…".to_owned(),
+        Conn::Connected => "connected".to_owned(),
+        Conn::Reconnecting { in_ms } => {
+            format!("reconnecting in {}", format::duration_ms(u64::from(in_ms)))
+        }
+    };
+    let state_class = move || match conn.get() {
+        Conn::Connected => "conn conn-ok",
+        Conn::Connecting => "conn conn-wait",
+        Conn::Reconnecting { .. } => "conn conn-down",
+    };
+    let version = move || {
+        beat.get()
+            .map(|b| format!("v{}", b.server_version))
+            .unwrap_or_default()
+    };
+    let uptime = move || {
+        beat.get()
+            .map(|b| format!("up {}", format::duration_ms(b.uptime_ms)))
+            .unwrap_or_default()
+    };
+    view! {
+        <div class=state_class role="status" aria-live="polite" data-testid="connection">
+            <span class="dot" aria-hidden="true"></span>
+            <span data-testid="conn-state">{label}</span>
+            <span class="meta" data-testid="server-version">{version}</span>
+            <span class="meta" data-testid="uptime">{uptime}</span>
+        </div>
+    }
+}
+
+/// A titled card for pages whose content lands in later issues.
+#[component]
+fn Placeholder(title: &'static str, body: &'static str) -> impl IntoView {
+    view! {
+        <section class="card">
+            <h1>{title}</h1>
+            <p>{body}</p>
+        </section>
+    }
+}
+
+#[component]
+fn JobsPage() -> impl IntoView {
+    view! {
+        <div data-testid="page-jobs">
+            <Placeholder title="Jobs" body="Running and recent pipeline jobs will be listed here, live." />
+        </div>
+    }
+}
+
+#[component]
+fn NewJobPage() -> impl IntoView {
+    view! {
+        <div data-testid="page-new">
+            <Placeholder title="New job" body="Start a pipeline from a template or your own spec." />
+        </div>
+    }
+}
+
+#[component]
+fn HistoryPage() -> impl IntoView {
+    view! {
+        <div data-testid="page-history">
+            <Placeholder title="History" body="Finished runs, their charts and reports, side by side." />
+        </div>
+    }
+}

@@ -1,0 +1,141 @@
+//! The dashboard's live link to the server's WebSocket.
+//!
+//! One task owns the socket. It turns each frame into a signal update, and
+//! when the socket closes (server restart, network blip) it waits a
+//! jittered, exponentially growing delay and connects again, so a fleet of
+//! open dashboards does not stampede a restarting server.
+
+use futures_util::StreamExt;
+use gloo_net::websocket::Message;
+use gloo_net::websocket::futures::WebSocket;
+use gloo_timers::future::TimeoutFuture;
+use leptos::prelude::*;
+use shared::ws::{FrameError, Heartbeat, ServerFrame};
+
+/// State of the connection as shown to the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conn {
+    /// First attempt, nothing heard yet.
+    Connecting,
+    /// Frames are arriving.
+    Connected,
+    /// The socket closed; the next attempt starts in `in_ms` milliseconds.
+    Reconnecting {
+        /// Delay before the next attempt.
+        in_ms: u32,
+    },
+}
+
+/// Read-only signals fed by the link task; `Copy`, so any component can
+/// take it as a prop.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveLink {
+    /// Connection state for the indicator.
+    pub conn: ReadSignal<Conn>,
+    /// The newest heartbeat, if any arrived on this or an earlier socket.
+    pub last_heartbeat: ReadSignal<Option<Heartbeat>>,
+}
+
+/// First reconnect delay (before jitter).
+pub const BACKOFF_BASE_MS: u32 = 500;
+/// Longest reconnect delay (before jitter).
+pub const BACKOFF_CAP_MS: u32 = 10_000;
+
+/// Delay before reconnect attempt `attempt` (0-based): the base doubles up
+/// to the cap, and "equal jitter" keeps it between half and all of that,
+/// with `unit` a random number in `[0, 1)`.
+pub fn backoff_ms(attempt: u32, unit: f64) -> u32 {
+    let ceiling = BACKOFF_BASE_MS
+        .saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX))
+        .min(BACKOFF_CAP_MS);
+    let half = ceiling / 2;
+    half + (f64::from(ceiling - half) * unit.clamp(0.0, 1.0)) as u32
+}
+
+/// `ws://` or `wss://` URL of the server's WebSocket, derived from the
+/// page's own address so the dashboard works behind any host name.
+fn ws_url() -> String {
+    let location = web_sys::window().expect("a browser window").location();
+    let scheme = match location.protocol().as_deref() {
+        Ok("https:") => "wss",
+        _ => "ws",
+    };
+    let host = location.host().unwrap_or_else(|_| "127.0.0.1:8080".into());
+    format!("{scheme}://{host}{}", shared::WS_PATH)
+}
+
+impl LiveLink {
+    /// Creates the signals and starts the connection task.
+    pub fn start() -> Self {
+        let (conn, set_conn) = signal(Conn::Connecting);
+        let (last_heartbeat, set_heartbeat) = signal(None::<Heartbeat>);
+        leptos::task::spawn_local(async move {
+            let mut attempt = 0u32;
+            loop {
+                match WebSocket::open(&ws_url()) {
+                    Ok(socket) => {
+                        // Keep the write half alive: dropping both halves
+                        // closes the socket.
+                        let (_sink, mut stream) = socket.split();
+                        while let Some(msg) = stream.next().await {
+                            let text = match msg {
+                                Ok(Message::Text(text)) => text,
+                                Ok(Message::Bytes(_)) => continue,
+                                Err(_) => break,
+                            };
+                            match ServerFrame::parse(&text) {
+                                Ok(ServerFrame::Heartbeat(beat)) => {
+                                    attempt = 0;
+                                    set_conn.set(Conn::Connected);
+                                    set_heartbeat.set(Some(beat));
+                                }
+                                // A newer server may send frames we do not know.
+                                Err(FrameError::UnknownType(_)) => {}
+                                Err(err) => leptos::logging::warn!("ignoring frame: {err}"),
+                            }
+                        }
+                    }
+                    Err(err) => leptos::logging::warn!("cannot open WebSocket: {err}"),
+                }
+                let delay = backoff_ms(attempt, js_sys::Math::random());
+                attempt = attempt.saturating_add(1);
+                set_conn.set(Conn::Reconnecting { in_ms: delay });
+                TimeoutFuture::new(delay).await;
+            }
+        });
+        Self {
+            conn,
+            last_heartbeat,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_then_caps_with_equal_jitter() {
+        assert_eq!(backoff_ms(0, 0.0), 250);
+        assert_eq!(backoff_ms(0, 1.0), 500);
+        assert_eq!(backoff_ms(1, 1.0), 1000);
+        assert_eq!(backoff_ms(3, 0.0), 2000);
+        for attempt in [5, 6, 30, u32::MAX] {
+            assert_eq!(backoff_ms(attempt, 0.0), BACKOFF_CAP_MS / 2, "{attempt}");
+            assert_eq!(backoff_ms(attempt, 0.999_999), BACKOFF_CAP_MS - 1, "{attempt}");
+        }
+    }
+
+    #[test]
+    fn jitter_stays_within_half_and_all_of_the_ceiling() {
+        for attempt in 0..8 {
+            let lo = backoff_ms(attempt, 0.0);
+            let hi = backoff_ms(attempt, 1.0);
+            for i in 0..=10 {
+                let d = backoff_ms(attempt, f64::from(i) / 10.0);
+                assert!(lo <= d && d <= hi, "attempt {attempt}: {d} not in {lo}..={hi}");
+            }
+            assert_eq!(hi, 2 * lo);
+        }
+    }
+}

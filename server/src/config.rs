@@ -1,0 +1,82 @@
+//! Configuration of `queuelab serve`, from flags and environment variables.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything `queuelab serve` needs; each flag has an environment variable
+/// so containers and systemd units can configure it without a command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeConfig {
+    /// Address to bind. Loopback by default: exposing the server is a choice.
+    #[arg(long, env = "QUEUELAB_BIND", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub bind: IpAddr,
+
+    /// TCP port to listen on; 0 picks a free one (printed at start).
+    #[arg(long, short, env = "QUEUELAB_PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    /// Folder for QueueLab's own files (its SQLite store, job leftovers).
+    /// Created if missing.
+    #[arg(long, env = "QUEUELAB_DATA_DIR", default_value = "queuelab-data")]
+    pub data_dir: PathBuf,
+
+    /// Folder of the built dashboard. Found automatically when omitted:
+    /// next to the binary, in `../share/queuelab/dashboard`, or in the
+    /// source tree's `frontend/dist`.
+    #[arg(long, env = "QUEUELAB_ASSETS")]
+    pub assets: Option<PathBuf>,
+
+    /// Milliseconds between WebSocket heartbeat frames.
+    #[arg(long, env = "QUEUELAB_HEARTBEAT_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub heartbeat_ms: u64,
+
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "QUEUELAB_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl ServeConfig {
+    /// The socket address to listen on.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.port)
+    }
+
+    /// Interval between heartbeat frames.
+    pub fn heartbeat_every(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+}
+
+/// The URL a person should open for a server listening on `addr`: an
+/// unspecified bind address (`0.0.0.0`) is shown as loopback, which is
+/// reachable from the same host.
+pub fn display_url(addr: SocketAddr) -> String {
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => match ip {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        },
+        ip => ip,
+    };
+    format!("http://{}/", SocketAddr::new(host, addr.port()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_shows_loopback_for_unspecified_bind() {
+        assert_eq!(
+            display_url("0.0.0.0:8080".parse().unwrap()),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(display_url("[::]:81".parse().unwrap()), "http://[::1]:81/");
+        assert_eq!(
+            display_url("192.0.2.7:9".parse().unwrap()),
+            "http://192.0.2.7:9/"
+        );
+    }
+}

@@ -1,0 +1,80 @@
+//! The error type every handler returns, rendered as a JSON [`ErrorBody`].
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use shared::api::ErrorBody;
+
+/// A failed API request: each variant knows its HTTP status and its stable
+/// `code`, so handlers never build error bodies by hand.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The path names no endpoint or no such resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// The input is well-formed but a field's value is unacceptable.
+    #[error("{field}: {message}")]
+    InvalidField {
+        /// Path of the offending field (`stages[1].workers`).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A bug or an I/O failure on the server's side.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// The status code and machine-readable code of this error.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::InvalidField { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let field = match &self {
+            AppError::InvalidField { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        let message = match &self {
+            AppError::InvalidField { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        let body = ErrorBody {
+            code: code.to_owned(),
+            message,
+            field,
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn invalid_field_names_the_field() {
+        let resp = AppError::InvalidField {
+            field: "stages[0].workers".into(),
+            message: "must be 1..=4096".into(),
+        }
+        .into_response();
+        assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body.code, "invalid_field");
+        assert_eq!(body.field.as_deref(), Some("stages[0].workers"));
+        assert_eq!(body.message, "must be 1..=4096");
+    }
+}

@@ -1,0 +1,120 @@
+//! # `server` — QueueLab's control plane
+//!
+//! An axum application that serves the dashboard, the REST API under
+//! `/api/v1` and the live WebSocket at `/api/v1/ws`; the `queuelab`
+//! binary (`src/main.rs`) is a thin command line around it.
+//!
+//! A short tour:
+//!
+//! * [`config`] — what `queuelab serve` is told: bind address, port, data
+//!   directory, where the dashboard's files are.
+//! * [`app`] builds the [`axum::Router`] from an [`AppState`]; [`run`]
+//!   serves it on a listener until a shutdown future resolves. Tests call
+//!   both on `127.0.0.1:0` to get a real server on a free port.
+//! * [`api`] — the JSON endpoints (`/healthz`, `/api/v1/version`) and the
+//!   [`error::AppError`] every handler returns.
+//! * [`ws`] — the WebSocket hub; today it streams heartbeats.
+//! * [`assets`] — finds the built dashboard and serves it, falling back to
+//!   `index.html` so client-side routes survive a reload.
+//! * [`healthcheck`] — a dependency-free HTTP probe for container
+//!   `HEALTHCHECK`s (`queuelab healthcheck`).
+
+pub mod api;
+pub mod assets;
+pub mod config;
+pub mod error;
+pub mod healthcheck;
+pub mod ws;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+/// Version of this build, from Cargo.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Shared, cheaply clonable state every handler receives.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    started: Instant,
+    heartbeat_every: Duration,
+    assets: Option<PathBuf>,
+    /// Cancelled when the server begins to shut down, so long-lived
+    /// WebSocket tasks can say goodbye with a Close frame instead of being
+    /// cut off.
+    shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// State for a server whose dashboard files are in `assets` (or none)
+    /// and which sends a heartbeat every `heartbeat_every`.
+    pub fn new(assets: Option<PathBuf>, heartbeat_every: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                started: Instant::now(),
+                heartbeat_every,
+                assets,
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// Time since the state was created, i.e. since the server started.
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
+    /// Interval between heartbeat frames on each WebSocket.
+    pub fn heartbeat_every(&self) -> Duration {
+        self.inner.heartbeat_every
+    }
+
+    /// Folder of the built dashboard, when one was found.
+    pub fn assets(&self) -> Option<&std::path::Path> {
+        self.inner.assets.as_deref()
+    }
+
+    /// Token cancelled at shutdown; long-lived tasks select on it.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.inner.shutdown
+    }
+}
+
+/// Builds the whole HTTP application: API, WebSocket and dashboard.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(api::router())
+        .merge(ws::router())
+        .fallback_service(assets::service(state.assets()))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves [`app`] on `listener` until `shutdown` resolves, then closes
+/// WebSockets with a Close frame and waits for in-flight requests.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let token = state.shutdown_token().clone();
+    let router = app(state);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: closing WebSockets, finishing requests");
+            token.cancel();
+        })
+        .await
+}

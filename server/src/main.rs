@@ -1,0 +1,111 @@
+//! The `queuelab` command line: `serve` runs the control plane; more verbs
+//! (`run`, `templates`, `jobs ...`) arrive with later issues.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use server::config::{ServeConfig, display_url};
+use server::{AppState, assets};
+use tracing_subscriber::EnvFilter;
+
+/// QueueLab: run, watch, tune and gracefully stop producer/consumer queue
+/// pipelines.
+#[derive(Debug, Parser)]
+#[command(name = "queuelab", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the dashboard, the REST API and the WebSocket.
+    Serve(ServeConfig),
+    /// Probe a running server's /healthz; exits non-zero when unhealthy.
+    Healthcheck {
+        /// URL to probe; defaults to this host's server on $QUEUELAB_PORT.
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(config) => serve(config),
+        Command::Healthcheck { url } => {
+            let url = url.unwrap_or_else(|| {
+                let port = std::env::var("QUEUELAB_PORT").unwrap_or_else(|_| "8080".into());
+                format!("http://127.0.0.1:{port}/healthz")
+            });
+            server::healthcheck::probe(&url, Duration::from_secs(3))
+                .with_context(|| format!("health check of {url} failed"))
+        }
+    }
+}
+
+fn init_tracing(json: bool) {
+    let filter = EnvFilter::try_from_env("QUEUELAB_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    init_tracing(config.log_json);
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let assets = assets::locate(config.assets.as_deref());
+    match &assets {
+        Some(dir) => tracing::info!(dir = %dir.display(), "serving dashboard"),
+        None => tracing::warn!("dashboard not built; run `./dev up` or pass --assets"),
+    }
+    let listener = tokio::net::TcpListener::bind(config.addr())
+        .await
+        .with_context(|| format!("cannot listen on {}", config.addr()))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "queuelab listening");
+    // The one line a person (and the end-to-end test) reads to find us.
+    #[allow(clippy::print_stdout)]
+    {
+        println!("QueueLab {} is serving at {}", server::VERSION, display_url(addr));
+    }
+    let state = AppState::new(assets, config.heartbeat_every());
+    server::run(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what `docker stop` sends).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

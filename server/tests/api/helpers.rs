@@ -1,0 +1,87 @@
+//! `spawn_app()`: a real server on a free loopback port, per test.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use server::AppState;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running server; shut it down with [`TestApp::shutdown`] to exercise
+/// graceful shutdown, or drop it to abort.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// Heartbeat interval used by tests: short, so tests see several quickly.
+pub const TEST_HEARTBEAT: Duration = Duration::from_millis(100);
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with_assets(None).await
+}
+
+pub async fn spawn_app_with_assets(assets: Option<PathBuf>) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = AppState::new(assets, TEST_HEARTBEAT);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server::run(listener, state, async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}{}", self.addr, shared::WS_PATH)
+    }
+
+    /// Triggers graceful shutdown and waits for the server to return.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        let task = self.task.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("server stops within 10 s")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 GET over a raw socket: returns status and body.
+/// (No HTTP client crate is needed for these few probes.)
+pub async fn get(app: &TestApp, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", app.addr);
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    (status, body.to_owned())
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the HTTP and WebSocket API against a real server
+//! listening on `127.0.0.1:0` (one test binary for the whole API area).
+
+mod health;
+mod helpers;
+mod ws;

@@ -1,0 +1,28 @@
+//! # `shared` — the vocabulary of QueueLab
+//!
+//! Every type that crosses the wire between the server (`server`), the
+//! pipeline runtime (`engine`) and the WebAssembly dashboard (`frontend`)
+//! lives here, so both sides agree by construction instead of by
+//! convention.
+//!
+//! A short tour:
+//!
+//! * [`ws`] — the frames the server pushes over `/api/v1/ws`. Every frame
+//!   is a JSON object with a `type` tag, so a client can dispatch on it
+//!   and ignore frame types it does not know yet.
+//! * [`api`] — bodies of the REST API under `/api/v1` (version info, the
+//!   JSON error body).
+//!
+//! The crate compiles for native targets and for `wasm32-unknown-unknown`
+//! alike: it depends on `serde` only, never on tokio or axum.
+
+pub mod api;
+pub mod ws;
+
+/// The product version, shared so the dashboard can show which build of
+/// the protocol it was compiled against.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Path of the WebSocket endpoint, relative to the server root; one
+/// constant so the server route and the dashboard's URL never drift.
+pub const WS_PATH: &str = "/api/v1/ws";

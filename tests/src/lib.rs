@@ -1,0 +1,148 @@
+//! # `e2e` — end-to-end tests of QueueLab as a user meets it
+//!
+//! These tests start the real `queuelab` binary as a child process, talk to
+//! it over real sockets and drive the real dashboard in headless Chromium.
+//! This library holds the shared helpers; the tests live in `tests/`.
+//!
+//! * [`ServerProcess`] — spawns `queuelab serve --port 0` in a scratch data
+//!   directory, reads the URL it prints, and kills it when dropped.
+//! * [`browser`] — runs a Node.js script under `browser/` that drives
+//!   Chromium through `playwright-core` and prints one JSON report.
+//! * [`artifacts_dir`] — the git-ignored folder for screenshots.
+//!
+//! The binary, the dashboard bundle, Node's packages and Chromium are put
+//! in place by `./dev test`, which is how these tests are meant to run.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Root of the source tree.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Git-ignored folder for test artifacts such as screenshots.
+pub fn artifacts_dir() -> PathBuf {
+    let dir = repo_root().join("artifacts");
+    std::fs::create_dir_all(&dir).expect("create artifacts/");
+    dir
+}
+
+/// Path of the `queuelab` binary under test: `$QUEUELAB_BIN`, or the one
+/// cargo built next to this test executable (`target/<profile>/queuelab`).
+pub fn queuelab_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("QUEUELAB_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> -> target/<profile>/queuelab
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps")
+        .join(format!("queuelab{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} not found: build it first (`./dev test` does) or set QUEUELAB_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `queuelab serve` child process, killed on drop.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    /// Base URL the server printed, with a trailing slash.
+    pub url: String,
+    /// Scratch data directory, removed on drop.
+    pub data_dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// Starts `queuelab serve --port 0` and waits for the URL it prints.
+    pub fn spawn() -> Self {
+        Self::spawn_with(&[])
+    }
+
+    /// Like [`ServerProcess::spawn`], with extra `serve` arguments.
+    pub fn spawn_with(extra: &[&str]) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp data dir");
+        let mut child = Command::new(queuelab_bin())
+            .arg("serve")
+            .args(["--port", "0", "--heartbeat-ms", "250"])
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(extra)
+            .env("QUEUELAB_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn queuelab");
+        let stdout = child.stdout.take().expect("piped stdout");
+        // Read the announcement on a thread so a silent child cannot hang
+        // the test forever.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("queuelab serve printed no URL within 30 s");
+            }
+        };
+        Self {
+            child,
+            url,
+            data_dir,
+        }
+    }
+
+    /// `host:port` part of [`ServerProcess::url`].
+    pub fn authority(&self) -> &str {
+        self.url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `node browser/<script> <args...>` and parses the one JSON object
+/// it prints on stdout. Panics with the script's output when it fails.
+pub fn browser(script: &str, args: &[&str]) -> serde_json::Value {
+    let path = repo_root().join("tests/browser").join(script);
+    let out = Command::new("node")
+        .arg(&path)
+        .args(args)
+        .current_dir(repo_root())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run node (installed by ./dev setup)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{} failed ({}):\n{stdout}",
+        path.display(),
+        out.status
+    );
+    let last = stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or("");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("bad JSON from {script}: {e}\n{stdout}"))
+}
