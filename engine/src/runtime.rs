@@ -61,7 +61,10 @@ mod tests {
 
     #[test]
     fn zero_workers_is_refused() {
-        assert!(matches!(EngineRuntime::new(0), Err(RuntimeError::NoWorkers)));
+        assert!(matches!(
+            EngineRuntime::new(0),
+            Err(RuntimeError::NoWorkers)
+        ));
     }
 
     #[tokio::test(flavor = "current_thread")]

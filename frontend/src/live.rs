@@ -122,7 +122,11 @@ mod tests {
         assert_eq!(backoff_ms(3, 0.0), 2000);
         for attempt in [5, 6, 30, u32::MAX] {
             assert_eq!(backoff_ms(attempt, 0.0), BACKOFF_CAP_MS / 2, "{attempt}");
-            assert_eq!(backoff_ms(attempt, 0.999_999), BACKOFF_CAP_MS - 1, "{attempt}");
+            assert_eq!(
+                backoff_ms(attempt, 0.999_999),
+                BACKOFF_CAP_MS - 1,
+                "{attempt}"
+            );
         }
     }
 
@@ -133,7 +137,10 @@ mod tests {
             let hi = backoff_ms(attempt, 1.0);
             for i in 0..=10 {
                 let d = backoff_ms(attempt, f64::from(i) / 10.0);
-                assert!(lo <= d && d <= hi, "attempt {attempt}: {d} not in {lo}..={hi}");
+                assert!(
+                    lo <= d && d <= hi,
+                    "attempt {attempt}: {d} not in {lo}..={hi}"
+                );
             }
             assert_eq!(hi, 2 * lo);
         }

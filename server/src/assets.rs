@@ -20,7 +20,9 @@ use tower_http::services::{ServeDir, ServeFile};
 pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
     match explicit {
         Some(dir) => Some(dir.to_path_buf()),
-        None => candidates().into_iter().find(|d| d.join("index.html").is_file()),
+        None => candidates()
+            .into_iter()
+            .find(|d| d.join("index.html").is_file()),
     }
 }
 
@@ -49,7 +51,9 @@ pub fn service(dir: Option<&Path>) -> BoxCloneSyncService<Request<Body>, Respons
         Some(dir) => {
             let index = ServeFile::new(dir.join("index.html"));
             let files = ServeDir::new(dir).fallback(index);
-            BoxCloneSyncService::new(ServiceExt::<Request<Body>>::map_response(files, |res| res.map(Body::new)))
+            BoxCloneSyncService::new(ServiceExt::<Request<Body>>::map_response(files, |res| {
+                res.map(Body::new)
+            }))
         }
         None => BoxCloneSyncService::new(tower::service_fn(|_req: Request<Body>| async {
             Ok::<_, Infallible>(missing_dashboard())
@@ -80,11 +84,7 @@ mod tests {
 
     #[test]
     fn source_tree_dist_is_a_candidate() {
-        assert!(
-            candidates()
-                .iter()
-                .any(|d| d.ends_with("frontend/dist"))
-        );
+        assert!(candidates().iter().any(|d| d.ends_with("frontend/dist")));
     }
 
     #[tokio::test]
@@ -93,14 +93,20 @@ mod tests {
         std::fs::write(dir.path().join("index.html"), "<p>app</p>").unwrap();
         std::fs::write(dir.path().join("app.js"), "x()").unwrap();
         let svc = service(Some(dir.path()));
-        for (path, body) in [("/app.js", "x()"), ("/jobs/42", "<p>app</p>"), ("/", "<p>app</p>")] {
+        for (path, body) in [
+            ("/app.js", "x()"),
+            ("/jobs/42", "<p>app</p>"),
+            ("/", "<p>app</p>"),
+        ] {
             let resp = svc
                 .clone()
                 .oneshot(Request::get(path).body(Body::empty()).unwrap())
                 .await
                 .unwrap();
             assert_eq!(resp.status(), StatusCode::OK, "{path}");
-            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
             assert_eq!(&bytes[..], body.as_bytes(), "{path}");
         }
     }
@@ -112,7 +118,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
         assert!(String::from_utf8_lossy(&bytes).contains("./dev up"));
     }
 }

@@ -71,7 +71,9 @@ mod tests {
         }
         .into_response();
         assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
         let body: ErrorBody = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(body.code, "invalid_field");
         assert_eq!(body.field.as_deref(), Some("stages[0].workers"));

@@ -70,7 +70,13 @@ mod tests {
     #[test]
     fn rejects_non_http_urls() {
         for url in ["https://x:1/", "ftp://x", "http:///healthz"] {
-            assert!(matches!(probe(url, Duration::from_secs(1)), Err(ProbeError::BadUrl(_))), "{url}");
+            assert!(
+                matches!(
+                    probe(url, Duration::from_secs(1)),
+                    Err(ProbeError::BadUrl(_))
+                ),
+                "{url}"
+            );
         }
     }
 
@@ -82,7 +88,10 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let err = probe(&format!("http://127.0.0.1:{port}/healthz"), Duration::from_secs(1));
+        let err = probe(
+            &format!("http://127.0.0.1:{port}/healthz"),
+            Duration::from_secs(1),
+        );
         assert!(matches!(err, Err(ProbeError::Io { .. })));
     }
 }

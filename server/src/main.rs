@@ -48,7 +48,9 @@ fn main() -> anyhow::Result<()> {
 fn init_tracing(json: bool) {
     let filter = EnvFilter::try_from_env("QUEUELAB_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -74,7 +76,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // The one line a person (and the end-to-end test) reads to find us.
     #[allow(clippy::print_stdout)]
     {
-        println!("QueueLab {} is serving at {}", server::VERSION, display_url(addr));
+        println!(
+            "QueueLab {} is serving at {}",
+            server::VERSION,
+            display_url(addr)
+        );
     }
     let state = AppState::new(assets, config.heartbeat_every());
     server::run(listener, state, shutdown_signal()).await?;

@@ -71,14 +71,17 @@ impl ServerProcess {
         Self::spawn_with(&[])
     }
 
-    /// Like [`ServerProcess::spawn`], with extra `serve` arguments.
+    /// Like [`ServerProcess::spawn`], with extra `serve` arguments (which
+    /// may name their own `--data-dir`).
     pub fn spawn_with(extra: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp data dir");
-        let mut child = Command::new(queuelab_bin())
-            .arg("serve")
-            .args(["--port", "0", "--heartbeat-ms", "250"])
-            .arg("--data-dir")
-            .arg(data_dir.path())
+        let mut cmd = Command::new(queuelab_bin());
+        cmd.arg("serve")
+            .args(["--port", "0", "--heartbeat-ms", "250"]);
+        if !extra.contains(&"--data-dir") {
+            cmd.arg("--data-dir").arg(data_dir.path());
+        }
+        let mut child = cmd
             .args(extra)
             .env("QUEUELAB_LOG", "warn")
             .stdout(Stdio::piped())
@@ -112,9 +115,7 @@ impl ServerProcess {
 
     /// `host:port` part of [`ServerProcess::url`].
     pub fn authority(&self) -> &str {
-        self.url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
+        self.url.trim_start_matches("http://").trim_end_matches('/')
     }
 }
 
@@ -143,6 +144,10 @@ pub fn browser(script: &str, args: &[&str]) -> serde_json::Value {
         path.display(),
         out.status
     );
-    let last = stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or("");
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or("");
     serde_json::from_str(last).unwrap_or_else(|e| panic!("bad JSON from {script}: {e}\n{stdout}"))
 }

@@ -27,7 +27,9 @@ async fn next_frame(ws: &mut Socket) -> ServerFrame {
 #[tokio::test]
 async fn websocket_streams_heartbeats_with_growing_uptime() {
     let app = spawn_app().await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(app.ws_url()).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(app.ws_url())
+        .await
+        .unwrap();
     let mut beats = Vec::new();
     for _ in 0..3 {
         let ServerFrame::Heartbeat(beat) = next_frame(&mut ws).await;
@@ -44,15 +46,22 @@ async fn websocket_streams_heartbeats_with_growing_uptime() {
         beats.windows(2).all(|w| w[0].uptime_ms < w[1].uptime_ms),
         "uptime grows: {beats:?}"
     );
-    assert!(beats[0].server_time_ms > 1_600_000_000_000, "epoch milliseconds");
+    assert!(
+        beats[0].server_time_ms > 1_600_000_000_000,
+        "epoch milliseconds"
+    );
 }
 
 #[tokio::test]
 async fn each_client_gets_its_own_stream() {
     let app = spawn_app().await;
-    let (mut a, _) = tokio_tungstenite::connect_async(app.ws_url()).await.unwrap();
+    let (mut a, _) = tokio_tungstenite::connect_async(app.ws_url())
+        .await
+        .unwrap();
     let ServerFrame::Heartbeat(first_a) = next_frame(&mut a).await;
-    let (mut b, _) = tokio_tungstenite::connect_async(app.ws_url()).await.unwrap();
+    let (mut b, _) = tokio_tungstenite::connect_async(app.ws_url())
+        .await
+        .unwrap();
     let ServerFrame::Heartbeat(first_b) = next_frame(&mut b).await;
     assert_eq!(first_a.seq, 0);
     assert_eq!(first_b.seq, 0);
@@ -62,7 +71,9 @@ async fn each_client_gets_its_own_stream() {
 #[tokio::test]
 async fn shutdown_closes_websockets_with_going_away() {
     let app = spawn_app().await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(app.ws_url()).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(app.ws_url())
+        .await
+        .unwrap();
     next_frame(&mut ws).await;
     let stopping = tokio::spawn(app.shutdown());
     let close = loop {

@@ -1,0 +1,66 @@
+// Opens the dashboard, waits for the WASM app to connect to the WebSocket,
+// watches the server's uptime tick, visits each page, takes a screenshot,
+// and prints one JSON report for the Rust test to assert on.
+//
+// usage: node dashboard.mjs <base-url> <screenshot.png>
+import { launch, watchErrors, text } from "./driver.mjs";
+
+const [base, screenshot] = process.argv.slice(2);
+const report = { errors: [] };
+const browser = await launch();
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  report.errors = watchErrors(page);
+  await page.goto(base, { waitUntil: "load" });
+
+  // The product name is rendered by the WASM app, not by index.html.
+  await page.waitForSelector('[data-testid="product-name"]', { timeout: 30000 });
+  report.productName = await text(page, "product-name");
+
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="conn-state"]')?.textContent === "connected",
+    null,
+    { timeout: 30000 },
+  );
+  report.connState = await text(page, "conn-state");
+  report.serverVersion = await text(page, "server-version");
+  report.uptimeFirst = await text(page, "uptime");
+  await page.waitForFunction(
+    (first) => {
+      const now = document.querySelector('[data-testid="uptime"]')?.textContent;
+      return now && now !== first;
+    },
+    report.uptimeFirst,
+    { timeout: 30000 },
+  );
+  report.uptimeLater = await text(page, "uptime");
+
+  // Client-side navigation, then a deep link loaded from the server.
+  report.pages = {};
+  for (const [label, testid] of [["New job", "page-new"], ["History", "page-history"], ["Jobs", "page-jobs"]]) {
+    await page.getByRole("link", { name: label, exact: true }).click();
+    await page.waitForSelector(`[data-testid="${testid}"]`, { timeout: 10000 });
+    report.pages[testid] = new URL(page.url()).pathname;
+  }
+  await page.goto(new URL("history", base).href, { waitUntil: "load" });
+  await page.waitForSelector('[data-testid="page-history"]', { timeout: 30000 });
+  report.deepLink = true;
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="conn-state"]')?.textContent === "connected",
+    null,
+    { timeout: 30000 },
+  );
+  await page.goto(base, { waitUntil: "load" });
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="conn-state"]')?.textContent === "connected",
+    null,
+    { timeout: 30000 },
+  );
+  await page.screenshot({ path: screenshot, fullPage: true });
+  report.screenshot = screenshot;
+} catch (err) {
+  report.failure = String(err?.stack || err);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(report));

@@ -1,0 +1,37 @@
+// Shared launch options for QueueLab's browser tests: Debian's Chromium
+// driven by playwright-core (no browser download), with the flags that work
+// as root on a closed network.
+import { chromium } from "playwright-core";
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+// Collects console errors and uncaught page errors, so tests can assert a
+// clean console.
+export function watchErrors(page) {
+  const errors = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "error") errors.push(`console: ${msg.text()}`);
+  });
+  page.on("pageerror", (err) => errors.push(`pageerror: ${err.message}`));
+  page.on("requestfailed", (req) =>
+    errors.push(`requestfailed: ${req.url()} ${req.failure()?.errorText}`),
+  );
+  return errors;
+}
+
+export const text = (page, testid) =>
+  page.locator(`[data-testid="${testid}"]`).first().innerText();

@@ -1,0 +1,39 @@
+//! The dashboard in a real headless Chromium against the real binary.
+
+use e2e::{ServerProcess, artifacts_dir, browser};
+
+#[test]
+fn dashboard_runs_and_shows_live_uptime_without_console_errors() {
+    let server = ServerProcess::spawn();
+    let shot = artifacts_dir().join("dashboard-shell.png");
+    let _ = std::fs::remove_file(&shot);
+    let report = browser("dashboard.mjs", &[&server.url, shot.to_str().unwrap()]);
+
+    assert!(
+        report.get("failure").is_none(),
+        "browser run failed: {report:#}"
+    );
+    assert_eq!(report["productName"], "QueueLab", "the WASM app rendered");
+    assert_eq!(report["connState"], "connected");
+    assert_eq!(
+        report["serverVersion"],
+        format!("v{}", env!("CARGO_PKG_VERSION")),
+        "version comes from the heartbeat"
+    );
+    let (first, later) = (&report["uptimeFirst"], &report["uptimeLater"]);
+    assert!(
+        first.as_str().is_some_and(|s| s.starts_with("up ")),
+        "{first}"
+    );
+    assert_ne!(first, later, "uptime ticks with live heartbeats");
+    assert_eq!(report["pages"]["page-new"], "/new");
+    assert_eq!(report["pages"]["page-history"], "/history");
+    assert_eq!(report["pages"]["page-jobs"], "/jobs");
+    assert_eq!(report["deepLink"], true);
+    assert_eq!(
+        report["errors"],
+        serde_json::json!([]),
+        "page console is clean"
+    );
+    assert!(shot.is_file(), "screenshot saved at {}", shot.display());
+}
