@@ -21,7 +21,7 @@ pub mod format;
 pub mod live;
 
 use leptos::prelude::*;
-use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::components::{A, Redirect, Route, Router, Routes};
 use leptos_router::path;
 
 use crate::live::{Conn, LiveLink};
@@ -46,7 +46,7 @@ pub fn App() -> impl IntoView {
             </header>
             <main>
                 <Routes fallback=|| view! { <Placeholder title="Not found" body="No page at this address." /> }>
-                    <Route path=path!("/") view=JobsPage />
+                    <Route path=path!("/") view=|| view! { <Redirect path="/jobs" /> } />
                     <Route path=path!("/jobs") view=JobsPage />
                     <Route path=path!("/new") view=NewJobPage />
                     <Route path=path!("/history") view=HistoryPage />

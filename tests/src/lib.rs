@@ -7,15 +7,17 @@
 //! * [`ServerProcess`] — spawns `queuelab serve --port 0` in a scratch data
 //!   directory, reads the URL it prints, and kills it when dropped.
 //! * [`browser`] — runs a Node.js script under `browser/` that drives
-//!   Chromium through `playwright-core` and prints one JSON report.
+//!   Chromium through `playwright-core` and prints one JSON report;
+//!   [`BrowserSession`] does the same step by step, for tests that act on
+//!   the server (restart it, say) while the page is open.
 //! * [`artifacts_dir`] — the git-ignored folder for screenshots.
 //!
 //! The binary, the dashboard bundle, Node's packages and Chromium are put
 //! in place by `./dev test`, which is how these tests are meant to run.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -76,10 +78,17 @@ impl ServerProcess {
     pub fn spawn_with(extra: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp data dir");
         let mut cmd = Command::new(queuelab_bin());
-        cmd.arg("serve")
-            .args(["--port", "0", "--heartbeat-ms", "250"]);
-        if !extra.contains(&"--data-dir") {
-            cmd.arg("--data-dir").arg(data_dir.path());
+        cmd.arg("serve");
+        // Defaults for tests, unless the caller names the flag itself.
+        let data_dir_arg = data_dir.path().to_string_lossy().into_owned();
+        for (flag, value) in [
+            ("--port", "0"),
+            ("--heartbeat-ms", "250"),
+            ("--data-dir", data_dir_arg.as_str()),
+        ] {
+            if !extra.contains(&flag) {
+                cmd.args([flag, value]);
+            }
         }
         let mut child = cmd
             .args(extra)
@@ -101,7 +110,13 @@ impl ServerProcess {
         });
         let url = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(url) => url,
-            Err(_) => {
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().expect("wait for queuelab");
+                panic!(
+                    "queuelab serve exited ({status}) without printing its URL; see stderr above"
+                );
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
                 let _ = child.kill();
                 panic!("queuelab serve printed no URL within 30 s");
             }
@@ -126,28 +141,112 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Runs `node browser/<script> <args...>` and parses the one JSON object
-/// it prints on stdout. Panics with the script's output when it fails.
-pub fn browser(script: &str, args: &[&str]) -> serde_json::Value {
-    let path = repo_root().join("tests/browser").join(script);
-    let out = Command::new("node")
-        .arg(&path)
-        .args(args)
+fn node(script: &str) -> Command {
+    let mut cmd = Command::new("node");
+    cmd.arg(repo_root().join("tests/browser").join(script))
         .current_dir(repo_root())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run node (installed by ./dev setup)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{} failed ({}):\n{stdout}",
-        path.display(),
-        out.status
-    );
+        .stderr(Stdio::inherit());
+    cmd
+}
+
+fn parse_report(script: &str, stdout: &str) -> serde_json::Value {
     let last = stdout
         .lines()
         .rev()
         .find(|l| l.starts_with('{'))
         .unwrap_or("");
     serde_json::from_str(last).unwrap_or_else(|e| panic!("bad JSON from {script}: {e}\n{stdout}"))
+}
+
+/// Runs `node browser/<script> <args...>` and parses the one JSON object
+/// it prints on stdout. Panics with the script's output when it fails.
+pub fn browser(script: &str, args: &[&str]) -> serde_json::Value {
+    let out = node(script)
+        .args(args)
+        .output()
+        .expect("run node (installed by ./dev setup)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script} failed ({}):\n{stdout}",
+        out.status
+    );
+    parse_report(script, &stdout)
+}
+
+/// A browser script driven step by step: the script prints `STEP <name>`
+/// lines when it reaches a point where the test should act, and waits for a
+/// line on its stdin before going on.
+#[derive(Debug)]
+pub struct BrowserSession {
+    script: String,
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    seen: Vec<String>,
+}
+
+impl BrowserSession {
+    /// Starts `node browser/<script> <args...>`.
+    pub fn start(script: &str, args: &[&str]) -> Self {
+        let mut child = node(script)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run node (installed by ./dev setup)");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        Self {
+            script: script.to_owned(),
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Blocks until the script prints `STEP <name>`; panics with what it
+    /// printed if it ends first (the script bounds every wait itself).
+    pub fn expect_step(&mut self, name: &str) {
+        let want = format!("STEP {name}");
+        for line in self.lines.by_ref().map_while(Result::ok) {
+            let done = line == want;
+            self.seen.push(line);
+            if done {
+                return;
+            }
+        }
+        panic!(
+            "{} ended before `{want}`:\n{}",
+            self.script,
+            self.seen.join("\n")
+        );
+    }
+
+    /// Tells the script to go on past its current step.
+    pub fn resume(&mut self) {
+        writeln!(self.stdin, "go").expect("write to the browser script");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// Waits for the script to end and returns its JSON report.
+    pub fn finish(mut self) -> serde_json::Value {
+        self.seen.extend(self.lines.by_ref().map_while(Result::ok));
+        let status = self.child.wait().expect("wait for node");
+        let stdout = self.seen.join("\n");
+        assert!(
+            status.success(),
+            "{} failed ({status}):\n{stdout}",
+            self.script
+        );
+        parse_report(&self.script, &stdout)
+    }
+}
+
+impl Drop for BrowserSession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,6 +1,6 @@
 //! The dashboard in a real headless Chromium against the real binary.
 
-use e2e::{ServerProcess, artifacts_dir, browser};
+use e2e::{BrowserSession, ServerProcess, artifacts_dir, browser};
 
 #[test]
 fn dashboard_runs_and_shows_live_uptime_without_console_errors() {
@@ -36,4 +36,38 @@ fn dashboard_runs_and_shows_live_uptime_without_console_errors() {
         "page console is clean"
     );
     assert!(shot.is_file(), "screenshot saved at {}", shot.display());
+}
+
+#[test]
+fn dashboard_reconnects_after_a_server_restart() {
+    let server = ServerProcess::spawn();
+    let port = server
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let mut session = BrowserSession::start("reconnect.mjs", &[&server.url]);
+
+    session.expect_step("connected");
+    drop(server); // kill -9: the socket closes without a goodbye
+    session.expect_step("reconnecting");
+    let restarted = ServerProcess::spawn_with(&["--port", &port]);
+    session.resume();
+    let report = session.finish();
+    drop(restarted);
+
+    assert!(
+        report.get("failure").is_none(),
+        "browser run failed: {report:#}"
+    );
+    let down = report["whileDown"].as_str().unwrap();
+    assert!(down.starts_with("reconnecting in "), "{down}");
+    assert_eq!(report["afterRestart"], "connected");
+    assert_eq!(
+        report["errors"],
+        serde_json::json!([]),
+        "no errors beyond failed handshakes"
+    );
 }
