@@ -17,6 +17,7 @@
 //! alike: it depends on `serde` only, never on tokio or axum.
 
 pub mod api;
+pub mod spec;
 pub mod ws;
 
 /// The product version, shared so the dashboard can show which build of

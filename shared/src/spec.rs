@@ -1,0 +1,866 @@
+//! Pipeline specs: what a job runs, as data.
+//!
+//! A [`PipelineSpec`] is a source, an ordered list of stages and a sink. It
+//! is written in TOML or JSON, parsed with unknown fields rejected, and
+//! [validated](PipelineSpec::validate) so that *every* problem is reported
+//! with the path of the field at fault (`stages[1].queue.capacity`), not
+//! just the first one. Running a spec is the engine's business; this
+//! module only describes it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A whole pipeline: source → stages → sink, plus lifecycle settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// Short name shown in lists and thread names (`ql-<name>-<stage>-<n>`).
+    pub name: String,
+    /// What the pipeline demonstrates or does, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Where items come from.
+    pub source: SourceSpec,
+    /// Processing stages, in order; each has its own input queue.
+    #[serde(default)]
+    pub stages: Vec<StageSpec>,
+    /// Where items end up.
+    #[serde(default)]
+    pub sink: SinkSpec,
+    /// How long a drain may take before it escalates to an abort.
+    #[serde(default = "defaults::drain_deadline_ms")]
+    pub drain_deadline_ms: u64,
+    /// How many metric snapshots per second the engine publishes.
+    #[serde(default = "defaults::sample_hz")]
+    pub sample_hz: f64,
+}
+
+/// Where a stage runs: the two worlds of the article.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Runtime {
+    /// N OS threads blocking on a bounded queue (Python's `queue.Queue`).
+    #[default]
+    Thread,
+    /// N tokio tasks awaiting a bounded queue (Python's `asyncio.Queue`).
+    Async,
+}
+
+impl fmt::Display for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Runtime::Thread => "thread",
+            Runtime::Async => "async",
+        })
+    }
+}
+
+/// One processing stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSpec {
+    /// Unique within the pipeline.
+    pub name: String,
+    /// Threads or tasks.
+    #[serde(default)]
+    pub runtime: Runtime,
+    /// Number of threads (thread stage) or tasks (async stage).
+    #[serde(default = "defaults::workers")]
+    pub workers: u32,
+    /// The stage's input queue.
+    #[serde(default)]
+    pub queue: QueueSpec,
+    /// Async stages only: most operations in flight at once (a semaphore);
+    /// defaults to `workers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// The work done on each item.
+    pub op: OpSpec,
+}
+
+/// A stage's input queue: its size and what producers do when it is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    /// Bounded by default; unbounded only when written out.
+    #[serde(default)]
+    pub capacity: Capacity,
+    /// Policy when the queue is full.
+    #[serde(default)]
+    pub when_full: WhenFull,
+}
+
+impl Default for QueueSpec {
+    fn default() -> Self {
+        Self {
+            capacity: Capacity::default(),
+            when_full: WhenFull::Block,
+        }
+    }
+}
+
+/// How many items a queue holds: a number, or `"unbounded"` (a memory risk,
+/// shown as such).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "CapacityRepr", into = "CapacityRepr")]
+pub enum Capacity {
+    /// At most this many items; producers meet `when_full` beyond it.
+    Bounded(u64),
+    /// No limit: the article's memory pitfall, available on purpose.
+    Unbounded,
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Capacity::Bounded(defaults::CAPACITY)
+    }
+}
+
+impl fmt::Display for Capacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Capacity::Bounded(n) => write!(f, "{n}"),
+            Capacity::Unbounded => f.write_str("unbounded"),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum CapacityRepr {
+    Number(u64),
+    Word(String),
+}
+
+impl TryFrom<CapacityRepr> for Capacity {
+    type Error = String;
+    fn try_from(repr: CapacityRepr) -> Result<Self, Self::Error> {
+        match repr {
+            CapacityRepr::Number(n) => Ok(Capacity::Bounded(n)),
+            CapacityRepr::Word(w) if w == "unbounded" => Ok(Capacity::Unbounded),
+            CapacityRepr::Word(w) => Err(format!(
+                "capacity must be a number or \"unbounded\", not {w:?}"
+            )),
+        }
+    }
+}
+
+impl From<Capacity> for CapacityRepr {
+    fn from(c: Capacity) -> Self {
+        match c {
+            Capacity::Bounded(n) => CapacityRepr::Number(n),
+            Capacity::Unbounded => CapacityRepr::Word("unbounded".into()),
+        }
+    }
+}
+
+/// What a producer does when the queue it feeds is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
+    /// Wait for room: backpressure (`q.put()` / `await q.put()`).
+    #[default]
+    Block,
+    /// Discard the item being offered (counted).
+    DropNewest,
+    /// Discard the oldest queued item to make room (counted).
+    DropOldest,
+    /// Refuse the item: an error for the producer (counted as dropped).
+    Reject,
+}
+
+impl fmt::Display for WhenFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WhenFull::Block => "block",
+            WhenFull::DropNewest => "drop_newest",
+            WhenFull::DropOldest => "drop_oldest",
+            WhenFull::Reject => "reject",
+        })
+    }
+}
+
+/// A latency distribution for simulated work, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "dist", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Distribution {
+    /// Always `ms`.
+    Fixed {
+        /// The latency.
+        ms: f64,
+    },
+    /// Evenly between `min_ms` and `max_ms`.
+    Uniform {
+        /// Lower bound.
+        min_ms: f64,
+        /// Upper bound.
+        max_ms: f64,
+    },
+    /// Memoryless waits with the given mean (many short, a few long).
+    Exponential {
+        /// Mean latency.
+        mean_ms: f64,
+    },
+    /// A long right tail, typical of real services' latencies.
+    LogNormal {
+        /// Median latency.
+        median_ms: f64,
+        /// Spread of the underlying normal; 0.5 is moderate, 1.5 heavy.
+        sigma: f64,
+    },
+}
+
+/// Keep or drop the items a filter matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterMode {
+    /// Keep matching items, filter out the rest.
+    #[default]
+    Keep,
+    /// Filter out matching items, keep the rest.
+    Drop,
+}
+
+/// The work a stage does on each item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OpSpec {
+    /// Simulated I/O that waits without blocking its world: a parked
+    /// thread, or an awaited timer on an async stage.
+    Sleep {
+        /// How long each item takes.
+        latency: Distribution,
+    },
+    /// CPU work for `micros` microseconds per item (0: no work at all).
+    Spin {
+        /// Busy time per item.
+        micros: u64,
+    },
+    /// A blocking call. On an async stage it blocks the event loop: the
+    /// article's pitfall, reproduced on purpose.
+    BlockingSleep {
+        /// How long each call blocks.
+        latency: Distribution,
+    },
+    /// A JSON log line becomes a record; a bad line is an error with a reason.
+    ParseJson {
+        /// Fields a record must have.
+        #[serde(default = "defaults::required_fields")]
+        require: Vec<String>,
+    },
+    /// Keep or drop records by a field's value.
+    Filter {
+        /// The field to look at.
+        field: String,
+        /// Values that match.
+        values: Vec<serde_json::Value>,
+        /// What to do with matching records.
+        #[serde(default)]
+        mode: FilterMode,
+    },
+    /// Set or rename fields of records.
+    Map {
+        /// Fields to set to fixed values.
+        #[serde(default)]
+        set: BTreeMap<String, serde_json::Value>,
+        /// Fields to rename, old name → new name.
+        #[serde(default)]
+        rename: BTreeMap<String, String>,
+    },
+    /// Fails a share of items (fault injection).
+    Fail {
+        /// Share of items that fail, 0..=1.
+        share: f64,
+    },
+}
+
+impl OpSpec {
+    /// The `kind` tag, for labels and thread names.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OpSpec::Sleep { .. } => "sleep",
+            OpSpec::Spin { .. } => "spin",
+            OpSpec::BlockingSleep { .. } => "blocking_sleep",
+            OpSpec::ParseJson { .. } => "parse_json",
+            OpSpec::Filter { .. } => "filter",
+            OpSpec::Map { .. } => "map",
+            OpSpec::Fail { .. } => "fail",
+        }
+    }
+}
+
+/// Where items come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceSpec {
+    /// Generated items: JSON log lines by default.
+    Synthetic {
+        /// Stop after this many items.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u64>,
+        /// Stop after this long.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_ms: Option<u64>,
+        /// Items per second; as fast as possible when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rate: Option<f64>,
+        /// Shape of each item.
+        #[serde(default)]
+        payload: Payload,
+        /// Share of lines that are not valid JSON, 0..=1.
+        #[serde(default)]
+        malformed_share: f64,
+        /// Share of lines that reuse an earlier record's key, 0..=1.
+        #[serde(default)]
+        duplicate_share: f64,
+        /// Seed, so a run can be repeated exactly.
+        #[serde(default)]
+        seed: u64,
+    },
+    /// A file of JSON lines, one item per line (also how leftovers replay).
+    File {
+        /// Path of the file.
+        path: String,
+    },
+}
+
+/// Shape of a synthetic item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    /// `{"id": "...", "level": "INFO", "msg": "...", "ts": ...}`
+    #[default]
+    LogLine,
+    /// A bare sequence number: the cheapest item, for raw queue throughput.
+    Counter,
+}
+
+/// Where items end up.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SinkSpec {
+    /// Counts items and discards them.
+    #[default]
+    Null,
+    /// Appends items as JSON lines.
+    File {
+        /// Path of the file.
+        path: String,
+    },
+}
+
+/// Defaults for omitted fields, shared with the dashboard's form.
+pub mod defaults {
+    /// Default queue capacity.
+    pub const CAPACITY: u64 = 1000;
+    /// Default drain deadline.
+    pub fn drain_deadline_ms() -> u64 {
+        30_000
+    }
+    /// Default metrics sample rate.
+    pub fn sample_hz() -> f64 {
+        4.0
+    }
+    /// Default number of workers.
+    pub fn workers() -> u32 {
+        1
+    }
+    /// Fields a parsed log record needs by default.
+    pub fn required_fields() -> Vec<String> {
+        vec!["id".into(), "level".into(), "msg".into()]
+    }
+}
+
+/// Limits enforced by [`PipelineSpec::validate`].
+pub mod limits {
+    /// Most workers per stage.
+    pub const MAX_WORKERS: u32 = 4096;
+    /// Largest bounded capacity.
+    pub const MAX_CAPACITY: u64 = 10_000_000;
+    /// Most stages per pipeline.
+    pub const MAX_STAGES: usize = 32;
+    /// Largest async concurrency.
+    pub const MAX_CONCURRENCY: u32 = 100_000;
+    /// Longest simulated latency, in milliseconds.
+    pub const MAX_LATENCY_MS: f64 = 600_000.0;
+    /// Longest spin per item, in microseconds.
+    pub const MAX_SPIN_US: u64 = 10_000_000;
+    /// Highest synthetic rate, items per second.
+    pub const MAX_RATE: f64 = 100_000_000.0;
+    /// Longest drain deadline, in milliseconds.
+    pub const MAX_DRAIN_DEADLINE_MS: u64 = 3_600_000;
+}
+
+/// One problem with one field of a spec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// Path of the field, such as `stages[1].queue.capacity`; empty for the
+    /// document as a whole.
+    pub path: String,
+    /// What is wrong, in words a person can act on.
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Why a spec was refused: it did not parse, or it parsed with problems.
+/// Either way every problem found carries its field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    /// The problems, in document order.
+    pub errors: Vec<FieldError>,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// The text format of a spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecFormat {
+    /// `.toml`
+    Toml,
+    /// `.json`
+    Json,
+}
+
+impl SpecFormat {
+    /// Guesses the format from a file name, defaulting to TOML.
+    pub fn from_path(path: &str) -> Self {
+        if path.to_ascii_lowercase().ends_with(".json") {
+            SpecFormat::Json
+        } else {
+            SpecFormat::Toml
+        }
+    }
+
+    /// Guesses the format from the text itself: JSON starts with `{`.
+    pub fn sniff(text: &str) -> Self {
+        if text.trim_start().starts_with('{') {
+            SpecFormat::Json
+        } else {
+            SpecFormat::Toml
+        }
+    }
+}
+
+impl PipelineSpec {
+    /// Parses and validates a spec; all problems are returned together.
+    pub fn parse(text: &str, format: SpecFormat) -> Result<Self, SpecError> {
+        let spec: PipelineSpec = match format {
+            SpecFormat::Json => {
+                let de = &mut serde_json::Deserializer::from_str(text);
+                serde_path_to_error::deserialize(de).map_err(|e| parse_error(&e))?
+            }
+            SpecFormat::Toml => {
+                let de = toml::Deserializer::parse(text).map_err(|e| SpecError {
+                    errors: vec![FieldError {
+                        path: String::new(),
+                        message: e.message().to_owned(),
+                    }],
+                })?;
+                serde_path_to_error::deserialize(de).map_err(|e| parse_error(&e))?
+            }
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// The spec as pretty TOML (how templates are shown for editing).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("specs always serialise to TOML")
+    }
+
+    /// Checks every field against its limits and the cross-field rules;
+    /// returns all problems found, each with its path.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let mut v = Validator::default();
+        v.check_name("name", &self.name);
+        self.validate_source(&mut v);
+        if self.stages.len() > limits::MAX_STAGES {
+            v.err(
+                "stages",
+                format!("at most {} stages are allowed", limits::MAX_STAGES),
+            );
+        }
+        for (i, stage) in self.stages.iter().enumerate() {
+            let at = format!("stages[{i}]");
+            v.check_name(&format!("{at}.name"), &stage.name);
+            if ["source", "sink"].contains(&stage.name.as_str()) {
+                v.err(
+                    &format!("{at}.name"),
+                    format!("`{}` is reserved", stage.name),
+                );
+            }
+            if let Some(j) = self.stages[..i].iter().position(|s| s.name == stage.name) {
+                v.err(
+                    &format!("{at}.name"),
+                    format!("duplicates the name of stages[{j}]"),
+                );
+            }
+            stage.validate(&at, &mut v);
+        }
+        if let SinkSpec::File { path } = &self.sink {
+            v.check_path("sink.path", path);
+        }
+        if !(1..=limits::MAX_DRAIN_DEADLINE_MS).contains(&self.drain_deadline_ms) {
+            v.err(
+                "drain_deadline_ms",
+                format!("must be between 1 and {}", limits::MAX_DRAIN_DEADLINE_MS),
+            );
+        }
+        if !(self.sample_hz.is_finite() && (0.1..=50.0).contains(&self.sample_hz)) {
+            v.err("sample_hz", "must be between 0.1 and 50".to_owned());
+        }
+        v.finish()
+    }
+
+    fn validate_source(&self, v: &mut Validator) {
+        match &self.source {
+            SourceSpec::Synthetic {
+                count,
+                duration_ms,
+                rate,
+                malformed_share,
+                duplicate_share,
+                ..
+            } => {
+                if count.is_none() && duration_ms.is_none() {
+                    v.err(
+                        "source",
+                        "a synthetic source needs `count` or `duration_ms` (or both)".into(),
+                    );
+                }
+                if *duration_ms == Some(0) {
+                    v.err("source.duration_ms", "must be at least 1".into());
+                }
+                if let Some(rate) = rate
+                    && !(rate.is_finite() && *rate > 0.0 && *rate <= limits::MAX_RATE)
+                {
+                    v.err(
+                        "source.rate",
+                        format!("must be above 0 and at most {}", limits::MAX_RATE),
+                    );
+                }
+                v.check_share("source.malformed_share", *malformed_share);
+                v.check_share("source.duplicate_share", *duplicate_share);
+                if malformed_share + duplicate_share > 1.0 {
+                    v.err(
+                        "source.duplicate_share",
+                        "malformed_share + duplicate_share must not exceed 1".into(),
+                    );
+                }
+            }
+            SourceSpec::File { path } => v.check_path("source.path", path),
+        }
+    }
+}
+
+impl StageSpec {
+    /// Effective async concurrency: the explicit value, or one per worker.
+    pub fn effective_concurrency(&self) -> u32 {
+        self.concurrency.unwrap_or(self.workers)
+    }
+
+    fn validate(&self, at: &str, v: &mut Validator) {
+        if !(1..=limits::MAX_WORKERS).contains(&self.workers) {
+            v.err(
+                &format!("{at}.workers"),
+                format!("must be between 1 and {}", limits::MAX_WORKERS),
+            );
+        }
+        if let Capacity::Bounded(n) = self.queue.capacity
+            && !(1..=limits::MAX_CAPACITY).contains(&n)
+        {
+            v.err(
+                &format!("{at}.queue.capacity"),
+                format!(
+                    "must be between 1 and {} (or \"unbounded\")",
+                    limits::MAX_CAPACITY
+                ),
+            );
+        }
+        match (self.runtime, self.concurrency) {
+            (Runtime::Thread, Some(_)) => v.err(
+                &format!("{at}.concurrency"),
+                "only async stages have a concurrency limit; a thread stage's is its `workers`"
+                    .into(),
+            ),
+            (Runtime::Async, Some(c)) if !(1..=limits::MAX_CONCURRENCY).contains(&c) => v.err(
+                &format!("{at}.concurrency"),
+                format!("must be between 1 and {}", limits::MAX_CONCURRENCY),
+            ),
+            _ => {}
+        }
+        let op = format!("{at}.op");
+        match &self.op {
+            OpSpec::Sleep { latency } | OpSpec::BlockingSleep { latency } => {
+                validate_distribution(&format!("{op}.latency"), latency, v)
+            }
+            OpSpec::Spin { micros } => {
+                if *micros > limits::MAX_SPIN_US {
+                    v.err(
+                        &format!("{op}.micros"),
+                        format!("must be at most {}", limits::MAX_SPIN_US),
+                    );
+                }
+            }
+            OpSpec::ParseJson { require } => {
+                for (i, f) in require.iter().enumerate() {
+                    if f.is_empty() {
+                        v.err(&format!("{op}.require[{i}]"), "must not be empty".into());
+                    }
+                }
+            }
+            OpSpec::Filter { field, values, .. } => {
+                if field.is_empty() {
+                    v.err(&format!("{op}.field"), "must not be empty".into());
+                }
+                if values.is_empty() {
+                    v.err(&format!("{op}.values"), "needs at least one value".into());
+                }
+            }
+            OpSpec::Map { set, rename } => {
+                if set.is_empty() && rename.is_empty() {
+                    v.err(&op, "a map needs `set` or `rename`".into());
+                }
+                for (from, to) in rename {
+                    if from.is_empty() || to.is_empty() {
+                        v.err(
+                            &format!("{op}.rename"),
+                            "field names must not be empty".into(),
+                        );
+                    }
+                }
+            }
+            OpSpec::Fail { share } => v.check_share(&format!("{op}.share"), *share),
+        }
+    }
+}
+
+fn validate_distribution(at: &str, d: &Distribution, v: &mut Validator) {
+    let mut check = |field: &str, x: f64| {
+        if !(x.is_finite() && (0.0..=limits::MAX_LATENCY_MS).contains(&x)) {
+            v.err(
+                &format!("{at}.{field}"),
+                format!("must be between 0 and {}", limits::MAX_LATENCY_MS),
+            );
+        }
+    };
+    match *d {
+        Distribution::Fixed { ms } => check("ms", ms),
+        Distribution::Uniform { min_ms, max_ms } => {
+            check("min_ms", min_ms);
+            check("max_ms", max_ms);
+            if min_ms > max_ms {
+                v.err(&format!("{at}.max_ms"), "must not be below min_ms".into());
+            }
+        }
+        Distribution::Exponential { mean_ms } => check("mean_ms", mean_ms),
+        Distribution::LogNormal { median_ms, sigma } => {
+            check("median_ms", median_ms);
+            if !(sigma.is_finite() && (0.0..=5.0).contains(&sigma)) {
+                v.err(&format!("{at}.sigma"), "must be between 0 and 5".into());
+            }
+        }
+    }
+}
+
+fn parse_error<E: fmt::Display>(e: &serde_path_to_error::Error<E>) -> SpecError {
+    let path = e.path().to_string();
+    SpecError {
+        errors: vec![FieldError {
+            path: if path == "." { String::new() } else { path },
+            message: e.inner().to_string(),
+        }],
+    }
+}
+
+/// Collects problems instead of stopping at the first.
+#[derive(Default)]
+struct Validator {
+    errors: Vec<FieldError>,
+}
+
+impl Validator {
+    fn err(&mut self, path: &str, message: String) {
+        self.errors.push(FieldError {
+            path: path.to_owned(),
+            message,
+        });
+    }
+
+    fn check_name(&mut self, path: &str, name: &str) {
+        if name.is_empty() || name.len() > 64 {
+            self.err(path, "must be 1 to 64 characters".into());
+        } else if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            self.err(path, "may contain only letters, digits, `-` and `_`".into());
+        }
+    }
+
+    fn check_share(&mut self, path: &str, share: f64) {
+        if !(share.is_finite() && (0.0..=1.0).contains(&share)) {
+            self.err(path, "must be between 0 and 1".into());
+        }
+    }
+
+    fn check_path(&mut self, path: &str, value: &str) {
+        if value.trim().is_empty() {
+            self.err(path, "must not be empty".into());
+        }
+    }
+
+    fn finish(self) -> Result<(), SpecError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(SpecError {
+                errors: self.errors,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "demo"
+source = { kind = "synthetic", count = 10 }
+
+[[stages]]
+name = "work"
+op = { kind = "sleep", latency = { dist = "fixed", ms = 1.0 } }
+"#;
+
+    #[test]
+    fn minimal_toml_gets_defaults() {
+        let spec = PipelineSpec::parse(MINIMAL, SpecFormat::Toml).unwrap();
+        let stage = &spec.stages[0];
+        assert_eq!(stage.runtime, Runtime::Thread);
+        assert_eq!(stage.workers, 1);
+        assert_eq!(stage.queue.capacity, Capacity::Bounded(1000));
+        assert_eq!(stage.queue.when_full, WhenFull::Block);
+        assert_eq!(spec.sink, SinkSpec::Null);
+        assert_eq!(spec.drain_deadline_ms, 30_000);
+        assert_eq!(spec.sample_hz, 4.0);
+    }
+
+    #[test]
+    fn toml_and_json_round_trip() {
+        let spec = PipelineSpec::parse(MINIMAL, SpecFormat::Toml).unwrap();
+        let toml = spec.to_toml();
+        assert_eq!(PipelineSpec::parse(&toml, SpecFormat::Toml).unwrap(), spec);
+        let json = serde_json::to_string(&spec).unwrap();
+        assert_eq!(PipelineSpec::parse(&json, SpecFormat::Json).unwrap(), spec);
+    }
+
+    #[test]
+    fn unbounded_must_be_written_out() {
+        let text = MINIMAL.replace(
+            "name = \"work\"",
+            "name = \"work\"\nqueue = { capacity = \"unbounded\" }",
+        );
+        let spec = PipelineSpec::parse(&text, SpecFormat::Toml).unwrap();
+        assert_eq!(spec.stages[0].queue.capacity, Capacity::Unbounded);
+        let text = MINIMAL.replace(
+            "name = \"work\"",
+            "name = \"work\"\nqueue = { capacity = \"lots\" }",
+        );
+        let err = PipelineSpec::parse(&text, SpecFormat::Toml).unwrap_err();
+        assert_eq!(err.errors[0].path, "stages[0].queue.capacity");
+        assert!(err.errors[0].message.contains("unbounded"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_path() {
+        let json = r#"{"name":"x","source":{"kind":"synthetic","count":1},
+            "stages":[{"name":"a","op":{"kind":"spin","micros":1},"wokers":3}]}"#;
+        let err = PipelineSpec::parse(json, SpecFormat::Json).unwrap_err();
+        assert_eq!(err.errors.len(), 1);
+        assert_eq!(err.errors[0].path, "stages[0].wokers");
+        assert!(err.errors[0].message.contains("wokers"), "{err}");
+
+        let json = r#"{"name":"x","source":{"kind":"synthetic","count":1,"colour":1}}"#;
+        let err = PipelineSpec::parse(json, SpecFormat::Json).unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn validation_reports_every_problem_with_paths() {
+        let json = r#"{
+          "name": "bad name!",
+          "source": {"kind": "synthetic", "malformed_share": 1.5},
+          "stages": [
+            {"name": "a", "workers": 0, "op": {"kind": "spin", "micros": 1}},
+            {"name": "a", "queue": {"capacity": 0}, "concurrency": 4,
+             "op": {"kind": "sleep", "latency": {"dist": "uniform", "min_ms": 5, "max_ms": 1}}}
+          ],
+          "drain_deadline_ms": 0
+        }"#;
+        let err = PipelineSpec::parse(json, SpecFormat::Json).unwrap_err();
+        let paths: Vec<&str> = err.errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "name",
+                "source",
+                "source.malformed_share",
+                "source.duplicate_share",
+                "stages[0].workers",
+                "stages[1].name",
+                "stages[1].queue.capacity",
+                "stages[1].concurrency",
+                "stages[1].op.latency.max_ms",
+                "drain_deadline_ms",
+            ],
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("stages[1].queue.capacity: must be between 1 and 10000000")
+        );
+    }
+
+    #[test]
+    fn concurrency_is_for_async_stages() {
+        let text = MINIMAL.replace(
+            "name = \"work\"",
+            "name = \"work\"\nruntime = \"async\"\nconcurrency = 8\nworkers = 2",
+        );
+        let spec = PipelineSpec::parse(&text, SpecFormat::Toml).unwrap();
+        assert_eq!(spec.stages[0].effective_concurrency(), 8);
+    }
+
+    #[test]
+    fn format_is_guessed_from_name_or_text() {
+        assert_eq!(SpecFormat::from_path("a/b.JSON"), SpecFormat::Json);
+        assert_eq!(SpecFormat::from_path("a/b.toml"), SpecFormat::Toml);
+        assert_eq!(SpecFormat::sniff("  {\"a\":1}"), SpecFormat::Json);
+        assert_eq!(SpecFormat::sniff("name = 1"), SpecFormat::Toml);
+    }
+}
