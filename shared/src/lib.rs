@@ -12,12 +12,19 @@
 //!   and ignore frame types it does not know yet.
 //! * [`api`] — bodies of the REST API under `/api/v1` (version info, the
 //!   JSON error body).
+//! * [`spec`] — pipeline specs (source, stages, sink) as TOML or JSON, and
+//!   their validation, which reports every problem with its field path.
+//! * [`templates`] — the article's scenarios as built-in specs.
+//! * [`metrics`] — job states, live snapshots, events, tune requests and
+//!   the final report with its accounting line.
 //!
 //! The crate compiles for native targets and for `wasm32-unknown-unknown`
 //! alike: it depends on `serde` only, never on tokio or axum.
 
 pub mod api;
+pub mod metrics;
 pub mod spec;
+pub mod templates;
 pub mod ws;
 
 /// The product version, shared so the dashboard can show which build of

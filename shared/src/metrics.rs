@@ -1,0 +1,389 @@
+//! What a running job looks like from outside: states, live snapshots,
+//! events and the final report. The engine produces these; the server
+//! stores and streams them; the dashboard and the CLI draw them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::spec::{Capacity, Runtime, WhenFull};
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Accepted, not started yet.
+    Pending,
+    /// Source producing, stages working.
+    Running,
+    /// Source stopped; stages finishing what they hold.
+    Draining,
+    /// The source ran out and everything was processed.
+    Completed,
+    /// Drained on request: stopped with nothing left over.
+    Stopped,
+    /// Cancelled; what was queued or in flight went to leftovers.
+    Aborted,
+    /// Could not run or could not continue (an I/O error, say).
+    Failed,
+    /// Found running after a server crash.
+    Interrupted,
+}
+
+impl JobState {
+    /// True once the job can no longer change.
+    pub fn is_finished(self) -> bool {
+        !matches!(
+            self,
+            JobState::Pending | JobState::Running | JobState::Draining
+        )
+    }
+
+    /// The snake_case name used in JSON and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Running => "running",
+            JobState::Draining => "draining",
+            JobState::Completed => "completed",
+            JobState::Stopped => "stopped",
+            JobState::Aborted => "aborted",
+            JobState::Failed => "failed",
+            JobState::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where every item a source produced ended up. The product's promise:
+/// `produced = sunk + filtered + dead_lettered + dropped_by_policy +
+/// leftovers` at the end of every run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accounting {
+    /// Items the source emitted.
+    pub produced: u64,
+    /// Items the sink accepted.
+    pub sunk: u64,
+    /// Items a filter removed on purpose.
+    pub filtered: u64,
+    /// Items routed to the dead-letter sink.
+    pub dead_lettered: u64,
+    /// Items discarded by a `when_full` policy, or by an operation error
+    /// with `on_error = drop`.
+    pub dropped_by_policy: u64,
+    /// Items still queued or in flight when the job was aborted, saved to
+    /// the leftovers file.
+    pub leftovers: u64,
+}
+
+impl Accounting {
+    /// Items accounted for in a final bucket.
+    pub fn settled(&self) -> u64 {
+        self.sunk + self.filtered + self.dead_lettered + self.dropped_by_policy + self.leftovers
+    }
+
+    /// Items produced but not settled yet (queued or in flight).
+    pub fn in_flight(&self) -> i64 {
+        self.produced as i64 - self.settled() as i64
+    }
+
+    /// Whether the invariant holds (meaningful once the job finished).
+    pub fn balanced(&self) -> bool {
+        self.produced == self.settled()
+    }
+}
+
+impl fmt::Display for Accounting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "produced {} {} sunk {} + filtered {} + dead_lettered {} + dropped_by_policy {} + leftovers {}",
+            self.produced,
+            if self.balanced() { "=" } else { "≠" },
+            self.sunk,
+            self.filtered,
+            self.dead_lettered,
+            self.dropped_by_policy,
+            self.leftovers
+        )
+    }
+}
+
+/// Percentiles of one latency histogram, in microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Samples in the histogram.
+    pub count: u64,
+    /// Median.
+    pub p50_us: u64,
+    /// 95th percentile.
+    pub p95_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// Largest sample.
+    pub max_us: u64,
+    /// Arithmetic mean.
+    pub mean_us: f64,
+}
+
+/// What kind of node of the pipeline a [`NodeSnapshot`] describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    /// A processing stage with its input queue.
+    Stage,
+    /// An automatic handoff between a thread stage and an async stage.
+    Bridge,
+    /// The sink with its input queue.
+    Sink,
+}
+
+/// One queue-and-workers node: a stage, a bridge or the sink.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeSnapshot {
+    /// Stage name; bridges are `bridge:<from>-><to>`, the sink is `sink`.
+    pub name: String,
+    /// Stage, bridge or sink.
+    pub kind: Option<NodeKind>,
+    /// Threads or tasks.
+    pub runtime: Option<Runtime>,
+    /// Live workers (threads or tasks) right now.
+    pub workers: u32,
+    /// Async concurrency limit, where there is one.
+    pub concurrency: Option<u32>,
+    /// Queue capacity.
+    pub capacity: Option<Capacity>,
+    /// Full-queue policy.
+    pub when_full: Option<WhenFull>,
+    /// Items in the queue now.
+    pub depth: u64,
+    /// Items accepted into the queue, cumulative.
+    pub items_in: u64,
+    /// Items passed downstream, cumulative.
+    pub items_out: u64,
+    /// Items a filter removed, cumulative.
+    pub filtered: u64,
+    /// Items refused or discarded at this queue by `when_full`, cumulative.
+    pub dropped: u64,
+    /// Operation errors, cumulative.
+    pub errors: u64,
+    /// Items this node held when the job was aborted.
+    pub leftovers: u64,
+    /// Items accepted per second over the last interval.
+    pub in_rate: f64,
+    /// Items passed on per second over the last interval.
+    pub out_rate: f64,
+    /// Share of worker time spent working over the last interval.
+    pub busy: f64,
+    /// Share of worker time spent waiting for input.
+    pub idle: f64,
+    /// Share of worker time spent blocked on a full downstream queue:
+    /// when high, the *next* node is the bottleneck (backpressure).
+    pub blocked: f64,
+    /// Time items waited in this queue, last interval.
+    pub queue_wait: Latency,
+    /// Time the operation took, last interval.
+    pub service: Latency,
+    /// Time items waited in this queue, whole run.
+    pub queue_wait_total: Latency,
+    /// Time the operation took, whole run.
+    pub service_total: Latency,
+}
+
+/// Process-wide health, sampled with each snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSnapshot {
+    /// Resident memory.
+    pub rss_bytes: u64,
+    /// OS threads of the process.
+    pub threads: u64,
+    /// Open file descriptors.
+    pub open_fds: u64,
+    /// CPU use over the last interval, 100 = one core.
+    pub cpu_percent: f64,
+    /// Worst lateness of a periodic timer on the job's async runtime over
+    /// the last interval: blocking code on an event loop shows up here.
+    pub event_loop_lag_ms: f64,
+    /// Live tasks on the job's async runtime.
+    pub async_tasks: u64,
+}
+
+/// The live view of a job, published several times a second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobSnapshot {
+    /// Job id.
+    pub job: String,
+    /// Lifecycle state.
+    pub state: Option<JobState>,
+    /// Snapshot number, from 0.
+    pub seq: u64,
+    /// Time since the job started.
+    pub elapsed_ms: u64,
+    /// Buckets so far (balanced only at the end).
+    pub accounting: Accounting,
+    /// Items reaching the sink per second, last interval.
+    pub throughput: f64,
+    /// Source to sink latency, last interval.
+    pub end_to_end: Latency,
+    /// Source to sink latency, whole run.
+    pub end_to_end_total: Latency,
+    /// Stages, bridges and sink in pipeline order.
+    pub nodes: Vec<NodeSnapshot>,
+    /// Process health.
+    pub process: ProcessSnapshot,
+}
+
+/// Something that happened to a job, with when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobEvent {
+    /// Wall-clock time, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// Time since the job started.
+    pub elapsed_ms: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// The kinds of [`JobEvent`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The lifecycle state changed.
+    State {
+        /// New state.
+        state: JobState,
+        /// Why, when there is more to say.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A knob was turned while running.
+    Tuned {
+        /// Stage name.
+        stage: String,
+        /// `workers` or `concurrency`.
+        field: String,
+        /// Value before.
+        from: u64,
+        /// Value after.
+        to: u64,
+    },
+}
+
+/// A change to a running job's knobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuneRequest {
+    /// Stage to change.
+    pub stage: String,
+    /// New number of workers (threads or tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<u32>,
+    /// New async concurrency limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+}
+
+/// The summary of a finished job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobReport {
+    /// Job id.
+    pub job: String,
+    /// Pipeline name.
+    pub name: String,
+    /// Final state.
+    pub state: JobState,
+    /// Why the job failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Wall time of the run, seconds.
+    pub elapsed_s: f64,
+    /// Where every item went.
+    #[serde(flatten)]
+    pub accounting: Accounting,
+    /// `produced` equals the sum of the buckets.
+    pub balanced: bool,
+    /// Items sunk per second over the whole run.
+    pub throughput: f64,
+    /// Source to sink latency over the whole run.
+    pub end_to_end: Latency,
+    /// Per node, cumulative.
+    pub nodes: Vec<NodeSnapshot>,
+    /// Why items were dropped, with counts (`queue full at stage x`,
+    /// `op error at stage y: ...`).
+    pub drop_reasons: BTreeMap<String, u64>,
+    /// File holding the leftovers, when there were any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leftovers_file: Option<String>,
+    /// Lifecycle and tuning events.
+    pub events: Vec<JobEvent>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounting_balances_and_prints_its_line() {
+        let a = Accounting {
+            produced: 10,
+            sunk: 5,
+            filtered: 2,
+            dead_lettered: 1,
+            dropped_by_policy: 1,
+            leftovers: 1,
+        };
+        assert!(a.balanced());
+        assert_eq!(a.in_flight(), 0);
+        assert_eq!(
+            a.to_string(),
+            "produced 10 = sunk 5 + filtered 2 + dead_lettered 1 + dropped_by_policy 1 + leftovers 1"
+        );
+        let b = Accounting { sunk: 4, ..a };
+        assert!(!b.balanced());
+        assert_eq!(b.in_flight(), 1);
+    }
+
+    #[test]
+    fn report_flattens_the_buckets() {
+        let report = JobReport {
+            job: "j1".into(),
+            name: "demo".into(),
+            state: JobState::Completed,
+            error: None,
+            elapsed_s: 1.5,
+            accounting: Accounting {
+                produced: 3,
+                sunk: 3,
+                ..Default::default()
+            },
+            balanced: true,
+            throughput: 2.0,
+            end_to_end: Latency::default(),
+            nodes: vec![],
+            drop_reasons: BTreeMap::new(),
+            leftovers_file: None,
+            events: vec![JobEvent {
+                at_ms: 1,
+                elapsed_ms: 0,
+                kind: EventKind::State {
+                    state: JobState::Running,
+                    reason: None,
+                },
+            }],
+        };
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["produced"], 3);
+        assert_eq!(json["leftovers"], 0);
+        assert_eq!(json["state"], "completed");
+        assert_eq!(json["events"][0]["event"], "state");
+        let back: JobReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, report);
+    }
+}
