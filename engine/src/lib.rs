@@ -6,14 +6,45 @@
 //!
 //! A short tour:
 //!
-//! * [`runtime`] — the engine's own tokio runtime. Async stages run there,
+//! * [`job`] — [`start`] builds a job from a `shared::spec::PipelineSpec`
+//!   (source → stages → automatic bridges → sink) and returns a
+//!   [`JobHandle`] to watch, tune, drain and abort it. A supervisor thread
+//!   samples metrics, enforces the drain deadline, and writes the
+//!   [`shared::metrics::JobReport`] whose buckets always add up.
+//! * [`queue`] — bounded MPMC queues of two kinds: blocking
+//!   (crossbeam-channel, for threads) and awaiting (async-channel, for
+//!   tasks), and the `when_full` policies applied when pushing.
+//! * [`stage`] — thread workers, task workers with a concurrency
+//!   semaphore, and the bridges that hand items across worlds.
+//! * [`ops`] — the work: sleep (latency distributions), spin, the
+//!   deliberately blocking sleep, JSON parsing, filter, map, fault injection.
+//! * [`source`] and [`sink`] — synthetic log lines or a JSON-lines file in;
+//!   a counter or a JSON-lines file out.
+//! * [`stats`] — sharded counters and HDR histograms per node;
+//!   [`process`] — RSS, threads, FDs and CPU from `/proc`.
+//! * [`leftovers`] — where an abort puts what was queued or in flight.
+//! * [`runtime`] — each job's own tokio runtime. Async stages run there,
 //!   never on the server's runtime, so a pipeline that blocks its event
 //!   loop (the article's classic pitfall, reproduced on purpose) cannot
 //!   freeze the API or the dashboard.
+//! * [`signal`] — the stop and abort flags both worlds can wait on.
 //!
-//! Stages, queues, bridges and metrics arrive with the engine issue; this
-//! crate starts with the isolation guarantee every later piece relies on.
+//! Shutdown is by draining: only the source is told to stop; each node
+//! stops when its input queue is empty and closed, which cascades to the
+//! sink. A deadline escalates a drain to an abort.
 
+pub mod item;
+pub mod job;
+pub mod leftovers;
+pub mod ops;
+pub mod process;
+pub mod queue;
 pub mod runtime;
+pub mod signal;
+pub mod sink;
+pub mod source;
+pub mod stage;
+pub mod stats;
 
+pub use job::{ControlError, JobHandle, JobOptions, StartError, start};
 pub use runtime::{EngineRuntime, RuntimeError};

@@ -30,19 +30,26 @@ impl EngineRuntime {
     /// Starts a runtime with `workers` worker threads, named
     /// `ql-async-<n>`.
     pub fn new(workers: usize) -> Result<Self, RuntimeError> {
+        Self::named(workers, THREAD_PREFIX)
+    }
+
+    /// Starts a runtime whose threads are named `<prefix>-<n>`.
+    pub fn named(workers: usize, prefix: &str) -> Result<Self, RuntimeError> {
         if workers == 0 {
             return Err(RuntimeError::NoWorkers);
         }
         // A counter shared by the thread-name closure: names must be unique
         // and the closure runs on whichever thread spawns a worker.
         let next = Arc::new(AtomicUsize::new(0));
+        let prefix = prefix.to_owned();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
             .thread_name_fn(move || {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                format!("{THREAD_PREFIX}-{n}")
+                format!("{prefix}-{n}")
             })
             .enable_time()
+            .enable_io()
             .build()?;
         tracing::debug!(workers, "engine runtime started");
         Ok(Self { runtime })
@@ -52,6 +59,12 @@ impl EngineRuntime {
     /// including from inside another runtime.
     pub fn handle(&self) -> &tokio::runtime::Handle {
         self.runtime.handle()
+    }
+
+    /// Shuts the runtime down, giving tasks still running up to `timeout`.
+    /// Must not be called from inside an async context.
+    pub fn shutdown(self, timeout: std::time::Duration) {
+        self.runtime.shutdown_timeout(timeout);
     }
 }
 

@@ -1,0 +1,70 @@
+//! The unit of work that flows through a pipeline.
+
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+/// One item on its way from the source to the sink.
+#[derive(Debug)]
+pub struct Item {
+    /// Position in the source's output, from 0.
+    pub seq: u64,
+    /// When the source produced it (end-to-end latency is measured from here).
+    pub born: Instant,
+    /// When it entered its current queue (queue wait is measured from here).
+    pub enqueued: Instant,
+    /// The data.
+    pub payload: Payload,
+}
+
+/// What an item carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// A bare number: the cheapest item, for raw queue throughput.
+    Counter(u64),
+    /// A raw text line, such as a JSON log line not parsed yet.
+    Line(String),
+    /// A parsed record.
+    Record(Map<String, Value>),
+}
+
+impl Item {
+    /// A new item produced now.
+    pub fn new(seq: u64, payload: Payload) -> Self {
+        let now = Instant::now();
+        Self {
+            seq,
+            born: now,
+            enqueued: now,
+            payload,
+        }
+    }
+}
+
+impl Payload {
+    /// The payload as one line of text, as written by file sinks and the
+    /// leftovers file; reading it back with a `file` source replays it.
+    pub fn to_line(&self) -> String {
+        match self {
+            Payload::Counter(n) => n.to_string(),
+            Payload::Line(line) => line.clone(),
+            Payload::Record(map) => {
+                serde_json::to_string(map).expect("a JSON map always serialises")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_replay_as_written() {
+        assert_eq!(Payload::Counter(7).to_line(), "7");
+        assert_eq!(Payload::Line("{bad".into()).to_line(), "{bad");
+        let mut map = Map::new();
+        map.insert("id".into(), Value::from("a"));
+        assert_eq!(Payload::Record(map).to_line(), r#"{"id":"a"}"#);
+    }
+}

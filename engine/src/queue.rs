@@ -1,0 +1,370 @@
+//! Queues between pipeline nodes, and the `when_full` policies applied
+//! when pushing into them.
+//!
+//! A queue is one of two kinds, chosen by who consumes it:
+//!
+//! * **blocking** — a `crossbeam-channel`: consumers are OS threads that
+//!   block on `recv` (the analogue of Python's `queue.Queue`);
+//! * **awaiting** — an `async-channel`: consumers are tokio tasks that
+//!   await `recv` (the analogue of `asyncio.Queue`). Its blocking
+//!   `send_blocking`/`recv_blocking` let a thread sit on the other end,
+//!   which is what bridges and the source thread do.
+//!
+//! Both are bounded MPMC channels unless a spec writes out `"unbounded"`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use shared::spec::{Capacity, WhenFull};
+
+use crate::item::Item;
+use crate::signal::Flag;
+use crate::stats::NodeStats;
+
+/// How often a thread blocked on a queue looks at the abort flag.
+pub const POLL: Duration = Duration::from_millis(50);
+
+/// The receiving end of a node's queue.
+#[derive(Debug, Clone)]
+pub enum Rx {
+    /// Consumed by threads.
+    Blocking(crossbeam_channel::Receiver<Item>),
+    /// Consumed by tasks (or by a thread with `recv_blocking`).
+    Awaiting(async_channel::Receiver<Item>),
+}
+
+/// What a thread waiting for input got.
+#[derive(Debug)]
+pub enum Recv {
+    /// An item.
+    Item(Item),
+    /// Nothing yet; look at your flags and wait again.
+    Timeout,
+    /// The queue is empty and every producer has gone: time to stop.
+    Closed,
+}
+
+impl Rx {
+    /// Waits up to [`POLL`] for an item, from a thread.
+    pub fn recv_blocking(&self) -> Recv {
+        match self {
+            Rx::Blocking(rx) => match rx.recv_timeout(POLL) {
+                Ok(item) => Recv::Item(item),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => Recv::Timeout,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Recv::Closed,
+            },
+            // async-channel has no timed blocking receive; aborts close the
+            // channel instead, which wakes this call.
+            Rx::Awaiting(rx) => match rx.recv_blocking() {
+                Ok(item) => Recv::Item(item),
+                Err(_) => Recv::Closed,
+            },
+        }
+    }
+
+    /// Takes an item if one is queued right now.
+    pub fn try_recv(&self) -> Option<Item> {
+        match self {
+            Rx::Blocking(rx) => rx.try_recv().ok(),
+            Rx::Awaiting(rx) => rx.try_recv().ok(),
+        }
+    }
+
+    /// Items queued now.
+    pub fn len(&self) -> usize {
+        match self {
+            Rx::Blocking(rx) => rx.len(),
+            Rx::Awaiting(rx) => rx.len(),
+        }
+    }
+
+    /// Whether the queue is empty now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Closes an awaiting queue so every blocked sender and receiver wakes
+    /// (abort). Blocking queues close when their senders drop.
+    pub fn close(&self) {
+        if let Rx::Awaiting(rx) = self {
+            rx.close();
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Sender {
+    Blocking(crossbeam_channel::Sender<Item>),
+    Awaiting(async_channel::Sender<Item>),
+}
+
+/// A producer's end of a node's queue, applying the node's `when_full`
+/// policy and counting what it accepts and drops.
+#[derive(Debug, Clone)]
+pub struct Tx {
+    sender: Sender,
+    policy: WhenFull,
+    /// A receiver used only by `drop_oldest` to evict the head.
+    reclaim: Option<Rx>,
+    stats: Arc<NodeStats>,
+}
+
+/// Why a push did not put the item in the queue.
+#[derive(Debug)]
+pub enum PushError {
+    /// The job is aborting (or the queue is gone): the item is handed back
+    /// so it can go to leftovers.
+    Aborted(Item),
+}
+
+/// Creates a node's queue: blocking (`awaiting == false`) or awaiting.
+pub fn channel(
+    capacity: Capacity,
+    policy: WhenFull,
+    awaiting: bool,
+    stats: Arc<NodeStats>,
+) -> (Tx, Rx) {
+    let (sender, rx) = match (awaiting, capacity) {
+        (false, Capacity::Bounded(n)) => {
+            let (tx, rx) = crossbeam_channel::bounded(n as usize);
+            (Sender::Blocking(tx), Rx::Blocking(rx))
+        }
+        (false, Capacity::Unbounded) => {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            (Sender::Blocking(tx), Rx::Blocking(rx))
+        }
+        (true, Capacity::Bounded(n)) => {
+            let (tx, rx) = async_channel::bounded(n as usize);
+            (Sender::Awaiting(tx), Rx::Awaiting(rx))
+        }
+        (true, Capacity::Unbounded) => {
+            let (tx, rx) = async_channel::unbounded();
+            (Sender::Awaiting(tx), Rx::Awaiting(rx))
+        }
+    };
+    let reclaim = (policy == WhenFull::DropOldest).then(|| rx.clone());
+    (
+        Tx {
+            sender,
+            policy,
+            reclaim,
+            stats,
+        },
+        rx,
+    )
+}
+
+/// Result of one non-blocking attempt.
+enum Try {
+    Sent,
+    Full(Item),
+    Closed(Item),
+}
+
+impl Tx {
+    fn try_send(&self, item: Item) -> Try {
+        match &self.sender {
+            Sender::Blocking(tx) => match tx.try_send(item) {
+                Ok(()) => Try::Sent,
+                Err(crossbeam_channel::TrySendError::Full(item)) => Try::Full(item),
+                Err(crossbeam_channel::TrySendError::Disconnected(item)) => Try::Closed(item),
+            },
+            Sender::Awaiting(tx) => match tx.try_send(item) {
+                Ok(()) => Try::Sent,
+                Err(async_channel::TrySendError::Full(item)) => Try::Full(item),
+                Err(async_channel::TrySendError::Closed(item)) => Try::Closed(item),
+            },
+        }
+    }
+
+    fn accepted(&self) {
+        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn drop_one(&self, why: &str) {
+        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .note_reason(format!("{why} at `{}`", self.stats.info.name));
+    }
+
+    /// Applies the policy to an item that met a full queue: `None` when
+    /// the policy settled it (dropped or rejected), `Some` when it should
+    /// still go in (`block` waits for room; `drop_oldest` made some).
+    fn on_full(&self, item: Item) -> Option<Item> {
+        match self.policy {
+            WhenFull::Block => Some(item),
+            WhenFull::DropNewest => {
+                self.drop_one("dropped newest: queue full");
+                None
+            }
+            WhenFull::Reject => {
+                self.drop_one("rejected: queue full");
+                None
+            }
+            WhenFull::DropOldest => {
+                if let Some(oldest) = self.reclaim.as_ref().and_then(Rx::try_recv) {
+                    drop(oldest);
+                    self.drop_one("dropped oldest: queue full");
+                }
+                Some(item)
+            }
+        }
+    }
+
+    /// Tries without waiting until the item is in, settled by the policy
+    /// (`Ok(None)`), or must wait for room (`Ok(Some)`, `block` only).
+    fn push_now(&self, mut item: Item) -> Result<Option<Item>, PushError> {
+        item.enqueued = Instant::now();
+        loop {
+            match self.try_send(item) {
+                Try::Sent => {
+                    self.accepted();
+                    return Ok(None);
+                }
+                Try::Closed(item) => return Err(PushError::Aborted(item)),
+                Try::Full(full) => match self.on_full(full) {
+                    None => return Ok(None),
+                    Some(full) if self.policy == WhenFull::Block => return Ok(Some(full)),
+                    Some(again) => item = again,
+                },
+            }
+        }
+    }
+
+    /// Pushes from a thread: blocks under `block` (checking `abort` every
+    /// [`POLL`]), drops or rejects under the other policies.
+    pub fn push_blocking(&self, item: Item, abort: &Flag) -> Result<(), PushError> {
+        let Some(mut item) = self.push_now(item)? else {
+            return Ok(());
+        };
+        loop {
+            if abort.is_set() {
+                return Err(PushError::Aborted(item));
+            }
+            match &self.sender {
+                Sender::Blocking(tx) => match tx.send_timeout(item, POLL) {
+                    Ok(()) => break,
+                    Err(crossbeam_channel::SendTimeoutError::Timeout(again)) => item = again,
+                    Err(crossbeam_channel::SendTimeoutError::Disconnected(item)) => {
+                        return Err(PushError::Aborted(item));
+                    }
+                },
+                // Aborts close awaiting queues, which wakes this call.
+                Sender::Awaiting(tx) => match tx.send_blocking(item) {
+                    Ok(()) => break,
+                    Err(async_channel::SendError(item)) => return Err(PushError::Aborted(item)),
+                },
+            }
+        }
+        self.accepted();
+        Ok(())
+    }
+
+    /// Pushes from a task: awaits room under `block`; drops or rejects
+    /// under the other policies. Tasks only ever feed awaiting queues
+    /// (bridges see to that).
+    pub async fn push_async(&self, item: Item) -> Result<(), PushError> {
+        let Some(item) = self.push_now(item)? else {
+            return Ok(());
+        };
+        let Sender::Awaiting(tx) = &self.sender else {
+            unreachable!("async workers only feed awaiting queues");
+        };
+        // Not raced against the abort signal: dropping a pending send would
+        // drop its item. An abort closes the queue instead, which hands the
+        // item back here.
+        match tx.send(item).await {
+            Ok(()) => {
+                self.accepted();
+                Ok(())
+            }
+            Err(async_channel::SendError(item)) => Err(PushError::Aborted(item)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::Payload;
+    use crate::stats::NodeInfo;
+    use shared::metrics::NodeKind;
+    use shared::spec::Runtime;
+
+    fn stats() -> Arc<NodeStats> {
+        Arc::new(NodeStats::new(NodeInfo {
+            name: "q".into(),
+            kind: NodeKind::Stage,
+            runtime: Runtime::Thread,
+            capacity: Capacity::Bounded(2),
+            when_full: WhenFull::Block,
+        }))
+    }
+
+    fn item(n: u64) -> Item {
+        Item::new(n, Payload::Counter(n))
+    }
+
+    fn drain(rx: &Rx) -> Vec<u64> {
+        std::iter::from_fn(|| rx.try_recv())
+            .map(|i| i.seq)
+            .collect()
+    }
+
+    #[test]
+    fn policies_on_a_full_queue() {
+        let abort = Flag::new();
+        for awaiting in [false, true] {
+            for (policy, kept, dropped) in [
+                (WhenFull::DropNewest, vec![0, 1], 2),
+                (WhenFull::Reject, vec![0, 1], 2),
+                (WhenFull::DropOldest, vec![2, 3], 2),
+            ] {
+                let s = stats();
+                let (tx, rx) = channel(Capacity::Bounded(2), policy, awaiting, s.clone());
+                for n in 0..4 {
+                    tx.push_blocking(item(n), &abort).unwrap();
+                }
+                assert_eq!(drain(&rx), kept, "{policy} awaiting={awaiting}");
+                assert_eq!(s.dropped.load(Ordering::Relaxed), dropped);
+                let accepted = s.accepted.load(Ordering::Relaxed);
+                let expect_accepted = if policy == WhenFull::DropOldest { 4 } else { 2 };
+                assert_eq!(accepted, expect_accepted, "{policy}");
+                assert_eq!(s.reasons.lock().unwrap().values().sum::<u64>(), dropped);
+            }
+        }
+    }
+
+    #[test]
+    fn block_waits_for_room_then_aborts_with_the_item_back() {
+        let abort = Arc::new(Flag::new());
+        let (tx, rx) = channel(Capacity::Bounded(1), WhenFull::Block, false, stats());
+        tx.push_blocking(item(0), &abort).unwrap();
+        let a = abort.clone();
+        let t = std::thread::spawn(move || tx.push_blocking(item(1), &a));
+        std::thread::sleep(Duration::from_millis(20));
+        abort.set();
+        match t.join().unwrap() {
+            Err(PushError::Aborted(item)) => assert_eq!(item.seq, 1),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(drain(&rx), vec![0]);
+    }
+
+    #[test]
+    fn closing_an_awaiting_queue_wakes_a_blocked_thread() {
+        let abort = Flag::new();
+        let (tx, rx) = channel(Capacity::Bounded(1), WhenFull::Block, true, stats());
+        tx.push_blocking(item(0), &abort).unwrap();
+        let t = std::thread::spawn(move || tx.push_blocking(item(1), &Flag::new()));
+        std::thread::sleep(Duration::from_millis(20));
+        rx.close();
+        assert!(matches!(t.join().unwrap(), Err(PushError::Aborted(i)) if i.seq == 1));
+        assert_eq!(
+            rx.try_recv().map(|i| i.seq),
+            Some(0),
+            "queued items stay readable"
+        );
+    }
+}

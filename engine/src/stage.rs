@@ -1,0 +1,446 @@
+//! Stages and bridges: the workers that move items from one queue to the
+//! next.
+//!
+//! * A **thread stage** runs N named OS threads, each looping
+//!   `recv → op → push` on a blocking queue.
+//! * An **async stage** runs N tokio tasks on the job's runtime, each
+//!   looping `recv().await → permit → op → push().await`, with a semaphore
+//!   bounding the operations in flight (`concurrency`).
+//! * A **bridge** is one OS thread that hands items across worlds: it
+//!   blocks on one side and pushes with the blocking API of the other, so
+//!   neither threads nor tasks ever wait in the other world's way.
+//!
+//! Workers stop when their input queue is empty and closed (a drain
+//! cascading down the pipeline), when they are retired by a tune, or when
+//! the job aborts, in which case whatever they hold goes to leftovers.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use shared::spec::{Runtime, StageSpec};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::job::JobCore;
+use crate::ops::{Op, Outcome, worker_rng};
+use crate::queue::{PushError, Recv, Rx, Tx};
+use crate::stats::{NodeStats, ShardRef};
+
+/// Control of one stage: spawning and retiring workers while it runs.
+#[derive(Debug)]
+pub struct StageCtl {
+    /// Position in the spec's `stages`.
+    pub index: usize,
+    /// The stage's spec (its `workers` is the starting value).
+    pub spec: StageSpec,
+    /// The stage's measurements.
+    pub stats: Arc<NodeStats>,
+    op: Arc<Op>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// What a new worker needs. Dropped as soon as the input closes, so
+    /// its clone of the downstream sender cannot hold the drain cascade up.
+    spawner: Option<Spawner>,
+    threads: Vec<(Arc<AtomicBool>, JoinHandle<()>)>,
+    tasks: Vec<CancellationToken>,
+    next_worker: usize,
+    /// Async stages: the permits bounding operations in flight.
+    semaphore: Option<Arc<Semaphore>>,
+    concurrency: u32,
+}
+
+#[derive(Debug)]
+struct Spawner {
+    rx: Rx,
+    tx: Tx,
+    core: Arc<JobCore>,
+}
+
+/// Why a tune could not be applied to a stage.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScaleError {
+    /// The stage's input has closed; it is finishing and takes no new workers.
+    #[error("stage `{0}` has finished its input")]
+    Finished(String),
+    /// `concurrency` was asked of a thread stage.
+    #[error("stage `{0}` runs on threads; only async stages have a concurrency limit")]
+    NotAsync(String),
+}
+
+impl StageCtl {
+    /// A stage that reads `rx` and writes `tx`; call [`StageCtl::scale_to`]
+    /// to start its workers.
+    pub fn new(
+        index: usize,
+        spec: StageSpec,
+        stats: Arc<NodeStats>,
+        rx: Rx,
+        tx: Tx,
+        core: Arc<JobCore>,
+    ) -> Arc<Self> {
+        let concurrency = spec.effective_concurrency();
+        let semaphore = (spec.runtime == Runtime::Async)
+            .then(|| Arc::new(Semaphore::new(concurrency as usize)));
+        if semaphore.is_some() {
+            stats.concurrency.store(concurrency, Ordering::Relaxed);
+        }
+        Arc::new(Self {
+            index,
+            op: Arc::new(Op::new(&spec.op)),
+            spec,
+            stats,
+            inner: Mutex::new(Inner {
+                spawner: Some(Spawner { rx, tx, core }),
+                threads: Vec::new(),
+                tasks: Vec::new(),
+                next_worker: 0,
+                semaphore,
+                concurrency,
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Live workers.
+    pub fn workers(&self) -> u32 {
+        let inner = self.lock();
+        (inner.threads.len() + inner.tasks.len()) as u32
+    }
+
+    /// Current concurrency limit (async stages).
+    pub fn concurrency(&self) -> Option<u32> {
+        let inner = self.lock();
+        inner.semaphore.as_ref().map(|_| inner.concurrency)
+    }
+
+    /// Starts or retires workers until `target` are live. Retired workers
+    /// finish the item they hold, then exit.
+    pub fn scale_to(self: &Arc<Self>, target: u32) -> Result<(), ScaleError> {
+        let mut inner = self.lock();
+        let Some(spawner) = &inner.spawner else {
+            return Err(ScaleError::Finished(self.spec.name.clone()));
+        };
+        let (rx, tx, core) = (spawner.rx.clone(), spawner.tx.clone(), spawner.core.clone());
+        let target = target as usize;
+        match self.spec.runtime {
+            Runtime::Thread => {
+                while inner.threads.len() > target {
+                    let (retire, handle) = inner.threads.pop().expect("len > target");
+                    retire.store(true, Ordering::Relaxed);
+                    core.retired_threads
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(handle);
+                }
+                while inner.threads.len() < target {
+                    let n = inner.next_worker;
+                    inner.next_worker += 1;
+                    let retire = Arc::new(AtomicBool::new(false));
+                    let worker = ThreadWorker {
+                        n,
+                        ctl: self.clone(),
+                        rx: rx.clone(),
+                        tx: tx.clone(),
+                        core: core.clone(),
+                        retire: retire.clone(),
+                    };
+                    let name = format!("ql-{}-{}-{n}", core.name, self.spec.name);
+                    self.worker_started();
+                    let handle = std::thread::Builder::new()
+                        .name(name)
+                        .spawn(move || worker.run())
+                        .expect("spawn a stage thread");
+                    inner.threads.push((retire, handle));
+                }
+            }
+            Runtime::Async => {
+                while inner.tasks.len() > target {
+                    inner.tasks.pop().expect("len > target").cancel();
+                }
+                let Rx::Awaiting(input) = rx else {
+                    unreachable!("async stages read awaiting queues")
+                };
+                let semaphore = inner.semaphore.clone().expect("async stage semaphore");
+                while inner.tasks.len() < target {
+                    let n = inner.next_worker;
+                    inner.next_worker += 1;
+                    let retire = CancellationToken::new();
+                    let worker = TaskWorker {
+                        n,
+                        ctl: self.clone(),
+                        rx: input.clone(),
+                        tx: tx.clone(),
+                        core: core.clone(),
+                        retire: retire.clone(),
+                        semaphore: semaphore.clone(),
+                    };
+                    self.worker_started();
+                    core.tracker.spawn_on(worker.run(), &core.handle);
+                    inner.tasks.push(retire);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes an async stage's concurrency limit. Raising adds permits at
+    /// once; lowering takes permits back as operations finish.
+    pub fn set_concurrency(&self, target: u32) -> Result<(), ScaleError> {
+        let mut inner = self.lock();
+        let Some(semaphore) = inner.semaphore.clone() else {
+            return Err(ScaleError::NotAsync(self.spec.name.clone()));
+        };
+        let Some(spawner) = &inner.spawner else {
+            return Err(ScaleError::Finished(self.spec.name.clone()));
+        };
+        let core = spawner.core.clone();
+        let current = inner.concurrency;
+        if target > current {
+            semaphore.add_permits((target - current) as usize);
+        } else if target < current {
+            let take = current - target;
+            core.tracker.spawn_on(
+                async move {
+                    if let Ok(permits) = semaphore.acquire_many(take).await {
+                        permits.forget();
+                    }
+                },
+                &core.handle,
+            );
+        }
+        inner.concurrency = target;
+        self.stats.concurrency.store(target, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Called by a worker that found the input closed: no new workers from
+    /// now on, and the spawner's downstream sender is released.
+    fn input_closed(&self) {
+        let spawner = self.lock().spawner.take();
+        drop(spawner);
+    }
+
+    /// Releases the spawner and hands back the stage's threads to join.
+    pub fn finish(&self) -> Vec<JoinHandle<()>> {
+        let mut inner = self.lock();
+        inner.spawner = None;
+        inner.tasks.clear();
+        inner.threads.drain(..).map(|(_, h)| h).collect()
+    }
+
+    /// Counts a worker in; paired with [`StageCtl::worker_exited`], so the
+    /// gauge shows workers actually running (a retired one counts until it
+    /// has finished its item).
+    fn worker_started(&self) {
+        self.stats.workers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn worker_exited(&self) {
+        self.stats.workers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Settles an operation error: until dead-letter routing exists it counts
+/// as dropped (`on_error = drop`), with its reason kept.
+fn settle_failure(stats: &NodeStats, shard: ShardRef<'_>, kind: &str) {
+    shard.0.errors.fetch_add(1, Ordering::Relaxed);
+    stats.note_reason(format!("op error at `{}`: {kind}", stats.info.name));
+}
+
+struct ThreadWorker {
+    n: usize,
+    ctl: Arc<StageCtl>,
+    rx: Rx,
+    tx: Tx,
+    core: Arc<JobCore>,
+    retire: Arc<AtomicBool>,
+}
+
+impl ThreadWorker {
+    fn run(self) {
+        let stats = &self.ctl.stats;
+        let shard = stats.shard(self.n);
+        let mut rng = worker_rng(self.core.seed, self.ctl.index, self.n);
+        let abort = &self.core.abort;
+        let mut mark = Instant::now();
+        loop {
+            if self.retire.load(Ordering::Relaxed) {
+                break;
+            }
+            let got = self.rx.recv_blocking();
+            let start = Instant::now();
+            shard.add_time(&shard.0.idle_ns, start - mark);
+            mark = start;
+            let item = match got {
+                Recv::Item(item) => item,
+                Recv::Timeout if abort.is_set() => break,
+                Recv::Timeout => continue,
+                Recv::Closed => {
+                    self.ctl.input_closed();
+                    break;
+                }
+            };
+            if abort.is_set() {
+                self.core.leftovers.put(stats, item);
+                break;
+            }
+            let wait = start - item.enqueued;
+            let outcome = self.ctl.op.run_blocking(item, &mut rng, abort);
+            let done = Instant::now();
+            shard.add_time(&shard.0.busy_ns, done - start);
+            shard.record(wait, done - start);
+            mark = done;
+            match outcome {
+                Outcome::Pass(item) => {
+                    let pushed = self.tx.push_blocking(item, abort);
+                    let after = Instant::now();
+                    shard.add_time(&shard.0.blocked_ns, after - mark);
+                    mark = after;
+                    match pushed {
+                        Ok(()) => {
+                            shard.0.out.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(PushError::Aborted(item)) => {
+                            self.core.leftovers.put(stats, item);
+                            break;
+                        }
+                    }
+                }
+                Outcome::Filtered => {
+                    shard.0.filtered.fetch_add(1, Ordering::Relaxed);
+                }
+                Outcome::Failed(_item, err) => settle_failure(stats, shard, err.kind),
+                Outcome::Interrupted(item) => {
+                    self.core.leftovers.put(stats, item);
+                    break;
+                }
+            }
+        }
+        self.ctl.worker_exited();
+    }
+}
+
+struct TaskWorker {
+    n: usize,
+    ctl: Arc<StageCtl>,
+    rx: async_channel::Receiver<crate::item::Item>,
+    tx: Tx,
+    core: Arc<JobCore>,
+    retire: CancellationToken,
+    semaphore: Arc<Semaphore>,
+}
+
+impl TaskWorker {
+    async fn run(self) {
+        let stats = &self.ctl.stats;
+        let shard = stats.shard(self.n);
+        let mut rng = worker_rng(self.core.seed, self.ctl.index, self.n);
+        let abort = &self.core.abort;
+        let mut mark = Instant::now();
+        loop {
+            // `recv` is cancel-safe: losing the race loses no item.
+            let got = tokio::select! {
+                biased;
+                _ = self.retire.cancelled() => break,
+                _ = abort.cancelled() => break,
+                got = self.rx.recv() => got,
+            };
+            let Ok(item) = got else {
+                self.ctl.input_closed();
+                break;
+            };
+            // Waiting for a permit counts as queue wait: the item is
+            // taken but not being worked on.
+            let permit = tokio::select! {
+                biased;
+                _ = abort.cancelled() => None,
+                permit = self.semaphore.clone().acquire_owned() => permit.ok(),
+            };
+            let start = Instant::now();
+            shard.add_time(&shard.0.idle_ns, start - mark);
+            let Some(permit) = permit else {
+                self.core.leftovers.put(stats, item);
+                break;
+            };
+            let wait = start - item.enqueued;
+            let outcome = self.ctl.op.run_async(item, &mut rng, abort).await;
+            drop(permit);
+            let done = Instant::now();
+            shard.add_time(&shard.0.busy_ns, done - start);
+            shard.record(wait, done - start);
+            mark = done;
+            match outcome {
+                Outcome::Pass(item) => {
+                    let pushed = self.tx.push_async(item).await;
+                    let after = Instant::now();
+                    shard.add_time(&shard.0.blocked_ns, after - mark);
+                    mark = after;
+                    match pushed {
+                        Ok(()) => {
+                            shard.0.out.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(PushError::Aborted(item)) => {
+                            self.core.leftovers.put(stats, item);
+                            break;
+                        }
+                    }
+                }
+                Outcome::Filtered => {
+                    shard.0.filtered.fetch_add(1, Ordering::Relaxed);
+                }
+                Outcome::Failed(_item, err) => settle_failure(stats, shard, err.kind),
+                Outcome::Interrupted(item) => {
+                    self.core.leftovers.put(stats, item);
+                    break;
+                }
+            }
+        }
+        self.ctl.worker_exited();
+    }
+}
+
+/// Runs a bridge on the current thread: takes items from `rx` (blocking
+/// on either kind of queue) and pushes them into `tx` with the blocking
+/// API, until `rx` closes or the job aborts.
+pub fn run_bridge(rx: Rx, tx: Tx, stats: Arc<NodeStats>, core: &JobCore) {
+    let shard = stats.shard(0);
+    let mut mark = Instant::now();
+    loop {
+        let got = rx.recv_blocking();
+        let now = Instant::now();
+        shard.add_time(&shard.0.idle_ns, now - mark);
+        mark = now;
+        let item = match got {
+            Recv::Item(item) => item,
+            Recv::Timeout if core.abort.is_set() => break,
+            Recv::Timeout => continue,
+            Recv::Closed => break,
+        };
+        if core.abort.is_set() {
+            core.leftovers.put(&stats, item);
+            break;
+        }
+        shard.record(now - item.enqueued, std::time::Duration::ZERO);
+        let pushed = tx.push_blocking(item, &core.abort);
+        let after = Instant::now();
+        shard.add_time(&shard.0.blocked_ns, after - mark);
+        mark = after;
+        match pushed {
+            Ok(()) => {
+                shard.0.out.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(PushError::Aborted(item)) => {
+                core.leftovers.put(&stats, item);
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Counters and latency histograms of one pipeline node.
+//!
+//! Workers write, the job's sampler reads. To keep the per-item cost low
+//! and contention away, each node has a few cache-padded shards; worker `n`
+//! writes shard `n % SHARDS` with relaxed atomics and an uncontended mutex
+//! around its histograms. The sampler sums the shards and swaps the
+//! interval histograms out at each tick.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+use hdrhistogram::Histogram;
+use shared::metrics::Latency;
+use shared::spec::{Capacity, Runtime, WhenFull};
+
+/// Number of shards per node.
+pub const SHARDS: usize = 8;
+
+/// Highest latency the histograms track: 10 minutes, in microseconds.
+const MAX_TRACKED_US: u64 = 600_000_000;
+
+/// A histogram of microseconds, 1 µs to 10 min, 2 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_TRACKED_US, 2).expect("valid histogram bounds")
+}
+
+/// Percentiles of a histogram.
+pub fn summarize(h: &Histogram<u64>) -> Latency {
+    if h.is_empty() {
+        return Latency::default();
+    }
+    Latency {
+        count: h.len(),
+        p50_us: h.value_at_quantile(0.50),
+        p95_us: h.value_at_quantile(0.95),
+        p99_us: h.value_at_quantile(0.99),
+        max_us: h.max(),
+        mean_us: h.mean(),
+    }
+}
+
+fn record(h: &mut Histogram<u64>, d: Duration) {
+    let us = (d.as_micros() as u64).clamp(1, MAX_TRACKED_US);
+    h.saturating_record(us);
+}
+
+/// Interval histograms of one shard.
+#[derive(Debug)]
+pub struct Hists {
+    /// Time in queue.
+    pub queue_wait: Histogram<u64>,
+    /// Time in the operation.
+    pub service: Histogram<u64>,
+    /// Source to here (recorded by the sink only).
+    pub end_to_end: Histogram<u64>,
+}
+
+impl Default for Hists {
+    fn default() -> Self {
+        Self {
+            queue_wait: new_histogram(),
+            service: new_histogram(),
+            end_to_end: new_histogram(),
+        }
+    }
+}
+
+/// Counters written by the workers of one shard.
+#[derive(Debug, Default)]
+pub struct Shard {
+    /// Items passed downstream.
+    pub out: AtomicU64,
+    /// Items a filter removed.
+    pub filtered: AtomicU64,
+    /// Operation errors.
+    pub errors: AtomicU64,
+    /// Nanoseconds working.
+    pub busy_ns: AtomicU64,
+    /// Nanoseconds waiting for input.
+    pub idle_ns: AtomicU64,
+    /// Nanoseconds blocked pushing downstream.
+    pub blocked_ns: AtomicU64,
+    /// Interval histograms.
+    pub hists: Mutex<Hists>,
+}
+
+/// Static description of a node, for snapshots.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// Display name.
+    pub name: String,
+    /// Stage, bridge or sink.
+    pub kind: shared::metrics::NodeKind,
+    /// Thread or async world of its workers.
+    pub runtime: Runtime,
+    /// Queue capacity.
+    pub capacity: Capacity,
+    /// Full-queue policy.
+    pub when_full: WhenFull,
+}
+
+/// Everything measured about one node.
+#[derive(Debug)]
+pub struct NodeStats {
+    /// What the node is.
+    pub info: NodeInfo,
+    /// Items accepted into the queue (written by producers).
+    pub accepted: CachePadded<AtomicU64>,
+    /// Items dropped by the queue's policy (written by producers).
+    pub dropped: CachePadded<AtomicU64>,
+    /// Items this node held at abort.
+    pub leftovers: AtomicU64,
+    /// Live workers.
+    pub workers: AtomicU32,
+    /// Async concurrency limit (0 when not applicable).
+    pub concurrency: AtomicU32,
+    /// Per-shard counters.
+    pub shards: Box<[CachePadded<Shard>]>,
+    /// Drop and error reasons with counts; rare events, so a mutex is fine.
+    pub reasons: Mutex<BTreeMap<String, u64>>,
+}
+
+/// A worker's handle on its shard, so the hot path indexes nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct ShardRef<'a>(pub &'a Shard);
+
+impl NodeStats {
+    /// Stats for a node.
+    pub fn new(info: NodeInfo) -> Self {
+        Self {
+            info,
+            accepted: CachePadded::new(AtomicU64::new(0)),
+            dropped: CachePadded::new(AtomicU64::new(0)),
+            leftovers: AtomicU64::new(0),
+            workers: AtomicU32::new(0),
+            concurrency: AtomicU32::new(0),
+            shards: (0..SHARDS)
+                .map(|_| CachePadded::new(Shard::default()))
+                .collect(),
+            reasons: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The shard worker `n` writes.
+    pub fn shard(&self, n: usize) -> ShardRef<'_> {
+        ShardRef(&self.shards[n % SHARDS])
+    }
+
+    /// Counts one occurrence of `reason`.
+    pub fn note_reason(&self, reason: String) {
+        let mut map = self.reasons.lock().unwrap_or_else(|e| e.into_inner());
+        *map.entry(reason).or_default() += 1;
+    }
+
+    /// Sum of a shard counter.
+    pub fn sum(&self, f: impl Fn(&Shard) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| f(s).load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Takes the interval histograms of every shard, merged, leaving empty
+    /// ones behind.
+    pub fn take_interval(&self) -> Hists {
+        let mut total = Hists::default();
+        for shard in self.shards.iter() {
+            let mut h = shard.hists.lock().unwrap_or_else(|e| e.into_inner());
+            // Same bounds everywhere, so adding cannot fail.
+            let _ = total.queue_wait.add(&h.queue_wait);
+            let _ = total.service.add(&h.service);
+            let _ = total.end_to_end.add(&h.end_to_end);
+            h.queue_wait.reset();
+            h.service.reset();
+            h.end_to_end.reset();
+        }
+        total
+    }
+}
+
+impl ShardRef<'_> {
+    /// Adds `d` to a time counter.
+    #[inline]
+    pub fn add_time(&self, counter: &AtomicU64, d: Duration) {
+        counter.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Records one processed item's queue wait and service time.
+    #[inline]
+    pub fn record(&self, queue_wait: Duration, service: Duration) {
+        let mut h = self.0.hists.lock().unwrap_or_else(|e| e.into_inner());
+        record(&mut h.queue_wait, queue_wait);
+        record(&mut h.service, service);
+    }
+
+    /// Records an item's end-to-end latency (sink only).
+    #[inline]
+    pub fn record_end_to_end(&self, queue_wait: Duration, e2e: Duration) {
+        let mut h = self.0.hists.lock().unwrap_or_else(|e| e.into_inner());
+        record(&mut h.queue_wait, queue_wait);
+        record(&mut h.end_to_end, e2e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::metrics::NodeKind;
+
+    #[test]
+    fn shards_sum_and_intervals_reset() {
+        let stats = NodeStats::new(NodeInfo {
+            name: "s".into(),
+            kind: NodeKind::Stage,
+            runtime: Runtime::Thread,
+            capacity: Capacity::Bounded(10),
+            when_full: WhenFull::Block,
+        });
+        for n in 0..20 {
+            let shard = stats.shard(n);
+            shard.0.out.fetch_add(1, Ordering::Relaxed);
+            shard.record(
+                Duration::from_micros(10),
+                Duration::from_micros(100 * (n as u64 + 1)),
+            );
+        }
+        assert_eq!(stats.sum(|s| &s.out), 20);
+        let interval = stats.take_interval();
+        let service = summarize(&interval.service);
+        assert_eq!(service.count, 20);
+        assert!((1990..=2010).contains(&service.max_us), "{service:?}");
+        assert_eq!(summarize(&stats.take_interval().service).count, 0);
+    }
+}

@@ -1,0 +1,65 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use engine::{JobHandle, JobOptions};
+use shared::metrics::{JobReport, JobSnapshot, NodeSnapshot};
+use shared::spec::{PipelineSpec, SpecFormat};
+
+/// Parses a TOML spec (panicking with every problem if it is invalid).
+pub fn spec(toml: &str) -> PipelineSpec {
+    PipelineSpec::parse(toml, SpecFormat::Toml).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Starts a job with a fresh data directory (kept alive by the caller).
+pub fn start(spec: PipelineSpec) -> (JobHandle, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = JobOptions::new(format!("test-{}", spec.name), dir.path());
+    opts.runtime_threads = 2;
+    let job = engine::start(spec, opts).unwrap_or_else(|e| panic!("{e}"));
+    (job, dir)
+}
+
+/// Runs a spec to the end.
+pub fn run(toml: &str) -> Arc<JobReport> {
+    let (job, _dir) = start(spec(toml));
+    job.wait()
+}
+
+/// Waits (bounded, generously: this is not a timing assertion) until a
+/// snapshot satisfies `pred`; returns it.
+pub fn wait_for(
+    job: &JobHandle,
+    what: &str,
+    pred: impl Fn(&JobSnapshot) -> bool,
+) -> Arc<JobSnapshot> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let snap = job.snapshot();
+        if pred(&snap) {
+            return snap;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; last snapshot: {snap:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn node<'a>(nodes: &'a [NodeSnapshot], name: &str) -> &'a NodeSnapshot {
+    nodes.iter().find(|n| n.name == name).unwrap_or_else(|| {
+        panic!(
+            "no node {name} in {:?}",
+            nodes.iter().map(|n| &n.name).collect::<Vec<_>>()
+        )
+    })
+}
+
+/// Asserts the accounting invariant and prints the report on failure.
+pub fn assert_balanced(report: &JobReport) {
+    assert!(
+        report.balanced && report.accounting.balanced(),
+        "accounting does not add up: {}\n{report:#?}",
+        report.accounting
+    );
+}

@@ -1,0 +1,7 @@
+//! Whole jobs run by the engine: lifecycle, accounting, tuning, bridges.
+//! One test binary for the area, with shared helpers.
+
+mod accounting;
+mod helpers;
+mod lifecycle;
+mod properties;
