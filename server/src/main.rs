@@ -1,5 +1,7 @@
-//! The `queuelab` command line: `serve` runs the control plane; more verbs
-//! (`run`, `templates`, `jobs ...`) arrive with later issues.
+//! The `queuelab` command line: `serve` runs the control plane; `run`,
+//! `templates` and `validate` drive the engine headless.
+
+mod cmd;
 
 use std::time::Duration;
 
@@ -22,6 +24,18 @@ struct Cli {
 enum Command {
     /// Serve the dashboard, the REST API and the WebSocket.
     Serve(ServeConfig),
+    /// Run a pipeline headless with live progress; Ctrl-C drains, twice aborts.
+    Run(cmd::run::RunArgs),
+    /// List the built-in templates (the article's scenarios).
+    Templates {
+        /// Print this template's spec (TOML) instead of the list.
+        name: Option<String>,
+    },
+    /// Check a spec file or template and print every problem.
+    Validate {
+        /// A spec file (.toml or .json) or a template name.
+        spec: String,
+    },
     /// Probe a running server's /healthz; exits non-zero when unhealthy.
     Healthcheck {
         /// URL to probe; defaults to this host's server on $QUEUELAB_PORT.
@@ -30,10 +44,53 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match dispatch(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // The whole chain, without a backtrace: these are user errors.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {err:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => serve(config),
+        Command::Run(args) => {
+            init_tracing_quiet();
+            let code = cmd::run::run(args)?;
+            std::process::exit(code);
+        }
+        Command::Templates { name: None } => {
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{}", cmd::list_templates());
+            }
+            Ok(())
+        }
+        Command::Templates { name: Some(name) } => {
+            let Some(t) = shared::templates::get(&name) else {
+                anyhow::bail!("no template named `{name}`; see `queuelab templates`");
+            };
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{}", t.toml);
+            }
+            Ok(())
+        }
+        Command::Validate { spec } => {
+            let spec = cmd::load_spec(&spec)?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{}", cmd::describe(&spec));
+            }
+            Ok(())
+        }
         Command::Healthcheck { url } => {
             let url = url.unwrap_or_else(|| {
                 let port = std::env::var("QUEUELAB_PORT").unwrap_or_else(|_| "8080".into());
@@ -56,6 +113,16 @@ fn init_tracing(json: bool) {
     } else {
         builder.init();
     }
+}
+
+/// Logs for headless runs: warnings only unless `QUEUELAB_LOG` says more,
+/// so they do not fight the progress display.
+fn init_tracing_quiet() {
+    let filter = EnvFilter::try_from_env("QUEUELAB_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[tokio::main]

@@ -58,3 +58,177 @@ fn serve_creates_its_data_directory() {
     assert!(nested.is_dir(), "{} created", nested.display());
     drop(again);
 }
+
+fn queuelab() -> Command {
+    let mut cmd = Command::new(queuelab_bin());
+    cmd.env("QUEUELAB_LOG", "warn");
+    cmd
+}
+
+fn spec_file(dir: &std::path::Path, toml: &str) -> String {
+    let path = dir.join("spec.toml");
+    std::fs::write(&path, toml).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn run_json_reports_every_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec_file(
+        dir.path(),
+        r#"
+name = "cli-run"
+source = { kind = "synthetic", count = 400, malformed_share = 0.25, seed = 1 }
+[[stages]]
+name = "parse"
+op = { kind = "parse_json" }
+[[stages]]
+name = "fan"
+runtime = "async"
+workers = 4
+op = { kind = "filter", field = "level", values = ["INFO"] }
+"#,
+    );
+    let out = queuelab()
+        .args(["run", &spec, "--json", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = |k: &str| {
+        report[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} in {report}"))
+    };
+    assert_eq!(report["state"], "completed");
+    assert_eq!(n("produced"), 400);
+    assert_eq!(
+        n("produced"),
+        n("sunk") + n("filtered") + n("dead_lettered") + n("dropped_by_policy") + n("leftovers")
+    );
+    assert!(n("dropped_by_policy") > 50, "malformed lines are counted");
+    assert!(n("filtered") > 0);
+    assert!(report["elapsed_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn validate_lists_every_problem_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec_file(
+        dir.path(),
+        r#"
+name = "two problems"
+source = { kind = "synthetic", count = 1 }
+[[stages]]
+name = "s"
+workers = 0
+op = { kind = "spin", micros = 1 }
+"#,
+    );
+    let out = queuelab().args(["validate", &spec]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("2 problems"), "{stderr}");
+    assert!(stderr.contains("name: may contain only"), "{stderr}");
+    assert!(
+        stderr.contains("stages[0].workers: must be between 1 and 4096"),
+        "{stderr}"
+    );
+    let ok = queuelab()
+        .args(["validate", "thread-io-pool"])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("valid: `thread-io-pool`"));
+}
+
+#[test]
+fn templates_lists_the_articles_scenarios() {
+    let out = queuelab().arg("templates").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "thread-io-pool",
+        "async-fanout",
+        "async-to-thread-bridge",
+        "cpu-on-threads",
+        "blocking-in-async",
+        "unbounded-queue",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+    let unknown = queuelab().args(["run", "no-such-thing"]).output().unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("templates: thread-io-pool"));
+}
+
+/// Sends SIGINT, as Ctrl-C in a terminal would.
+fn interrupt(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Starts an endless run and waits until it has produced something.
+fn endless_run(dir: &std::path::Path) -> std::process::Child {
+    let spec = spec_file(
+        dir,
+        r#"
+name = "endless"
+source = { kind = "synthetic", duration_ms = 600000, rate = 5000.0 }
+[[stages]]
+name = "slow"
+queue = { capacity = 300 }
+op = { kind = "sleep", latency = { dist = "fixed", ms = 10.0 } }
+"#,
+    );
+    let child = queuelab()
+        .args(["run", &spec, "--json", "--data-dir"])
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Give it a moment to fill its queue; the assertions below do not
+    // depend on how long this takes.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    child
+}
+
+#[test]
+fn ctrl_c_drains_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = endless_run(dir.path());
+    interrupt(&child);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["state"], "stopped");
+    assert_eq!(report["leftovers"], 0);
+    assert_eq!(report["produced"], report["sunk"]);
+}
+
+#[test]
+fn a_second_ctrl_c_aborts_into_leftovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = endless_run(dir.path());
+    interrupt(&child);
+    // Far apart enough that the two signals are not merged into one.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    interrupt(&child);
+    let out = child.wait_with_output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Draining a full 300-deep queue at 10 ms per item takes ~3 s, so the
+    // second Ctrl-C lands during the drain.
+    assert_eq!(report["state"], "aborted", "{report}");
+    let leftovers = report["leftovers"].as_u64().unwrap();
+    assert!(leftovers > 0);
+    let file = report["leftovers_file"].as_str().unwrap();
+    let lines = std::fs::read_to_string(file).unwrap().lines().count() as u64;
+    assert_eq!(lines, leftovers);
+}

@@ -1,0 +1,294 @@
+//! `queuelab run`: a pipeline headless, with live progress, Ctrl-C to
+//! drain (twice to abort) and a report at the end.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use shared::metrics::{JobReport, JobSnapshot, JobState, Latency, NodeSnapshot};
+use shared::spec::PipelineSpec;
+
+/// Exit code for a failed job.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code when the buckets do not add up.
+pub const EXIT_MISMATCH: i32 = 3;
+
+/// Options of `queuelab run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// A spec file (.toml or .json) or a template name (`queuelab templates`).
+    pub spec: String,
+    /// Print the final report as JSON on stdout (no progress display).
+    #[arg(long)]
+    pub json: bool,
+    /// Folder for the job's files (leftovers after an abort).
+    #[arg(long, env = "QUEUELAB_DATA_DIR", default_value = "queuelab-data")]
+    pub data_dir: PathBuf,
+    /// Hide the live progress display.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Runs the job to its end and returns the process exit code.
+pub fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let spec = super::load_spec(&args.spec)?;
+    let id = format!(
+        "run-{}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    );
+    let job = engine::start(spec.clone(), engine::JobOptions::new(id, &args.data_dir))?;
+    let show_progress = !args.json && !args.quiet;
+    let report = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(supervise(job, &spec, show_progress));
+    if args.json {
+        #[allow(clippy::print_stdout)]
+        {
+            println!("{}", serde_json::to_string_pretty(&*report)?);
+        }
+    } else {
+        #[allow(clippy::print_stdout)]
+        {
+            print!("{}", render_report(&report));
+        }
+    }
+    Ok(if report.state == JobState::Failed {
+        EXIT_FAILED
+    } else if !report.balanced {
+        EXIT_MISMATCH
+    } else {
+        0
+    })
+}
+
+/// Watches snapshots, draws progress, and turns Ctrl-C into drain, then abort.
+async fn supervise(
+    job: engine::JobHandle,
+    spec: &PipelineSpec,
+    progress: bool,
+) -> std::sync::Arc<JobReport> {
+    let mut display = progress.then(|| Display::new(spec));
+    let mut snapshots = job.subscribe();
+    let mut interrupts = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                interrupts += 1;
+                if interrupts == 1 {
+                    if let Some(d) = &display {
+                        d.note("draining: finishing what is queued (Ctrl-C again to abort)");
+                    }
+                    let _ = job.drain();
+                } else {
+                    if let Some(d) = &display {
+                        d.note("aborting: saving what is left to the leftovers file");
+                    }
+                    let _ = job.abort();
+                }
+            }
+            changed = snapshots.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let snap = snapshots.borrow_and_update().clone();
+                if let Some(d) = &mut display {
+                    d.update(&snap);
+                }
+                if snap.state.is_some_and(JobState::is_finished) {
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(d) = display {
+        d.finish();
+    }
+    job.finished().await
+}
+
+/// The live progress: an overall bar and a line per node.
+struct Display {
+    multi: MultiProgress,
+    total: ProgressBar,
+    nodes: Vec<ProgressBar>,
+}
+
+impl Display {
+    fn new(spec: &PipelineSpec) -> Self {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+        let count = match spec.source {
+            shared::spec::SourceSpec::Synthetic { count, .. } => count,
+            shared::spec::SourceSpec::File { .. } => None,
+        };
+        let total = match count {
+            Some(n) => ProgressBar::new(n).with_style(
+                ProgressStyle::with_template(
+                    "{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} sunk  {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            ),
+            None => ProgressBar::new_spinner().with_style(
+                ProgressStyle::with_template("{prefix:.bold} {spinner} {pos} sunk  {msg}")
+                    .expect("valid template"),
+            ),
+        };
+        total.set_prefix(spec.name.clone());
+        let total = multi.add(total);
+        Self {
+            multi,
+            total,
+            nodes: Vec::new(),
+        }
+    }
+
+    fn note(&self, text: &str) {
+        let _ = self.multi.println(text);
+    }
+
+    fn update(&mut self, snap: &JobSnapshot) {
+        while self.nodes.len() < snap.nodes.len() {
+            let bar = ProgressBar::new_spinner()
+                .with_style(ProgressStyle::with_template("  {msg}").expect("valid template"));
+            self.nodes.push(self.multi.add(bar));
+        }
+        self.total.set_position(snap.accounting.sunk);
+        self.total.set_message(format!(
+            "{} · {:.0}/s · p99 {} · {} · rss {} MiB · lag {:.1} ms",
+            snap.state.map_or("?", JobState::as_str),
+            snap.throughput,
+            us(snap.end_to_end.p99_us),
+            secs(snap.elapsed_ms as f64 / 1000.0),
+            snap.process.rss_bytes / (1 << 20),
+            snap.process.event_loop_lag_ms,
+        ));
+        for (bar, node) in self.nodes.iter().zip(&snap.nodes) {
+            bar.set_message(node_line(node));
+        }
+    }
+
+    fn finish(self) {
+        for bar in &self.nodes {
+            bar.finish_and_clear();
+        }
+        self.total.finish_and_clear();
+    }
+}
+
+fn node_line(n: &NodeSnapshot) -> String {
+    let cap = n.capacity.map_or("-".into(), |c| c.to_string());
+    format!(
+        "{:<22} {:>6} ×{:<4} queue {:>6}/{:<9} in {:>8.0}/s out {:>8.0}/s  busy {:>3.0}% blocked {:>3.0}%  svc p99 {}",
+        n.name,
+        n.runtime
+            .map_or("", |r| if r == shared::spec::Runtime::Async {
+                "async"
+            } else {
+                "thread"
+            }),
+        n.workers,
+        n.depth,
+        cap,
+        n.in_rate,
+        n.out_rate,
+        n.busy * 100.0,
+        n.blocked * 100.0,
+        us(n.service.p99_us),
+    )
+}
+
+fn us(v: u64) -> String {
+    match v {
+        0..1_000 => format!("{v} µs"),
+        1_000..1_000_000 => format!("{:.1} ms", v as f64 / 1e3),
+        _ => format!("{:.2} s", v as f64 / 1e6),
+    }
+}
+
+fn secs(s: f64) -> String {
+    format!("{s:.1} s")
+}
+
+fn lat(l: &Latency) -> String {
+    if l.count == 0 {
+        return "-".into();
+    }
+    format!("{} / {} / {}", us(l.p50_us), us(l.p99_us), us(l.max_us))
+}
+
+/// The human-readable final report.
+pub fn render_report(r: &JobReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{} ({}) — {} in {:.2} s, {:.1} items/s sunk",
+        r.name, r.job, r.state, r.elapsed_s, r.throughput
+    );
+    if let Some(e) = &r.error {
+        let _ = writeln!(out, "error: {e}");
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<22} {:<7} {:>9} {:>9} {:>8} {:>8} {:>7} {:>9} {:>10}  {:<28} {:<28}",
+        "node",
+        "world",
+        "in",
+        "out",
+        "filtered",
+        "dropped",
+        "errors",
+        "leftovers",
+        "out/s",
+        "queue wait p50/p99/max",
+        "service p50/p99/max"
+    );
+    for n in &r.nodes {
+        let _ = writeln!(
+            out,
+            "{:<22} {:<7} {:>9} {:>9} {:>8} {:>8} {:>7} {:>9} {:>10.1}  {:<28} {:<28}",
+            n.name,
+            n.runtime
+                .map_or("", |r| if r == shared::spec::Runtime::Async {
+                    "async"
+                } else {
+                    "thread"
+                }),
+            n.items_in,
+            n.items_out,
+            n.filtered,
+            n.dropped,
+            n.errors,
+            n.leftovers,
+            n.out_rate,
+            lat(&n.queue_wait_total),
+            lat(&n.service_total),
+        );
+    }
+    let e = &r.end_to_end;
+    let _ = writeln!(
+        out,
+        "\nend to end: p50 {}  p95 {}  p99 {}  max {}  ({} items)",
+        us(e.p50_us),
+        us(e.p95_us),
+        us(e.p99_us),
+        us(e.max_us),
+        e.count
+    );
+    for (reason, n) in &r.drop_reasons {
+        let _ = writeln!(out, "dropped {n:>9} × {reason}");
+    }
+    if let Some(file) = &r.leftovers_file {
+        let _ = writeln!(out, "leftovers: {file} (replay with a `file` source)");
+    }
+    let _ = writeln!(
+        out,
+        "\naccounting: {} {}",
+        r.accounting,
+        if r.balanced { "✓" } else { "✗ MISMATCH" }
+    );
+    out
+}
