@@ -9,10 +9,12 @@ use serde_json::{Map, Value};
 pub struct Item {
     /// Position in the source's output, from 0.
     pub seq: u64,
-    /// When the source produced it (end-to-end latency is measured from here).
-    pub born: Instant,
-    /// When it entered its current queue (queue wait is measured from here).
-    pub enqueued: Instant,
+    /// When the source produced it, if the source timed this item
+    /// (end-to-end latency is measured from here; see [`crate::stats::Stride`]).
+    pub born: Option<Instant>,
+    /// When it entered its current queue, if its producer timed it (queue
+    /// wait is measured from here).
+    pub enqueued: Option<Instant>,
     /// The data.
     pub payload: Payload,
 }
@@ -29,13 +31,12 @@ pub enum Payload {
 }
 
 impl Item {
-    /// A new item produced now.
-    pub fn new(seq: u64, payload: Payload) -> Self {
-        let now = Instant::now();
+    /// A new item, stamped with `born` when the producer read the clock.
+    pub fn new(seq: u64, payload: Payload, born: Option<Instant>) -> Self {
         Self {
             seq,
-            born: now,
-            enqueued: now,
+            born,
+            enqueued: born,
             payload,
         }
     }

@@ -342,7 +342,7 @@ mod tests {
     }
 
     fn line(s: &str) -> Item {
-        Item::new(0, Payload::Line(s.into()))
+        Item::new(0, Payload::Line(s.into()), None)
     }
 
     fn run(op: &Op, item: Item) -> Outcome {
@@ -383,7 +383,7 @@ mod tests {
             .unwrap() else {
                 unreachable!()
             };
-            Item::new(0, Payload::Record(map))
+            Item::new(0, Payload::Record(map), None)
         };
         let keep = Op::new(&OpSpec::Filter {
             field: "level".into(),
@@ -413,6 +413,7 @@ mod tests {
         let item = Item::new(
             0,
             parse_record(&Payload::Line(r#"{"msg":"hi"}"#.into()), &[]).unwrap(),
+            None,
         );
         let Outcome::Pass(item) = run(&op, item) else {
             panic!()
@@ -433,15 +434,15 @@ mod tests {
         let mut failed = 0;
         for i in 0..4000 {
             assert!(matches!(
-                never.run_blocking(Item::new(i, Payload::Counter(i)), &mut r, &abort),
+                never.run_blocking(Item::new(i, Payload::Counter(i), None), &mut r, &abort),
                 Outcome::Pass(_)
             ));
             assert!(matches!(
-                always.run_blocking(Item::new(i, Payload::Counter(i)), &mut r, &abort),
+                always.run_blocking(Item::new(i, Payload::Counter(i), None), &mut r, &abort),
                 Outcome::Failed(..)
             ));
             if let Outcome::Failed(..) =
-                some.run_blocking(Item::new(i, Payload::Counter(i)), &mut r, &abort)
+                some.run_blocking(Item::new(i, Payload::Counter(i), None), &mut r, &abort)
             {
                 failed += 1;
             }

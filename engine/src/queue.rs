@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::Backoff;
 use shared::spec::{Capacity, WhenFull};
 
 use crate::item::Item;
@@ -48,6 +49,19 @@ pub enum Recv {
 impl Rx {
     /// Waits up to [`POLL`] for an item, from a thread.
     pub fn recv_blocking(&self) -> Recv {
+        // Spin briefly before parking: a timed wait reads the clock for its
+        // deadline and parking costs a futex round trip, both dearer than
+        // the queue operation when items are about to arrive.
+        let backoff = Backoff::new();
+        loop {
+            if let Some(item) = self.try_recv() {
+                return Recv::Item(item);
+            }
+            if backoff.is_completed() {
+                break;
+            }
+            backoff.snooze();
+        }
         match self {
             Rx::Blocking(rx) => match rx.recv_timeout(POLL) {
                 Ok(item) => Recv::Item(item),
@@ -214,8 +228,10 @@ impl Tx {
 
     /// Tries without waiting until the item is in, settled by the policy
     /// (`Ok(None)`), or must wait for room (`Ok(Some)`, `block` only).
-    fn push_now(&self, mut item: Item) -> Result<Option<Item>, PushError> {
-        item.enqueued = Instant::now();
+    /// `now` is the caller's latest clock reading, used as the enqueue time
+    /// so the hot path reads no clock of its own.
+    fn push_now(&self, mut item: Item, now: Option<Instant>) -> Result<Option<Item>, PushError> {
+        item.enqueued = now;
         loop {
             match self.try_send(item) {
                 Try::Sent => {
@@ -233,14 +249,37 @@ impl Tx {
     }
 
     /// Pushes from a thread: blocks under `block` (checking `abort` every
-    /// [`POLL`]), drops or rejects under the other policies.
-    pub fn push_blocking(&self, item: Item, abort: &Flag) -> Result<(), PushError> {
-        let Some(mut item) = self.push_now(item)? else {
-            return Ok(());
+    /// [`POLL`]), drops or rejects under the other policies. Returns whether
+    /// it had to wait for room, so callers read the clock only then.
+    pub fn push_blocking(
+        &self,
+        item: Item,
+        now: Option<Instant>,
+        abort: &Flag,
+    ) -> Result<bool, PushError> {
+        let Some(mut item) = self.push_now(item, now)? else {
+            return Ok(false);
         };
+        // Full: spin a little before blocking, as in `Rx::recv_blocking`.
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            backoff.snooze();
+            item = match self.try_send(item) {
+                Try::Sent => {
+                    self.accepted();
+                    return Ok(true);
+                }
+                Try::Closed(item) => return Err(PushError::Aborted(item)),
+                Try::Full(item) => item,
+            };
+        }
         loop {
             if abort.is_set() {
                 return Err(PushError::Aborted(item));
+            }
+            // The item enters the queue during this attempt.
+            if item.enqueued.is_some() {
+                item.enqueued = Some(Instant::now());
             }
             match &self.sender {
                 Sender::Blocking(tx) => match tx.send_timeout(item, POLL) {
@@ -258,16 +297,19 @@ impl Tx {
             }
         }
         self.accepted();
-        Ok(())
+        Ok(true)
     }
 
     /// Pushes from a task: awaits room under `block`; drops or rejects
     /// under the other policies. Tasks only ever feed awaiting queues
     /// (bridges see to that).
-    pub async fn push_async(&self, item: Item) -> Result<(), PushError> {
-        let Some(item) = self.push_now(item)? else {
-            return Ok(());
+    pub async fn push_async(&self, item: Item, now: Option<Instant>) -> Result<bool, PushError> {
+        let Some(mut item) = self.push_now(item, now)? else {
+            return Ok(false);
         };
+        if item.enqueued.is_some() {
+            item.enqueued = Some(Instant::now());
+        }
         let Sender::Awaiting(tx) = &self.sender else {
             unreachable!("async workers only feed awaiting queues");
         };
@@ -277,7 +319,7 @@ impl Tx {
         match tx.send(item).await {
             Ok(()) => {
                 self.accepted();
-                Ok(())
+                Ok(true)
             }
             Err(async_channel::SendError(item)) => Err(PushError::Aborted(item)),
         }
@@ -303,7 +345,7 @@ mod tests {
     }
 
     fn item(n: u64) -> Item {
-        Item::new(n, Payload::Counter(n))
+        Item::new(n, Payload::Counter(n), None)
     }
 
     fn drain(rx: &Rx) -> Vec<u64> {
@@ -324,7 +366,7 @@ mod tests {
                 let s = stats();
                 let (tx, rx) = channel(Capacity::Bounded(2), policy, awaiting, s.clone());
                 for n in 0..4 {
-                    tx.push_blocking(item(n), &abort).unwrap();
+                    tx.push_blocking(item(n), None, &abort).unwrap();
                 }
                 assert_eq!(drain(&rx), kept, "{policy} awaiting={awaiting}");
                 assert_eq!(s.dropped.load(Ordering::Relaxed), dropped);
@@ -340,9 +382,9 @@ mod tests {
     fn block_waits_for_room_then_aborts_with_the_item_back() {
         let abort = Arc::new(Flag::new());
         let (tx, rx) = channel(Capacity::Bounded(1), WhenFull::Block, false, stats());
-        tx.push_blocking(item(0), &abort).unwrap();
+        tx.push_blocking(item(0), None, &abort).unwrap();
         let a = abort.clone();
-        let t = std::thread::spawn(move || tx.push_blocking(item(1), &a));
+        let t = std::thread::spawn(move || tx.push_blocking(item(1), None, &a));
         std::thread::sleep(Duration::from_millis(20));
         abort.set();
         match t.join().unwrap() {
@@ -356,8 +398,8 @@ mod tests {
     fn closing_an_awaiting_queue_wakes_a_blocked_thread() {
         let abort = Flag::new();
         let (tx, rx) = channel(Capacity::Bounded(1), WhenFull::Block, true, stats());
-        tx.push_blocking(item(0), &abort).unwrap();
-        let t = std::thread::spawn(move || tx.push_blocking(item(1), &Flag::new()));
+        tx.push_blocking(item(0), None, &abort).unwrap();
+        let t = std::thread::spawn(move || tx.push_blocking(item(1), None, &Flag::new()));
         std::thread::sleep(Duration::from_millis(20));
         rx.close();
         assert!(matches!(t.join().unwrap(), Err(PushError::Aborted(i)) if i.seq == 1));

@@ -12,7 +12,7 @@ use shared::spec::SinkSpec;
 use crate::item::Item;
 use crate::job::JobCore;
 use crate::queue::{Recv, Rx};
-use crate::stats::NodeStats;
+use crate::stats::{NodeStats, Stride};
 
 /// An opened sink.
 #[derive(Debug)]
@@ -55,31 +55,43 @@ impl Sink {
 /// Consumes the sink's queue until it closes (drain) or the job aborts.
 pub fn run(mut sink: Sink, rx: Rx, node: Arc<NodeStats>, core: &JobCore) -> Result<(), String> {
     let shard = node.shard(0);
-    let mut mark = Instant::now();
+    let mut stride = Stride::default();
     let result = loop {
-        let got = rx.recv_blocking();
-        let now = Instant::now();
-        shard.add_time(&shard.0.idle_ns, now - mark);
-        mark = now;
-        let item = match got {
+        let t0 = stride.tick().then(Instant::now);
+        let item = match rx.recv_blocking() {
             Recv::Item(item) => item,
-            Recv::Timeout if core.abort.is_set() => break Ok(()),
-            Recv::Timeout => continue,
+            Recv::Timeout => {
+                if let Some(t0) = t0 {
+                    shard.add_time(&shard.0.idle_ns, t0.elapsed());
+                }
+                if core.abort.is_set() {
+                    break Ok(());
+                }
+                continue;
+            }
             Recv::Closed => break Ok(()),
         };
         if core.abort.is_set() {
             core.leftovers.put(&node, item);
             break Ok(());
         }
+        // Items the source timed are timed here too, for end-to-end latency.
+        let now = (t0.is_some() || item.born.is_some()).then(Instant::now);
         if let Err(e) = sink.write(&item) {
             core.leftovers.put(&node, item);
             break Err(format!("sink write failed: {e}"));
         }
-        let done = Instant::now();
-        shard.add_time(&shard.0.busy_ns, done - mark);
-        shard.record_end_to_end(now - item.enqueued, done - item.born);
         shard.0.out.fetch_add(1, Ordering::Relaxed);
-        mark = done;
+        if let Some(now) = now {
+            let since = |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t));
+            shard.record(since(item.enqueued), None, since(item.born));
+        }
+        if let (Some(t0), Some(now)) = (t0, now) {
+            let done = Instant::now();
+            shard.add_time(&shard.0.idle_ns, now - t0);
+            shard.add_time(&shard.0.busy_ns, done - now);
+            stride.adapt(done - t0);
+        }
     };
     let flushed = sink.flush().map_err(|e| format!("sink flush failed: {e}"));
     result.and(flushed)

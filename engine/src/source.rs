@@ -13,7 +13,7 @@ use shared::spec::{Payload as PayloadShape, SourceSpec};
 use crate::item::{Item, Payload};
 use crate::job::JobCore;
 use crate::queue::{PushError, Tx};
-use crate::stats::NodeStats;
+use crate::stats::{NodeStats, Stride};
 
 /// A source ready to run: its spec, plus the file already opened so a bad
 /// path fails the start instead of the run.
@@ -43,17 +43,28 @@ struct Emitter<'a> {
     tx: Tx,
     first: Arc<NodeStats>,
     seq: u64,
+    /// Which items to stamp with a birth time (for end-to-end latency).
+    stride: Stride,
+    last_timed: Option<(Instant, u64)>,
 }
 
 impl Emitter<'_> {
     /// Produces one item; false when the job is aborting and the source
     /// must stop (the item went to leftovers).
     fn emit(&mut self, payload: Payload) -> bool {
-        let item = Item::new(self.seq, payload);
+        let born = self.stride.tick().then(Instant::now);
+        if let Some(now) = born {
+            if let Some((then, seq)) = self.last_timed {
+                let per_item = (now - then) / (self.seq - seq).max(1) as u32;
+                self.stride.adapt(per_item);
+            }
+            self.last_timed = Some((now, self.seq));
+        }
+        let item = Item::new(self.seq, payload, born);
         self.seq += 1;
         self.core.produced.fetch_add(1, Ordering::Relaxed);
-        match self.tx.push_blocking(item, &self.core.abort) {
-            Ok(()) => true,
+        match self.tx.push_blocking(item, born, &self.core.abort) {
+            Ok(_) => true,
             Err(PushError::Aborted(item)) => {
                 self.core.leftovers.put(&self.first, item);
                 false
@@ -74,6 +85,8 @@ pub fn run(source: Source, core: &JobCore, tx: Tx, first: Arc<NodeStats>) -> Res
         tx,
         first,
         seq: 0,
+        stride: Stride::default(),
+        last_timed: None,
     };
     match source {
         Source::Synthetic(spec) => synthetic(&spec, &mut out),

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::job::JobCore;
 use crate::ops::{Op, Outcome, worker_rng};
 use crate::queue::{PushError, Recv, Rx, Tx};
-use crate::stats::{NodeStats, ShardRef};
+use crate::stats::{NodeStats, ShardRef, Stride};
 
 /// Control of one stage: spawning and retiring workers while it runs.
 #[derive(Debug)]
@@ -255,6 +255,34 @@ fn settle_failure(stats: &NodeStats, shard: ShardRef<'_>, kind: &str) {
     stats.note_reason(format!("op error at `{}`: {kind}", stats.info.name));
 }
 
+/// Books one worker iteration's times when it was timed: idle before the
+/// item arrived, busy in the operation, and the latencies.
+#[inline]
+fn book(
+    shard: ShardRef<'_>,
+    stride: &mut Stride,
+    t0: Option<Instant>,
+    start: Option<Instant>,
+    done: Option<Instant>,
+    enqueued: Option<Instant>,
+) {
+    if let (Some(t0), Some(start), Some(done)) = (t0, start, done) {
+        shard.add_time(&shard.0.idle_ns, start - t0);
+        shard.add_time(&shard.0.busy_ns, done - start);
+        let wait = enqueued.map(|e| start.saturating_duration_since(e));
+        shard.record(wait, Some(done - start), None);
+        stride.adapt(done - t0);
+    }
+}
+
+/// Books the time a timed push spent waiting for room downstream.
+#[inline]
+fn book_blocked(shard: ShardRef<'_>, done: Option<Instant>, waited: bool) {
+    if let (Some(done), true) = (done, waited) {
+        shard.add_time(&shard.0.blocked_ns, done.elapsed());
+    }
+}
+
 struct ThreadWorker {
     n: usize,
     ctl: Arc<StageCtl>,
@@ -269,20 +297,24 @@ impl ThreadWorker {
         let stats = &self.ctl.stats;
         let shard = stats.shard(self.n);
         let mut rng = worker_rng(self.core.seed, self.ctl.index, self.n);
+        let mut stride = Stride::default();
         let abort = &self.core.abort;
-        let mut mark = Instant::now();
         loop {
             if self.retire.load(Ordering::Relaxed) {
                 break;
             }
-            let got = self.rx.recv_blocking();
-            let start = Instant::now();
-            shard.add_time(&shard.0.idle_ns, start - mark);
-            mark = start;
-            let item = match got {
+            let t0 = stride.tick().then(Instant::now);
+            let item = match self.rx.recv_blocking() {
                 Recv::Item(item) => item,
-                Recv::Timeout if abort.is_set() => break,
-                Recv::Timeout => continue,
+                Recv::Timeout => {
+                    if let Some(t0) = t0 {
+                        shard.add_time(&shard.0.idle_ns, t0.elapsed());
+                    }
+                    if abort.is_set() {
+                        break;
+                    }
+                    continue;
+                }
                 Recv::Closed => {
                     self.ctl.input_closed();
                     break;
@@ -292,28 +324,22 @@ impl ThreadWorker {
                 self.core.leftovers.put(stats, item);
                 break;
             }
-            let wait = start - item.enqueued;
+            let start = t0.map(|_| Instant::now());
+            let enqueued = item.enqueued;
             let outcome = self.ctl.op.run_blocking(item, &mut rng, abort);
-            let done = Instant::now();
-            shard.add_time(&shard.0.busy_ns, done - start);
-            shard.record(wait, done - start);
-            mark = done;
+            let done = start.map(|_| Instant::now());
+            book(shard, &mut stride, t0, start, done, enqueued);
             match outcome {
-                Outcome::Pass(item) => {
-                    let pushed = self.tx.push_blocking(item, abort);
-                    let after = Instant::now();
-                    shard.add_time(&shard.0.blocked_ns, after - mark);
-                    mark = after;
-                    match pushed {
-                        Ok(()) => {
-                            shard.0.out.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(PushError::Aborted(item)) => {
-                            self.core.leftovers.put(stats, item);
-                            break;
-                        }
+                Outcome::Pass(item) => match self.tx.push_blocking(item, done, abort) {
+                    Ok(waited) => {
+                        shard.0.out.fetch_add(1, Ordering::Relaxed);
+                        book_blocked(shard, done, waited);
                     }
-                }
+                    Err(PushError::Aborted(item)) => {
+                        self.core.leftovers.put(stats, item);
+                        break;
+                    }
+                },
                 Outcome::Filtered => {
                     shard.0.filtered.fetch_add(1, Ordering::Relaxed);
                 }
@@ -343,9 +369,10 @@ impl TaskWorker {
         let stats = &self.ctl.stats;
         let shard = stats.shard(self.n);
         let mut rng = worker_rng(self.core.seed, self.ctl.index, self.n);
+        let mut stride = Stride::default();
         let abort = &self.core.abort;
-        let mut mark = Instant::now();
         loop {
+            let t0 = stride.tick().then(Instant::now);
             // `recv` is cancel-safe: losing the race loses no item.
             let got = tokio::select! {
                 biased;
@@ -357,42 +384,34 @@ impl TaskWorker {
                 self.ctl.input_closed();
                 break;
             };
-            // Waiting for a permit counts as queue wait: the item is
-            // taken but not being worked on.
+            // Waiting for a permit counts as idle: the item is taken but
+            // not being worked on.
             let permit = tokio::select! {
                 biased;
                 _ = abort.cancelled() => None,
                 permit = self.semaphore.clone().acquire_owned() => permit.ok(),
             };
-            let start = Instant::now();
-            shard.add_time(&shard.0.idle_ns, start - mark);
             let Some(permit) = permit else {
                 self.core.leftovers.put(stats, item);
                 break;
             };
-            let wait = start - item.enqueued;
+            let start = t0.map(|_| Instant::now());
+            let enqueued = item.enqueued;
             let outcome = self.ctl.op.run_async(item, &mut rng, abort).await;
             drop(permit);
-            let done = Instant::now();
-            shard.add_time(&shard.0.busy_ns, done - start);
-            shard.record(wait, done - start);
-            mark = done;
+            let done = start.map(|_| Instant::now());
+            book(shard, &mut stride, t0, start, done, enqueued);
             match outcome {
-                Outcome::Pass(item) => {
-                    let pushed = self.tx.push_async(item).await;
-                    let after = Instant::now();
-                    shard.add_time(&shard.0.blocked_ns, after - mark);
-                    mark = after;
-                    match pushed {
-                        Ok(()) => {
-                            shard.0.out.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(PushError::Aborted(item)) => {
-                            self.core.leftovers.put(stats, item);
-                            break;
-                        }
+                Outcome::Pass(item) => match self.tx.push_async(item, done).await {
+                    Ok(waited) => {
+                        shard.0.out.fetch_add(1, Ordering::Relaxed);
+                        book_blocked(shard, done, waited);
                     }
-                }
+                    Err(PushError::Aborted(item)) => {
+                        self.core.leftovers.put(stats, item);
+                        break;
+                    }
+                },
                 Outcome::Filtered => {
                     shard.0.filtered.fetch_add(1, Ordering::Relaxed);
                 }
@@ -412,30 +431,30 @@ impl TaskWorker {
 /// API, until `rx` closes or the job aborts.
 pub fn run_bridge(rx: Rx, tx: Tx, stats: Arc<NodeStats>, core: &JobCore) {
     let shard = stats.shard(0);
-    let mut mark = Instant::now();
+    let mut stride = Stride::default();
     loop {
-        let got = rx.recv_blocking();
-        let now = Instant::now();
-        shard.add_time(&shard.0.idle_ns, now - mark);
-        mark = now;
-        let item = match got {
+        let t0 = stride.tick().then(Instant::now);
+        let item = match rx.recv_blocking() {
             Recv::Item(item) => item,
-            Recv::Timeout if core.abort.is_set() => break,
-            Recv::Timeout => continue,
+            Recv::Timeout => {
+                if core.abort.is_set() {
+                    break;
+                }
+                continue;
+            }
             Recv::Closed => break,
         };
         if core.abort.is_set() {
             core.leftovers.put(&stats, item);
             break;
         }
-        shard.record(now - item.enqueued, std::time::Duration::ZERO);
-        let pushed = tx.push_blocking(item, &core.abort);
-        let after = Instant::now();
-        shard.add_time(&shard.0.blocked_ns, after - mark);
-        mark = after;
-        match pushed {
-            Ok(()) => {
+        let now = t0.map(|_| Instant::now());
+        let enqueued = item.enqueued;
+        book(shard, &mut stride, t0, now, now, enqueued);
+        match tx.push_blocking(item, now, &core.abort) {
+            Ok(waited) => {
                 shard.0.out.fetch_add(1, Ordering::Relaxed);
+                book_blocked(shard, now, waited);
             }
             Err(PushError::Aborted(item)) => {
                 core.leftovers.put(&stats, item);

@@ -21,7 +21,12 @@ op = { kind = "sleep", latency = { dist = "uniform", min_ms = 0.0, max_ms = 1.0 
     assert_eq!((io.items_in, io.items_out), (500, 500));
     assert_eq!(io.service_total.count, 500);
     assert_eq!(node(&report.nodes, "sink").items_out, 500);
-    assert_eq!(report.end_to_end.count, 500);
+    // Latencies are sampled when items come fast (see `stats::Stride`).
+    assert!(
+        (1..=500).contains(&report.end_to_end.count),
+        "{:?}",
+        report.end_to_end
+    );
 }
 
 #[test]
