@@ -2,7 +2,7 @@
 //! of the pipeline, behind its own queue.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -14,13 +14,25 @@ use crate::job::JobCore;
 use crate::queue::{Recv, Rx};
 use crate::stats::{NodeStats, Stride};
 
+/// Items a file sink buffers before it writes and counts them.
+const FILE_BATCH: usize = 256;
+
 /// An opened sink.
 #[derive(Debug)]
 pub enum Sink {
     /// Counts only.
     Null,
-    /// JSON lines appended to a file.
-    File(BufWriter<File>),
+    /// JSON lines appended to a file. Items count as sunk only once their
+    /// batch is written; until then they are held, so a failed write can
+    /// hand them to leftovers instead of losing them.
+    File {
+        /// The open file.
+        file: File,
+        /// Encoded lines of the held items.
+        buf: Vec<u8>,
+        /// Items written to `buf` but not to the file yet.
+        held: Vec<Item>,
+    },
 }
 
 impl Sink {
@@ -32,30 +44,75 @@ impl Sink {
                 .create(true)
                 .append(true)
                 .open(path)
-                .map(|f| Sink::File(BufWriter::new(f)))
+                .map(|file| Sink::File {
+                    file,
+                    buf: Vec::new(),
+                    held: Vec::new(),
+                })
                 .map_err(|e| format!("sink file {path}: {e}")),
         }
     }
 
-    fn write(&mut self, item: &Item) -> std::io::Result<()> {
+    /// Takes an item. Returns how many items are now durably sunk (0 while
+    /// a file batch is filling).
+    fn put(&mut self, item: Item) -> Result<usize, SinkError> {
         match self {
-            Sink::Null => Ok(()),
-            Sink::File(w) => writeln!(w, "{}", item.payload.to_line()),
+            Sink::Null => Ok(1),
+            Sink::File { buf, held, .. } => {
+                buf.extend_from_slice(item.payload.to_line().as_bytes());
+                buf.push(b'\n');
+                held.push(item);
+                if held.len() >= FILE_BATCH {
+                    self.flush()
+                } else {
+                    Ok(0)
+                }
+            }
         }
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
+    /// Writes what is held; returns how many items that sank.
+    fn flush(&mut self) -> Result<usize, SinkError> {
         match self {
-            Sink::Null => Ok(()),
-            Sink::File(w) => w.flush(),
+            Sink::Null => Ok(0),
+            Sink::File { file, buf, held } => {
+                if held.is_empty() {
+                    return Ok(0);
+                }
+                let result = file.write_all(buf).and_then(|()| file.flush());
+                buf.clear();
+                let items = std::mem::take(held);
+                match result {
+                    Ok(()) => Ok(items.len()),
+                    Err(e) => Err(SinkError {
+                        message: format!("sink write failed: {e}"),
+                        items,
+                    }),
+                }
+            }
         }
     }
+}
+
+/// A failed write, with the items it could not sink.
+struct SinkError {
+    message: String,
+    items: Vec<Item>,
 }
 
 /// Consumes the sink's queue until it closes (drain) or the job aborts.
 pub fn run(mut sink: Sink, rx: Rx, node: Arc<NodeStats>, core: &JobCore) -> Result<(), String> {
     let shard = node.shard(0);
     let mut stride = Stride::default();
+    let sunk = |n: usize| {
+        shard.0.out.fetch_add(n as u64, Ordering::Relaxed);
+    };
+    let fail = |e: SinkError| {
+        for item in e.items {
+            core.leftovers.put(&node, item);
+        }
+        e.message
+    };
     let result = loop {
         let t0 = stride.tick().then(Instant::now);
         let item = match rx.recv_blocking() {
@@ -67,6 +124,11 @@ pub fn run(mut sink: Sink, rx: Rx, node: Arc<NodeStats>, core: &JobCore) -> Resu
                 if core.abort.is_set() {
                     break Ok(());
                 }
+                // Idle: write what is held so counts and files keep up.
+                match sink.flush() {
+                    Ok(n) => sunk(n),
+                    Err(e) => break Err(fail(e)),
+                }
                 continue;
             }
             Recv::Closed => break Ok(()),
@@ -77,14 +139,13 @@ pub fn run(mut sink: Sink, rx: Rx, node: Arc<NodeStats>, core: &JobCore) -> Resu
         }
         // Items the source timed are timed here too, for end-to-end latency.
         let now = (t0.is_some() || item.born.is_some()).then(Instant::now);
-        if let Err(e) = sink.write(&item) {
-            core.leftovers.put(&node, item);
-            break Err(format!("sink write failed: {e}"));
-        }
-        shard.0.out.fetch_add(1, Ordering::Relaxed);
         if let Some(now) = now {
             let since = |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t));
             shard.record(since(item.enqueued), None, since(item.born));
+        }
+        match sink.put(item) {
+            Ok(n) => sunk(n),
+            Err(e) => break Err(fail(e)),
         }
         if let (Some(t0), Some(now)) = (t0, now) {
             let done = Instant::now();
@@ -93,6 +154,15 @@ pub fn run(mut sink: Sink, rx: Rx, node: Arc<NodeStats>, core: &JobCore) -> Resu
             stride.adapt(done - t0);
         }
     };
-    let flushed = sink.flush().map_err(|e| format!("sink flush failed: {e}"));
-    result.and(flushed)
+    // Whatever is held is written now, even on abort: it was received.
+    match sink.flush() {
+        Ok(n) => {
+            sunk(n);
+            result
+        }
+        Err(e) => {
+            let message = fail(e);
+            result.and(Err(message))
+        }
+    }
 }

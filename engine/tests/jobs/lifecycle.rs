@@ -253,3 +253,33 @@ source = {{ kind = "file", path = "{}" }}
     let err = engine::start(s, engine::JobOptions::new("x", dir.path())).unwrap_err();
     assert!(err.to_string().contains("missing.jsonl"), "{err}");
 }
+
+#[test]
+fn a_failing_sink_fails_the_job_and_keeps_what_it_could_not_write() {
+    if !std::path::Path::new("/dev/full").exists() {
+        return; // a disk that is always full is a Linux device
+    }
+    let (job, _dir) = start(spec(
+        r#"
+name = "full-disk"
+source = { kind = "synthetic", count = 5000 }
+sink = { kind = "file", path = "/dev/full" }
+"#,
+    ));
+    let report = job.wait();
+    assert_eq!(report.state, JobState::Failed);
+    assert!(
+        report
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("sink write failed")),
+        "{:?}",
+        report.error
+    );
+    assert_balanced(&report);
+    assert_eq!(report.accounting.sunk, 0, "nothing reached the disk");
+    assert!(report.accounting.leftovers > 0);
+    let file = report.leftovers_file.as_deref().expect("leftovers saved");
+    let lines = std::fs::read_to_string(file).unwrap().lines().count() as u64;
+    assert_eq!(lines, report.accounting.leftovers);
+}
