@@ -20,12 +20,14 @@ use shared::metrics::{
     Accounting, EventKind, JobEvent, JobReport, JobSnapshot, JobState, NodeKind, NodeSnapshot,
     ProcessSnapshot, TuneRequest,
 };
-use shared::spec::{Capacity, PipelineSpec, Runtime, SourceSpec, SpecError, WhenFull, limits};
+use shared::spec::{
+    Capacity, DeadLetterSpec, PipelineSpec, Runtime, SourceSpec, SpecError, WhenFull, limits,
+};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::leftovers::Leftovers;
+use crate::leftovers::{DeadLetters, Leftovers};
 use crate::process::ProcessSampler;
 use crate::queue::{Rx, channel};
 use crate::runtime::{EngineRuntime, RuntimeError};
@@ -129,6 +131,8 @@ pub struct JobCore {
     pub produced: AtomicU64,
     /// The leftovers file.
     pub leftovers: Leftovers,
+    /// The dead-letter sink.
+    pub dead_letters: DeadLetters,
     /// Every async task of the job, so teardown can wait for them.
     pub tracker: TaskTracker,
     /// The job's own runtime.
@@ -202,7 +206,7 @@ impl JobCore {
     }
 
     /// Records a failure (first one wins) and aborts.
-    fn fail(&self, error: String) {
+    pub(crate) fn fail(&self, error: String) {
         tracing::warn!(job = %self.id, %error, "job failed");
         {
             let mut lc = self.lifecycle();
@@ -345,33 +349,40 @@ impl JobHandle {
                 });
             }
         }
-        if let Some(w) = req.workers {
-            let from = stage.workers();
-            stage.scale_to(w)?;
+        if let Some(r) = req.rate_limit
+            && !(r.is_finite() && r > 0.0 && r <= limits::MAX_RATE)
+        {
+            return Err(ControlError::Invalid {
+                field: "rate_limit".into(),
+                message: format!("must be above 0 and at most {}", limits::MAX_RATE),
+            });
+        }
+        let tuned = |field: &str, from: f64, to: f64| {
             let mut lc = core.lifecycle();
             core.event(
                 &mut lc,
                 EventKind::Tuned {
                     stage: req.stage.clone(),
-                    field: "workers".into(),
-                    from: u64::from(from),
-                    to: u64::from(w),
+                    field: field.into(),
+                    from,
+                    to,
                 },
             );
+        };
+        if let Some(w) = req.workers {
+            let from = stage.workers();
+            stage.scale_to(w)?;
+            tuned("workers", f64::from(from), f64::from(w));
         }
         if let Some(c) = req.concurrency {
             let from = stage.concurrency().unwrap_or(0);
             stage.set_concurrency(c)?;
-            let mut lc = core.lifecycle();
-            core.event(
-                &mut lc,
-                EventKind::Tuned {
-                    stage: req.stage.clone(),
-                    field: "concurrency".into(),
-                    from: u64::from(from),
-                    to: u64::from(c),
-                },
-            );
+            tuned("concurrency", f64::from(from), f64::from(c));
+        }
+        if let Some(r) = req.rate_limit {
+            let from = stage.policy.gate.rate().unwrap_or(0.0);
+            stage.policy.gate.set(Some(r));
+            tuned("rate_limit", from, r);
         }
         Ok(())
     }
@@ -419,11 +430,12 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         SourceSpec::Synthetic { seed, .. } => seed,
         SourceSpec::File { .. } => 0,
     };
-    let leftovers_path = opts
-        .data_dir
-        .join("jobs")
-        .join(&opts.id)
-        .join("leftovers.jsonl");
+    let job_dir = opts.data_dir.join("jobs").join(&opts.id);
+    let leftovers_path = job_dir.join("leftovers.jsonl");
+    let dead_letters_path = match &spec.dead_letter {
+        DeadLetterSpec::File => job_dir.join("dead_letters.jsonl"),
+        DeadLetterSpec::FileAt { path } => PathBuf::from(path),
+    };
     let core = Arc::new(JobCore {
         id: opts.id.clone(),
         name: spec.name.clone(),
@@ -432,6 +444,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         stop: Flag::new(),
         produced: AtomicU64::new(0),
         leftovers: Leftovers::new(leftovers_path),
+        dead_letters: DeadLetters::new(dead_letters_path),
         tracker: TaskTracker::new(),
         handle: runtime.handle().clone(),
         retired_threads: Mutex::new(Vec::new()),
@@ -744,9 +757,11 @@ impl Sampler {
             let time = (busy + idle + blocked).max(1) as f64;
             let filtered = s.sum(|x| &x.filtered);
             let errors = s.sum(|x| &x.errors);
+            let dead_lettered = s.sum(|x| &x.dead_lettered);
             let dropped = s.dropped.load(Ordering::Relaxed);
             let leftovers = s.leftovers.load(Ordering::Relaxed);
             accounting.filtered += filtered;
+            accounting.dead_lettered += dead_lettered;
             accounting.dropped_by_policy += dropped + errors;
             accounting.leftovers += leftovers;
             if s.info.kind == NodeKind::Sink {
@@ -759,6 +774,7 @@ impl Sampler {
                 runtime: Some(s.info.runtime),
                 workers: s.workers.load(Ordering::Relaxed),
                 concurrency: (concurrency > 0).then_some(concurrency),
+                rate_limit: node.stage.as_ref().and_then(|st| st.policy.gate.rate()),
                 capacity: Some(s.info.capacity),
                 when_full: Some(s.info.when_full),
                 depth: node.rx.len() as u64,
@@ -767,6 +783,9 @@ impl Sampler {
                 filtered,
                 dropped,
                 errors,
+                dead_lettered,
+                retries: s.sum(|x| &x.retries),
+                timeouts: s.sum(|x| &x.timeouts),
                 leftovers,
                 in_rate: (cur.accepted - base.accepted) as f64 / dt,
                 out_rate: (cur.out - base.out) as f64 / dt,
@@ -913,13 +932,15 @@ impl Supervisor {
                 self.core.leftovers.put(&node.stats, item);
             }
         }
-        let leftovers_file = match self.core.leftovers.finish() {
+        let saved = |result: Result<Option<PathBuf>, String>| match result {
             Ok(path) => path.map(|p| p.display().to_string()),
             Err(e) => {
                 self.core.fail(e);
                 None
             }
         };
+        let leftovers_file = saved(self.core.leftovers.finish());
+        let dead_letters_file = saved(self.core.dead_letters.finish());
         let final_state = {
             let mut lc = self.core.lifecycle();
             let (state, reason) = if let Some(f) = &lc.failure {
@@ -963,6 +984,7 @@ impl Supervisor {
             end_to_end: whole.end_to_end_total,
             nodes: whole.nodes.clone(),
             drop_reasons,
+            dead_letters_file,
             leftovers_file,
             events,
         };

@@ -37,6 +37,7 @@ pub mod item;
 pub mod job;
 pub mod leftovers;
 pub mod ops;
+pub mod policy;
 pub mod process;
 pub mod queue;
 pub mod runtime;

@@ -13,28 +13,56 @@ use shared::spec::{Distribution, FilterMode, OpSpec};
 use crate::item::{Item, Payload};
 use crate::signal::Flag;
 
-/// Why an operation failed on an item: a stable `kind` for counting and a
-/// `detail` for the item's record.
+/// Why an operation failed on an item: a stable `kind` for counting, a
+/// `detail` for the dead letter, and whether trying again may help.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpError {
     /// Category, bounded in number (used as a metric label).
     pub kind: &'static str,
     /// The specific reason.
     pub detail: String,
+    /// Transient (timeouts, injected faults, 5xx): a retry policy retries it.
+    pub retryable: bool,
 }
 
-/// What became of an item.
-#[derive(Debug)]
-pub enum Outcome {
-    /// Pass it downstream.
-    Pass(Item),
-    /// Removed on purpose by a filter.
-    Filtered,
-    /// The operation failed; the item is kept for dead letters.
-    Failed(Item, OpError),
-    /// The job was aborted mid-operation; the item goes to leftovers.
-    Interrupted(Item),
+impl OpError {
+    /// The error of an attempt that ran out of time.
+    pub fn timed_out(limit: Duration) -> Self {
+        OpError {
+            kind: "timed out",
+            detail: format!("no result within {} ms", limit.as_millis()),
+            retryable: true,
+        }
+    }
 }
+
+/// What an operation decided about an item it handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Pass it downstream.
+    Pass,
+    /// Removed on purpose by a filter.
+    Filter,
+}
+
+/// Why an operation gave no verdict. The item stays with the caller
+/// (operations only borrow it), so nothing is lost on failure or timeout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpFailure {
+    /// The operation failed.
+    Error(OpError),
+    /// The job was aborted mid-operation; the item goes to leftovers.
+    Interrupted,
+}
+
+impl From<OpError> for OpFailure {
+    fn from(e: OpError) -> Self {
+        OpFailure::Error(e)
+    }
+}
+
+/// The result of one attempt.
+pub type OpResult = Result<Verdict, OpFailure>;
 
 /// A sampler for a latency distribution.
 #[derive(Debug, Clone)]
@@ -114,10 +142,12 @@ pub enum Op {
         /// Fields to rename.
         rename: Vec<(String, String)>,
     },
-    /// Fails a share of items.
+    /// Fails a share of attempts.
     Fail {
         /// Share that fails.
         share: f64,
+        /// Whether the failure is transient.
+        retryable: bool,
     },
 }
 
@@ -144,31 +174,46 @@ impl Op {
                 set: set.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 rename: rename.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             },
-            OpSpec::Fail { share } => Op::Fail { share: *share },
+            OpSpec::Fail { share, retryable } => Op::Fail {
+                share: *share,
+                retryable: *retryable,
+            },
         }
     }
 
     /// Runs the operation on a thread. Waits park on `abort`, so an abort
-    /// interrupts them and the item becomes a leftover.
-    pub fn run_blocking(&self, item: Item, rng: &mut SmallRng, abort: &Flag) -> Outcome {
+    /// interrupts them, and stop at `timeout`, which fails the attempt.
+    pub fn run_blocking(
+        &self,
+        item: &mut Item,
+        rng: &mut SmallRng,
+        abort: &Flag,
+        timeout: Option<Duration>,
+    ) -> OpResult {
+        // How long to wait, and whether the timeout cuts the wait short.
+        let bounded = |d: Duration| match timeout {
+            Some(t) if d > t => (t, Some(t)),
+            _ => (d, None),
+        };
         match self {
             Op::Sleep(latency) => {
-                let d = latency.sample(rng);
+                let (d, cut) = bounded(latency.sample(rng));
                 if !d.is_zero() && abort.wait_timeout(d) {
-                    return Outcome::Interrupted(item);
+                    return Err(OpFailure::Interrupted);
                 }
-                Outcome::Pass(item)
+                cut.map_or(Ok(Verdict::Pass), |t| Err(OpError::timed_out(t).into()))
             }
             Op::BlockingSleep(latency) => {
-                std::thread::sleep(latency.sample(rng));
-                Outcome::Pass(item)
+                let (d, cut) = bounded(latency.sample(rng));
+                std::thread::sleep(d);
+                cut.map_or(Ok(Verdict::Pass), |t| Err(OpError::timed_out(t).into()))
             }
             Op::Spin(d) => {
-                if spin(*d, abort) {
-                    Outcome::Pass(item)
-                } else {
-                    Outcome::Interrupted(item)
+                let (d, cut) = bounded(*d);
+                if !spin(d, abort) {
+                    return Err(OpFailure::Interrupted);
                 }
+                cut.map_or(Ok(Verdict::Pass), |t| Err(OpError::timed_out(t).into()))
             }
             _ => self.run_pure(item, rng),
         }
@@ -176,52 +221,51 @@ impl Op {
 
     /// Runs the operation on an async task. `sleep` awaits a timer (the
     /// runtime thread stays free); `blocking_sleep` and `spin` hold the
-    /// runtime thread, which is the point of the pitfall templates.
-    pub async fn run_async(&self, item: Item, rng: &mut SmallRng, abort: &Flag) -> Outcome {
+    /// runtime thread, which is the point of the pitfall templates. The
+    /// caller applies the timeout by dropping this future, which only
+    /// borrows the item.
+    pub async fn run_async(&self, item: &mut Item, rng: &mut SmallRng, abort: &Flag) -> OpResult {
         match self {
             Op::Sleep(latency) => {
                 let d = latency.sample(rng);
                 if d.is_zero() {
-                    return Outcome::Pass(item);
+                    return Ok(Verdict::Pass);
                 }
                 tokio::select! {
                     biased;
-                    _ = abort.cancelled() => Outcome::Interrupted(item),
-                    _ = tokio::time::sleep(d) => Outcome::Pass(item),
+                    _ = abort.cancelled() => Err(OpFailure::Interrupted),
+                    _ = tokio::time::sleep(d) => Ok(Verdict::Pass),
                 }
             }
-            _ => self.run_blocking(item, rng, abort),
+            _ => self.run_blocking(item, rng, abort, None),
         }
     }
 
     /// Operations that only transform data.
-    fn run_pure(&self, mut item: Item, rng: &mut SmallRng) -> Outcome {
+    fn run_pure(&self, item: &mut Item, rng: &mut SmallRng) -> OpResult {
         match self {
-            Op::ParseJson { require } => match parse_record(&item.payload, require) {
-                Ok(record) => {
-                    item.payload = record;
-                    Outcome::Pass(item)
-                }
-                Err(err) => Outcome::Failed(item, err),
-            },
+            Op::ParseJson { require } => {
+                item.payload = parse_record(&item.payload, require)?;
+                Ok(Verdict::Pass)
+            }
             Op::Filter {
                 field,
                 values,
                 mode,
             } => {
                 let Payload::Record(map) = &item.payload else {
-                    return Outcome::Failed(item, not_a_record("filter"));
+                    return Err(not_a_record("filter").into());
                 };
                 let matches = map.get(field).is_some_and(|v| values.contains(v));
-                if matches == (*mode == FilterMode::Keep) {
-                    Outcome::Pass(item)
+                Ok(if matches == (*mode == FilterMode::Keep) {
+                    Verdict::Pass
                 } else {
-                    Outcome::Filtered
-                }
+                    Verdict::Filter
+                })
             }
             Op::Map { set, rename } => {
                 let Payload::Record(map) = &mut item.payload else {
-                    return Outcome::Failed(item, not_a_record("map"));
+                    return Err(not_a_record("map").into());
                 };
                 for (from, to) in rename {
                     if let Some(v) = map.remove(from) {
@@ -231,22 +275,21 @@ impl Op {
                 for (k, v) in set {
                     map.insert(k.clone(), v.clone());
                 }
-                Outcome::Pass(item)
+                Ok(Verdict::Pass)
             }
-            Op::Fail { share } => {
+            Op::Fail { share, retryable } => {
                 if rng.random::<f64>() < *share {
-                    Outcome::Failed(
-                        item,
-                        OpError {
-                            kind: "injected failure",
-                            detail: "failed on purpose by a `fail` op".into(),
-                        },
-                    )
+                    Err(OpError {
+                        kind: "injected failure",
+                        detail: "failed on purpose by a `fail` op".into(),
+                        retryable: *retryable,
+                    }
+                    .into())
                 } else {
-                    Outcome::Pass(item)
+                    Ok(Verdict::Pass)
                 }
             }
-            Op::Sleep(_) | Op::Spin(_) | Op::BlockingSleep(_) => Outcome::Pass(item),
+            Op::Sleep(_) | Op::Spin(_) | Op::BlockingSleep(_) => Ok(Verdict::Pass),
         }
     }
 }
@@ -255,6 +298,7 @@ fn not_a_record(op: &str) -> OpError {
     OpError {
         kind: "not a record",
         detail: format!("`{op}` needs a parsed record: put a `parse_json` stage before it"),
+        retryable: false,
     }
 }
 
@@ -286,6 +330,7 @@ pub fn parse_record(payload: &Payload, require: &[String]) -> Result<Payload, Op
             return Err(OpError {
                 kind: "not JSON",
                 detail: format!("item {n} is a counter, not a JSON line"),
+                retryable: false,
             });
         }
         Payload::Line(line) => match serde_json::from_str::<Value>(line) {
@@ -294,12 +339,14 @@ pub fn parse_record(payload: &Payload, require: &[String]) -> Result<Payload, Op
                 return Err(OpError {
                     kind: "not a JSON object",
                     detail: format!("expected a JSON object, got {}", json_type(&other)),
+                    retryable: false,
                 });
             }
             Err(e) => {
                 return Err(OpError {
                     kind: "invalid JSON",
                     detail: format!("invalid JSON: {e}"),
+                    retryable: false,
                 });
             }
         },
@@ -308,6 +355,7 @@ pub fn parse_record(payload: &Payload, require: &[String]) -> Result<Payload, Op
         return Err(OpError {
             kind: "missing field",
             detail: format!("missing field `{missing}`"),
+            retryable: false,
         });
     }
     Ok(Payload::Record(map))
@@ -345,8 +393,15 @@ mod tests {
         Item::new(0, Payload::Line(s.into()), None)
     }
 
-    fn run(op: &Op, item: Item) -> Outcome {
-        op.run_blocking(item, &mut rng(), &Flag::new())
+    fn run(op: &Op, item: &mut Item) -> OpResult {
+        op.run_blocking(item, &mut rng(), &Flag::new(), None)
+    }
+
+    fn kind_of(r: OpResult) -> &'static str {
+        match r {
+            Err(OpFailure::Error(e)) => e.kind,
+            other => panic!("expected an error, got {other:?}"),
+        }
     }
 
     #[test]
@@ -354,54 +409,50 @@ mod tests {
         let op = Op::new(&OpSpec::ParseJson {
             require: vec!["id".into(), "level".into()],
         });
-        let Outcome::Pass(item) = run(&op, line(r#"{"id":"a","level":"INFO"}"#)) else {
-            panic!("valid line passes")
-        };
+        let mut item = line(r#"{"id":"a","level":"INFO"}"#);
+        assert_eq!(run(&op, &mut item), Ok(Verdict::Pass));
         assert!(matches!(item.payload, Payload::Record(_)));
         for (bad, kind) in [
             (r#"{"id":"a","lev"#, "invalid JSON"),
             ("[1,2]", "not a JSON object"),
             (r#"{"id":"a"}"#, "missing field"),
         ] {
-            match run(&op, line(bad)) {
-                Outcome::Failed(item, err) => {
-                    assert_eq!(err.kind, kind, "{bad}");
-                    assert_eq!(item.payload, Payload::Line(bad.into()), "item kept intact");
-                }
-                other => panic!("{bad}: {other:?}"),
-            }
+            let mut item = line(bad);
+            let result = run(&op, &mut item);
+            assert!(
+                matches!(&result, Err(OpFailure::Error(e)) if !e.retryable),
+                "{bad}"
+            );
+            assert_eq!(kind_of(result), kind, "{bad}");
+            assert_eq!(item.payload, Payload::Line(bad.into()), "item kept intact");
         }
     }
 
     #[test]
     fn filter_keeps_or_drops_matches() {
         let rec = |level: &str| {
-            let Payload::Record(map) = parse_record(
+            let payload = parse_record(
                 &Payload::Line(json!({"id": "x", "level": level, "msg": ""}).to_string()),
                 &[],
             )
-            .unwrap() else {
-                unreachable!()
-            };
-            Item::new(0, Payload::Record(map), None)
+            .unwrap();
+            Item::new(0, payload, None)
         };
         let keep = Op::new(&OpSpec::Filter {
             field: "level".into(),
             values: vec![json!("ERROR")],
             mode: FilterMode::Keep,
         });
-        assert!(matches!(run(&keep, rec("ERROR")), Outcome::Pass(_)));
-        assert!(matches!(run(&keep, rec("INFO")), Outcome::Filtered));
+        assert_eq!(run(&keep, &mut rec("ERROR")), Ok(Verdict::Pass));
+        assert_eq!(run(&keep, &mut rec("INFO")), Ok(Verdict::Filter));
         let drop = Op::new(&OpSpec::Filter {
             field: "level".into(),
             values: vec![json!("DEBUG")],
             mode: FilterMode::Drop,
         });
-        assert!(matches!(run(&drop, rec("DEBUG")), Outcome::Filtered));
-        assert!(matches!(run(&drop, rec("INFO")), Outcome::Pass(_)));
-        assert!(
-            matches!(run(&drop, line("raw")), Outcome::Failed(_, e) if e.kind == "not a record")
-        );
+        assert_eq!(run(&drop, &mut rec("DEBUG")), Ok(Verdict::Filter));
+        assert_eq!(run(&drop, &mut rec("INFO")), Ok(Verdict::Pass));
+        assert_eq!(kind_of(run(&drop, &mut line("raw"))), "not a record");
     }
 
     #[test]
@@ -410,14 +461,12 @@ mod tests {
             set: [("source".to_owned(), json!("ql"))].into(),
             rename: [("msg".to_owned(), "message".to_owned())].into(),
         });
-        let item = Item::new(
+        let mut item = Item::new(
             0,
             parse_record(&Payload::Line(r#"{"msg":"hi"}"#.into()), &[]).unwrap(),
             None,
         );
-        let Outcome::Pass(item) = run(&op, item) else {
-            panic!()
-        };
+        assert_eq!(run(&op, &mut item), Ok(Verdict::Pass));
         assert_eq!(
             item.payload.to_line(),
             json!({"message": "hi", "source": "ql"}).to_string()
@@ -426,24 +475,28 @@ mod tests {
 
     #[test]
     fn fail_share_is_respected_statistically_and_at_the_edges() {
-        let never = Op::new(&OpSpec::Fail { share: 0.0 });
-        let always = Op::new(&OpSpec::Fail { share: 1.0 });
-        let some = Op::new(&OpSpec::Fail { share: 0.25 });
+        let fail = |share| {
+            Op::new(&OpSpec::Fail {
+                share,
+                retryable: true,
+            })
+        };
+        let (never, always, some) = (fail(0.0), fail(1.0), fail(0.25));
         let mut r = rng();
         let abort = Flag::new();
         let mut failed = 0;
         for i in 0..4000 {
-            assert!(matches!(
-                never.run_blocking(Item::new(i, Payload::Counter(i), None), &mut r, &abort),
-                Outcome::Pass(_)
-            ));
-            assert!(matches!(
-                always.run_blocking(Item::new(i, Payload::Counter(i), None), &mut r, &abort),
-                Outcome::Failed(..)
-            ));
-            if let Outcome::Failed(..) =
-                some.run_blocking(Item::new(i, Payload::Counter(i), None), &mut r, &abort)
-            {
+            let mut item = Item::new(i, Payload::Counter(i), None);
+            assert_eq!(
+                never.run_blocking(&mut item, &mut r, &abort, None),
+                Ok(Verdict::Pass)
+            );
+            assert!(
+                always
+                    .run_blocking(&mut item, &mut r, &abort, None)
+                    .is_err()
+            );
+            if some.run_blocking(&mut item, &mut r, &abort, None).is_err() {
                 failed += 1;
             }
         }
@@ -492,14 +545,40 @@ mod tests {
         let sleep = Op::new(&OpSpec::Sleep {
             latency: Distribution::Fixed { ms: 60_000.0 },
         });
-        assert!(matches!(
-            sleep.run_blocking(line("x"), &mut rng(), &abort),
-            Outcome::Interrupted(_)
-        ));
         let spin = Op::new(&OpSpec::Spin { micros: 60_000_000 });
-        assert!(matches!(
-            spin.run_blocking(line("x"), &mut rng(), &abort),
-            Outcome::Interrupted(_)
-        ));
+        for op in [sleep, spin] {
+            let result = op.run_blocking(&mut line("x"), &mut rng(), &abort, None);
+            assert_eq!(result, Err(OpFailure::Interrupted));
+        }
+    }
+
+    #[test]
+    fn a_timeout_cuts_waits_short_and_is_retryable() {
+        let sleep = Op::new(&OpSpec::Sleep {
+            latency: Distribution::Fixed { ms: 60_000.0 },
+        });
+        let result = sleep.run_blocking(
+            &mut line("x"),
+            &mut rng(),
+            &Flag::new(),
+            Some(Duration::from_millis(5)),
+        );
+        match result {
+            Err(OpFailure::Error(e)) => {
+                assert_eq!(e.kind, "timed out");
+                assert!(e.retryable);
+            }
+            other => panic!("{other:?}"),
+        }
+        let quick = Op::new(&OpSpec::Sleep {
+            latency: Distribution::Fixed { ms: 1.0 },
+        });
+        let ok = quick.run_blocking(
+            &mut line("x"),
+            &mut rng(),
+            &Flag::new(),
+            Some(Duration::from_millis(500)),
+        );
+        assert_eq!(ok, Ok(Verdict::Pass));
     }
 }

@@ -17,15 +17,21 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use shared::spec::{Runtime, StageSpec};
+use rand::Rng;
+use rand::rngs::SmallRng;
+
+use shared::spec::{OnError, Runtime, StageSpec};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::item::Item;
 use crate::job::JobCore;
-use crate::ops::{Op, Outcome, worker_rng};
+use crate::ops::{Op, OpError, OpFailure, Verdict, worker_rng};
+use crate::policy::{Policy, backoff};
 use crate::queue::{PushError, Recv, Rx, Tx};
+use crate::signal::Flag;
 use crate::stats::{NodeStats, ShardRef, Stride};
 
 /// Control of one stage: spawning and retiring workers while it runs.
@@ -37,6 +43,8 @@ pub struct StageCtl {
     pub spec: StageSpec,
     /// The stage's measurements.
     pub stats: Arc<NodeStats>,
+    /// Timeout, retry, rate limit and error policy.
+    pub policy: Policy,
     op: Arc<Op>,
     inner: Mutex<Inner>,
 }
@@ -91,6 +99,7 @@ impl StageCtl {
         }
         Arc::new(Self {
             index,
+            policy: Policy::new(&spec),
             op: Arc::new(Op::new(&spec.op)),
             spec,
             stats,
@@ -248,11 +257,144 @@ impl StageCtl {
     }
 }
 
-/// Settles an operation error: until dead-letter routing exists it counts
-/// as dropped (`on_error = drop`), with its reason kept.
-fn settle_failure(stats: &NodeStats, shard: ShardRef<'_>, kind: &str) {
-    shard.0.errors.fetch_add(1, Ordering::Relaxed);
-    stats.note_reason(format!("op error at `{}`: {kind}", stats.info.name));
+/// How an item's attempts ended without a verdict.
+enum Unsettled {
+    /// Failed for good after this many attempts.
+    Failed(OpError, u32),
+    /// The job aborted meanwhile.
+    Interrupted,
+}
+
+impl StageCtl {
+    /// Counts a failed attempt; returns the backoff before the next one,
+    /// or `None` if the error is final.
+    fn on_attempt_error(
+        &self,
+        shard: ShardRef<'_>,
+        err: &OpError,
+        attempt: u32,
+        rng: &mut SmallRng,
+    ) -> Option<Duration> {
+        if err.kind == OpError::timed_out(Duration::ZERO).kind {
+            shard.0.timeouts.fetch_add(1, Ordering::Relaxed);
+        }
+        let retry = self.policy.retry.as_ref()?;
+        if !err.retryable || attempt >= retry.max_attempts {
+            return None;
+        }
+        shard.0.retries.fetch_add(1, Ordering::Relaxed);
+        Some(backoff(retry, attempt, rng.random()))
+    }
+
+    /// Settles an item that failed for good, by the stage's `on_error`.
+    fn settle_failure(
+        &self,
+        shard: ShardRef<'_>,
+        core: &JobCore,
+        item: &Item,
+        err: &OpError,
+        attempts: u32,
+    ) {
+        let stats = &self.stats;
+        match self.policy.on_error {
+            OnError::Drop => {
+                shard.0.errors.fetch_add(1, Ordering::Relaxed);
+                stats.note_reason(format!("op error at `{}`: {}", stats.info.name, err.kind));
+            }
+            OnError::DeadLetter | OnError::FailJob => {
+                core.dead_letters.put(stats, item, err, attempts);
+                shard.0.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                if self.policy.on_error == OnError::FailJob {
+                    core.fail(format!(
+                        "stage `{}` failed an item (on_error = fail_job): {}",
+                        stats.info.name, err.detail
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Runs the operation on a thread, with the rate limit, timeout and
+    /// retries of the stage's policy.
+    fn attempt_blocking(
+        &self,
+        shard: ShardRef<'_>,
+        item: &mut Item,
+        rng: &mut SmallRng,
+        abort: &Flag,
+    ) -> Result<Verdict, Unsettled> {
+        let mut attempt = 1;
+        loop {
+            if !self.policy.gate.wait_blocking(abort) {
+                return Err(Unsettled::Interrupted);
+            }
+            match self.op.run_blocking(item, rng, abort, self.policy.timeout) {
+                Ok(verdict) => return Ok(verdict),
+                Err(OpFailure::Interrupted) => return Err(Unsettled::Interrupted),
+                Err(OpFailure::Error(err)) => {
+                    let Some(wait) = self.on_attempt_error(shard, &err, attempt, rng) else {
+                        return Err(Unsettled::Failed(err, attempt));
+                    };
+                    if abort.wait_timeout(wait) {
+                        return Err(Unsettled::Interrupted);
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Runs the operation on a task: a concurrency permit is held per
+    /// attempt only, so backoff waits do not take a slot; the timeout
+    /// cancels the attempt (the item is only borrowed by it).
+    async fn attempt_async(
+        &self,
+        shard: ShardRef<'_>,
+        item: &mut Item,
+        rng: &mut SmallRng,
+        abort: &Flag,
+        semaphore: &Arc<Semaphore>,
+    ) -> Result<Verdict, Unsettled> {
+        let mut attempt = 1;
+        loop {
+            if !self.policy.gate.wait_async(abort).await {
+                return Err(Unsettled::Interrupted);
+            }
+            let permit = tokio::select! {
+                biased;
+                _ = abort.cancelled() => None,
+                permit = semaphore.clone().acquire_owned() => permit.ok(),
+            };
+            let Some(permit) = permit else {
+                return Err(Unsettled::Interrupted);
+            };
+            let result = match self.policy.timeout {
+                Some(limit) => {
+                    match tokio::time::timeout(limit, self.op.run_async(item, rng, abort)).await {
+                        Ok(result) => result,
+                        Err(_elapsed) => Err(OpError::timed_out(limit).into()),
+                    }
+                }
+                None => self.op.run_async(item, rng, abort).await,
+            };
+            drop(permit);
+            match result {
+                Ok(verdict) => return Ok(verdict),
+                Err(OpFailure::Interrupted) => return Err(Unsettled::Interrupted),
+                Err(OpFailure::Error(err)) => {
+                    let Some(wait) = self.on_attempt_error(shard, &err, attempt, rng) else {
+                        return Err(Unsettled::Failed(err, attempt));
+                    };
+                    tokio::select! {
+                        biased;
+                        _ = abort.cancelled() => return Err(Unsettled::Interrupted),
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+    }
 }
 
 /// Books one worker iteration's times when it was timed: idle before the
@@ -325,12 +467,12 @@ impl ThreadWorker {
                 break;
             }
             let start = t0.map(|_| Instant::now());
-            let enqueued = item.enqueued;
-            let outcome = self.ctl.op.run_blocking(item, &mut rng, abort);
+            let mut item = item;
+            let outcome = self.ctl.attempt_blocking(shard, &mut item, &mut rng, abort);
             let done = start.map(|_| Instant::now());
-            book(shard, &mut stride, t0, start, done, enqueued);
+            book(shard, &mut stride, t0, start, done, item.enqueued);
             match outcome {
-                Outcome::Pass(item) => match self.tx.push_blocking(item, done, abort) {
+                Ok(Verdict::Pass) => match self.tx.push_blocking(item, done, abort) {
                     Ok(waited) => {
                         shard.0.out.fetch_add(1, Ordering::Relaxed);
                         book_blocked(shard, done, waited);
@@ -340,11 +482,14 @@ impl ThreadWorker {
                         break;
                     }
                 },
-                Outcome::Filtered => {
+                Ok(Verdict::Filter) => {
                     shard.0.filtered.fetch_add(1, Ordering::Relaxed);
                 }
-                Outcome::Failed(_item, err) => settle_failure(stats, shard, err.kind),
-                Outcome::Interrupted(item) => {
+                Err(Unsettled::Failed(err, attempts)) => {
+                    self.ctl
+                        .settle_failure(shard, &self.core, &item, &err, attempts);
+                }
+                Err(Unsettled::Interrupted) => {
                     self.core.leftovers.put(stats, item);
                     break;
                 }
@@ -357,7 +502,7 @@ impl ThreadWorker {
 struct TaskWorker {
     n: usize,
     ctl: Arc<StageCtl>,
-    rx: async_channel::Receiver<crate::item::Item>,
+    rx: async_channel::Receiver<Item>,
     tx: Tx,
     core: Arc<JobCore>,
     retire: CancellationToken,
@@ -384,25 +529,16 @@ impl TaskWorker {
                 self.ctl.input_closed();
                 break;
             };
-            // Waiting for a permit counts as idle: the item is taken but
-            // not being worked on.
-            let permit = tokio::select! {
-                biased;
-                _ = abort.cancelled() => None,
-                permit = self.semaphore.clone().acquire_owned() => permit.ok(),
-            };
-            let Some(permit) = permit else {
-                self.core.leftovers.put(stats, item);
-                break;
-            };
             let start = t0.map(|_| Instant::now());
-            let enqueued = item.enqueued;
-            let outcome = self.ctl.op.run_async(item, &mut rng, abort).await;
-            drop(permit);
+            let mut item = item;
+            let outcome = self
+                .ctl
+                .attempt_async(shard, &mut item, &mut rng, abort, &self.semaphore)
+                .await;
             let done = start.map(|_| Instant::now());
-            book(shard, &mut stride, t0, start, done, enqueued);
+            book(shard, &mut stride, t0, start, done, item.enqueued);
             match outcome {
-                Outcome::Pass(item) => match self.tx.push_async(item, done).await {
+                Ok(Verdict::Pass) => match self.tx.push_async(item, done).await {
                     Ok(waited) => {
                         shard.0.out.fetch_add(1, Ordering::Relaxed);
                         book_blocked(shard, done, waited);
@@ -412,11 +548,14 @@ impl TaskWorker {
                         break;
                     }
                 },
-                Outcome::Filtered => {
+                Ok(Verdict::Filter) => {
                     shard.0.filtered.fetch_add(1, Ordering::Relaxed);
                 }
-                Outcome::Failed(_item, err) => settle_failure(stats, shard, err.kind),
-                Outcome::Interrupted(item) => {
+                Err(Unsettled::Failed(err, attempts)) => {
+                    self.ctl
+                        .settle_failure(shard, &self.core, &item, &err, attempts);
+                }
+                Err(Unsettled::Interrupted) => {
                     self.core.leftovers.put(stats, item);
                     break;
                 }

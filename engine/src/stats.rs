@@ -124,8 +124,14 @@ pub struct Shard {
     pub out: AtomicU64,
     /// Items a filter removed.
     pub filtered: AtomicU64,
-    /// Operation errors.
+    /// Items that failed for good and were dropped (`on_error = "drop"`).
     pub errors: AtomicU64,
+    /// Items that failed for good and were dead-lettered.
+    pub dead_lettered: AtomicU64,
+    /// Retried attempts.
+    pub retries: AtomicU64,
+    /// Attempts that timed out.
+    pub timeouts: AtomicU64,
     /// Nanoseconds working.
     pub busy_ns: AtomicU64,
     /// Nanoseconds waiting for input.

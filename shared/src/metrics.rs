@@ -157,6 +157,9 @@ pub struct NodeSnapshot {
     pub workers: u32,
     /// Async concurrency limit, where there is one.
     pub concurrency: Option<u32>,
+    /// Rate limit in items per second, where there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<f64>,
     /// Queue capacity.
     pub capacity: Option<Capacity>,
     /// Full-queue policy.
@@ -171,8 +174,16 @@ pub struct NodeSnapshot {
     pub filtered: u64,
     /// Items refused or discarded at this queue by `when_full`, cumulative.
     pub dropped: u64,
-    /// Operation errors, cumulative.
+    /// Items whose operation failed for good and were discarded
+    /// (`on_error = "drop"`), cumulative.
     pub errors: u64,
+    /// Items whose operation failed for good and went to the dead-letter
+    /// sink, cumulative.
+    pub dead_lettered: u64,
+    /// Retried attempts, cumulative.
+    pub retries: u64,
+    /// Attempts that timed out, cumulative.
+    pub timeouts: u64,
     /// Items this node held when the job was aborted.
     pub leftovers: u64,
     /// Items accepted per second over the last interval.
@@ -267,17 +278,17 @@ pub enum EventKind {
     Tuned {
         /// Stage name.
         stage: String,
-        /// `workers` or `concurrency`.
+        /// `workers`, `concurrency` or `rate_limit`.
         field: String,
-        /// Value before.
-        from: u64,
+        /// Value before (0: none).
+        from: f64,
         /// Value after.
-        to: u64,
+        to: f64,
     },
 }
 
 /// A change to a running job's knobs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TuneRequest {
     /// Stage to change.
@@ -288,6 +299,9 @@ pub struct TuneRequest {
     /// New async concurrency limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
+    /// New rate limit, items per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<f64>,
 }
 
 /// The summary of a finished job.
@@ -315,9 +329,12 @@ pub struct JobReport {
     pub end_to_end: Latency,
     /// Per node, cumulative.
     pub nodes: Vec<NodeSnapshot>,
-    /// Why items were dropped, with counts (`queue full at stage x`,
-    /// `op error at stage y: ...`).
+    /// Why items were dropped or dead-lettered, with counts (`queue full
+    /// at stage x`, `op error at stage y: ...`).
     pub drop_reasons: BTreeMap<String, u64>,
+    /// File holding the dead letters, when there were any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letters_file: Option<String>,
     /// File holding the leftovers, when there were any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leftovers_file: Option<String>,
@@ -368,6 +385,7 @@ mod tests {
             end_to_end: Latency::default(),
             nodes: vec![],
             drop_reasons: BTreeMap::new(),
+            dead_letters_file: None,
             leftovers_file: None,
             events: vec![JobEvent {
                 at_ms: 1,

@@ -35,6 +35,13 @@ pub struct PipelineSpec {
     /// How many metric snapshots per second the engine publishes.
     #[serde(default = "defaults::sample_hz")]
     pub sample_hz: f64,
+    /// Where items that failed for good go.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub dead_letter: DeadLetterSpec,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// Where a stage runs: the two worlds of the article.
@@ -78,6 +85,77 @@ pub struct StageSpec {
     pub concurrency: Option<u32>,
     /// The work done on each item.
     pub op: OpSpec,
+    /// Longest an operation may take on one item; it then fails as timed
+    /// out (retryable). Async operations are cancelled; on threads,
+    /// operations that wait stop waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Retries of retryable errors, with exponential backoff and jitter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetrySpec>,
+    /// Most items per second this stage starts (all workers together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<f64>,
+    /// What happens to an item whose operation failed for good.
+    #[serde(default)]
+    pub on_error: OnError,
+}
+
+/// How to retry a failed operation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Attempts in all, the first one included (1 = no retry).
+    pub max_attempts: u32,
+    /// Backoff before the first retry; it doubles for each next one.
+    #[serde(default = "defaults::retry_base_ms")]
+    pub base_ms: f64,
+    /// Longest backoff.
+    #[serde(default = "defaults::retry_cap_ms")]
+    pub cap_ms: f64,
+    /// How the backoff is randomised, so retries of many items spread out.
+    #[serde(default)]
+    pub jitter: Jitter,
+}
+
+/// Randomisation of a backoff `d = min(cap, base * 2^n)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Jitter {
+    /// Uniform in `[0, d]`: spreads retries most.
+    #[default]
+    Full,
+    /// Uniform in `[d/2, d]`: spread, with a floor.
+    Equal,
+    /// Exactly `d`.
+    None,
+}
+
+/// What happens to an item whose operation failed for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Keep it in the dead-letter sink, with the error and the attempts.
+    #[default]
+    DeadLetter,
+    /// Discard it (counted, with the reason).
+    Drop,
+    /// Fail the whole job (the item is dead-lettered first).
+    FailJob,
+}
+
+/// Where items that failed for good are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DeadLetterSpec {
+    /// JSON lines; by default `dead_letters.jsonl` in the job's folder.
+    #[default]
+    File,
+    /// JSON lines in the given file.
+    FileAt {
+        /// Path of the file.
+        path: String,
+    },
 }
 
 /// A stage's input queue: its size and what producers do when it is full.
@@ -269,10 +347,13 @@ pub enum OpSpec {
         #[serde(default)]
         rename: BTreeMap<String, String>,
     },
-    /// Fails a share of items (fault injection).
+    /// Fails a share of attempts (fault injection).
     Fail {
-        /// Share of items that fail, 0..=1.
+        /// Share of attempts that fail, 0..=1.
         share: f64,
+        /// Whether the failure is transient (retried under a retry policy).
+        #[serde(default = "defaults::yes")]
+        retryable: bool,
     },
 }
 
@@ -367,6 +448,18 @@ pub mod defaults {
     pub fn workers() -> u32 {
         1
     }
+    /// `true`, for boolean fields that default to on.
+    pub fn yes() -> bool {
+        true
+    }
+    /// First retry backoff.
+    pub fn retry_base_ms() -> f64 {
+        100.0
+    }
+    /// Longest retry backoff.
+    pub fn retry_cap_ms() -> f64 {
+        10_000.0
+    }
     /// Fields a parsed log record needs by default.
     pub fn required_fields() -> Vec<String> {
         vec!["id".into(), "level".into(), "msg".into()]
@@ -391,6 +484,10 @@ pub mod limits {
     pub const MAX_RATE: f64 = 100_000_000.0;
     /// Longest drain deadline, in milliseconds.
     pub const MAX_DRAIN_DEADLINE_MS: u64 = 3_600_000;
+    /// Most attempts of a retry policy.
+    pub const MAX_ATTEMPTS: u32 = 100;
+    /// Longest per-item timeout and retry backoff, in milliseconds.
+    pub const MAX_WAIT_MS: f64 = 3_600_000.0;
 }
 
 /// One problem with one field of a spec.
@@ -523,6 +620,9 @@ impl PipelineSpec {
         if let SinkSpec::File { path } = &self.sink {
             v.check_path("sink.path", path);
         }
+        if let DeadLetterSpec::FileAt { path } = &self.dead_letter {
+            v.check_path("dead_letter.path", path);
+        }
         if !(1..=limits::MAX_DRAIN_DEADLINE_MS).contains(&self.drain_deadline_ms) {
             v.err(
                 "drain_deadline_ms",
@@ -612,6 +712,44 @@ impl StageSpec {
             ),
             _ => {}
         }
+        if let Some(t) = self.timeout_ms
+            && !(1..=limits::MAX_WAIT_MS as u64).contains(&t)
+        {
+            v.err(
+                &format!("{at}.timeout_ms"),
+                format!("must be between 1 and {}", limits::MAX_WAIT_MS),
+            );
+        }
+        if let Some(r) = &self.retry {
+            if !(1..=limits::MAX_ATTEMPTS).contains(&r.max_attempts) {
+                v.err(
+                    &format!("{at}.retry.max_attempts"),
+                    format!("must be between 1 and {}", limits::MAX_ATTEMPTS),
+                );
+            }
+            for (field, x) in [("base_ms", r.base_ms), ("cap_ms", r.cap_ms)] {
+                if !(x.is_finite() && (0.0..=limits::MAX_WAIT_MS).contains(&x)) {
+                    v.err(
+                        &format!("{at}.retry.{field}"),
+                        format!("must be between 0 and {}", limits::MAX_WAIT_MS),
+                    );
+                }
+            }
+            if r.cap_ms < r.base_ms {
+                v.err(
+                    &format!("{at}.retry.cap_ms"),
+                    "must not be below base_ms".into(),
+                );
+            }
+        }
+        if let Some(rate) = self.rate_limit
+            && !(rate.is_finite() && rate > 0.0 && rate <= limits::MAX_RATE)
+        {
+            v.err(
+                &format!("{at}.rate_limit"),
+                format!("must be above 0 and at most {}", limits::MAX_RATE),
+            );
+        }
         let op = format!("{at}.op");
         match &self.op {
             OpSpec::Sleep { latency } | OpSpec::BlockingSleep { latency } => {
@@ -653,7 +791,7 @@ impl StageSpec {
                     }
                 }
             }
-            OpSpec::Fail { share } => v.check_share(&format!("{op}.share"), *share),
+            OpSpec::Fail { share, .. } => v.check_share(&format!("{op}.share"), *share),
         }
     }
 }

@@ -1,6 +1,6 @@
 use shared::metrics::{JobState, NodeKind};
 
-use crate::helpers::{assert_balanced, node, run};
+use crate::helpers::{assert_balanced, node, run, run_keeping_files};
 
 #[test]
 fn a_thread_pool_completes_with_everything_sunk() {
@@ -30,8 +30,9 @@ op = { kind = "sleep", latency = { dist = "uniform", min_ms = 0.0, max_ms = 1.0 
 }
 
 #[test]
-fn malformed_lines_are_counted_with_their_reason_never_lost() {
-    let report = run(r#"
+fn malformed_lines_become_dead_letters_with_their_reason() {
+    let (report, _files) = run_keeping_files(
+        r#"
 name = "clean"
 source = { kind = "synthetic", count = 2000, malformed_share = 0.1, seed = 3 }
 [[stages]]
@@ -41,23 +42,78 @@ op = { kind = "parse_json" }
 [[stages]]
 name = "errors-only"
 op = { kind = "filter", field = "level", values = ["ERROR"] }
-"#);
+"#,
+    );
     assert_balanced(&report);
     let parse = node(&report.nodes, "parse");
     assert!(
-        parse.errors > 100 && parse.errors < 300,
+        parse.dead_lettered > 100 && parse.dead_lettered < 300,
         "~10% malformed: {}",
-        parse.errors
+        parse.dead_lettered
     );
+    assert_eq!(
+        parse.errors, 0,
+        "nothing dropped: dead letters are the default"
+    );
+    assert_eq!(report.accounting.dead_lettered, parse.dead_lettered);
+    assert_eq!(
+        report
+            .drop_reasons
+            .get("dead-lettered at `parse`: invalid JSON"),
+        Some(&parse.dead_lettered)
+    );
+    let file = report
+        .dead_letters_file
+        .as_deref()
+        .expect("dead letters written");
+    let letters: Vec<serde_json::Value> = std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(letters.len() as u64, parse.dead_lettered);
+    for letter in &letters {
+        assert_eq!(letter["stage"], "parse");
+        assert_eq!(letter["error_kind"], "invalid JSON");
+        assert!(
+            letter["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid JSON:")
+        );
+        assert_eq!(letter["attempts"], 1);
+        let original = letter["item"].as_str().unwrap();
+        assert!(
+            serde_json::from_str::<serde_json::Value>(original).is_err(),
+            "the bad line itself is kept"
+        );
+    }
+    let filter = node(&report.nodes, "errors-only");
+    assert_eq!(report.accounting.filtered, filter.filtered);
+    assert_eq!(report.accounting.sunk, filter.items_out);
+    assert!(report.accounting.sunk > 0 && report.accounting.filtered > report.accounting.sunk);
+}
+
+#[test]
+fn on_error_drop_counts_instead_of_keeping() {
+    let report = run(r#"
+name = "dropper"
+source = { kind = "synthetic", count = 1000, malformed_share = 0.2, seed = 5 }
+[[stages]]
+name = "parse"
+on_error = "drop"
+op = { kind = "parse_json" }
+"#);
+    assert_balanced(&report);
+    let parse = node(&report.nodes, "parse");
+    assert!(parse.errors > 100);
+    assert_eq!(parse.dead_lettered, 0);
     assert_eq!(report.accounting.dropped_by_policy, parse.errors);
     assert_eq!(
         report.drop_reasons.get("op error at `parse`: invalid JSON"),
         Some(&parse.errors)
     );
-    let filter = node(&report.nodes, "errors-only");
-    assert_eq!(report.accounting.filtered, filter.filtered);
-    assert_eq!(report.accounting.sunk, filter.items_out);
-    assert!(report.accounting.sunk > 0 && report.accounting.filtered > report.accounting.sunk);
+    assert!(report.dead_letters_file.is_none());
 }
 
 #[test]

@@ -21,8 +21,14 @@ pub fn start(spec: PipelineSpec) -> (JobHandle, tempfile::TempDir) {
 
 /// Runs a spec to the end.
 pub fn run(toml: &str) -> Arc<JobReport> {
-    let (job, _dir) = start(spec(toml));
-    job.wait()
+    run_keeping_files(toml).0
+}
+
+/// Runs a spec to the end, keeping its data directory (leftovers, dead
+/// letters) until the returned guard drops.
+pub fn run_keeping_files(toml: &str) -> (Arc<JobReport>, tempfile::TempDir) {
+    let (job, dir) = start(spec(toml));
+    (job.wait(), dir)
 }
 
 /// Waits (bounded, generously: this is not a timing assertion) until a

@@ -129,6 +129,7 @@ fn tuning_changes_the_number_of_running_workers() {
         stage: "work".into(),
         workers: Some(6),
         concurrency: None,
+        rate_limit: None,
     })
     .unwrap();
     wait_for(&job, "six thread workers", |s| {
@@ -138,6 +139,7 @@ fn tuning_changes_the_number_of_running_workers() {
         stage: "work".into(),
         workers: Some(1),
         concurrency: None,
+        rate_limit: None,
     })
     .unwrap();
     wait_for(&job, "one thread worker", |s| {
@@ -147,6 +149,7 @@ fn tuning_changes_the_number_of_running_workers() {
         stage: "fan".into(),
         workers: Some(9),
         concurrency: Some(3),
+        rate_limit: None,
     })
     .unwrap();
     wait_for(&job, "nine tasks, concurrency 3", |s| {
@@ -157,6 +160,7 @@ fn tuning_changes_the_number_of_running_workers() {
         stage: "fan".into(),
         workers: Some(2),
         concurrency: None,
+        rate_limit: None,
     })
     .unwrap();
     wait_for(&job, "two tasks", |s| node(&s.nodes, "fan").workers == 2);
@@ -167,6 +171,7 @@ fn tuning_changes_the_number_of_running_workers() {
             stage: "work".into(),
             workers: None,
             concurrency: Some(2),
+            rate_limit: None,
         })
         .unwrap_err();
     assert!(
@@ -178,6 +183,7 @@ fn tuning_changes_the_number_of_running_workers() {
             stage: "work".into(),
             workers: Some(0),
             concurrency: None,
+            rate_limit: None,
         })
         .unwrap_err();
     assert!(
@@ -188,7 +194,8 @@ fn tuning_changes_the_number_of_running_workers() {
         job.tune(&TuneRequest {
             stage: "nope".into(),
             workers: Some(1),
-            concurrency: None
+            concurrency: None,
+            rate_limit: None,
         }),
         Err(engine::ControlError::UnknownStage(_))
     ));
@@ -206,7 +213,8 @@ fn tuning_changes_the_number_of_running_workers() {
         job.tune(&TuneRequest {
             stage: "work".into(),
             workers: Some(2),
-            concurrency: None
+            concurrency: None,
+            rate_limit: None,
         })
         .is_err()
     );

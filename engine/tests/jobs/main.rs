@@ -4,4 +4,5 @@
 mod accounting;
 mod helpers;
 mod lifecycle;
+mod policies;
 mod properties;

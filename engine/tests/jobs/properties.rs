@@ -24,7 +24,10 @@ fn op() -> impl Strategy<Value = OpSpec> {
         (0.0f64..2.0).prop_map(|ms| OpSpec::Sleep {
             latency: Distribution::Fixed { ms }
         }),
-        (0.0f64..0.5).prop_map(|share| OpSpec::Fail { share }),
+        (0.0f64..0.5).prop_map(|share| OpSpec::Fail {
+            share,
+            retryable: false
+        }),
         Just(OpSpec::ParseJson {
             require: vec!["id".into()]
         }),
@@ -57,6 +60,10 @@ fn stage() -> impl Strategy<Value = StageSpec> {
             },
             concurrency: None,
             op,
+            timeout_ms: None,
+            retry: None,
+            rate_limit: None,
+            on_error: shared::spec::OnError::Drop,
         })
 }
 
@@ -90,6 +97,7 @@ fn pipeline() -> impl Strategy<Value = (PipelineSpec, Stop, u64)> {
                     sink: SinkSpec::Null,
                     drain_deadline_ms: 20_000,
                     sample_hz: 20.0,
+                    dead_letter: Default::default(),
                 };
                 (spec, stop, stop_after_ms)
             },

@@ -249,7 +249,7 @@ pub fn render_report(r: &JobReport) -> String {
     for n in &r.nodes {
         let _ = writeln!(
             out,
-            "{:<22} {:<7} {:>9} {:>9} {:>8} {:>8} {:>7} {:>9} {:>10.1}  {:<28} {:<28}",
+            "{:<22} {:<7} {:>9} {:>9} {:>8} {:>8} {:>7} {:>7} {:>7} {:>9} {:>10.1}  {:<28} {:<28}",
             n.name,
             n.runtime
                 .map_or("", |r| if r == shared::spec::Runtime::Async {
@@ -262,6 +262,8 @@ pub fn render_report(r: &JobReport) -> String {
             n.filtered,
             n.dropped,
             n.errors,
+            n.dead_lettered,
+            n.retries,
             n.leftovers,
             n.out_rate,
             lat(&n.queue_wait_total),
@@ -279,7 +281,10 @@ pub fn render_report(r: &JobReport) -> String {
         e.count
     );
     for (reason, n) in &r.drop_reasons {
-        let _ = writeln!(out, "dropped {n:>9} × {reason}");
+        let _ = writeln!(out, "{n:>9} × {reason}");
+    }
+    if let Some(file) = &r.dead_letters_file {
+        let _ = writeln!(out, "dead letters: {file}");
     }
     if let Some(file) = &r.leftovers_file {
         let _ = writeln!(out, "leftovers: {file} (replay with a `file` source)");
