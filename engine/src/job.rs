@@ -32,7 +32,7 @@ use crate::process::ProcessSampler;
 use crate::queue::{Rx, channel};
 use crate::runtime::{EngineRuntime, RuntimeError};
 use crate::signal::Flag;
-use crate::sink::Sink;
+use crate::sink::{BatchCtl, Sink};
 use crate::source::Source;
 use crate::stage::{ScaleError, StageCtl, run_bridge};
 use crate::stats::{NodeInfo, NodeStats, new_histogram, summarize};
@@ -112,6 +112,8 @@ struct Lifecycle {
     drain_started: Option<Instant>,
     abort_reason: Option<String>,
     failure: Option<String>,
+    /// The sink has finished: drain and abort requests no longer apply.
+    closed: bool,
 }
 
 /// State shared by every thread and task of one job.
@@ -232,6 +234,7 @@ struct HandleInner {
     core: Arc<JobCore>,
     spec: PipelineSpec,
     stages: Vec<Arc<StageCtl>>,
+    batch: Arc<BatchCtl>,
     snapshots: watch::Receiver<Arc<JobSnapshot>>,
     report: Arc<ReportSlot>,
 }
@@ -291,6 +294,7 @@ impl JobHandle {
         {
             let mut lc = core.lifecycle();
             match lc.state {
+                JobState::Running if lc.closed => return Ok(()),
                 JobState::Running => {
                     lc.drain_started = Some(Instant::now());
                     core.set_state(&mut lc, JobState::Draining, Some("drain requested".into()));
@@ -321,6 +325,15 @@ impl JobHandle {
         if state.is_finished() {
             return Err(ControlError::NotRunning(state));
         }
+        if req.stage == "sink" {
+            return self.tune_sink(req);
+        }
+        if req.batch_size.is_some() || req.linger_ms.is_some() {
+            return Err(ControlError::Invalid {
+                field: "batch_size".into(),
+                message: "batching is a property of the sink: tune stage `sink`".into(),
+            });
+        }
         let stage = self
             .inner
             .stages
@@ -350,11 +363,15 @@ impl JobHandle {
             }
         }
         if let Some(r) = req.rate_limit
-            && !(r.is_finite() && r > 0.0 && r <= limits::MAX_RATE)
+            && !(r.is_finite() && (limits::MIN_RATE..=limits::MAX_RATE).contains(&r))
         {
             return Err(ControlError::Invalid {
                 field: "rate_limit".into(),
-                message: format!("must be above 0 and at most {}", limits::MAX_RATE),
+                message: format!(
+                    "must be between {} and {}",
+                    limits::MIN_RATE,
+                    limits::MAX_RATE
+                ),
             });
         }
         let tuned = |field: &str, from: f64, to: f64| {
@@ -383,6 +400,60 @@ impl JobHandle {
             let from = stage.policy.gate.rate().unwrap_or(0.0);
             stage.policy.gate.set(Some(r));
             tuned("rate_limit", from, r);
+        }
+        Ok(())
+    }
+
+    /// Tunes the sink's batching.
+    fn tune_sink(&self, req: &TuneRequest) -> Result<(), ControlError> {
+        let invalid = |field: &str, message: &str| {
+            Err(ControlError::Invalid {
+                field: field.into(),
+                message: message.into(),
+            })
+        };
+        if req.workers.is_some() || req.concurrency.is_some() || req.rate_limit.is_some() {
+            return invalid("stage", "the sink takes only batch_size and linger_ms");
+        }
+        if self.inner.spec.sink.batch().is_none() {
+            return invalid("batch_size", "this sink does not batch");
+        }
+        if let Some(size) = req.batch_size
+            && !(1..=100_000).contains(&size)
+        {
+            return invalid("batch_size", "must be between 1 and 100000");
+        }
+        if let Some(linger) = req.linger_ms
+            && linger > 60_000
+        {
+            return invalid("linger_ms", "must be at most 60000");
+        }
+        let core = &self.inner.core;
+        let batch = &self.inner.batch;
+        let mut lc = core.lifecycle();
+        if let Some(size) = req.batch_size {
+            let from = batch.size.swap(size, Ordering::Relaxed);
+            core.event(
+                &mut lc,
+                EventKind::Tuned {
+                    stage: "sink".into(),
+                    field: "batch_size".into(),
+                    from: f64::from(from),
+                    to: f64::from(size),
+                },
+            );
+        }
+        if let Some(linger) = req.linger_ms {
+            let from = batch.linger_ms.swap(linger, Ordering::Relaxed);
+            core.event(
+                &mut lc,
+                EventKind::Tuned {
+                    stage: "sink".into(),
+                    field: "linger_ms".into(),
+                    from: from as f64,
+                    to: linger as f64,
+                },
+            );
         }
         Ok(())
     }
@@ -455,6 +526,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
             drain_started: None,
             abort_reason: None,
             failure: None,
+            closed: false,
         }),
         started: Instant::now(),
         lag_us: AtomicU64::new(0),
@@ -490,6 +562,10 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         plan.push(Plan::Stage(i));
         prev = Some(stage.runtime);
     }
+    // The sink is a thread: an async last stage reaches it through a bridge.
+    if prev == Some(Runtime::Async) {
+        plan.push(Plan::Bridge(Runtime::Async, Runtime::Thread));
+    }
     plan.push(Plan::Sink);
 
     let mut infos = Vec::new();
@@ -511,7 +587,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
             Plan::Bridge(from, to) => {
                 let name = |j: usize| match plan.get(j) {
                     Some(Plan::Stage(i)) => spec.stages[*i].name.clone(),
-                    _ => "?".into(),
+                    _ => "sink".into(),
                 };
                 (
                     NodeInfo {
@@ -532,11 +608,12 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
                     capacity: Capacity::Bounded(SINK_CAPACITY),
                     when_full: WhenFull::Block,
                 },
-                prev == Some(Runtime::Async),
+                false,
             ),
         };
         infos.push((info, awaiting));
     }
+    let batch_ctl = Arc::new(BatchCtl::new(spec.sink.batch()));
     let mut txs = Vec::new();
     let mut nodes = Vec::new();
     for (info, awaiting) in infos {
@@ -565,8 +642,9 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
                 let sink = sink.take().expect("one sink");
                 let done_tx = done_tx.clone();
                 stats.workers.store(1, Ordering::Relaxed);
+                let batch = batch_ctl.clone();
                 threads.push(spawn_thread(format!("ql-{}-sink", spec.name), move || {
-                    let result = crate::sink::run(sink, rx, stats.clone(), &c);
+                    let result = crate::sink::run(sink, rx, stats.clone(), &c, &batch);
                     stats.workers.store(0, Ordering::Relaxed);
                     let _ = done_tx.send(result);
                 }));
@@ -645,6 +723,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
             core,
             spec,
             stages,
+            batch: batch_ctl,
             snapshots: snap_rx,
             report,
         }),
@@ -723,10 +802,7 @@ impl Sampler {
                 .collect();
         }
         let e2e_total = self.end_to_end.get_or_insert_with(new_histogram);
-        let mut accounting = Accounting {
-            produced: core.produced.load(Ordering::Relaxed),
-            ..Default::default()
-        };
+        let mut accounting = Accounting::default();
         let mut e2e = new_histogram();
         let mut snapshots = Vec::with_capacity(nodes.len());
         for (i, node) in nodes.iter().enumerate() {
@@ -806,6 +882,9 @@ impl Sampler {
                 service_total: summarize(&totals.service),
             });
         }
+        // Read last: everything settled above was produced before, so a
+        // live snapshot never shows more settled than produced.
+        accounting.produced = core.produced.load(Ordering::Relaxed);
         let _ = e2e_total.add(&e2e);
         let throughput = if whole_run {
             accounting.sunk as f64 / dt
@@ -874,6 +953,9 @@ impl Supervisor {
                     if let Err(e) = result {
                         self.core.fail(e);
                     }
+                    // Requests arriving from now on come too late to change
+                    // how the run ended.
+                    self.core.lifecycle().closed = true;
                     break;
                 }
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {

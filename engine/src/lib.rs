@@ -19,7 +19,10 @@
 //! * [`ops`] — the work: sleep (latency distributions), spin, the
 //!   deliberately blocking sleep, JSON parsing, filter, map, fault injection.
 //! * [`source`] and [`sink`] — synthetic log lines or a JSON-lines file in;
-//!   a counter or a JSON-lines file out.
+//!   a counter, a JSON-lines file or a SQLite table ([`sqlite`]) out, in
+//!   batches, with retries for outages and dead letters for bad records.
+//! * [`policy`] — per-attempt timeouts, retries with backoff and jitter,
+//!   rate limits.
 //! * [`stats`] — sharded counters and HDR histograms per node;
 //!   [`process`] — RSS, threads, FDs and CPU from `/proc`.
 //! * [`leftovers`] — where an abort puts what was queued or in flight.
@@ -44,6 +47,7 @@ pub mod runtime;
 pub mod signal;
 pub mod sink;
 pub mod source;
+pub mod sqlite;
 pub mod stage;
 pub mod stats;
 

@@ -205,7 +205,9 @@ impl Op {
             }
             Op::BlockingSleep(latency) => {
                 let (d, cut) = bounded(latency.sample(rng));
-                std::thread::sleep(d);
+                if !blocking_sleep(d, abort) {
+                    return Err(OpFailure::Interrupted);
+                }
                 cut.map_or(Ok(Verdict::Pass), |t| Err(OpError::timed_out(t).into()))
             }
             Op::Spin(d) => {
@@ -299,6 +301,24 @@ fn not_a_record(op: &str) -> OpError {
         kind: "not a record",
         detail: format!("`{op}` needs a parsed record: put a `parse_json` stage before it"),
         retryable: false,
+    }
+}
+
+/// Blocks the calling thread for `d` (the pitfall, on an async stage),
+/// in short slices so an abort is noticed within one slice; returns false
+/// if `abort` was set meanwhile.
+fn blocking_sleep(d: Duration, abort: &Flag) -> bool {
+    const SLICE: Duration = Duration::from_millis(10);
+    let end = Instant::now() + d;
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            return true;
+        }
+        if abort.is_set() {
+            return false;
+        }
+        std::thread::sleep((end - now).min(SLICE));
     }
 }
 
@@ -546,7 +566,10 @@ mod tests {
             latency: Distribution::Fixed { ms: 60_000.0 },
         });
         let spin = Op::new(&OpSpec::Spin { micros: 60_000_000 });
-        for op in [sleep, spin] {
+        let blocking = Op::new(&OpSpec::BlockingSleep {
+            latency: Distribution::Fixed { ms: 60_000.0 },
+        });
+        for op in [sleep, spin, blocking] {
             let result = op.run_blocking(&mut line("x"), &mut rng(), &abort, None);
             assert_eq!(result, Err(OpFailure::Interrupted));
         }

@@ -77,6 +77,26 @@ impl Rx {
         }
     }
 
+    /// Waits for an item until `deadline` (at most [`POLL`] at a time),
+    /// from a thread. Only blocking queues support deadlines; awaiting
+    /// ones wait as [`Rx::recv_blocking`] does.
+    pub fn recv_until(&self, deadline: Instant) -> Recv {
+        if let Some(item) = self.try_recv() {
+            return Recv::Item(item);
+        }
+        match self {
+            Rx::Blocking(rx) => {
+                let wait = deadline.saturating_duration_since(Instant::now()).min(POLL);
+                match rx.recv_timeout(wait) {
+                    Ok(item) => Recv::Item(item),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => Recv::Timeout,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Recv::Closed,
+                }
+            }
+            Rx::Awaiting(_) => self.recv_blocking(),
+        }
+    }
+
     /// Takes an item if one is queued right now.
     pub fn try_recv(&self) -> Option<Item> {
         match self {

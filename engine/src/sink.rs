@@ -1,133 +1,311 @@
 //! Sinks: where items end. The sink runs on a thread of its own at the end
-//! of the pipeline, behind its own queue.
+//! of the pipeline, behind its own (blocking) queue.
+//!
+//! The runner groups items into batches (`size`, `linger_ms`, both
+//! live-tunable) and hands each batch to a [`SinkWriter`]. Items count as
+//! *sunk* only once their batch is written. A failed write is classified:
+//!
+//! * an **outage** (busy database, full disk, lost connection) is retried
+//!   with the sink's backoff; if it persists the job fails and the held
+//!   items go to leftovers, to be replayed later;
+//! * a **data** error (a record without a key, a constraint) is narrowed
+//!   down by writing the batch's items one by one: the good ones are sunk,
+//!   the bad ones become dead letters with the database's reason.
+//!
+//! Writers that upsert on a key (SQLite) make every retry and replay
+//! idempotent: no duplicate rows, whatever failed in the middle of a batch.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use shared::spec::SinkSpec;
+use rand::Rng;
+use shared::spec::{BatchSpec, RetrySpec, SinkSpec};
 
-use crate::item::Item;
+use crate::item::{Item, Payload};
 use crate::job::JobCore;
+use crate::ops::OpError;
+use crate::policy::backoff;
 use crate::queue::{Recv, Rx};
 use crate::stats::{NodeStats, Stride};
 
-/// Items a file sink buffers before it writes and counts them.
-const FILE_BATCH: usize = 256;
+/// Why a write failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    /// The target is unavailable; trying again later may succeed.
+    Outage(String),
+    /// Something in the batch is unacceptable to the target.
+    Data(String),
+}
 
-/// An opened sink.
+/// A sink's writing half: writes a batch all-or-nothing where it can.
+pub trait SinkWriter: Send {
+    /// Writes `items`; on error nothing of the batch may be assumed written
+    /// (an upserting writer makes a partial write harmless).
+    fn write(&mut self, items: &[Item]) -> Result<(), WriteError>;
+}
+
+/// Live batching knobs of the sink, shared with the job handle for tuning.
 #[derive(Debug)]
-pub enum Sink {
-    /// Counts only.
-    Null,
-    /// JSON lines appended to a file. Items count as sunk only once their
-    /// batch is written; until then they are held, so a failed write can
-    /// hand them to leftovers instead of losing them.
-    File {
-        /// The open file.
-        file: File,
-        /// Encoded lines of the held items.
-        buf: Vec<u8>,
-        /// Items written to `buf` but not to the file yet.
-        held: Vec<Item>,
-    },
+pub struct BatchCtl {
+    /// Items per write.
+    pub size: AtomicU32,
+    /// Longest wait for a batch to fill, in milliseconds.
+    pub linger_ms: AtomicU64,
+}
+
+impl BatchCtl {
+    /// Knobs starting at `spec` (unbatched sinks write every item at once).
+    pub fn new(spec: Option<BatchSpec>) -> Self {
+        let spec = spec.unwrap_or(BatchSpec {
+            size: 1,
+            linger_ms: 0,
+        });
+        Self {
+            size: AtomicU32::new(spec.size),
+            linger_ms: AtomicU64::new(spec.linger_ms),
+        }
+    }
+}
+
+/// An opened sink, ready to run.
+pub struct Sink {
+    writer: Box<dyn SinkWriter>,
+    retry: Option<RetrySpec>,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink").finish_non_exhaustive()
+    }
 }
 
 impl Sink {
-    /// Opens `spec`'s target, so a bad path fails the start, not the run.
+    /// Opens `spec`'s target, so a bad path or schema fails the start,
+    /// not the run.
     pub fn open(spec: &SinkSpec) -> Result<Self, String> {
-        match spec {
-            SinkSpec::Null => Ok(Sink::Null),
-            SinkSpec::File { path } => OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map(|file| Sink::File {
-                    file,
+        Ok(match spec {
+            SinkSpec::Null => Sink {
+                writer: Box::new(NullWriter),
+                retry: None,
+            },
+            SinkSpec::File { path, .. } => Sink {
+                writer: Box::new(FileWriter {
+                    file: OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .map_err(|e| format!("sink file {path}: {e}"))?,
                     buf: Vec::new(),
-                    held: Vec::new(),
-                })
-                .map_err(|e| format!("sink file {path}: {e}")),
+                }),
+                retry: None,
+            },
+            SinkSpec::Sqlite {
+                path,
+                table,
+                key,
+                columns,
+                retry,
+                ..
+            } => Sink {
+                writer: Box::new(
+                    crate::sqlite::SqliteWriter::open(path, table, key, columns)
+                        .map_err(|e| format!("sink sqlite {path}: {e}"))?,
+                ),
+                retry: Some(*retry),
+            },
+        })
+    }
+}
+
+struct NullWriter;
+
+impl SinkWriter for NullWriter {
+    fn write(&mut self, _items: &[Item]) -> Result<(), WriteError> {
+        Ok(())
+    }
+}
+
+struct FileWriter {
+    file: File,
+    buf: Vec<u8>,
+}
+
+impl SinkWriter for FileWriter {
+    fn write(&mut self, items: &[Item]) -> Result<(), WriteError> {
+        self.buf.clear();
+        for item in items {
+            self.buf
+                .extend_from_slice(item.payload.to_line().as_bytes());
+            self.buf.push(b'\n');
         }
+        self.file
+            .write_all(&self.buf)
+            .and_then(|()| self.file.flush())
+            .map_err(|e| WriteError::Outage(format!("write failed: {e}")))
+    }
+}
+
+/// The record an item carries and the value of its key field, or the
+/// data error that makes it unwritable to a keyed sink.
+pub fn keyed<'a>(
+    item: &'a Item,
+    key: &str,
+) -> Result<(&'a serde_json::Map<String, serde_json::Value>, String), WriteError> {
+    let Payload::Record(map) = &item.payload else {
+        return Err(WriteError::Data(
+            "not a record: put a `parse_json` stage before this sink".into(),
+        ));
+    };
+    match map.get(key) {
+        Some(serde_json::Value::String(s)) => Ok((map, s.clone())),
+        Some(serde_json::Value::Null) | None => Err(WriteError::Data(format!(
+            "record has no `{key}` to upsert on"
+        ))),
+        Some(other) => Ok((map, other.to_string())),
+    }
+}
+
+/// The sink thread's state.
+struct Runner<'a> {
+    sink: Sink,
+    node: &'a NodeStats,
+    core: &'a JobCore,
+    rng: rand::rngs::SmallRng,
+}
+
+/// A flush that could not finish: the job must fail.
+struct Outage(String);
+
+impl Runner<'_> {
+    fn sunk(&self, n: usize) {
+        self.node.shards[0]
+            .out
+            .fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    /// Takes an item. Returns how many items are now durably sunk (0 while
-    /// a file batch is filling).
-    fn put(&mut self, item: Item) -> Result<usize, SinkError> {
-        match self {
-            Sink::Null => Ok(1),
-            Sink::File { buf, held, .. } => {
-                buf.extend_from_slice(item.payload.to_line().as_bytes());
-                buf.push(b'\n');
-                held.push(item);
-                if held.len() >= FILE_BATCH {
-                    self.flush()
-                } else {
-                    Ok(0)
+    /// Writes with the sink's retries; on abort, one attempt only.
+    fn write_retrying(&mut self, items: &[Item]) -> Result<(), WriteError> {
+        let mut attempt = 1;
+        loop {
+            match self.sink.writer.write(items) {
+                Ok(()) => return Ok(()),
+                Err(WriteError::Outage(msg)) => {
+                    let Some(retry) = self.sink.retry else {
+                        return Err(WriteError::Outage(msg));
+                    };
+                    if attempt >= retry.max_attempts || self.core.abort.is_set() {
+                        return Err(WriteError::Outage(msg));
+                    }
+                    self.node.shards[0].retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(job = %self.core.id, attempt, error = %msg, "sink write failed; retrying");
+                    let wait = backoff(&retry, attempt, self.rng.random());
+                    if self.core.abort.wait_timeout(wait) {
+                        return Err(WriteError::Outage(msg));
+                    }
+                    attempt += 1;
                 }
+                Err(data) => return Err(data),
             }
         }
     }
 
-    /// Writes what is held; returns how many items that sank.
-    fn flush(&mut self) -> Result<usize, SinkError> {
-        match self {
-            Sink::Null => Ok(0),
-            Sink::File { file, buf, held } => {
-                if held.is_empty() {
-                    return Ok(0);
+    /// Writes the held batch. Data errors are narrowed down item by item
+    /// (bad items to dead letters); an outage fails the job, and what was
+    /// not written goes to leftovers.
+    fn flush(&mut self, held: &mut Vec<Item>) -> Result<(), Outage> {
+        if held.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(held);
+        match self.write_retrying(&batch) {
+            Ok(()) => {
+                self.sunk(batch.len());
+                Ok(())
+            }
+            Err(WriteError::Outage(msg)) => {
+                for item in batch {
+                    self.core.leftovers.put(self.node, item);
                 }
-                let result = file.write_all(buf).and_then(|()| file.flush());
-                buf.clear();
-                let items = std::mem::take(held);
-                match result {
-                    Ok(()) => Ok(items.len()),
-                    Err(e) => Err(SinkError {
-                        message: format!("sink write failed: {e}"),
-                        items,
-                    }),
+                Err(Outage(msg))
+            }
+            Err(WriteError::Data(msg)) if batch.len() == 1 => {
+                self.dead_letter(&batch[0], msg);
+                Ok(())
+            }
+            Err(WriteError::Data(_)) => {
+                let mut items = batch.into_iter();
+                while let Some(item) = items.next() {
+                    match self.write_retrying(std::slice::from_ref(&item)) {
+                        Ok(()) => self.sunk(1),
+                        Err(WriteError::Data(msg)) => self.dead_letter(&item, msg),
+                        Err(WriteError::Outage(msg)) => {
+                            self.core.leftovers.put(self.node, item);
+                            for rest in items {
+                                self.core.leftovers.put(self.node, rest);
+                            }
+                            return Err(Outage(msg));
+                        }
+                    }
                 }
+                Ok(())
             }
         }
     }
+
+    fn dead_letter(&self, item: &Item, detail: String) {
+        let err = OpError {
+            kind: "rejected by sink",
+            detail,
+            retryable: false,
+        };
+        self.core.dead_letters.put(self.node, item, &err, 1);
+        self.node.shards[0]
+            .dead_lettered
+            .fetch_add(1, Ordering::Relaxed);
+    }
 }
 
-/// A failed write, with the items it could not sink.
-struct SinkError {
-    message: String,
-    items: Vec<Item>,
-}
-
-/// Consumes the sink's queue until it closes (drain) or the job aborts.
-pub fn run(mut sink: Sink, rx: Rx, node: Arc<NodeStats>, core: &JobCore) -> Result<(), String> {
+/// Consumes the sink's queue until it closes (drain) or the job aborts,
+/// writing in batches of `batch.size`, or after `batch.linger_ms`.
+pub fn run(
+    sink: Sink,
+    rx: Rx,
+    node: Arc<NodeStats>,
+    core: &JobCore,
+    batch: &BatchCtl,
+) -> Result<(), String> {
     let shard = node.shard(0);
     let mut stride = Stride::default();
-    let sunk = |n: usize| {
-        shard.0.out.fetch_add(n as u64, Ordering::Relaxed);
+    let mut runner = Runner {
+        sink,
+        node: &node,
+        core,
+        rng: crate::ops::worker_rng(core.seed, usize::MAX, 0),
     };
-    let fail = |e: SinkError| {
-        for item in e.items {
-            core.leftovers.put(&node, item);
-        }
-        e.message
-    };
+    let mut held: Vec<Item> = Vec::new();
+    let mut first_at: Option<Instant> = None;
     let result = loop {
+        let linger = Duration::from_millis(batch.linger_ms.load(Ordering::Relaxed));
+        let deadline = first_at.map(|t| t + linger);
         let t0 = stride.tick().then(Instant::now);
-        let item = match rx.recv_blocking() {
+        let got = match deadline {
+            Some(d) => rx.recv_until(d),
+            None => rx.recv_blocking(),
+        };
+        let item = match got {
             Recv::Item(item) => item,
             Recv::Timeout => {
-                if let Some(t0) = t0 {
-                    shard.add_time(&shard.0.idle_ns, t0.elapsed());
-                }
                 if core.abort.is_set() {
                     break Ok(());
                 }
-                // Idle: write what is held so counts and files keep up.
-                match sink.flush() {
-                    Ok(n) => sunk(n),
-                    Err(e) => break Err(fail(e)),
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    first_at = None;
+                    if let Err(Outage(e)) = runner.flush(&mut held) {
+                        break Err(e);
+                    }
                 }
                 continue;
             }
@@ -143,9 +321,13 @@ pub fn run(mut sink: Sink, rx: Rx, node: Arc<NodeStats>, core: &JobCore) -> Resu
             let since = |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t));
             shard.record(since(item.enqueued), None, since(item.born));
         }
-        match sink.put(item) {
-            Ok(n) => sunk(n),
-            Err(e) => break Err(fail(e)),
+        held.push(item);
+        first_at.get_or_insert_with(Instant::now);
+        if held.len() >= batch.size.load(Ordering::Relaxed).max(1) as usize {
+            first_at = None;
+            if let Err(Outage(e)) = runner.flush(&mut held) {
+                break Err(e);
+            }
         }
         if let (Some(t0), Some(now)) = (t0, now) {
             let done = Instant::now();
@@ -154,15 +336,17 @@ pub fn run(mut sink: Sink, rx: Rx, node: Arc<NodeStats>, core: &JobCore) -> Resu
             stride.adapt(done - t0);
         }
     };
-    // Whatever is held is written now, even on abort: it was received.
-    match sink.flush() {
-        Ok(n) => {
-            sunk(n);
-            result
-        }
-        Err(e) => {
-            let message = fail(e);
-            result.and(Err(message))
-        }
-    }
+    // What is held was received: write it now, on drain and on abort alike
+    // (an abort allows one attempt; what fails goes to leftovers).
+    let flushed = runner.flush(&mut held).map_err(|Outage(e)| e);
+    result
+        .and(flushed)
+        .map_err(|e| format!("sink write failed: {e}"))
+}
+
+/// Seconds since the Unix epoch, for `written_at` columns.
+pub fn epoch_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

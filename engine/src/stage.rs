@@ -397,6 +397,20 @@ impl StageCtl {
     }
 }
 
+/// The error recorded for an operation that panicked.
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> OpError {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    OpError {
+        kind: "panic",
+        detail: format!("the operation panicked: {detail}"),
+        retryable: false,
+    }
+}
+
 /// Books one worker iteration's times when it was timed: idle before the
 /// item arrived, busy in the operation, and the latencies.
 #[inline]
@@ -468,7 +482,12 @@ impl ThreadWorker {
             }
             let start = t0.map(|_| Instant::now());
             let mut item = item;
-            let outcome = self.ctl.attempt_blocking(shard, &mut item, &mut rng, abort);
+            // A panicking operation must not take the item with it: it
+            // becomes a dead letter and the worker carries on.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.ctl.attempt_blocking(shard, &mut item, &mut rng, abort)
+            }))
+            .unwrap_or_else(|panic| Err(Unsettled::Failed(panicked(panic), 1)));
             let done = start.map(|_| Instant::now());
             book(shard, &mut stride, t0, start, done, item.enqueued);
             match outcome {

@@ -278,7 +278,7 @@ pub enum EventKind {
     Tuned {
         /// Stage name.
         stage: String,
-        /// `workers`, `concurrency` or `rate_limit`.
+        /// `workers`, `concurrency`, `rate_limit`, `batch_size` or `linger_ms`.
         field: String,
         /// Value before (0: none).
         from: f64,
@@ -302,6 +302,12 @@ pub struct TuneRequest {
     /// New rate limit, items per second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<f64>,
+    /// New sink batch size (stage `sink`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+    /// New sink batch linger in milliseconds (stage `sink`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linger_ms: Option<u64>,
 }
 
 /// The summary of a finished job.

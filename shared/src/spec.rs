@@ -419,7 +419,7 @@ pub enum Payload {
 }
 
 /// Where items end up.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SinkSpec {
     /// Counts items and discards them.
@@ -429,7 +429,74 @@ pub enum SinkSpec {
     File {
         /// Path of the file.
         path: String,
+        /// How items are grouped into writes.
+        #[serde(default)]
+        batch: BatchSpec,
     },
+    /// Upserts records into a SQLite table (the embedded default): WAL,
+    /// one writer, one transaction per batch, keyed so that retries and
+    /// replays never duplicate a row.
+    Sqlite {
+        /// Database file; created if missing.
+        path: String,
+        /// Table; created if missing.
+        #[serde(default = "defaults::table")]
+        table: String,
+        /// Record field holding the unique key.
+        #[serde(default = "defaults::key")]
+        key: String,
+        /// Record fields also stored as columns of their own (the whole
+        /// record is always kept as JSON in `record`).
+        #[serde(default)]
+        columns: Vec<String>,
+        /// How records are grouped into transactions.
+        #[serde(default)]
+        batch: BatchSpec,
+        /// Retries of a failed batch (busy database, full disk, lost connection).
+        #[serde(default = "defaults::sink_retry")]
+        retry: RetrySpec,
+    },
+}
+
+/// How a sink groups items into writes: a batch is written when it holds
+/// `size` items or its first item has waited `linger_ms`, and on drain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSpec {
+    /// Items per write.
+    #[serde(default = "defaults::batch_size")]
+    pub size: u32,
+    /// Longest an item waits for its batch to fill.
+    #[serde(default = "defaults::linger_ms")]
+    pub linger_ms: u64,
+}
+
+impl Default for BatchSpec {
+    fn default() -> Self {
+        Self {
+            size: defaults::batch_size(),
+            linger_ms: defaults::linger_ms(),
+        }
+    }
+}
+
+impl SinkSpec {
+    /// The `kind` tag.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkSpec::Null => "null",
+            SinkSpec::File { .. } => "file",
+            SinkSpec::Sqlite { .. } => "sqlite",
+        }
+    }
+
+    /// The sink's batching, if it batches.
+    pub fn batch(&self) -> Option<BatchSpec> {
+        match self {
+            SinkSpec::Null => None,
+            SinkSpec::File { batch, .. } | SinkSpec::Sqlite { batch, .. } => Some(*batch),
+        }
+    }
 }
 
 /// Defaults for omitted fields, shared with the dashboard's form.
@@ -447,6 +514,31 @@ pub mod defaults {
     /// Default number of workers.
     pub fn workers() -> u32 {
         1
+    }
+    /// Default SQL table.
+    pub fn table() -> String {
+        "records".into()
+    }
+    /// Default key field.
+    pub fn key() -> String {
+        "id".into()
+    }
+    /// Default items per sink write.
+    pub fn batch_size() -> u32 {
+        500
+    }
+    /// Default batch linger.
+    pub fn linger_ms() -> u64 {
+        100
+    }
+    /// Default retry of a failed sink write.
+    pub fn sink_retry() -> super::RetrySpec {
+        super::RetrySpec {
+            max_attempts: 5,
+            base_ms: 50.0,
+            cap_ms: 2000.0,
+            jitter: super::Jitter::Full,
+        }
     }
     /// `true`, for boolean fields that default to on.
     pub fn yes() -> bool {
@@ -480,6 +572,8 @@ pub mod limits {
     pub const MAX_LATENCY_MS: f64 = 600_000.0;
     /// Longest spin per item, in microseconds.
     pub const MAX_SPIN_US: u64 = 10_000_000;
+    /// Lowest rate (source or limit), items per second.
+    pub const MIN_RATE: f64 = 0.001;
     /// Highest synthetic rate, items per second.
     pub const MAX_RATE: f64 = 100_000_000.0;
     /// Longest drain deadline, in milliseconds.
@@ -617,8 +711,41 @@ impl PipelineSpec {
             }
             stage.validate(&at, &mut v);
         }
-        if let SinkSpec::File { path } = &self.sink {
-            v.check_path("sink.path", path);
+        match &self.sink {
+            SinkSpec::Null => {}
+            SinkSpec::File { path, .. } => v.check_path("sink.path", path),
+            SinkSpec::Sqlite {
+                path,
+                table,
+                key,
+                columns,
+                retry,
+                ..
+            } => {
+                v.check_path("sink.path", path);
+                v.check_identifier("sink.table", table);
+                if key.is_empty() {
+                    v.err("sink.key", "must not be empty".into());
+                }
+                for (i, c) in columns.iter().enumerate() {
+                    v.check_identifier(&format!("sink.columns[{i}]"), c);
+                    if c == "key" || c == "record" {
+                        v.err(
+                            &format!("sink.columns[{i}]"),
+                            format!("`{c}` is a column QueueLab keeps itself"),
+                        );
+                    }
+                }
+                validate_retry("sink.retry", retry, &mut v);
+            }
+        }
+        if let Some(batch) = self.sink.batch() {
+            if !(1..=100_000).contains(&batch.size) {
+                v.err("sink.batch.size", "must be between 1 and 100000".into());
+            }
+            if batch.linger_ms > 60_000 {
+                v.err("sink.batch.linger_ms", "must be at most 60000".into());
+            }
         }
         if let DeadLetterSpec::FileAt { path } = &self.dead_letter {
             v.check_path("dead_letter.path", path);
@@ -655,11 +782,15 @@ impl PipelineSpec {
                     v.err("source.duration_ms", "must be at least 1".into());
                 }
                 if let Some(rate) = rate
-                    && !(rate.is_finite() && *rate > 0.0 && *rate <= limits::MAX_RATE)
+                    && !(rate.is_finite() && (limits::MIN_RATE..=limits::MAX_RATE).contains(rate))
                 {
                     v.err(
                         "source.rate",
-                        format!("must be above 0 and at most {}", limits::MAX_RATE),
+                        format!(
+                            "must be between {} and {}",
+                            limits::MIN_RATE,
+                            limits::MAX_RATE
+                        ),
                     );
                 }
                 v.check_share("source.malformed_share", *malformed_share);
@@ -721,33 +852,18 @@ impl StageSpec {
             );
         }
         if let Some(r) = &self.retry {
-            if !(1..=limits::MAX_ATTEMPTS).contains(&r.max_attempts) {
-                v.err(
-                    &format!("{at}.retry.max_attempts"),
-                    format!("must be between 1 and {}", limits::MAX_ATTEMPTS),
-                );
-            }
-            for (field, x) in [("base_ms", r.base_ms), ("cap_ms", r.cap_ms)] {
-                if !(x.is_finite() && (0.0..=limits::MAX_WAIT_MS).contains(&x)) {
-                    v.err(
-                        &format!("{at}.retry.{field}"),
-                        format!("must be between 0 and {}", limits::MAX_WAIT_MS),
-                    );
-                }
-            }
-            if r.cap_ms < r.base_ms {
-                v.err(
-                    &format!("{at}.retry.cap_ms"),
-                    "must not be below base_ms".into(),
-                );
-            }
+            validate_retry(&format!("{at}.retry"), r, v);
         }
         if let Some(rate) = self.rate_limit
-            && !(rate.is_finite() && rate > 0.0 && rate <= limits::MAX_RATE)
+            && !(rate.is_finite() && (limits::MIN_RATE..=limits::MAX_RATE).contains(&rate))
         {
             v.err(
                 &format!("{at}.rate_limit"),
-                format!("must be above 0 and at most {}", limits::MAX_RATE),
+                format!(
+                    "must be between {} and {}",
+                    limits::MIN_RATE,
+                    limits::MAX_RATE
+                ),
             );
         }
         let op = format!("{at}.op");
@@ -793,6 +909,26 @@ impl StageSpec {
             }
             OpSpec::Fail { share, .. } => v.check_share(&format!("{op}.share"), *share),
         }
+    }
+}
+
+fn validate_retry(at: &str, r: &RetrySpec, v: &mut Validator) {
+    if !(1..=limits::MAX_ATTEMPTS).contains(&r.max_attempts) {
+        v.err(
+            &format!("{at}.max_attempts"),
+            format!("must be between 1 and {}", limits::MAX_ATTEMPTS),
+        );
+    }
+    for (field, x) in [("base_ms", r.base_ms), ("cap_ms", r.cap_ms)] {
+        if !(x.is_finite() && (0.0..=limits::MAX_WAIT_MS).contains(&x)) {
+            v.err(
+                &format!("{at}.{field}"),
+                format!("must be between 0 and {}", limits::MAX_WAIT_MS),
+            );
+        }
+    }
+    if r.cap_ms < r.base_ms {
+        v.err(&format!("{at}.cap_ms"), "must not be below base_ms".into());
     }
 }
 
@@ -856,6 +992,20 @@ impl Validator {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             self.err(path, "may contain only letters, digits, `-` and `_`".into());
+        }
+    }
+
+    /// A SQL identifier: letters, digits and `_`, not starting with a digit.
+    fn check_identifier(&mut self, path: &str, name: &str) {
+        let ok = !name.is_empty()
+            && name.len() <= 63
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            self.err(
+                path,
+                "must be 1 to 63 letters, digits or `_`, not starting with a digit".into(),
+            );
         }
     }
 

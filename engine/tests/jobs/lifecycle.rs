@@ -129,7 +129,7 @@ fn tuning_changes_the_number_of_running_workers() {
         stage: "work".into(),
         workers: Some(6),
         concurrency: None,
-        rate_limit: None,
+        ..Default::default()
     })
     .unwrap();
     wait_for(&job, "six thread workers", |s| {
@@ -139,7 +139,7 @@ fn tuning_changes_the_number_of_running_workers() {
         stage: "work".into(),
         workers: Some(1),
         concurrency: None,
-        rate_limit: None,
+        ..Default::default()
     })
     .unwrap();
     wait_for(&job, "one thread worker", |s| {
@@ -149,7 +149,7 @@ fn tuning_changes_the_number_of_running_workers() {
         stage: "fan".into(),
         workers: Some(9),
         concurrency: Some(3),
-        rate_limit: None,
+        ..Default::default()
     })
     .unwrap();
     wait_for(&job, "nine tasks, concurrency 3", |s| {
@@ -160,7 +160,7 @@ fn tuning_changes_the_number_of_running_workers() {
         stage: "fan".into(),
         workers: Some(2),
         concurrency: None,
-        rate_limit: None,
+        ..Default::default()
     })
     .unwrap();
     wait_for(&job, "two tasks", |s| node(&s.nodes, "fan").workers == 2);
@@ -171,7 +171,7 @@ fn tuning_changes_the_number_of_running_workers() {
             stage: "work".into(),
             workers: None,
             concurrency: Some(2),
-            rate_limit: None,
+            ..Default::default()
         })
         .unwrap_err();
     assert!(
@@ -183,7 +183,7 @@ fn tuning_changes_the_number_of_running_workers() {
             stage: "work".into(),
             workers: Some(0),
             concurrency: None,
-            rate_limit: None,
+            ..Default::default()
         })
         .unwrap_err();
     assert!(
@@ -195,7 +195,7 @@ fn tuning_changes_the_number_of_running_workers() {
             stage: "nope".into(),
             workers: Some(1),
             concurrency: None,
-            rate_limit: None,
+            ..Default::default()
         }),
         Err(engine::ControlError::UnknownStage(_))
     ));
@@ -214,7 +214,7 @@ fn tuning_changes_the_number_of_running_workers() {
             stage: "work".into(),
             workers: Some(2),
             concurrency: None,
-            rate_limit: None,
+            ..Default::default()
         })
         .is_err()
     );

@@ -6,3 +6,4 @@ mod helpers;
 mod lifecycle;
 mod policies;
 mod properties;
+mod sinks;

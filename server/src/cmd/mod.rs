@@ -77,9 +77,6 @@ pub fn describe(spec: &PipelineSpec) -> String {
         } else {
             stages.join(" → ")
         },
-        match &spec.sink {
-            shared::spec::SinkSpec::Null => "null",
-            shared::spec::SinkSpec::File { .. } => "file",
-        }
+        spec.sink.kind()
     )
 }
