@@ -19,7 +19,8 @@
 //! * [`ops`] — the work: sleep (latency distributions), spin, the
 //!   deliberately blocking sleep, JSON parsing, filter, map, fault injection.
 //! * [`source`] and [`sink`] — synthetic log lines or a JSON-lines file in;
-//!   a counter, a JSON-lines file or a SQLite table ([`sqlite`]) out, in
+//!   a counter, a JSON-lines file, a SQLite table ([`sqlite`]) or a
+//!   PostgreSQL table ([`pg`]) out, in
 //!   batches, with retries for outages and dead letters for bad records.
 //! * [`policy`] — per-attempt timeouts, retries with backoff and jitter,
 //!   rate limits.
@@ -40,6 +41,7 @@ pub mod item;
 pub mod job;
 pub mod leftovers;
 pub mod ops;
+pub mod pg;
 pub mod policy;
 pub mod process;
 pub mod queue;

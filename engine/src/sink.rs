@@ -116,6 +116,21 @@ impl Sink {
                 ),
                 retry: Some(*retry),
             },
+            SinkSpec::Postgres {
+                url,
+                table,
+                key,
+                columns,
+                retry,
+                pool_size,
+                ..
+            } => Sink {
+                writer: Box::new(
+                    crate::pg::PgWriter::open(url, table, key, columns, *pool_size)
+                        .map_err(|e| format!("sink postgres: {e}"))?,
+                ),
+                retry: Some(*retry),
+            },
         })
     }
 }

@@ -456,6 +456,31 @@ pub enum SinkSpec {
         #[serde(default = "defaults::sink_retry")]
         retry: RetrySpec,
     },
+    /// Upserts records into a PostgreSQL table through a connection pool,
+    /// one multi-row `INSERT … ON CONFLICT` per batch.
+    Postgres {
+        /// Connection string, e.g. `postgres://postgres@127.0.0.1:5432/test`.
+        url: String,
+        /// Table; created if missing.
+        #[serde(default = "defaults::table")]
+        table: String,
+        /// Record field holding the unique key.
+        #[serde(default = "defaults::key")]
+        key: String,
+        /// Record fields also stored as `TEXT` columns (the whole record is
+        /// always kept as `JSONB` in `record`).
+        #[serde(default)]
+        columns: Vec<String>,
+        /// How records are grouped into statements.
+        #[serde(default)]
+        batch: BatchSpec,
+        /// Retries of a failed batch (lost connection, server restart).
+        #[serde(default = "defaults::sink_retry")]
+        retry: RetrySpec,
+        /// Connections kept in the pool.
+        #[serde(default = "defaults::pool_size")]
+        pool_size: u32,
+    },
 }
 
 /// How a sink groups items into writes: a batch is written when it holds
@@ -487,6 +512,7 @@ impl SinkSpec {
             SinkSpec::Null => "null",
             SinkSpec::File { .. } => "file",
             SinkSpec::Sqlite { .. } => "sqlite",
+            SinkSpec::Postgres { .. } => "postgres",
         }
     }
 
@@ -494,7 +520,9 @@ impl SinkSpec {
     pub fn batch(&self) -> Option<BatchSpec> {
         match self {
             SinkSpec::Null => None,
-            SinkSpec::File { batch, .. } | SinkSpec::Sqlite { batch, .. } => Some(*batch),
+            SinkSpec::File { batch, .. }
+            | SinkSpec::Sqlite { batch, .. }
+            | SinkSpec::Postgres { batch, .. } => Some(*batch),
         }
     }
 }
@@ -522,6 +550,10 @@ pub mod defaults {
     /// Default key field.
     pub fn key() -> String {
         "id".into()
+    }
+    /// Default connections per database pool.
+    pub fn pool_size() -> u32 {
+        2
     }
     /// Default items per sink write.
     pub fn batch_size() -> u32 {
@@ -714,6 +746,24 @@ impl PipelineSpec {
         match &self.sink {
             SinkSpec::Null => {}
             SinkSpec::File { path, .. } => v.check_path("sink.path", path),
+            SinkSpec::Postgres {
+                url,
+                table,
+                key,
+                columns,
+                retry,
+                pool_size,
+                ..
+            } => {
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    v.err("sink.url", "must be a postgres:// connection string".into());
+                }
+                if !(1..=64).contains(pool_size) {
+                    v.err("sink.pool_size", "must be between 1 and 64".into());
+                }
+                v.check_table("sink", table, key, columns);
+                validate_retry("sink.retry", retry, &mut v);
+            }
             SinkSpec::Sqlite {
                 path,
                 table,
@@ -723,19 +773,7 @@ impl PipelineSpec {
                 ..
             } => {
                 v.check_path("sink.path", path);
-                v.check_identifier("sink.table", table);
-                if key.is_empty() {
-                    v.err("sink.key", "must not be empty".into());
-                }
-                for (i, c) in columns.iter().enumerate() {
-                    v.check_identifier(&format!("sink.columns[{i}]"), c);
-                    if c == "key" || c == "record" {
-                        v.err(
-                            &format!("sink.columns[{i}]"),
-                            format!("`{c}` is a column QueueLab keeps itself"),
-                        );
-                    }
-                }
+                v.check_table("sink", table, key, columns);
                 validate_retry("sink.retry", retry, &mut v);
             }
         }
@@ -992,6 +1030,21 @@ impl Validator {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             self.err(path, "may contain only letters, digits, `-` and `_`".into());
+        }
+    }
+
+    /// A table, its key field and its extra columns.
+    fn check_table(&mut self, at: &str, table: &str, key: &str, columns: &[String]) {
+        self.check_identifier(&format!("{at}.table"), table);
+        if key.is_empty() {
+            self.err(&format!("{at}.key"), "must not be empty".into());
+        }
+        for (i, c) in columns.iter().enumerate() {
+            let path = format!("{at}.columns[{i}]");
+            self.check_identifier(&path, c);
+            if ["key", "record", "written_at"].contains(&c.as_str()) {
+                self.err(&path, format!("`{c}` is a column QueueLab keeps itself"));
+            }
         }
     }
 

@@ -1,3 +1,5 @@
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,4 +70,37 @@ pub fn assert_balanced(report: &JobReport) {
         "accounting does not add up: {}\n{report:#?}",
         report.accounting
     );
+}
+
+/// Writes `n` JSON log lines, every `bad_every`-th one malformed and every
+/// `dup_every`-th one reusing an earlier id; returns the valid distinct ids.
+pub fn write_input(
+    path: &Path,
+    n: usize,
+    bad_every: usize,
+    dup_every: usize,
+) -> (BTreeSet<String>, usize) {
+    let mut ids = BTreeSet::new();
+    let mut bad = 0;
+    let mut text = String::new();
+    for i in 1..=n {
+        if i % bad_every == 0 {
+            text.push_str(&format!(
+                "{{\"id\":\"k-{i}\",\"level\":\"INFO\",\"msg\":\"cut\n"
+            ));
+            bad += 1;
+            continue;
+        }
+        let id = if i % dup_every == 0 {
+            format!("k-{}", i / 2)
+        } else {
+            format!("k-{i}")
+        };
+        text.push_str(&format!(
+            "{{\"id\":\"{id}\",\"level\":\"INFO\",\"msg\":\"line {i}\",\"n\":{i}}}\n"
+        ));
+        ids.insert(id);
+    }
+    std::fs::write(path, text).unwrap();
+    (ids, bad)
 }

@@ -5,5 +5,6 @@ mod accounting;
 mod helpers;
 mod lifecycle;
 mod policies;
+mod postgres;
 mod properties;
 mod sinks;

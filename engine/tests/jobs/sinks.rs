@@ -7,40 +7,9 @@ use std::path::Path;
 use rusqlite::Connection;
 use shared::metrics::{JobState, TuneRequest};
 
-use crate::helpers::{assert_balanced, node, run_keeping_files, spec, start, wait_for};
-
-/// Writes `n` JSON log lines, every `bad_every`-th one malformed and every
-/// `dup_every`-th one reusing an earlier id; returns the valid distinct ids.
-fn write_input(
-    path: &Path,
-    n: usize,
-    bad_every: usize,
-    dup_every: usize,
-) -> (BTreeSet<String>, usize) {
-    let mut ids = BTreeSet::new();
-    let mut bad = 0;
-    let mut text = String::new();
-    for i in 1..=n {
-        if i % bad_every == 0 {
-            text.push_str(&format!(
-                "{{\"id\":\"k-{i}\",\"level\":\"INFO\",\"msg\":\"cut\n"
-            ));
-            bad += 1;
-            continue;
-        }
-        let id = if i % dup_every == 0 {
-            format!("k-{}", i / 2)
-        } else {
-            format!("k-{i}")
-        };
-        text.push_str(&format!(
-            "{{\"id\":\"{id}\",\"level\":\"INFO\",\"msg\":\"line {i}\",\"n\":{i}}}\n"
-        ));
-        ids.insert(id);
-    }
-    std::fs::write(path, text).unwrap();
-    (ids, bad)
-}
+use crate::helpers::{
+    assert_balanced, node, run_keeping_files, spec, start, wait_for, write_input,
+};
 
 fn rows(db: &Path) -> BTreeSet<String> {
     let conn = Connection::open(db).unwrap();

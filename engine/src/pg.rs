@@ -1,0 +1,181 @@
+//! The PostgreSQL sink's writer: a small r2d2 pool of connections, one
+//! multi-row `INSERT … ON CONFLICT (key) DO UPDATE` per batch.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use postgres::NoTls;
+use postgres::types::ToSql;
+use r2d2_postgres::PostgresConnectionManager;
+use serde_json::Value;
+
+use crate::item::Item;
+use crate::sink::{SinkWriter, WriteError, epoch_secs, keyed};
+
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+/// PostgreSQL allows at most this many parameters in one statement.
+const MAX_PARAMS: usize = 65_535;
+
+/// Upserts records into a PostgreSQL table.
+pub struct PgWriter {
+    pool: Pool,
+    table: String,
+    key: String,
+    columns: Vec<String>,
+}
+
+impl std::fmt::Debug for PgWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgWriter")
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+fn ident(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
+/// The table's schema: the key, the record as JSONB, the chosen columns as
+/// text, and when the row was written.
+pub fn create_sql(table: &str, columns: &[String]) -> String {
+    let extra: String = columns
+        .iter()
+        .map(|c| format!(", {} TEXT", ident(c)))
+        .collect();
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (key TEXT PRIMARY KEY, record JSONB NOT NULL{extra}, written_at DOUBLE PRECISION NOT NULL)",
+        ident(table)
+    )
+}
+
+/// A multi-row upsert of `rows` rows.
+pub fn upsert_sql(table: &str, columns: &[String], rows: usize) -> String {
+    let names: Vec<String> = ["key".to_owned(), "record".to_owned()]
+        .into_iter()
+        .chain(columns.iter().map(|c| ident(c)))
+        .chain(std::iter::once("written_at".to_owned()))
+        .collect();
+    let width = names.len();
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect();
+    let updates: Vec<String> = names[1..]
+        .iter()
+        .map(|n| format!("{n} = EXCLUDED.{n}"))
+        .collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES {} ON CONFLICT (key) DO UPDATE SET {}",
+        ident(table),
+        names.join(", "),
+        values.join(", "),
+        updates.join(", ")
+    )
+}
+
+fn classify(e: &postgres::Error) -> WriteError {
+    // Classes 22 (data exception), 23 (integrity constraint) and P0 (a
+    // trigger's RAISE) are about the rows; everything else is the server
+    // or the connection.
+    match e.code().map(|c| c.code().to_owned()) {
+        Some(code)
+            if code.starts_with("22") || code.starts_with("23") || code.starts_with("P0") =>
+        {
+            WriteError::Data(
+                e.as_db_error()
+                    .map_or_else(|| e.to_string(), |d| d.message().to_owned()),
+            )
+        }
+        _ => WriteError::Outage(e.to_string()),
+    }
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => Some(other.to_string()),
+    }
+}
+
+impl PgWriter {
+    /// Connects, creates the table if missing and checks the statement
+    /// against the table's actual schema.
+    pub fn open(
+        url: &str,
+        table: &str,
+        key: &str,
+        columns: &[String],
+        pool_size: u32,
+    ) -> Result<Self, String> {
+        let config: postgres::Config = url.parse().map_err(|e| format!("bad url: {e}"))?;
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .connection_timeout(Duration::from_secs(5))
+            .build(manager)
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        let mut conn = pool.get().map_err(|e| format!("cannot connect: {e}"))?;
+        conn.batch_execute(&create_sql(table, columns))
+            .map_err(|e| format!("cannot create table {table}: {e}"))?;
+        conn.prepare(&upsert_sql(table, columns, 1))
+            .map_err(|e| format!("table {table} does not fit: {e}"))?;
+        drop(conn);
+        Ok(Self {
+            pool,
+            table: table.to_owned(),
+            key: key.to_owned(),
+            columns: columns.to_vec(),
+        })
+    }
+}
+
+impl SinkWriter for PgWriter {
+    fn write(&mut self, items: &[Item]) -> Result<(), WriteError> {
+        // One statement cannot touch a row twice: keep the last record of
+        // each key, as applying the batch in order would.
+        let mut order: Vec<String> = Vec::new();
+        let mut latest: HashMap<String, &serde_json::Map<String, Value>> = HashMap::new();
+        for item in items {
+            let (record, key) = keyed(item, &self.key)?;
+            if latest.insert(key.clone(), record).is_none() {
+                order.push(key);
+            }
+        }
+        let now = epoch_secs();
+        let width = self.columns.len() + 3;
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| WriteError::Outage(format!("no connection: {e}")))?;
+        let mut tx = conn.transaction().map_err(|e| classify(&e))?;
+        for chunk in order.chunks((MAX_PARAMS / width).max(1)) {
+            let mut keys = Vec::with_capacity(chunk.len());
+            let mut records = Vec::with_capacity(chunk.len());
+            let mut cols: Vec<Vec<Option<String>>> = Vec::with_capacity(chunk.len());
+            for key in chunk {
+                let record = latest[key];
+                keys.push(key.clone());
+                records.push(Value::Object(record.clone()));
+                cols.push(self.columns.iter().map(|c| text(record.get(c))).collect());
+            }
+            let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(chunk.len() * width);
+            for i in 0..chunk.len() {
+                params.push(&keys[i]);
+                params.push(&records[i]);
+                for c in &cols[i] {
+                    params.push(c);
+                }
+                params.push(&now);
+            }
+            let sql = upsert_sql(&self.table, &self.columns, chunk.len());
+            tx.execute(sql.as_str(), &params)
+                .map_err(|e| classify(&e))?;
+        }
+        tx.commit().map_err(|e| classify(&e))
+    }
+}
