@@ -235,6 +235,7 @@ struct HandleInner {
     spec: PipelineSpec,
     stages: Vec<Arc<StageCtl>>,
     batch: Arc<BatchCtl>,
+    source_addr: Option<std::net::SocketAddr>,
     snapshots: watch::Receiver<Arc<JobSnapshot>>,
     report: Arc<ReportSlot>,
 }
@@ -264,6 +265,11 @@ impl JobHandle {
     /// The spec the job runs.
     pub fn spec(&self) -> &PipelineSpec {
         &self.inner.spec
+    }
+
+    /// Where a listening source (TCP) accepts clients.
+    pub fn source_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.source_addr
     }
 
     /// Current lifecycle state.
@@ -495,11 +501,12 @@ impl JobHandle {
 pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartError> {
     spec.validate()?;
     let source = Source::open(&spec.source).map_err(StartError::Io)?;
+    let source_addr = source.local_addr();
     let sink = Sink::open(&spec.sink).map_err(StartError::Io)?;
     let runtime = EngineRuntime::named(opts.runtime_threads, &format!("ql-{}-rt", spec.name))?;
     let seed = match spec.source {
         SourceSpec::Synthetic { seed, .. } => seed,
-        SourceSpec::File { .. } => 0,
+        _ => 0,
     };
     let job_dir = opts.data_dir.join("jobs").join(&opts.id);
     let leftovers_path = job_dir.join("leftovers.jsonl");
@@ -724,6 +731,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
             spec,
             stages,
             batch: batch_ctl,
+            source_addr,
             snapshots: snap_rx,
             report,
         }),

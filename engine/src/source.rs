@@ -1,9 +1,11 @@
 //! Sources: the thread that produces a job's items.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::SmallRng;
@@ -12,61 +14,140 @@ use shared::spec::{Payload as PayloadShape, SourceSpec};
 
 use crate::item::{Item, Payload};
 use crate::job::JobCore;
-use crate::queue::{PushError, Tx};
+use crate::queue::{POLL, PushError, Tx};
 use crate::stats::{NodeStats, Stride};
 
-/// A source ready to run: its spec, plus the file already opened so a bad
-/// path fails the start instead of the run.
+/// A source ready to run: its spec, plus whatever it reads from already
+/// opened, so a bad path or a busy port fails the start, not the run.
 #[derive(Debug)]
 pub enum Source {
     /// Generated items.
     Synthetic(SourceSpec),
-    /// Lines of an opened file.
-    File(BufReader<File>),
+    /// Lines of an opened file, from a given offset.
+    File {
+        /// The file, positioned at `offset`.
+        reader: BufReader<File>,
+        /// Byte offset of the next line to read.
+        offset: u64,
+        /// Keep reading as the file grows.
+        follow: bool,
+        /// Where the offset is persisted.
+        offset_file: Option<PathBuf>,
+    },
+    /// A bound TCP listener.
+    Tcp {
+        /// The listener.
+        listener: TcpListener,
+        /// Connections to serve before stopping.
+        connections: Option<u64>,
+    },
 }
 
 impl Source {
-    /// Prepares `spec`, opening its file if it has one.
+    /// Prepares `spec`: opens and positions its file, or binds its port.
     pub fn open(spec: &SourceSpec) -> Result<Self, String> {
         match spec {
             SourceSpec::Synthetic { .. } => Ok(Source::Synthetic(spec.clone())),
-            SourceSpec::File { path } => File::open(path)
-                .map(|f| Source::File(BufReader::new(f)))
-                .map_err(|e| format!("source file {path}: {e}")),
+            SourceSpec::File {
+                path,
+                follow,
+                offset_file,
+            } => {
+                let mut file = File::open(path).map_err(|e| format!("source file {path}: {e}"))?;
+                let offset_file = offset_file.as_ref().map(PathBuf::from);
+                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                let saved = offset_file.as_deref().and_then(read_offset).unwrap_or(0);
+                let offset = if saved > len {
+                    tracing::warn!(%path, saved, len, "file is shorter than the saved offset; reading from the start");
+                    0
+                } else {
+                    saved
+                };
+                file.seek(SeekFrom::Start(offset))
+                    .map_err(|e| format!("source file {path}: {e}"))?;
+                Ok(Source::File {
+                    reader: BufReader::new(file),
+                    offset,
+                    follow: *follow,
+                    offset_file,
+                })
+            }
+            SourceSpec::Tcp { bind, connections } => {
+                let listener =
+                    TcpListener::bind(bind).map_err(|e| format!("source tcp {bind}: {e}"))?;
+                listener
+                    .set_nonblocking(true)
+                    .map_err(|e| format!("source tcp {bind}: {e}"))?;
+                Ok(Source::Tcp {
+                    listener,
+                    connections: *connections,
+                })
+            }
+        }
+    }
+
+    /// The address a TCP source listens on.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Source::Tcp { listener, .. } => listener.local_addr().ok(),
+            _ => None,
         }
     }
 }
 
-/// The source's connection to the first node.
+/// Reads a persisted offset.
+fn read_offset(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Persists an offset atomically (write a temporary file, then rename).
+fn write_offset(path: &Path, offset: u64) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{offset}\n"))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot save the offset to {}: {e}", path.display()))
+}
+
+/// A producing thread's connection to the first node. Several may run at
+/// once (one per TCP client); the item sequence is the shared `produced`
+/// counter.
 struct Emitter<'a> {
     core: &'a JobCore,
     tx: Tx,
-    first: Arc<NodeStats>,
-    seq: u64,
+    first: &'a Arc<NodeStats>,
     /// Which items to stamp with a birth time (for end-to-end latency).
     stride: Stride,
     last_timed: Option<(Instant, u64)>,
 }
 
-impl Emitter<'_> {
+impl<'a> Emitter<'a> {
+    fn new(core: &'a JobCore, tx: Tx, first: &'a Arc<NodeStats>) -> Self {
+        Self {
+            core,
+            tx,
+            first,
+            stride: Stride::default(),
+            last_timed: None,
+        }
+    }
+
     /// Produces one item; false when the job is aborting and the source
     /// must stop (the item went to leftovers).
     fn emit(&mut self, payload: Payload) -> bool {
+        let seq = self.core.produced.fetch_add(1, Ordering::Relaxed);
         let born = self.stride.tick().then(Instant::now);
         if let Some(now) = born {
-            if let Some((then, seq)) = self.last_timed {
-                let per_item = (now - then) / (self.seq - seq).max(1) as u32;
+            if let Some((then, then_seq)) = self.last_timed {
+                let per_item = (now - then) / (seq - then_seq).max(1) as u32;
                 self.stride.adapt(per_item);
             }
-            self.last_timed = Some((now, self.seq));
+            self.last_timed = Some((now, seq));
         }
-        let item = Item::new(self.seq, payload, born);
-        self.seq += 1;
-        self.core.produced.fetch_add(1, Ordering::Relaxed);
+        let item = Item::new(seq, payload, born);
         match self.tx.push_blocking(item, born, &self.core.abort) {
             Ok(_) => true,
             Err(PushError::Aborted(item)) => {
-                self.core.leftovers.put(&self.first, item);
+                self.core.leftovers.put(self.first, item);
                 false
             }
         }
@@ -77,20 +158,27 @@ impl Emitter<'_> {
     }
 }
 
-/// Runs the source on the current thread until it is exhausted, stopped
-/// (drain) or aborted. Dropping `tx` at the end starts the drain cascade.
+/// Runs the source until it is exhausted, stopped (drain) or aborted.
+/// Dropping `tx` at the end starts the drain cascade.
 pub fn run(source: Source, core: &JobCore, tx: Tx, first: Arc<NodeStats>) -> Result<(), String> {
-    let mut out = Emitter {
-        core,
-        tx,
-        first,
-        seq: 0,
-        stride: Stride::default(),
-        last_timed: None,
-    };
     match source {
-        Source::Synthetic(spec) => synthetic(&spec, &mut out),
-        Source::File(reader) => file(reader, &mut out),
+        Source::Synthetic(spec) => synthetic(&spec, &mut Emitter::new(core, tx, &first)),
+        Source::File {
+            reader,
+            offset,
+            follow,
+            offset_file,
+        } => file(
+            reader,
+            offset,
+            follow,
+            offset_file.as_deref(),
+            &mut Emitter::new(core, tx, &first),
+        ),
+        Source::Tcp {
+            listener,
+            connections,
+        } => tcp(&listener, connections, core, &tx, &first),
     }
 }
 
@@ -112,7 +200,7 @@ fn synthetic(spec: &SourceSpec, out: &mut Emitter<'_>) -> Result<(), String> {
     let deadline = duration_ms.map(|ms| start + Duration::from_millis(ms));
     let period = rate.map(|r| 1.0 / r);
     loop {
-        let seq = out.seq;
+        let seq = out.core.produced.load(Ordering::Relaxed);
         if count.is_some_and(|c| seq >= c) || out.stopping() {
             return Ok(());
         }
@@ -182,28 +270,155 @@ pub fn log_line(seq: u64, malformed: f64, duplicate: f64, rng: &mut SmallRng) ->
     }
 }
 
-fn file(mut reader: BufReader<File>, out: &mut Emitter<'_>) -> Result<(), String> {
+/// How often a following file source looks for new lines, and how often
+/// a source persists its offset.
+const FOLLOW_POLL: Duration = Duration::from_millis(100);
+
+fn file(
+    mut reader: BufReader<File>,
+    mut offset: u64,
+    follow: bool,
+    offset_file: Option<&Path>,
+    out: &mut Emitter<'_>,
+) -> Result<(), String> {
+    let mut buf = Vec::new();
+    let mut saved_at = Instant::now();
+    let save = |offset: u64| offset_file.map_or(Ok(()), |p| write_offset(p, offset));
+    let result = loop {
+        if out.stopping() {
+            break Ok(());
+        }
+        let n = match reader.read_until(b'\n', &mut buf) {
+            Ok(n) => n,
+            Err(e) => break Err(format!("reading source file: {e}")),
+        };
+        let complete = buf.last() == Some(&b'\n');
+        if n == 0 || (follow && !complete) {
+            // At the end for now: a following source waits for more (and
+            // for the rest of a half-written line); a plain one is done.
+            if !follow {
+                break Ok(());
+            }
+            if out.core.stop.wait_timeout(FOLLOW_POLL) {
+                break Ok(());
+            }
+            continue;
+        }
+        let consumed = buf.len() as u64;
+        let line = String::from_utf8_lossy(&buf);
+        let line = line.trim_end_matches(['\n', '\r']).to_owned();
+        buf.clear();
+        if !line.trim().is_empty() && !out.emit(Payload::Line(line)) {
+            // Aborted: this line went to leftovers, so count it as read.
+            offset += consumed;
+            break Ok(());
+        }
+        offset += consumed;
+        if offset_file.is_some() && saved_at.elapsed() >= FOLLOW_POLL {
+            save(offset)?;
+            saved_at = Instant::now();
+        }
+    };
+    result.and(save(offset))
+}
+
+/// Accepts clients and reads JSON lines from each on a thread of its own.
+/// A full queue blocks that thread, which stops reading its socket: TCP
+/// flow control then slows the client down. Nothing is dropped.
+fn tcp(
+    listener: &TcpListener,
+    connections: Option<u64>,
+    core: &JobCore,
+    tx: &Tx,
+    first: &Arc<NodeStats>,
+) -> Result<(), String> {
+    let finished = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        let mut accepted = 0u64;
+        loop {
+            if core.stop.is_set() {
+                break;
+            }
+            if let Some(max) = connections
+                && accepted >= max
+            {
+                if finished.load(Ordering::Acquire) >= max {
+                    break;
+                }
+                core.stop.wait_timeout(FOLLOW_POLL);
+                continue;
+            }
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    accepted += 1;
+                    tracing::debug!(job = %core.id, %peer, "tcp source: client connected");
+                    let out = Emitter::new(core, tx.clone(), first);
+                    let finished = &finished;
+                    std::thread::Builder::new()
+                        .name(format!("ql-{}-tcp-{accepted}", core.name))
+                        .spawn_scoped(scope, move || {
+                            if let Err(e) = read_client(stream, out) {
+                                tracing::warn!(job = %core.id, %peer, error = %e, "tcp source: client dropped");
+                            }
+                            finished.fetch_add(1, Ordering::Release);
+                        })
+                        .expect("spawn a tcp reader thread");
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    core.stop.wait_timeout(POLL);
+                }
+                Err(e) => {
+                    tracing::warn!(job = %core.id, error = %e, "tcp source: accept failed");
+                    core.stop.wait_timeout(POLL);
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Reads lines from one client until it closes, or the source stops.
+fn read_client(stream: TcpStream, mut out: Emitter<'_>) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    // Wake up now and then to notice a stop.
+    stream.set_read_timeout(Some(POLL))?;
+    let mut reader = BufReader::new(stream);
     let mut buf = Vec::new();
     loop {
         if out.stopping() {
             return Ok(());
         }
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| format!("reading source file: {e}"))?;
-        if n == 0 {
-            return Ok(());
-        }
-        let line = String::from_utf8_lossy(&buf);
-        let line = line.trim_end_matches(['\n', '\r']);
-        if line.trim().is_empty() {
-            continue;
-        }
-        if !out.emit(Payload::Line(line.to_owned())) {
-            return Ok(());
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => {
+                // The client closed; a last line without a newline counts.
+                flush_line(&mut buf, &mut out);
+                return Ok(());
+            }
+            Ok(_) if buf.last() == Some(&b'\n') => {
+                if !flush_line(&mut buf, &mut out) {
+                    return Ok(());
+                }
+            }
+            Ok(_) => {}
+            // A timeout keeps what was read so far in `buf`.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
+}
+
+/// Emits the line in `buf` (if any); false when the job is aborting.
+fn flush_line(buf: &mut Vec<u8>, out: &mut Emitter<'_>) -> bool {
+    let line = String::from_utf8_lossy(buf)
+        .trim_end_matches(['\n', '\r'])
+        .to_owned();
+    buf.clear();
+    line.trim().is_empty() || out.emit(Payload::Line(line))
 }
 
 #[cfg(test)]

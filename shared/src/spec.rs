@@ -404,6 +404,24 @@ pub enum SourceSpec {
     File {
         /// Path of the file.
         path: String,
+        /// Keep reading as the file grows (like `tail -f`) until stopped.
+        #[serde(default)]
+        follow: bool,
+        /// Where to keep the byte offset of the next unread line, so a
+        /// restarted job resumes where the last one stopped (no duplicates).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset_file: Option<String>,
+    },
+    /// JSON lines from TCP clients (the article's StreamReader). A full
+    /// queue stops the reading, so TCP flow control pushes back on the
+    /// client: nothing is dropped.
+    Tcp {
+        /// Address to listen on; port 0 picks a free one.
+        bind: String,
+        /// Stop after this many connections have come and gone; until
+        /// stopped when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        connections: Option<u64>,
     },
 }
 
@@ -501,6 +519,17 @@ impl Default for BatchSpec {
         Self {
             size: defaults::batch_size(),
             linger_ms: defaults::linger_ms(),
+        }
+    }
+}
+
+impl SourceSpec {
+    /// The `kind` tag.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceSpec::Synthetic { .. } => "synthetic",
+            SourceSpec::File { .. } => "file",
+            SourceSpec::Tcp { .. } => "tcp",
         }
     }
 }
@@ -840,7 +869,25 @@ impl PipelineSpec {
                     );
                 }
             }
-            SourceSpec::File { path } => v.check_path("source.path", path),
+            SourceSpec::File {
+                path, offset_file, ..
+            } => {
+                v.check_path("source.path", path);
+                if let Some(o) = offset_file {
+                    v.check_path("source.offset_file", o);
+                }
+            }
+            SourceSpec::Tcp { bind, connections } => {
+                if bind.parse::<std::net::SocketAddr>().is_err() {
+                    v.err(
+                        "source.bind",
+                        format!("`{bind}` is not an address like 127.0.0.1:9000"),
+                    );
+                }
+                if *connections == Some(0) {
+                    v.err("source.connections", "must be at least 1".into());
+                }
+            }
         }
     }
 }

@@ -8,3 +8,4 @@ mod policies;
 mod postgres;
 mod properties;
 mod sinks;
+mod sources;

@@ -68,10 +68,7 @@ pub fn describe(spec: &PipelineSpec) -> String {
     format!(
         "valid: `{}` — source {} → {} → sink {}",
         spec.name,
-        match &spec.source {
-            shared::spec::SourceSpec::Synthetic { .. } => "synthetic",
-            shared::spec::SourceSpec::File { .. } => "file",
-        },
+        spec.source.kind(),
         if stages.is_empty() {
             "(no stages)".to_owned()
         } else {

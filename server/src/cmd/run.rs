@@ -121,7 +121,7 @@ impl Display {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
         let count = match spec.source {
             shared::spec::SourceSpec::Synthetic { count, .. } => count,
-            shared::spec::SourceSpec::File { .. } => None,
+            _ => None,
         };
         let total = match count {
             Some(n) => ProgressBar::new(n).with_style(

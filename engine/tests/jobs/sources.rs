@@ -1,0 +1,157 @@
+//! TCP and file sources: backpressure reaches the client, restarts resume.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use shared::metrics::JobState;
+
+use crate::helpers::{assert_balanced, node, spec, start, wait_for};
+
+#[test]
+fn tcp_clients_are_slowed_by_a_full_queue_and_lose_nothing() {
+    // A tiny queue before a slow stage: the reader blocks, stops reading
+    // its socket, and the client's writes back up through TCP.
+    let (job, _dir) = start(spec(
+        r#"
+name = "tcp-in"
+source = { kind = "tcp", bind = "127.0.0.1:0", connections = 3 }
+[[stages]]
+name = "parse"
+queue = { capacity = 4 }
+op = { kind = "parse_json" }
+[[stages]]
+name = "slow"
+queue = { capacity = 4 }
+op = { kind = "sleep", latency = { dist = "fixed", ms = 0.2 } }
+"#,
+    ));
+    let addr = job.source_addr().expect("a tcp source has an address");
+    let clients: Vec<_> = (0..3)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                for i in 0..2000 {
+                    writeln!(s, r#"{{"id":"c{c}-{i}","level":"INFO","msg":"m"}}"#).unwrap();
+                }
+                // A malformed line and a last line without a newline.
+                writeln!(s, "{{not json").unwrap();
+                write!(s, r#"{{"id":"c{c}-last","level":"INFO","msg":"m"}}"#).unwrap();
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let report = job.wait();
+    assert_eq!(
+        report.state,
+        JobState::Completed,
+        "ends after its 3 connections"
+    );
+    assert_balanced(&report);
+    assert_eq!(report.accounting.produced, 3 * 2002);
+    assert_eq!(report.accounting.sunk, 3 * 2001);
+    assert_eq!(report.accounting.dead_lettered, 3);
+    assert_eq!(
+        node(&report.nodes, "parse").dropped,
+        0,
+        "blocking, not dropping"
+    );
+}
+
+#[test]
+fn a_drained_tcp_source_stops_accepting() {
+    let (job, _dir) = start(spec(
+        r#"
+name = "tcp-forever"
+source = { kind = "tcp", bind = "127.0.0.1:0" }
+"#,
+    ));
+    let addr = job.source_addr().unwrap();
+    let mut s = TcpStream::connect(addr).unwrap();
+    for i in 0..100 {
+        writeln!(s, "line {i}").unwrap();
+    }
+    s.flush().unwrap();
+    wait_for(&job, "all lines read", |snap| snap.accounting.sunk == 100);
+    job.drain().unwrap();
+    let report = job.wait();
+    assert_eq!(report.state, JobState::Stopped);
+    assert_eq!(report.accounting.sunk, 100);
+    assert_balanced(&report);
+}
+
+#[test]
+fn a_restarted_file_source_resumes_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let offset = dir.path().join("in.offset");
+    let out = dir.path().join("out.jsonl");
+    let lines: Vec<String> = (0..5000).map(|i| format!(r#"{{"id":"k-{i}"}}"#)).collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let toml = format!(
+        r#"
+name = "resumable"
+source = {{ kind = "file", path = "{}", offset_file = "{}" }}
+sink = {{ kind = "file", path = "{}", batch = {{ size = 50, linger_ms = 5 }} }}
+[[stages]]
+name = "slow"
+queue = {{ capacity = 10 }}
+op = {{ kind = "sleep", latency = {{ dist = "fixed", ms = 0.2 }} }}
+"#,
+        input.display(),
+        offset.display(),
+        out.display()
+    );
+
+    // First run: stopped mid-file.
+    let (job, _d1) = start(spec(&toml));
+    wait_for(&job, "part of the file", |s| s.accounting.sunk >= 500);
+    job.drain().unwrap();
+    let first = job.wait();
+    assert_eq!(first.state, JobState::Stopped);
+    assert!(first.accounting.produced < 5000, "stopped before the end");
+    // Second run: picks up at the saved offset.
+    let (job, _d2) = start(spec(&toml));
+    let second = job.wait();
+    assert_eq!(second.state, JobState::Completed);
+    assert_eq!(first.accounting.produced + second.accounting.produced, 5000);
+    let written = std::fs::read_to_string(&out).unwrap();
+    let got: Vec<&str> = written.lines().collect();
+    assert_eq!(got, lines, "every line once, in order");
+}
+
+#[test]
+fn a_following_file_source_picks_up_appended_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("grow.jsonl");
+    std::fs::write(&input, "a\nb\n").unwrap();
+    let (job, _d) = start(spec(&format!(
+        r#"
+name = "tail"
+source = {{ kind = "file", path = "{}", follow = true }}
+"#,
+        input.display()
+    )));
+    wait_for(&job, "the first lines", |s| s.accounting.sunk == 2);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&input)
+        .unwrap();
+    write!(f, "c\nhalf").unwrap();
+    f.flush().unwrap();
+    wait_for(&job, "the appended line", |s| s.accounting.sunk == 3);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        job.snapshot().accounting.produced,
+        3,
+        "a half-written line waits for its end"
+    );
+    writeln!(f, "-done").unwrap();
+    wait_for(&job, "the completed line", |s| s.accounting.sunk == 4);
+    job.drain().unwrap();
+    let report = job.wait();
+    assert_eq!(report.state, JobState::Stopped);
+    assert_balanced(&report);
+}
