@@ -93,10 +93,8 @@ impl Sink {
             },
             SinkSpec::File { path, .. } => Sink {
                 writer: Box::new(FileWriter {
-                    file: OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)
+                    file: create_parent(path)
+                        .and_then(|()| OpenOptions::new().create(true).append(true).open(path))
                         .map_err(|e| format!("sink file {path}: {e}"))?,
                     buf: Vec::new(),
                 }),
@@ -118,20 +116,60 @@ impl Sink {
             },
             SinkSpec::Postgres {
                 url,
+                fallback_sqlite,
                 table,
                 key,
                 columns,
                 retry,
                 pool_size,
                 ..
-            } => Sink {
-                writer: Box::new(
-                    crate::pg::PgWriter::open(url, table, key, columns, *pool_size)
-                        .map_err(|e| format!("sink postgres: {e}"))?,
-                ),
-                retry: Some(*retry),
+            } => match resolve_url(url) {
+                Some(url) => Sink {
+                    writer: Box::new(
+                        crate::pg::PgWriter::open(&url, table, key, columns, *pool_size)
+                            .map_err(|e| format!("sink postgres: {e}"))?,
+                    ),
+                    retry: Some(*retry),
+                },
+                None => {
+                    let var = url.trim_start_matches("env:");
+                    let Some(path) = fallback_sqlite else {
+                        return Err(format!(
+                            "sink postgres: no PostgreSQL configured: set {var} to a postgres:// URL"
+                        ));
+                    };
+                    tracing::warn!(
+                        variable = var,
+                        sqlite = %path,
+                        "no PostgreSQL configured; writing to the SQLite fallback"
+                    );
+                    Sink {
+                        writer: Box::new(
+                            crate::sqlite::SqliteWriter::open(path, table, key, columns)
+                                .map_err(|e| format!("sink sqlite fallback {path}: {e}"))?,
+                        ),
+                        retry: Some(*retry),
+                    }
+                }
             },
         })
+    }
+}
+
+/// Creates the folder a sink file goes in.
+fn create_parent(path: &str) -> std::io::Result<()> {
+    match std::path::Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir),
+        _ => Ok(()),
+    }
+}
+
+/// The connection string a Postgres sink uses: the URL itself, or the
+/// value of the `env:NAME` variable it names (`None` when unset or empty).
+pub fn resolve_url(url: &str) -> Option<String> {
+    match url.strip_prefix("env:") {
+        Some(name) => std::env::var(name).ok().filter(|v| !v.trim().is_empty()),
+        None => Some(url.to_owned()),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Sources: the thread that produces a job's items.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shared::spec::{Payload as PayloadShape, SourceSpec};
+use shared::spec::{Payload as PayloadShape, SampleSpec, SourceSpec};
 
 use crate::item::{Item, Payload};
 use crate::job::JobCore;
@@ -52,7 +52,15 @@ impl Source {
                 path,
                 follow,
                 offset_file,
+                sample,
             } => {
+                if let Some(sample) = sample
+                    && !Path::new(path).exists()
+                {
+                    write_sample(Path::new(path), sample)
+                        .map_err(|e| format!("source file {path}: cannot write the sample: {e}"))?;
+                    tracing::info!(%path, lines = sample.count, "wrote a sample input");
+                }
                 let mut file = File::open(path).map_err(|e| format!("source file {path}: {e}"))?;
                 let offset_file = offset_file.as_ref().map(PathBuf::from);
                 let len = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -93,6 +101,25 @@ impl Source {
             _ => None,
         }
     }
+}
+
+/// Writes `sample.count` synthetic log lines to `path` (creating folders).
+pub fn write_sample(path: &Path, sample: &SampleSpec) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut rng = SmallRng::seed_from_u64(sample.seed);
+    let mut out = std::io::BufWriter::new(File::create(path)?);
+    for seq in 0..sample.count {
+        let line = log_line(
+            seq,
+            sample.malformed_share,
+            sample.duplicate_share,
+            &mut rng,
+        );
+        writeln!(out, "{line}")?;
+    }
+    out.flush()
 }
 
 /// Reads a persisted offset.

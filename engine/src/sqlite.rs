@@ -88,6 +88,12 @@ impl SqliteWriter {
         key: &str,
         columns: &[String],
     ) -> Result<Self, rusqlite::Error> {
+        if let Some(dir) = std::path::Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            // The folder is part of the configuration; create it like the file.
+            let _ = std::fs::create_dir_all(dir);
+        }
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;

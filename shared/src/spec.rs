@@ -411,6 +411,11 @@ pub enum SourceSpec {
         /// restarted job resumes where the last one stopped (no duplicates).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         offset_file: Option<String>,
+        /// Write a sample of synthetic log lines to `path` first if the
+        /// file does not exist (how the log-cleaning templates run out of
+        /// the box).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sample: Option<SampleSpec>,
     },
     /// JSON lines from TCP clients (the article's StreamReader). A full
     /// queue stops the reading, so TCP flow control pushes back on the
@@ -423,6 +428,23 @@ pub enum SourceSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         connections: Option<u64>,
     },
+}
+
+/// A sample file of synthetic JSON log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleSpec {
+    /// Lines in the sample.
+    pub count: u64,
+    /// Share of malformed lines, 0..=1.
+    #[serde(default)]
+    pub malformed_share: f64,
+    /// Share of lines reusing an earlier `id`, 0..=1.
+    #[serde(default)]
+    pub duplicate_share: f64,
+    /// Seed, so the sample is the same every time.
+    #[serde(default)]
+    pub seed: u64,
 }
 
 /// Shape of a synthetic item.
@@ -477,8 +499,13 @@ pub enum SinkSpec {
     /// Upserts records into a PostgreSQL table through a connection pool,
     /// one multi-row `INSERT … ON CONFLICT` per batch.
     Postgres {
-        /// Connection string, e.g. `postgres://postgres@127.0.0.1:5432/test`.
+        /// Connection string, e.g. `postgres://postgres@127.0.0.1:5432/test`,
+        /// or `env:NAME` to read it from an environment variable.
         url: String,
+        /// A SQLite file to write to instead when `url` names an
+        /// environment variable that is not set (no PostgreSQL configured).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fallback_sqlite: Option<String>,
         /// Table; created if missing.
         #[serde(default = "defaults::table")]
         table: String,
@@ -784,8 +811,14 @@ impl PipelineSpec {
                 pool_size,
                 ..
             } => {
-                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                    v.err("sink.url", "must be a postgres:// connection string".into());
+                if !(url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || url.strip_prefix("env:").is_some_and(|n| !n.is_empty()))
+                {
+                    v.err(
+                        "sink.url",
+                        "must be a postgres:// connection string or env:VARIABLE".into(),
+                    );
                 }
                 if !(1..=64).contains(pool_size) {
                     v.err("sink.pool_size", "must be between 1 and 64".into());
@@ -870,11 +903,24 @@ impl PipelineSpec {
                 }
             }
             SourceSpec::File {
-                path, offset_file, ..
+                path,
+                offset_file,
+                sample,
+                ..
             } => {
                 v.check_path("source.path", path);
                 if let Some(o) = offset_file {
                     v.check_path("source.offset_file", o);
+                }
+                if let Some(s) = sample {
+                    if !(1..=100_000_000).contains(&s.count) {
+                        v.err(
+                            "source.sample.count",
+                            "must be between 1 and 100000000".into(),
+                        );
+                    }
+                    v.check_share("source.sample.malformed_share", s.malformed_share);
+                    v.check_share("source.sample.duplicate_share", s.duplicate_share);
                 }
             }
             SourceSpec::Tcp { bind, connections } => {

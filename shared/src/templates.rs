@@ -48,6 +48,8 @@ pub const ALL: &[Template] = &[
     template!("cpu-on-threads"),
     template!("blocking-in-async"),
     template!("unbounded-queue"),
+    template!("log-clean-threads"),
+    template!("log-clean-async"),
 ];
 
 /// Looks a template up by name.

@@ -1,5 +1,7 @@
 //! The `queuelab` binary as a process: what it prints and how it exits.
 
+use std::io::Write;
+use std::net::TcpStream;
 use std::process::Command;
 
 use e2e::{ServerProcess, queuelab_bin};
@@ -111,7 +113,10 @@ op = { kind = "filter", field = "level", values = ["INFO"] }
         n("produced"),
         n("sunk") + n("filtered") + n("dead_lettered") + n("dropped_by_policy") + n("leftovers")
     );
-    assert!(n("dropped_by_policy") > 50, "malformed lines are counted");
+    assert!(
+        n("dead_lettered") > 50,
+        "malformed lines are kept as dead letters"
+    );
     assert!(n("filtered") > 0);
     assert!(report["elapsed_s"].as_f64().unwrap() > 0.0);
 }
@@ -231,4 +236,93 @@ fn a_second_ctrl_c_aborts_into_leftovers() {
     let file = report["leftovers_file"].as_str().unwrap();
     let lines = std::fs::read_to_string(file).unwrap().lines().count() as u64;
     assert_eq!(lines, leftovers);
+}
+
+fn report_of(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_log_cleaning_template_runs_out_of_the_box_and_twice_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        queuelab()
+            .args(["run", "log-clean-threads", "--json"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let first = report_of(&run());
+    assert_eq!(first["state"], "completed");
+    assert_eq!(first["produced"], 20000);
+    assert_eq!(first["balanced"], true);
+    assert!(
+        first["dead_lettered"].as_u64().unwrap() > 0,
+        "torn lines are kept"
+    );
+    assert!(
+        dir.path()
+            .join("queuelab-data/samples/app-logs.jsonl")
+            .is_file()
+    );
+    assert!(dir.path().join("queuelab-data/log-clean.db").is_file());
+    let second = report_of(&run());
+    for k in ["produced", "sunk", "filtered", "dead_lettered"] {
+        assert_eq!(first[k], second[k], "{k}: the sample is the same every run");
+    }
+}
+
+#[test]
+fn the_async_log_template_reads_tcp_and_falls_back_to_sqlite_without_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = queuelab()
+        .args(["run", "log-clean-async", "--json"])
+        .current_dir(dir.path())
+        .env_remove("QUEUELAB_PG_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the listener, then send 500 lines, one of them torn.
+    let mut conn = None;
+    for _ in 0..100 {
+        match TcpStream::connect("127.0.0.1:9009") {
+            Ok(c) => {
+                conn = Some(c);
+                break;
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    }
+    let mut conn = conn.expect("the template listens on 127.0.0.1:9009");
+    for i in 0..499 {
+        writeln!(
+            conn,
+            r#"{{"id":"k-{i}","level":"INFO","msg":"m","ts":1.0}}"#
+        )
+        .unwrap();
+    }
+    writeln!(conn, r#"{{"id":"torn"#).unwrap();
+    drop(conn);
+    // Give the reader a moment to take the lines before draining.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    interrupt(&child);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no PostgreSQL configured"), "{stderr}");
+    let report = report_of(&out);
+    assert_eq!(report["state"], "stopped");
+    assert_eq!(report["produced"], 500);
+    assert_eq!(report["sunk"], 499);
+    assert_eq!(report["dead_lettered"], 1);
+    assert!(
+        dir.path()
+            .join("queuelab-data/log-clean-async.db")
+            .is_file()
+    );
 }
