@@ -497,13 +497,15 @@ impl JobHandle {
     }
 }
 
-/// Builds and starts a job from a spec.
+/// Builds and starts a job from a spec. It opens files and connects to
+/// databases before returning, so errors name the culprit; being blocking,
+/// call it from a blocking context (`spawn_blocking` in a server).
 pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartError> {
     spec.validate()?;
     let source = Source::open(&spec.source).map_err(StartError::Io)?;
     let source_addr = source.local_addr();
-    let sink = Sink::open(&spec.sink).map_err(StartError::Io)?;
     let runtime = EngineRuntime::named(opts.runtime_threads, &format!("ql-{}-rt", spec.name))?;
+    let sink = Sink::open(&spec.sink, runtime.handle()).map_err(StartError::Io)?;
     let seed = match spec.source {
         SourceSpec::Synthetic { seed, .. } => seed,
         _ => 0,

@@ -8,7 +8,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::Distribution as _;
 use serde_json::Value;
-use shared::spec::{Distribution, FilterMode, OpSpec};
+use shared::spec::{Distribution, FilterMode, HttpMethod, OpSpec};
 
 use crate::item::{Item, Payload};
 use crate::signal::Flag;
@@ -149,6 +149,59 @@ pub enum Op {
         /// Whether the failure is transient.
         retryable: bool,
     },
+    /// An HTTP request.
+    Http(HttpOp),
+}
+
+/// An HTTP request per item. One `reqwest::Client` (one connection pool)
+/// per stage; thread workers drive it on the job's runtime, blocking only
+/// themselves.
+#[derive(Debug, Clone)]
+pub struct HttpOp {
+    client: reqwest::Client,
+    method: HttpMethod,
+    url: String,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl HttpOp {
+    async fn call(&self, item: &Item) -> Result<(), OpError> {
+        let request = match self.method {
+            HttpMethod::Get => self.client.get(&self.url),
+            HttpMethod::Post => self.client.post(&self.url).body(item.payload.to_line()),
+        };
+        let response = request.send().await.map_err(|e| {
+            if e.is_timeout() {
+                OpError {
+                    kind: "timed out",
+                    detail: format!("HTTP request timed out: {e}"),
+                    retryable: true,
+                }
+            } else {
+                OpError {
+                    kind: "http connection failed",
+                    detail: format!("HTTP request failed: {e}"),
+                    retryable: true,
+                }
+            }
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            // Read the body so the connection goes back to the pool.
+            let _ = response.bytes().await;
+            return Ok(());
+        }
+        let retryable = status.is_server_error() || status.as_u16() == 429;
+        Err(OpError {
+            kind: if retryable {
+                "http 5xx/429"
+            } else {
+                "http 4xx"
+            },
+            detail: format!("{} answered {status}", self.url),
+            retryable,
+        })
+    }
 }
 
 impl Op {
@@ -178,7 +231,23 @@ impl Op {
                 share: *share,
                 retryable: *retryable,
             },
+            OpSpec::Http { method, url } => Op::Http(HttpOp {
+                client: reqwest::Client::new(),
+                method: *method,
+                url: url.clone(),
+                runtime: None,
+            }),
         }
+    }
+
+    /// Compiles a validated spec for a stage of a job whose runtime drives
+    /// asynchronous I/O (HTTP) for thread workers too.
+    pub fn with_runtime(spec: &OpSpec, runtime: &tokio::runtime::Handle) -> Self {
+        let mut op = Self::new(spec);
+        if let Op::Http(http) = &mut op {
+            http.runtime = Some(runtime.clone());
+        }
+        op
     }
 
     /// Runs the operation on a thread. Waits park on `abort`, so an abort
@@ -217,6 +286,31 @@ impl Op {
                 }
                 cut.map_or(Ok(Verdict::Pass), |t| Err(OpError::timed_out(t).into()))
             }
+            Op::Http(http) => {
+                let Some(runtime) = &http.runtime else {
+                    return Err(OpError {
+                        kind: "no runtime",
+                        detail: "an http operation needs the job's runtime".into(),
+                        retryable: false,
+                    }
+                    .into());
+                };
+                runtime.block_on(async {
+                    let call = http.call(item);
+                    tokio::select! {
+                        biased;
+                        _ = abort.cancelled() => Err(OpFailure::Interrupted),
+                        result = async {
+                            match timeout {
+                                Some(t) => tokio::time::timeout(t, call)
+                                    .await
+                                    .unwrap_or_else(|_| Err(OpError::timed_out(t))),
+                                None => call.await,
+                            }
+                        } => result.map(|()| Verdict::Pass).map_err(OpFailure::Error),
+                    }
+                })
+            }
             _ => self.run_pure(item, rng),
         }
     }
@@ -239,6 +333,11 @@ impl Op {
                     _ = tokio::time::sleep(d) => Ok(Verdict::Pass),
                 }
             }
+            Op::Http(http) => tokio::select! {
+                biased;
+                _ = abort.cancelled() => Err(OpFailure::Interrupted),
+                result = http.call(item) => result.map(|()| Verdict::Pass).map_err(OpFailure::Error),
+            },
             _ => self.run_blocking(item, rng, abort, None),
         }
     }
@@ -291,7 +390,7 @@ impl Op {
                     Ok(Verdict::Pass)
                 }
             }
-            Op::Sleep(_) | Op::Spin(_) | Op::BlockingSleep(_) => Ok(Verdict::Pass),
+            Op::Sleep(_) | Op::Spin(_) | Op::BlockingSleep(_) | Op::Http(_) => Ok(Verdict::Pass),
         }
     }
 }

@@ -19,7 +19,8 @@ pub enum RuntimeError {
 /// never stalls the caller's tasks.
 #[derive(Debug)]
 pub struct EngineRuntime {
-    runtime: tokio::runtime::Runtime,
+    /// `None` once shut down.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 /// Prefix of the engine runtime's worker thread names (`ql-async-0`, ...),
@@ -52,19 +53,37 @@ impl EngineRuntime {
             .enable_io()
             .build()?;
         tracing::debug!(workers, "engine runtime started");
-        Ok(Self { runtime })
+        Ok(Self {
+            runtime: Some(runtime),
+        })
     }
 
     /// A handle for spawning onto the engine's runtime from any thread,
     /// including from inside another runtime.
     pub fn handle(&self) -> &tokio::runtime::Handle {
-        self.runtime.handle()
+        self.runtime
+            .as_ref()
+            .expect("runtime not shut down")
+            .handle()
     }
 
     /// Shuts the runtime down, giving tasks still running up to `timeout`.
     /// Must not be called from inside an async context.
-    pub fn shutdown(self, timeout: std::time::Duration) {
-        self.runtime.shutdown_timeout(timeout);
+    pub fn shutdown(mut self, timeout: std::time::Duration) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(timeout);
+        }
+    }
+}
+
+impl Drop for EngineRuntime {
+    /// Dropped without [`EngineRuntime::shutdown`] (say, a job that failed
+    /// to start inside a server handler): shut down in the background,
+    /// which, unlike a plain drop, is allowed inside an async context.
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
@@ -94,8 +113,8 @@ mod tests {
             .unwrap();
         assert_ne!(id, caller);
         assert!(name.unwrap().starts_with(THREAD_PREFIX));
-        // Dropping a runtime inside an async context panics; move it out.
-        std::thread::spawn(move || drop(engine)).join().unwrap();
+        // Dropping inside an async context is allowed.
+        drop(engine);
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -112,6 +131,6 @@ mod tests {
         let sum = tokio::spawn(async { 2 + 2 }).await.unwrap();
         assert_eq!(sum, 4);
         tx.send(()).unwrap();
-        std::thread::spawn(move || drop(engine)).join().unwrap();
+        drop(engine);
     }
 }

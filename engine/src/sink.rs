@@ -84,8 +84,8 @@ impl std::fmt::Debug for Sink {
 
 impl Sink {
     /// Opens `spec`'s target, so a bad path or schema fails the start,
-    /// not the run.
-    pub fn open(spec: &SinkSpec) -> Result<Self, String> {
+    /// not the run. `runtime` drives asynchronous clients (HTTP).
+    pub fn open(spec: &SinkSpec, runtime: &tokio::runtime::Handle) -> Result<Self, String> {
         Ok(match spec {
             SinkSpec::Null => Sink {
                 writer: Box::new(NullWriter),
@@ -112,6 +112,14 @@ impl Sink {
                     crate::sqlite::SqliteWriter::open(path, table, key, columns)
                         .map_err(|e| format!("sink sqlite {path}: {e}"))?,
                 ),
+                retry: Some(*retry),
+            },
+            SinkSpec::Http { url, retry, .. } => Sink {
+                writer: Box::new(HttpWriter {
+                    client: reqwest::Client::new(),
+                    url: url.clone(),
+                    runtime: runtime.clone(),
+                }),
                 retry: Some(*retry),
             },
             SinkSpec::Postgres {
@@ -152,6 +160,49 @@ impl Sink {
                     }
                 }
             },
+        })
+    }
+}
+
+/// POSTs each batch as JSON lines, driven on the job's runtime.
+struct HttpWriter {
+    client: reqwest::Client,
+    url: String,
+    runtime: tokio::runtime::Handle,
+}
+
+impl SinkWriter for HttpWriter {
+    fn write(&mut self, items: &[Item]) -> Result<(), WriteError> {
+        let mut body = String::new();
+        for item in items {
+            body.push_str(&item.payload.to_line());
+            body.push('\n');
+        }
+        let request = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/x-ndjson")
+            .body(body);
+        self.runtime.block_on(async {
+            let response = request
+                .send()
+                .await
+                .map_err(|e| WriteError::Outage(format!("POST {}: {e}", self.url)))?;
+            let status = response.status();
+            let _ = response.bytes().await;
+            if status.is_success() {
+                Ok(())
+            } else if status.is_server_error() || status.as_u16() == 429 {
+                Err(WriteError::Outage(format!(
+                    "POST {} answered {status}",
+                    self.url
+                )))
+            } else {
+                Err(WriteError::Data(format!(
+                    "POST {} answered {status}",
+                    self.url
+                )))
+            }
         })
     }
 }

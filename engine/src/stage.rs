@@ -100,7 +100,7 @@ impl StageCtl {
         Arc::new(Self {
             index,
             policy: Policy::new(&spec),
-            op: Arc::new(Op::new(&spec.op)),
+            op: Arc::new(Op::with_runtime(&spec.op, &core.handle)),
             spec,
             stats,
             inner: Mutex::new(Inner {

@@ -18,12 +18,15 @@
 //!   `index.html` so client-side routes survive a reload.
 //! * [`healthcheck`] — a dependency-free HTTP probe for container
 //!   `HEALTHCHECK`s (`queuelab healthcheck`).
+//! * [`target`] — the built-in HTTP test target (`queuelab target`): slow
+//!   and flaky on demand, for experiments with the `http` operation.
 
 pub mod api;
 pub mod assets;
 pub mod config;
 pub mod error;
 pub mod healthcheck;
+pub mod target;
 pub mod ws;
 
 use std::future::Future;

@@ -36,6 +36,25 @@ enum Command {
         /// A spec file (.toml or .json) or a template name.
         spec: String,
     },
+    /// Serve the built-in HTTP test target: slow and flaky on demand.
+    Target {
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+        /// Port; 0 picks a free one (printed at start).
+        #[arg(long, short, default_value_t = 8081)]
+        port: u16,
+        /// Latency of each answer: fixed:MS, uniform:MIN:MAX,
+        /// exponential:MEAN or log_normal:MEDIAN:SIGMA.
+        #[arg(long, default_value = "fixed:0", value_parser = server::target::parse_latency)]
+        latency: shared::spec::Distribution,
+        /// Share of requests that fail, 0..=1.
+        #[arg(long, default_value_t = 0.0)]
+        fail_share: f64,
+        /// Status code of a failed request.
+        #[arg(long, default_value_t = 503)]
+        fail_status: u16,
+    },
     /// Probe a running server's /healthz; exits non-zero when unhealthy.
     Healthcheck {
         /// URL to probe; defaults to this host's server on $QUEUELAB_PORT.
@@ -90,6 +109,29 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", cmd::describe(&spec));
             }
             Ok(())
+        }
+        Command::Target {
+            bind,
+            port,
+            latency,
+            fail_share,
+            fail_status,
+        } => {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&fail_share),
+                "--fail-share must be between 0 and 1"
+            );
+            let fail_status = axum::http::StatusCode::from_u16(fail_status).map_err(|_| {
+                anyhow::anyhow!("--fail-status {fail_status} is not an HTTP status")
+            })?;
+            serve_target(
+                std::net::SocketAddr::new(bind, port),
+                server::target::TargetConfig {
+                    latency,
+                    fail_share,
+                    fail_status,
+                },
+            )
         }
         Command::Healthcheck { url } => {
             let url = url.unwrap_or_else(|| {
@@ -152,6 +194,26 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let state = AppState::new(assets, config.heartbeat_every());
     server::run(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+#[tokio::main]
+async fn serve_target(
+    addr: std::net::SocketAddr,
+    config: server::target::TargetConfig,
+) -> anyhow::Result<()> {
+    init_tracing(false);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let addr = listener.local_addr()?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!("QueueLab test target is answering at {}", display_url(addr));
+    }
+    axum::serve(listener, server::target::router(config))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     Ok(())
 }
 

@@ -347,6 +347,16 @@ pub enum OpSpec {
         #[serde(default)]
         rename: BTreeMap<String, String>,
     },
+    /// An HTTP request per item through a connection pool shared by the
+    /// stage's workers. 2xx passes; 429, 5xx, timeouts and connection
+    /// errors are retryable; other statuses are not.
+    Http {
+        /// `GET` or `POST` (the item's line as the body).
+        #[serde(default)]
+        method: HttpMethod,
+        /// The URL, `http://…`.
+        url: String,
+    },
     /// Fails a share of attempts (fault injection).
     Fail {
         /// Share of attempts that fail, 0..=1.
@@ -368,8 +378,20 @@ impl OpSpec {
             OpSpec::Filter { .. } => "filter",
             OpSpec::Map { .. } => "map",
             OpSpec::Fail { .. } => "fail",
+            OpSpec::Http { .. } => "http",
         }
     }
+}
+
+/// The method of an `http` operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// Fetch; the item is not sent.
+    #[default]
+    Get,
+    /// Send the item as the request body.
+    Post,
 }
 
 /// Where items come from.
@@ -526,6 +548,20 @@ pub enum SinkSpec {
         #[serde(default = "defaults::pool_size")]
         pool_size: u32,
     },
+    /// POSTs batches as JSON lines (`application/x-ndjson`). 2xx is
+    /// success; 429, 5xx and connection errors are retried, then fail the
+    /// job; other statuses reject the batch, narrowed item by item to dead
+    /// letters.
+    Http {
+        /// The URL, `http://…`.
+        url: String,
+        /// How items are grouped into requests.
+        #[serde(default)]
+        batch: BatchSpec,
+        /// Retries of a failed request.
+        #[serde(default = "defaults::sink_retry")]
+        retry: RetrySpec,
+    },
 }
 
 /// How a sink groups items into writes: a batch is written when it holds
@@ -569,6 +605,7 @@ impl SinkSpec {
             SinkSpec::File { .. } => "file",
             SinkSpec::Sqlite { .. } => "sqlite",
             SinkSpec::Postgres { .. } => "postgres",
+            SinkSpec::Http { .. } => "http",
         }
     }
 
@@ -578,7 +615,8 @@ impl SinkSpec {
             SinkSpec::Null => None,
             SinkSpec::File { batch, .. }
             | SinkSpec::Sqlite { batch, .. }
-            | SinkSpec::Postgres { batch, .. } => Some(*batch),
+            | SinkSpec::Postgres { batch, .. }
+            | SinkSpec::Http { batch, .. } => Some(*batch),
         }
     }
 }
@@ -826,6 +864,12 @@ impl PipelineSpec {
                 v.check_table("sink", table, key, columns);
                 validate_retry("sink.retry", retry, &mut v);
             }
+            SinkSpec::Http { url, retry, .. } => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    v.err("sink.url", "must start with http:// or https://".into());
+                }
+                validate_retry("sink.retry", retry, &mut v);
+            }
             SinkSpec::Sqlite {
                 path,
                 table,
@@ -1039,6 +1083,14 @@ impl StageSpec {
                 }
             }
             OpSpec::Fail { share, .. } => v.check_share(&format!("{op}.share"), *share),
+            OpSpec::Http { url, .. } => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    v.err(
+                        &format!("{op}.url"),
+                        "must start with http:// or https://".into(),
+                    );
+                }
+            }
         }
     }
 }
