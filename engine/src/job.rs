@@ -236,6 +236,7 @@ struct HandleInner {
     stages: Vec<Arc<StageCtl>>,
     batch: Arc<BatchCtl>,
     source_addr: Option<std::net::SocketAddr>,
+    ingest: Option<crate::source::IngestHandle>,
     snapshots: watch::Receiver<Arc<JobSnapshot>>,
     report: Arc<ReportSlot>,
 }
@@ -270,6 +271,11 @@ impl JobHandle {
     /// Where a listening source (TCP) accepts clients.
     pub fn source_addr(&self) -> Option<std::net::SocketAddr> {
         self.inner.source_addr
+    }
+
+    /// The way in for an `http_ingest` source's lines.
+    pub fn ingest(&self) -> Option<crate::source::IngestHandle> {
+        self.inner.ingest.clone()
     }
 
     /// Current lifecycle state.
@@ -504,6 +510,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
     spec.validate()?;
     let source = Source::open(&spec.source).map_err(StartError::Io)?;
     let source_addr = source.local_addr();
+    let ingest = source.ingest();
     let runtime = EngineRuntime::named(opts.runtime_threads, &format!("ql-{}-rt", spec.name))?;
     let sink = Sink::open(&spec.sink, runtime.handle()).map_err(StartError::Io)?;
     let seed = match spec.source {
@@ -734,6 +741,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
             stages,
             batch: batch_ctl,
             source_addr,
+            ingest,
             snapshots: snap_rx,
             report,
         }),

@@ -144,6 +144,16 @@ pub struct Tx {
     stats: Arc<NodeStats>,
 }
 
+/// What a successful push did with the item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pushed {
+    /// The pusher had to wait for room (`block` on a full queue).
+    pub waited: bool,
+    /// The policy settled the item instead of queueing it (dropped or
+    /// rejected; already counted).
+    pub refused: bool,
+}
+
 /// Why a push did not put the item in the queue.
 #[derive(Debug)]
 pub enum PushError {
@@ -188,6 +198,12 @@ pub fn channel(
         rx,
     )
 }
+
+/// A push that queued its item after waiting for room.
+const WAITED: Pushed = Pushed {
+    waited: true,
+    refused: false,
+};
 
 /// Result of one non-blocking attempt.
 enum Try {
@@ -246,22 +262,26 @@ impl Tx {
         }
     }
 
-    /// Tries without waiting until the item is in, settled by the policy
-    /// (`Ok(None)`), or must wait for room (`Ok(Some)`, `block` only).
-    /// `now` is the caller's latest clock reading, used as the enqueue time
-    /// so the hot path reads no clock of its own.
-    fn push_now(&self, mut item: Item, now: Option<Instant>) -> Result<Option<Item>, PushError> {
+    /// Tries without waiting until the item is in (`Ok(Ok(refused))`,
+    /// `refused` when the policy settled it) or must wait for room
+    /// (`Ok(Err(item))`, `block` only). `now` is the caller's latest clock
+    /// reading, used as the enqueue time so the hot path reads no clock.
+    fn push_now(
+        &self,
+        mut item: Item,
+        now: Option<Instant>,
+    ) -> Result<Result<bool, Item>, PushError> {
         item.enqueued = now;
         loop {
             match self.try_send(item) {
                 Try::Sent => {
                     self.accepted();
-                    return Ok(None);
+                    return Ok(Ok(false));
                 }
                 Try::Closed(item) => return Err(PushError::Aborted(item)),
                 Try::Full(full) => match self.on_full(full) {
-                    None => return Ok(None),
-                    Some(full) if self.policy == WhenFull::Block => return Ok(Some(full)),
+                    None => return Ok(Ok(true)),
+                    Some(full) if self.policy == WhenFull::Block => return Ok(Err(full)),
                     Some(again) => item = again,
                 },
             }
@@ -276,9 +296,15 @@ impl Tx {
         item: Item,
         now: Option<Instant>,
         abort: &Flag,
-    ) -> Result<bool, PushError> {
-        let Some(mut item) = self.push_now(item, now)? else {
-            return Ok(false);
+    ) -> Result<Pushed, PushError> {
+        let mut item = match self.push_now(item, now)? {
+            Ok(refused) => {
+                return Ok(Pushed {
+                    waited: false,
+                    refused,
+                });
+            }
+            Err(item) => item,
         };
         // Full: spin a little before blocking, as in `Rx::recv_blocking`.
         let backoff = Backoff::new();
@@ -287,7 +313,7 @@ impl Tx {
             item = match self.try_send(item) {
                 Try::Sent => {
                     self.accepted();
-                    return Ok(true);
+                    return Ok(WAITED);
                 }
                 Try::Closed(item) => return Err(PushError::Aborted(item)),
                 Try::Full(item) => item,
@@ -317,15 +343,21 @@ impl Tx {
             }
         }
         self.accepted();
-        Ok(true)
+        Ok(WAITED)
     }
 
     /// Pushes from a task: awaits room under `block`; drops or rejects
     /// under the other policies. Tasks only ever feed awaiting queues
     /// (bridges see to that).
-    pub async fn push_async(&self, item: Item, now: Option<Instant>) -> Result<bool, PushError> {
-        let Some(mut item) = self.push_now(item, now)? else {
-            return Ok(false);
+    pub async fn push_async(&self, item: Item, now: Option<Instant>) -> Result<Pushed, PushError> {
+        let mut item = match self.push_now(item, now)? {
+            Ok(refused) => {
+                return Ok(Pushed {
+                    waited: false,
+                    refused,
+                });
+            }
+            Err(item) => item,
         };
         if item.enqueued.is_some() {
             item.enqueued = Some(Instant::now());
@@ -339,7 +371,7 @@ impl Tx {
         match tx.send(item).await {
             Ok(()) => {
                 self.accepted();
-                Ok(true)
+                Ok(WAITED)
             }
             Err(async_channel::SendError(item)) => Err(PushError::Aborted(item)),
         }

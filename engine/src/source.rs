@@ -34,6 +34,8 @@ pub enum Source {
         /// Where the offset is persisted.
         offset_file: Option<PathBuf>,
     },
+    /// Lines pushed through an [`IngestHandle`].
+    Ingest(IngestHandle),
     /// A bound TCP listener.
     Tcp {
         /// The listener.
@@ -80,6 +82,7 @@ impl Source {
                     offset_file,
                 })
             }
+            SourceSpec::HttpIngest { .. } => Ok(Source::Ingest(IngestHandle::default())),
             SourceSpec::Tcp { bind, connections } => {
                 let listener =
                     TcpListener::bind(bind).map_err(|e| format!("source tcp {bind}: {e}"))?;
@@ -91,6 +94,14 @@ impl Source {
                     connections: *connections,
                 })
             }
+        }
+    }
+
+    /// The handle through which an ingest source receives lines.
+    pub fn ingest(&self) -> Option<IngestHandle> {
+        match self {
+            Source::Ingest(h) => Some(h.clone()),
+            _ => None,
         }
     }
 
@@ -161,6 +172,13 @@ impl<'a> Emitter<'a> {
     /// Produces one item; false when the job is aborting and the source
     /// must stop (the item went to leftovers).
     fn emit(&mut self, payload: Payload) -> bool {
+        self.offer(payload).is_some()
+    }
+
+    /// Produces one item: `Some(true)` if the queue's policy refused it
+    /// (already counted), `Some(false)` if queued, `None` if the job is
+    /// aborting (the item went to leftovers).
+    fn offer(&mut self, payload: Payload) -> Option<bool> {
         let seq = self.core.produced.fetch_add(1, Ordering::Relaxed);
         let born = self.stride.tick().then(Instant::now);
         if let Some(now) = born {
@@ -172,10 +190,10 @@ impl<'a> Emitter<'a> {
         }
         let item = Item::new(seq, payload, born);
         match self.tx.push_blocking(item, born, &self.core.abort) {
-            Ok(_) => true,
+            Ok(pushed) => Some(pushed.refused),
             Err(PushError::Aborted(item)) => {
                 self.core.leftovers.put(self.first, item);
-                false
+                None
             }
         }
     }
@@ -187,8 +205,21 @@ impl<'a> Emitter<'a> {
 
 /// Runs the source until it is exhausted, stopped (drain) or aborted.
 /// Dropping `tx` at the end starts the drain cascade.
-pub fn run(source: Source, core: &JobCore, tx: Tx, first: Arc<NodeStats>) -> Result<(), String> {
+pub fn run(
+    source: Source,
+    core: &Arc<JobCore>,
+    tx: Tx,
+    first: Arc<NodeStats>,
+) -> Result<(), String> {
     match source {
+        Source::Ingest(handle) => {
+            handle.open(core.clone(), tx, first);
+            // Lines arrive through the handle until the source is stopped;
+            // then the handle lets go of its sender, closing the queue.
+            while !core.stop.wait_timeout(Duration::from_secs(3600)) {}
+            handle.close();
+            Ok(())
+        }
         Source::Synthetic(spec) => synthetic(&spec, &mut Emitter::new(core, tx, &first)),
         Source::File {
             reader,
@@ -294,6 +325,79 @@ pub fn log_line(seq: u64, malformed: f64, duplicate: f64, rng: &mut SmallRng) ->
         line[..cut.min(line.len() - 1)].to_owned()
     } else {
         line
+    }
+}
+
+/// How an ingest request went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Ingested {
+    /// Lines queued.
+    pub accepted: u64,
+    /// Lines refused by a full queue's policy (`reject`, `drop_newest`);
+    /// counted as dropped. The client may send them again.
+    pub refused: u64,
+    /// Lines not taken because the source stopped; send them elsewhere.
+    pub not_taken: u64,
+}
+
+/// Why an ingest request could not be served at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    /// The job has not started its source yet.
+    #[error("the job is not ready for input yet")]
+    NotReady,
+    /// The source has stopped (drain or abort).
+    #[error("the job takes no more input")]
+    Stopped,
+}
+
+type IngestSlot = Option<(Arc<JobCore>, Tx, Arc<NodeStats>)>;
+
+/// The way in for lines pushed to an `http_ingest` source. Cheap to
+/// clone; the HTTP layer (headless `queuelab run`, or the server) calls
+/// [`IngestHandle::push`]. It holds the first queue's sender only while the
+/// source runs, so a drain can close the queue behind the last request.
+#[derive(Debug, Clone, Default)]
+pub struct IngestHandle {
+    slot: Arc<std::sync::Mutex<IngestSlot>>,
+}
+
+impl IngestHandle {
+    fn open(&self, core: Arc<JobCore>, tx: Tx, first: Arc<NodeStats>) {
+        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some((core, tx, first));
+    }
+
+    fn close(&self) {
+        self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    /// Produces one item per non-empty line, blocking while a `block`
+    /// queue is full. Blocking: call it from a blocking context.
+    pub fn push<I: IntoIterator<Item = String>>(&self, lines: I) -> Result<Ingested, IngestError> {
+        let Some((core, tx, first)) = self.slot.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        else {
+            return Err(IngestError::NotReady);
+        };
+        if core.stop.is_set() {
+            return Err(IngestError::Stopped);
+        }
+        let mut out = Emitter::new(&core, tx, &first);
+        let mut done = Ingested::default();
+        for line in lines {
+            if line.trim().is_empty() {
+                continue;
+            }
+            if core.stop.is_set() {
+                done.not_taken += 1;
+                continue;
+            }
+            match out.offer(Payload::Line(line)) {
+                Some(false) => done.accepted += 1,
+                Some(true) => done.refused += 1,
+                None => return Err(IngestError::Stopped),
+            }
+        }
+        Ok(done)
     }
 }
 

@@ -492,9 +492,9 @@ impl ThreadWorker {
             book(shard, &mut stride, t0, start, done, item.enqueued);
             match outcome {
                 Ok(Verdict::Pass) => match self.tx.push_blocking(item, done, abort) {
-                    Ok(waited) => {
+                    Ok(pushed) => {
                         shard.0.out.fetch_add(1, Ordering::Relaxed);
-                        book_blocked(shard, done, waited);
+                        book_blocked(shard, done, pushed.waited);
                     }
                     Err(PushError::Aborted(item)) => {
                         self.core.leftovers.put(stats, item);
@@ -558,9 +558,9 @@ impl TaskWorker {
             book(shard, &mut stride, t0, start, done, item.enqueued);
             match outcome {
                 Ok(Verdict::Pass) => match self.tx.push_async(item, done).await {
-                    Ok(waited) => {
+                    Ok(pushed) => {
                         shard.0.out.fetch_add(1, Ordering::Relaxed);
-                        book_blocked(shard, done, waited);
+                        book_blocked(shard, done, pushed.waited);
                     }
                     Err(PushError::Aborted(item)) => {
                         self.core.leftovers.put(stats, item);
@@ -610,9 +610,9 @@ pub fn run_bridge(rx: Rx, tx: Tx, stats: Arc<NodeStats>, core: &JobCore) {
         let enqueued = item.enqueued;
         book(shard, &mut stride, t0, now, now, enqueued);
         match tx.push_blocking(item, now, &core.abort) {
-            Ok(waited) => {
+            Ok(pushed) => {
                 shard.0.out.fetch_add(1, Ordering::Relaxed);
-                book_blocked(shard, now, waited);
+                book_blocked(shard, now, pushed.waited);
             }
             Err(PushError::Aborted(item)) => {
                 core.leftovers.put(&stats, item);

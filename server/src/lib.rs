@@ -18,6 +18,7 @@
 //!   `index.html` so client-side routes survive a reload.
 //! * [`healthcheck`] — a dependency-free HTTP probe for container
 //!   `HEALTHCHECK`s (`queuelab healthcheck`).
+//! * [`ingest`] — the HTTP endpoint of `http_ingest` sources.
 //! * [`target`] — the built-in HTTP test target (`queuelab target`): slow
 //!   and flaky on demand, for experiments with the `http` operation.
 
@@ -26,6 +27,7 @@ pub mod assets;
 pub mod config;
 pub mod error;
 pub mod healthcheck;
+pub mod ingest;
 pub mod target;
 pub mod ws;
 

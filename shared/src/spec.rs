@@ -439,6 +439,15 @@ pub enum SourceSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sample: Option<SampleSpec>,
     },
+    /// Lines POSTed over HTTP, one item per line. Under a `block` queue a
+    /// request waits for room; under `reject` a full queue answers 429 with
+    /// how many lines were taken.
+    HttpIngest {
+        /// Address the ingest endpoint listens on when run headless
+        /// (`queuelab run`); the server mounts it under the job instead.
+        #[serde(default = "defaults::ingest_bind")]
+        bind: String,
+    },
     /// JSON lines from TCP clients (the article's StreamReader). A full
     /// queue stops the reading, so TCP flow control pushes back on the
     /// client: nothing is dropped.
@@ -593,6 +602,7 @@ impl SourceSpec {
             SourceSpec::Synthetic { .. } => "synthetic",
             SourceSpec::File { .. } => "file",
             SourceSpec::Tcp { .. } => "tcp",
+            SourceSpec::HttpIngest { .. } => "http_ingest",
         }
     }
 }
@@ -644,6 +654,10 @@ pub mod defaults {
     /// Default key field.
     pub fn key() -> String {
         "id".into()
+    }
+    /// Default address of a headless ingest endpoint.
+    pub fn ingest_bind() -> String {
+        "127.0.0.1:9010".into()
     }
     /// Default connections per database pool.
     pub fn pool_size() -> u32 {
@@ -965,6 +979,14 @@ impl PipelineSpec {
                     }
                     v.check_share("source.sample.malformed_share", s.malformed_share);
                     v.check_share("source.sample.duplicate_share", s.duplicate_share);
+                }
+            }
+            SourceSpec::HttpIngest { bind } => {
+                if bind.parse::<std::net::SocketAddr>().is_err() {
+                    v.err(
+                        "source.bind",
+                        format!("`{bind}` is not an address like 127.0.0.1:9010"),
+                    );
                 }
             }
             SourceSpec::Tcp { bind, connections } => {

@@ -70,6 +70,11 @@ async fn supervise(
     spec: &PipelineSpec,
     progress: bool,
 ) -> std::sync::Arc<JobReport> {
+    if let (Some(handle), shared::spec::SourceSpec::HttpIngest { bind }) =
+        (job.ingest(), &spec.source)
+    {
+        serve_ingest(&job, handle, bind).await;
+    }
     let mut display = progress.then(|| Display::new(spec));
     let mut snapshots = job.subscribe();
     let mut interrupts = 0;
@@ -107,6 +112,25 @@ async fn supervise(
         d.finish();
     }
     job.finished().await
+}
+
+/// Serves the ingest endpoint of an `http_ingest` source for this run;
+/// aborts the job if its address is taken.
+async fn serve_ingest(job: &engine::JobHandle, handle: engine::source::IngestHandle, bind: &str) {
+    match tokio::net::TcpListener::bind(bind).await {
+        Ok(listener) => {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::warn!(url = %format!("http://{addr}/ingest"), "POST lines to ingest them");
+            }
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, server::ingest::router(handle)).await;
+            });
+        }
+        Err(e) => {
+            tracing::error!(%bind, error = %e, "cannot listen for ingest; aborting");
+            let _ = job.abort();
+        }
+    }
 }
 
 /// The live progress: an overall bar and a line per node.

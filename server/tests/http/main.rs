@@ -2,6 +2,7 @@
 //! sink against it, over real sockets on 127.0.0.1.
 
 mod helpers;
+mod ingest;
 mod op;
 mod sink;
 mod target;
