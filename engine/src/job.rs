@@ -519,9 +519,12 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
     };
     let job_dir = opts.data_dir.join("jobs").join(&opts.id);
     let leftovers_path = job_dir.join("leftovers.jsonl");
-    let dead_letters_path = match &spec.dead_letter {
-        DeadLetterSpec::File => job_dir.join("dead_letters.jsonl"),
-        DeadLetterSpec::FileAt { path } => PathBuf::from(path),
+    let dead_letters = match &spec.dead_letter {
+        DeadLetterSpec::File => DeadLetters::new(job_dir.join("dead_letters.jsonl")),
+        DeadLetterSpec::FileAt { path } => DeadLetters::new(PathBuf::from(path)),
+        DeadLetterSpec::Sqlite { path, table } => {
+            DeadLetters::sqlite(path, table).map_err(StartError::Io)?
+        }
     };
     let core = Arc::new(JobCore {
         id: opts.id.clone(),
@@ -531,7 +534,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         stop: Flag::new(),
         produced: AtomicU64::new(0),
         leftovers: Leftovers::new(leftovers_path),
-        dead_letters: DeadLetters::new(dead_letters_path),
+        dead_letters,
         tracker: TaskTracker::new(),
         handle: runtime.handle().clone(),
         retired_threads: Mutex::new(Vec::new()),
@@ -1032,14 +1035,19 @@ impl Supervisor {
                 self.core.leftovers.put(&node.stats, item);
             }
         }
-        let saved = |result: Result<Option<PathBuf>, String>| match result {
-            Ok(path) => path.map(|p| p.display().to_string()),
+        let saved = |result: Result<Option<String>, String>| match result {
+            Ok(place) => place,
             Err(e) => {
                 self.core.fail(e);
                 None
             }
         };
-        let leftovers_file = saved(self.core.leftovers.finish());
+        let leftovers_file = saved(
+            self.core
+                .leftovers
+                .finish()
+                .map(|p| p.map(|p| p.display().to_string())),
+        );
         let dead_letters_file = saved(self.core.dead_letters.finish());
         let final_state = {
             let mut lc = self.core.lifecycle();

@@ -104,14 +104,65 @@ impl Leftovers {
     }
 }
 
-/// The job's dead-letter sink.
+/// The job's dead-letter sink: a JSON-lines file or a SQLite table.
 #[derive(Debug)]
-pub struct DeadLetters(LazyLines);
+pub enum DeadLetters {
+    /// One JSON object per line.
+    File(LazyLines),
+    /// One row per letter.
+    Sqlite(Mutex<SqliteLetters>),
+}
+
+/// Dead letters kept in SQLite.
+#[derive(Debug)]
+pub struct SqliteLetters {
+    conn: rusqlite::Connection,
+    insert: String,
+    /// `path#table`, for the report.
+    name: String,
+    written: bool,
+    error: Option<String>,
+}
 
 impl DeadLetters {
-    /// Dead letters that will go to `path`.
+    /// Dead letters that will go to a JSON-lines file at `path`.
     pub fn new(path: PathBuf) -> Self {
-        Self(LazyLines::new(path))
+        DeadLetters::File(LazyLines::new(path))
+    }
+
+    /// Dead letters kept in `table` of the SQLite database at `path`,
+    /// created if missing.
+    pub fn sqlite(path: &str, table: &str) -> Result<Self, String> {
+        let open = || -> Result<rusqlite::Connection, rusqlite::Error> {
+            if let Some(dir) = Path::new(path).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let conn = rusqlite::Connection::open(path)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            conn.execute(
+                &format!(
+                    "CREATE TABLE IF NOT EXISTS \"{table}\" (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+                     at_ms INTEGER NOT NULL, stage TEXT NOT NULL, error_kind TEXT NOT NULL, \
+                     error TEXT NOT NULL, attempts INTEGER NOT NULL, seq INTEGER NOT NULL, item TEXT NOT NULL)"
+                ),
+                [],
+            )?;
+            Ok(conn)
+        };
+        let conn = open().map_err(|e| format!("dead letters in {path}: {e}"))?;
+        Ok(DeadLetters::Sqlite(Mutex::new(SqliteLetters {
+            conn,
+            insert: format!(
+                "INSERT INTO \"{table}\" (at_ms, stage, error_kind, error, attempts, seq, item) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            ),
+            name: format!("{path}#{table}"),
+            written: false,
+            error: None,
+        })))
     }
 
     /// Keeps `item`, which failed for good at `node` after `attempts`.
@@ -120,20 +171,61 @@ impl DeadLetters {
             "dead-lettered at `{}`: {}",
             node.info.name, error.kind
         ));
-        let record = serde_json::json!({
-            "at_ms": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
-            "stage": node.info.name,
-            "error_kind": error.kind,
-            "error": error.detail,
-            "attempts": attempts,
-            "seq": item.seq,
-            "item": item.payload.to_line(),
-        });
-        self.0.append(&record.to_string());
+        let at_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        match self {
+            DeadLetters::File(lines) => {
+                let record = serde_json::json!({
+                    "at_ms": at_ms,
+                    "stage": node.info.name,
+                    "error_kind": error.kind,
+                    "error": error.detail,
+                    "attempts": attempts,
+                    "seq": item.seq,
+                    "item": item.payload.to_line(),
+                });
+                lines.append(&record.to_string());
+            }
+            DeadLetters::Sqlite(db) => {
+                let mut db = db.lock().unwrap_or_else(|e| e.into_inner());
+                let db = &mut *db;
+                let inserted = db.conn.prepare_cached(&db.insert).and_then(|mut stmt| {
+                    stmt.execute(rusqlite::params![
+                        at_ms as i64,
+                        node.info.name,
+                        error.kind,
+                        error.detail,
+                        attempts,
+                        item.seq as i64,
+                        item.payload.to_line(),
+                    ])
+                });
+                match inserted {
+                    Ok(_) => db.written = true,
+                    Err(e) => {
+                        db.error.get_or_insert(format!(
+                            "cannot keep a dead letter in {}: {e}",
+                            db.name
+                        ));
+                    }
+                }
+            }
+        }
     }
 
-    /// See [`LazyLines::finish`].
-    pub fn finish(&self) -> Result<Option<PathBuf>, String> {
-        self.0.finish()
+    /// Where the letters are (`Ok(None)` if there were none), or the first
+    /// failure to keep one.
+    pub fn finish(&self) -> Result<Option<String>, String> {
+        match self {
+            DeadLetters::File(lines) => lines.finish().map(|p| p.map(|p| p.display().to_string())),
+            DeadLetters::Sqlite(db) => {
+                let db = db.lock().unwrap_or_else(|e| e.into_inner());
+                match &db.error {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(db.written.then(|| db.name.clone())),
+                }
+            }
+        }
     }
 }

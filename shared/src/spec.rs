@@ -156,6 +156,14 @@ pub enum DeadLetterSpec {
         /// Path of the file.
         path: String,
     },
+    /// Rows of a SQLite table (created if missing).
+    Sqlite {
+        /// Database file.
+        path: String,
+        /// Table.
+        #[serde(default = "defaults::dead_letter_table")]
+        table: String,
+    },
 }
 
 /// A stage's input queue: its size and what producers do when it is full.
@@ -655,6 +663,10 @@ pub mod defaults {
     pub fn key() -> String {
         "id".into()
     }
+    /// Default table of SQLite dead letters.
+    pub fn dead_letter_table() -> String {
+        "dead_letters".into()
+    }
     /// Default address of a headless ingest endpoint.
     pub fn ingest_bind() -> String {
         "127.0.0.1:9010".into()
@@ -905,8 +917,13 @@ impl PipelineSpec {
                 v.err("sink.batch.linger_ms", "must be at most 60000".into());
             }
         }
-        if let DeadLetterSpec::FileAt { path } = &self.dead_letter {
-            v.check_path("dead_letter.path", path);
+        match &self.dead_letter {
+            DeadLetterSpec::File => {}
+            DeadLetterSpec::FileAt { path } => v.check_path("dead_letter.path", path),
+            DeadLetterSpec::Sqlite { path, table } => {
+                v.check_path("dead_letter.path", path);
+                v.check_identifier("dead_letter.table", table);
+            }
         }
         if !(1..=limits::MAX_DRAIN_DEADLINE_MS).contains(&self.drain_deadline_ms) {
             v.err(

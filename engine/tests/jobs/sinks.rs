@@ -171,3 +171,36 @@ op = {{ kind = "parse_json" }}
         "the held batch flushed on drain"
     );
 }
+
+#[test]
+fn dead_letters_can_be_kept_in_a_sqlite_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let dlq = dir.path().join("letters.db");
+    let (report, _files) = run_keeping_files(&format!(
+        r#"
+name = "dlq-table"
+source = {{ kind = "synthetic", count = 1000, malformed_share = 0.1, seed = 6 }}
+dead_letter = {{ kind = "sqlite", path = "{}", table = "bad_lines" }}
+[[stages]]
+name = "parse"
+op = {{ kind = "parse_json" }}
+"#,
+        dlq.display()
+    ));
+    assert_balanced(&report);
+    let n = report.accounting.dead_lettered;
+    assert!(n > 50);
+    assert_eq!(
+        report.dead_letters_file.as_deref(),
+        Some(format!("{}#bad_lines", dlq.display()).as_str())
+    );
+    let conn = Connection::open(&dlq).unwrap();
+    let (rows, kinds): (i64, i64) = conn
+        .query_row(
+            "SELECT count(*), count(DISTINCT error_kind) FROM bad_lines WHERE stage = 'parse' AND attempts = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((rows as u64, kinds), (n, 1));
+}
