@@ -326,3 +326,21 @@ fn the_async_log_template_reads_tcp_and_falls_back_to_sqlite_without_postgres() 
             .is_file()
     );
 }
+
+#[test]
+fn the_readme_spec_example_is_valid() {
+    let readme = std::fs::read_to_string(e2e::repo_root().join("README.md")).unwrap();
+    let start = readme
+        .find("```toml\n")
+        .expect("a TOML example in the README")
+        + 8;
+    let end = start + readme[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec_file(dir.path(), &readme[start..end]);
+    let out = queuelab().args(["validate", &spec]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
