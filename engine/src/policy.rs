@@ -108,44 +108,40 @@ impl RateGate {
             .clone()
     }
 
+    /// Takes a token if one is due: `Ok` (or no limit), or how long to
+    /// wait before asking again. The wait is capped so a tune that
+    /// replaces the limiter is noticed.
+    fn try_pass(&self) -> Result<(), Duration> {
+        let Some((_, limiter)) = self.current() else {
+            return Ok(());
+        };
+        limiter.check().map_err(|not_until| {
+            not_until
+                .wait_time_from(DefaultClock::default().now())
+                .min(Duration::from_millis(100))
+        })
+    }
+
     /// Waits for a token on a thread; false if the job aborted meanwhile.
     pub fn wait_blocking(&self, abort: &Flag) -> bool {
-        loop {
-            let Some((_, limiter)) = self.current() else {
-                return true;
-            };
-            match limiter.check() {
-                Ok(()) => return true,
-                Err(not_until) => {
-                    let wait = not_until.wait_time_from(DefaultClock::default().now());
-                    // Re-read the limiter after each wait: a tune may have
-                    // replaced it.
-                    if abort.wait_timeout(wait.min(Duration::from_millis(100))) {
-                        return false;
-                    }
-                }
+        while let Err(wait) = self.try_pass() {
+            if abort.wait_timeout(wait) {
+                return false;
             }
         }
+        true
     }
 
     /// Waits for a token on a task; false if the job aborted meanwhile.
     pub async fn wait_async(&self, abort: &Flag) -> bool {
-        loop {
-            let Some((_, limiter)) = self.current() else {
-                return true;
-            };
-            match limiter.check() {
-                Ok(()) => return true,
-                Err(not_until) => {
-                    let wait = not_until.wait_time_from(DefaultClock::default().now());
-                    tokio::select! {
-                        biased;
-                        _ = abort.cancelled() => return false,
-                        _ = tokio::time::sleep(wait.min(Duration::from_millis(100))) => {}
-                    }
-                }
+        while let Err(wait) = self.try_pass() {
+            tokio::select! {
+                biased;
+                _ = abort.cancelled() => return false,
+                _ = tokio::time::sleep(wait) => {}
             }
         }
+        true
     }
 }
 

@@ -314,6 +314,51 @@ impl StageCtl {
         }
     }
 
+    /// Settles what the attempts decided about `item`: `Some(item)` to
+    /// pass it downstream; `None` when it was filtered, failed for good
+    /// (by `on_error`) or interrupted (to leftovers).
+    fn settle(
+        &self,
+        shard: ShardRef<'_>,
+        core: &JobCore,
+        item: Item,
+        outcome: Result<Verdict, Unsettled>,
+    ) -> Option<Item> {
+        match outcome {
+            Ok(Verdict::Pass) => return Some(item),
+            Ok(Verdict::Filter) => {
+                shard.0.filtered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(Unsettled::Failed(err, attempts)) => {
+                self.settle_failure(shard, core, &item, &err, attempts);
+            }
+            Err(Unsettled::Interrupted) => core.leftovers.put(&self.stats, item),
+        }
+        None
+    }
+
+    /// Books a push downstream; false when the job is aborting (the item
+    /// it handed back went to leftovers) and the worker must stop.
+    fn after_push(
+        &self,
+        shard: ShardRef<'_>,
+        core: &JobCore,
+        done: Option<Instant>,
+        pushed: Result<crate::queue::Pushed, PushError>,
+    ) -> bool {
+        match pushed {
+            Ok(pushed) => {
+                shard.0.out.fetch_add(1, Ordering::Relaxed);
+                book_blocked(shard, done, pushed.waited);
+                true
+            }
+            Err(PushError::Aborted(item)) => {
+                core.leftovers.put(&self.stats, item);
+                false
+            }
+        }
+    }
+
     /// Runs the operation on a thread, with the rate limit, timeout and
     /// retries of the stage's policy.
     fn attempt_blocking(
@@ -490,28 +535,15 @@ impl ThreadWorker {
             .unwrap_or_else(|panic| Err(Unsettled::Failed(panicked(panic), 1)));
             let done = start.map(|_| Instant::now());
             book(shard, &mut stride, t0, start, done, item.enqueued);
-            match outcome {
-                Ok(Verdict::Pass) => match self.tx.push_blocking(item, done, abort) {
-                    Ok(pushed) => {
-                        shard.0.out.fetch_add(1, Ordering::Relaxed);
-                        book_blocked(shard, done, pushed.waited);
-                    }
-                    Err(PushError::Aborted(item)) => {
-                        self.core.leftovers.put(stats, item);
-                        break;
-                    }
-                },
-                Ok(Verdict::Filter) => {
-                    shard.0.filtered.fetch_add(1, Ordering::Relaxed);
+            let go_on = match self.ctl.settle(shard, &self.core, item, outcome) {
+                Some(item) => {
+                    let pushed = self.tx.push_blocking(item, done, abort);
+                    self.ctl.after_push(shard, &self.core, done, pushed)
                 }
-                Err(Unsettled::Failed(err, attempts)) => {
-                    self.ctl
-                        .settle_failure(shard, &self.core, &item, &err, attempts);
-                }
-                Err(Unsettled::Interrupted) => {
-                    self.core.leftovers.put(stats, item);
-                    break;
-                }
+                None => !abort.is_set(),
+            };
+            if !go_on {
+                break;
             }
         }
         self.ctl.worker_exited();
@@ -556,28 +588,15 @@ impl TaskWorker {
                 .await;
             let done = start.map(|_| Instant::now());
             book(shard, &mut stride, t0, start, done, item.enqueued);
-            match outcome {
-                Ok(Verdict::Pass) => match self.tx.push_async(item, done).await {
-                    Ok(pushed) => {
-                        shard.0.out.fetch_add(1, Ordering::Relaxed);
-                        book_blocked(shard, done, pushed.waited);
-                    }
-                    Err(PushError::Aborted(item)) => {
-                        self.core.leftovers.put(stats, item);
-                        break;
-                    }
-                },
-                Ok(Verdict::Filter) => {
-                    shard.0.filtered.fetch_add(1, Ordering::Relaxed);
+            let go_on = match self.ctl.settle(shard, &self.core, item, outcome) {
+                Some(item) => {
+                    let pushed = self.tx.push_async(item, done).await;
+                    self.ctl.after_push(shard, &self.core, done, pushed)
                 }
-                Err(Unsettled::Failed(err, attempts)) => {
-                    self.ctl
-                        .settle_failure(shard, &self.core, &item, &err, attempts);
-                }
-                Err(Unsettled::Interrupted) => {
-                    self.core.leftovers.put(stats, item);
-                    break;
-                }
+                None => !abort.is_set(),
+            };
+            if !go_on {
+                break;
             }
         }
         self.ctl.worker_exited();

@@ -207,12 +207,7 @@ fn node_line(n: &NodeSnapshot) -> String {
     format!(
         "{:<22} {:>6} ×{:<4} queue {:>6}/{:<9} in {:>8.0}/s out {:>8.0}/s  busy {:>3.0}% blocked {:>3.0}%  svc p99 {}",
         n.name,
-        n.runtime
-            .map_or("", |r| if r == shared::spec::Runtime::Async {
-                "async"
-            } else {
-                "thread"
-            }),
+        n.runtime.map(|r| r.to_string()).unwrap_or_default(),
         n.workers,
         n.depth,
         cap,
@@ -275,12 +270,7 @@ pub fn render_report(r: &JobReport) -> String {
             out,
             "{:<22} {:<7} {:>9} {:>9} {:>8} {:>8} {:>7} {:>7} {:>7} {:>9} {:>10.1}  {:<28} {:<28}",
             n.name,
-            n.runtime
-                .map_or("", |r| if r == shared::spec::Runtime::Async {
-                    "async"
-                } else {
-                    "thread"
-                }),
+            n.runtime.map(|r| r.to_string()).unwrap_or_default(),
             n.items_in,
             n.items_out,
             n.filtered,
