@@ -110,6 +110,8 @@ struct Lifecycle {
     state: JobState,
     events: Vec<JobEvent>,
     drain_started: Option<Instant>,
+    /// Overrides the spec's drain deadline for this drain.
+    drain_deadline: Option<Duration>,
     abort_reason: Option<String>,
     failure: Option<String>,
     /// The sink has finished: drain and abort requests no longer apply.
@@ -302,6 +304,11 @@ impl JobHandle {
     /// Graceful stop: the source stops, queues close in order, every node
     /// finishes what it holds. The spec's drain deadline escalates to abort.
     pub fn drain(&self) -> Result<(), ControlError> {
+        self.drain_within(None)
+    }
+
+    /// [`JobHandle::drain`] with a deadline of its own instead of the spec's.
+    pub fn drain_within(&self, deadline: Option<Duration>) -> Result<(), ControlError> {
         let core = &self.inner.core;
         {
             let mut lc = core.lifecycle();
@@ -309,6 +316,7 @@ impl JobHandle {
                 JobState::Running if lc.closed => return Ok(()),
                 JobState::Running => {
                     lc.drain_started = Some(Instant::now());
+                    lc.drain_deadline = deadline;
                     core.set_state(&mut lc, JobState::Draining, Some("drain requested".into()));
                 }
                 JobState::Draining => return Ok(()),
@@ -543,6 +551,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
             state: JobState::Pending,
             events: Vec::new(),
             drain_started: None,
+            drain_deadline: None,
             abort_reason: None,
             failure: None,
             closed: false,
@@ -986,15 +995,16 @@ impl Supervisor {
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                     self.publish();
                     next = (next + period).max(Instant::now());
-                    let overdue = self
-                        .core
-                        .lifecycle()
-                        .drain_started
-                        .is_some_and(|t| t.elapsed() > deadline);
+                    let overdue = {
+                        let lc = self.core.lifecycle();
+                        let limit = lc.drain_deadline.unwrap_or(deadline);
+                        lc.drain_started.is_some_and(|t| t.elapsed() > limit)
+                    };
                     if overdue {
+                        let limit = self.core.lifecycle().drain_deadline.unwrap_or(deadline);
                         self.core.request_abort(format!(
                             "drain deadline of {} ms exceeded",
-                            self.spec.drain_deadline_ms
+                            limit.as_millis()
                         ));
                     }
                 }

@@ -20,6 +20,20 @@ pub enum AppError {
         /// What is wrong with it.
         message: String,
     },
+    /// A spec with problems: all of them are listed in the body.
+    #[error("{0}")]
+    InvalidSpec(shared::spec::SpecError),
+    /// The request makes no sense in the resource's current state
+    /// (tuning a finished job, deleting a running one).
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is not JSON (or TOML where a spec is expected) of the
+    /// right shape.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body's media type is not one this endpoint reads.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// A bug or an I/O failure on the server's side.
     #[error("internal error: {0}")]
     Internal(String),
@@ -31,6 +45,12 @@ impl AppError {
         match self {
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::InvalidField { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+            AppError::InvalidSpec(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_spec"),
+            AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -44,16 +64,26 @@ impl IntoResponse for AppError {
         }
         let field = match &self {
             AppError::InvalidField { field, .. } => Some(field.clone()),
+            AppError::InvalidSpec(e) => e.errors.first().map(|f| f.path.clone()),
             _ => None,
         };
         let message = match &self {
             AppError::InvalidField { message, .. } => message.clone(),
+            AppError::InvalidSpec(e) => e
+                .errors
+                .first()
+                .map_or_else(|| "invalid spec".to_owned(), |f| f.message.clone()),
             other => other.to_string(),
+        };
+        let errors = match &self {
+            AppError::InvalidSpec(e) => e.errors.clone(),
+            _ => Vec::new(),
         };
         let body = ErrorBody {
             code: code.to_owned(),
             message,
             field,
+            errors,
         };
         (status, Json(body)).into_response()
     }

@@ -68,6 +68,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
             code: code.into(),
             message: message.into(),
             field: None,
+            errors: vec![],
         }),
     )
         .into_response()

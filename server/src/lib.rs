@@ -13,6 +13,7 @@
 //!   both on `127.0.0.1:0` to get a real server on a free port.
 //! * [`api`] — the JSON endpoints (`/healthz`, `/api/v1/version`) and the
 //!   [`error::AppError`] every handler returns.
+//! * [`jobs`] — jobs, templates and spec validation under `/api/v1`.
 //! * [`ws`] — the WebSocket hub; today it streams heartbeats.
 //! * [`assets`] — finds the built dashboard and serves it, falling back to
 //!   `index.html` so client-side routes survive a reload.
@@ -28,6 +29,7 @@ pub mod config;
 pub mod error;
 pub mod healthcheck;
 pub mod ingest;
+pub mod jobs;
 pub mod target;
 pub mod ws;
 
@@ -55,6 +57,7 @@ struct Inner {
     started: Instant,
     heartbeat_every: Duration,
     assets: Option<PathBuf>,
+    jobs: jobs::SharedRegistry,
     /// Cancelled when the server begins to shut down, so long-lived
     /// WebSocket tasks can say goodbye with a Close frame instead of being
     /// cut off.
@@ -62,14 +65,16 @@ struct Inner {
 }
 
 impl AppState {
-    /// State for a server whose dashboard files are in `assets` (or none)
-    /// and which sends a heartbeat every `heartbeat_every`.
-    pub fn new(assets: Option<PathBuf>, heartbeat_every: Duration) -> Self {
+    /// State for a server whose dashboard files are in `assets` (or none),
+    /// which sends a heartbeat every `heartbeat_every` and keeps job files
+    /// under `data_dir`.
+    pub fn new(assets: Option<PathBuf>, heartbeat_every: Duration, data_dir: PathBuf) -> Self {
         Self {
             inner: Arc::new(Inner {
                 started: Instant::now(),
                 heartbeat_every,
                 assets,
+                jobs: Arc::new(jobs::Registry::new(data_dir)),
                 shutdown: CancellationToken::new(),
             }),
         }
@@ -90,6 +95,11 @@ impl AppState {
         self.inner.assets.as_deref()
     }
 
+    /// The jobs of this server.
+    pub fn jobs(&self) -> &jobs::SharedRegistry {
+        &self.inner.jobs
+    }
+
     /// Token cancelled at shutdown; long-lived tasks select on it.
     pub fn shutdown_token(&self) -> &CancellationToken {
         &self.inner.shutdown
@@ -99,6 +109,7 @@ impl AppState {
 /// Builds the whole HTTP application: API, WebSocket and dashboard.
 pub fn app(state: AppState) -> Router {
     Router::new()
+        .merge(jobs::router())
         .merge(api::router())
         .merge(ws::router())
         .fallback_service(assets::service(state.assets()))

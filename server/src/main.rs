@@ -191,7 +191,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             display_url(addr)
         );
     }
-    let state = AppState::new(assets, config.heartbeat_every());
+    let state = AppState::new(assets, config.heartbeat_every(), config.data_dir.clone());
     server::run(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

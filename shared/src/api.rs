@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::{Accounting, JobReport, JobSnapshot, JobState};
+use crate::spec::{FieldError, PipelineSpec};
+
 /// Answer of `GET /api/v1/version`: lets scripts and the dashboard check
 /// which server they talk to before relying on newer endpoints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +29,103 @@ pub struct ErrorBody {
     /// Path of the input field at fault (`stages[1].queue.capacity`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Every problem, when a spec has several (the first is also in
+    /// `field` and `message`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+/// A job as listed: identity, state and headline figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSummary {
+    /// Job id.
+    pub id: String,
+    /// Pipeline name.
+    pub name: String,
+    /// The template it was made from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Lifecycle state.
+    pub state: JobState,
+    /// When it was created, milliseconds since the Unix epoch.
+    pub created_at_ms: u64,
+    /// Time since start (or its whole run, once finished).
+    pub elapsed_ms: u64,
+    /// Where every item went so far.
+    pub accounting: Accounting,
+    /// Items reaching the sink per second (last interval, or whole run).
+    pub throughput: f64,
+    /// End-to-end P99 latency, microseconds.
+    pub p99_us: u64,
+}
+
+/// One job in full.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobDetail {
+    /// The summary.
+    #[serde(flatten)]
+    pub summary: JobSummary,
+    /// The spec it runs.
+    pub spec: PipelineSpec,
+    /// The newest live snapshot.
+    pub snapshot: JobSnapshot,
+    /// The final report, once finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<JobReport>,
+}
+
+/// A page of jobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobPage {
+    /// Jobs on this page, newest first.
+    pub jobs: Vec<JobSummary>,
+    /// Jobs matching the filters, on all pages.
+    pub total: usize,
+}
+
+/// How to stop a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopMode {
+    /// Graceful: finish what is queued (escalates to abort at the deadline).
+    #[default]
+    Drain,
+    /// Now: what is queued or in flight goes to leftovers.
+    Abort,
+}
+
+/// Body of `POST /api/v1/jobs/{id}/stop`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopRequest {
+    /// Drain or abort.
+    #[serde(default)]
+    pub mode: StopMode,
+    /// Overrides the spec's drain deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+}
+
+/// A built-in template as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateInfo {
+    /// Name to start it by.
+    pub name: String,
+    /// First sentence of its description.
+    pub summary: String,
+    /// What it shows, in full.
+    pub description: String,
+    /// The spec as TOML, for the editor.
+    pub toml: String,
+}
+
+/// Answer of `POST /api/v1/validate`: the spec is valid (problems are 422).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Validated {
+    /// Always true (an invalid spec is an error response).
+    pub valid: bool,
+    /// The spec with every default filled in.
+    pub spec: PipelineSpec,
 }
 
 #[cfg(test)]
@@ -38,6 +138,7 @@ mod tests {
             code: "not_found".into(),
             message: "no route".into(),
             field: None,
+            errors: vec![],
         };
         let json = serde_json::to_value(&body).unwrap();
         assert!(json.get("field").is_none());

@@ -26,7 +26,8 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with_assets(assets: Option<PathBuf>) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState::new(assets, TEST_HEARTBEAT);
+    let data_dir = std::env::temp_dir().join(format!("queuelab-api-{}", addr.port()));
+    let state = AppState::new(assets, TEST_HEARTBEAT, data_dir);
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server::run(listener, state, async {
         let _ = stopped.await;

@@ -1,0 +1,463 @@
+//! Jobs over REST, under `/api/v1`: create one from a spec (JSON or TOML)
+//! or from a template with overrides, list and filter them, inspect, tune,
+//! stop (drain or abort) and delete them; list templates; validate a spec
+//! without running it.
+//!
+//! The [`Registry`] keeps the jobs of this server process in memory. The
+//! engine runs each job on its own threads and runtime; handlers only call
+//! into it, from `spawn_blocking` where the engine blocks (starting a job
+//! opens files and connects to databases).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use engine::{ControlError, JobHandle, JobOptions, StartError};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use shared::api::{JobDetail, JobPage, JobSummary, StopMode, StopRequest, TemplateInfo, Validated};
+use shared::metrics::{JobEvent, JobState, TuneRequest};
+use shared::spec::{FieldError, PipelineSpec, SpecError, SpecFormat};
+use shared::templates;
+
+use crate::AppState;
+use crate::error::AppError;
+
+/// The jobs of this server process.
+#[derive(Debug)]
+pub struct Registry {
+    data_dir: PathBuf,
+    next: AtomicU64,
+    jobs: RwLock<BTreeMap<String, Entry>>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    handle: JobHandle,
+    template: Option<String>,
+    created_at_ms: u64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Registry {
+    /// An empty registry whose jobs keep their files under `data_dir`.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            next: AtomicU64::new(1),
+            jobs: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    /// A fresh id: creation time and a counter, so ids sort by age and
+    /// never repeat across restarts (job folders are named after them).
+    fn new_id(&self) -> String {
+        format!(
+            "j{}-{}",
+            now_ms(),
+            self.next.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    fn get(&self, id: &str) -> Result<Entry, AppError> {
+        self.jobs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+            .ok_or_else(|| AppError::NotFound(format!("no job `{id}`")))
+    }
+}
+
+/// The registry as the app state holds it.
+pub type SharedRegistry = Arc<Registry>;
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/jobs", post(create).get(list))
+        .route("/api/v1/jobs/{id}", get(detail).patch(tune).delete(delete))
+        .route("/api/v1/jobs/{id}/stop", post(stop))
+        .route("/api/v1/jobs/{id}/events", get(events))
+        .route("/api/v1/templates", get(list_templates))
+        .route("/api/v1/templates/{name}", get(template))
+        .route("/api/v1/validate", post(validate))
+}
+
+fn summary(entry: &Entry) -> JobSummary {
+    let h = &entry.handle;
+    let snap = h.snapshot();
+    let report = h.report();
+    JobSummary {
+        id: h.id().to_owned(),
+        name: h.spec().name.clone(),
+        template: entry.template.clone(),
+        state: h.state(),
+        created_at_ms: entry.created_at_ms,
+        elapsed_ms: report
+            .as_ref()
+            .map_or(snap.elapsed_ms, |r| (r.elapsed_s * 1000.0) as u64),
+        accounting: report.as_ref().map_or(snap.accounting, |r| r.accounting),
+        throughput: report.as_ref().map_or(snap.throughput, |r| r.throughput),
+        p99_us: report
+            .as_ref()
+            .map_or(snap.end_to_end_total.p99_us, |r| r.end_to_end.p99_us),
+    }
+}
+
+fn detail_of(entry: &Entry) -> JobDetail {
+    JobDetail {
+        summary: summary(entry),
+        spec: entry.handle.spec().clone(),
+        snapshot: (*entry.handle.snapshot()).clone(),
+        report: entry.handle.report().map(|r| (*r).clone()),
+    }
+}
+
+/// Parses a JSON body into `T`, naming the field at fault.
+fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        AppError::InvalidField {
+            field: if path == "." { String::new() } else { path },
+            message: e.inner().to_string(),
+        }
+    })
+}
+
+/// The format of a spec body, from its `Content-Type` (JSON by default).
+fn spec_format(headers: &HeaderMap) -> Result<SpecFormat, AppError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" | "" => Ok(SpecFormat::Json),
+        "application/toml" | "application/x-toml" | "text/x-toml" | "text/toml" => {
+            Ok(SpecFormat::Toml)
+        }
+        other => Err(AppError::UnsupportedMediaType(format!(
+            "`{other}` is not a spec format: send application/json or application/toml"
+        ))),
+    }
+}
+
+/// Merges `patch` into `target`: objects key by key, arrays element by
+/// element (so `{"stages": [{"workers": 16}]}` changes only the first
+/// stage's workers), anything else replaced; `null` removes a key.
+pub fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (Value::Array(t), Value::Array(p)) => {
+            for (i, v) in p.iter().enumerate() {
+                match t.get_mut(i) {
+                    Some(slot) => merge(slot, v),
+                    None => t.push(v.clone()),
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+/// `{"template": NAME, "overrides": {...}}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FromTemplate {
+    template: String,
+    #[serde(default)]
+    overrides: Value,
+}
+
+/// The spec a create or validate request describes, and its template.
+fn requested_spec(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(PipelineSpec, Option<String>), AppError> {
+    let format = spec_format(headers)?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| AppError::BadRequest("the body must be UTF-8 text".into()))?;
+    if format == SpecFormat::Json
+        && let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text)
+        && map.contains_key("template")
+    {
+        let req: FromTemplate = json_body(body)?;
+        let t = templates::get(&req.template).ok_or_else(|| AppError::InvalidField {
+            field: "template".into(),
+            message: format!("no template `{}`; see GET /api/v1/templates", req.template),
+        })?;
+        let base = t.spec().map_err(|e| AppError::Internal(e.to_string()))?;
+        let mut value =
+            serde_json::to_value(&base).map_err(|e| AppError::Internal(e.to_string()))?;
+        merge(&mut value, &req.overrides);
+        let spec = PipelineSpec::parse(&value.to_string(), SpecFormat::Json)
+            .map_err(AppError::InvalidSpec)?;
+        return Ok((spec, Some(req.template)));
+    }
+    let spec = PipelineSpec::parse(text, format).map_err(AppError::InvalidSpec)?;
+    Ok((spec, None))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let (spec, template) = requested_spec(&headers, &body)?;
+    let registry = state.jobs().clone();
+    let id = registry.new_id();
+    let opts = JobOptions::new(id.clone(), registry.data_dir.clone());
+    let handle = tokio::task::spawn_blocking(move || engine::start(spec, opts))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| match e {
+            StartError::Invalid(e) => AppError::InvalidSpec(e),
+            StartError::Io(message) => AppError::InvalidSpec(SpecError {
+                errors: vec![FieldError {
+                    path: String::new(),
+                    message: format!("cannot start: {message}"),
+                }],
+            }),
+            other => AppError::Internal(other.to_string()),
+        })?;
+    let entry = Entry {
+        handle,
+        template,
+        created_at_ms: now_ms(),
+    };
+    let body = detail_of(&entry);
+    registry
+        .jobs
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id.clone(), entry);
+    tracing::info!(job = %id, name = %body.summary.name, "job created");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/api/v1/jobs/{id}"))],
+        Json(body),
+    )
+        .into_response())
+}
+
+/// Filters and paging of `GET /api/v1/jobs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    state: Option<JobState>,
+    template: Option<String>,
+    /// Text that the id or the name contains.
+    q: Option<String>,
+    #[serde(default)]
+    offset: usize,
+    limit: Option<usize>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<JobPage>, AppError> {
+    let Query(q) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::InvalidField {
+            field: "limit".into(),
+            message: "must be between 1 and 500".into(),
+        });
+    }
+    let jobs = state
+        .jobs()
+        .jobs
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let mut matching: Vec<JobSummary> = jobs
+        .values()
+        .map(summary)
+        .filter(|s| q.state.is_none_or(|st| s.state == st))
+        .filter(|s| {
+            q.template
+                .as_deref()
+                .is_none_or(|t| s.template.as_deref() == Some(t))
+        })
+        .filter(|s| {
+            q.q.as_deref()
+                .is_none_or(|text| s.id.contains(text) || s.name.contains(text))
+        })
+        .collect();
+    matching.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms).then(b.id.cmp(&a.id)));
+    let total = matching.len();
+    let jobs = matching.into_iter().skip(q.offset).take(limit).collect();
+    Ok(Json(JobPage { jobs, total }))
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobDetail>, AppError> {
+    Ok(Json(detail_of(&state.jobs().get(&id)?)))
+}
+
+fn control_error(e: ControlError) -> AppError {
+    match e {
+        ControlError::NotRunning(state) => {
+            AppError::Conflict(format!("the job is {state}, not running"))
+        }
+        ControlError::UnknownStage(name) => AppError::InvalidField {
+            field: "stage".into(),
+            message: format!("no stage named `{name}`"),
+        },
+        ControlError::Invalid { field, message } => AppError::InvalidField { field, message },
+        ControlError::Scale(e) => AppError::Conflict(e.to_string()),
+    }
+}
+
+async fn tune(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<JobDetail>, AppError> {
+    let entry = state.jobs().get(&id)?;
+    let req: TuneRequest = json_body(&body)?;
+    let handle = entry.handle.clone();
+    tokio::task::spawn_blocking(move || handle.tune(&req))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(control_error)?;
+    Ok(Json(detail_of(&entry)))
+}
+
+async fn stop(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let entry = state.jobs().get(&id)?;
+    let req: StopRequest = if body.is_empty() {
+        StopRequest::default()
+    } else {
+        json_body(&body)?
+    };
+    if let Some(ms) = req.deadline_ms
+        && !(1..=shared::spec::limits::MAX_DRAIN_DEADLINE_MS).contains(&ms)
+    {
+        return Err(AppError::InvalidField {
+            field: "deadline_ms".into(),
+            message: format!(
+                "must be between 1 and {}",
+                shared::spec::limits::MAX_DRAIN_DEADLINE_MS
+            ),
+        });
+    }
+    let result = match req.mode {
+        StopMode::Drain => entry
+            .handle
+            .drain_within(req.deadline_ms.map(std::time::Duration::from_millis)),
+        StopMode::Abort => entry.handle.abort(),
+    };
+    result.map_err(control_error)?;
+    Ok((StatusCode::ACCEPTED, Json(detail_of(&entry))).into_response())
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let entry = state.jobs().get(&id)?;
+    let st = entry.handle.state();
+    if !st.is_finished() {
+        return Err(AppError::Conflict(format!(
+            "the job is {st}: stop it before deleting it"
+        )));
+    }
+    state
+        .jobs()
+        .jobs
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<JobEvent>>, AppError> {
+    Ok(Json(state.jobs().get(&id)?.handle.events()))
+}
+
+fn template_info(t: &templates::Template) -> TemplateInfo {
+    TemplateInfo {
+        name: t.name.to_owned(),
+        summary: t.summary(),
+        description: t
+            .spec()
+            .ok()
+            .and_then(|s| s.description)
+            .unwrap_or_default(),
+        toml: t.toml.to_owned(),
+    }
+}
+
+async fn list_templates() -> Json<Vec<TemplateInfo>> {
+    Json(templates::ALL.iter().map(template_info).collect())
+}
+
+async fn template(Path(name): Path<String>) -> Result<Json<TemplateInfo>, AppError> {
+    templates::get(&name)
+        .map(|t| Json(template_info(t)))
+        .ok_or_else(|| AppError::NotFound(format!("no template `{name}`")))
+}
+
+async fn validate(headers: HeaderMap, body: Bytes) -> Result<Json<Validated>, AppError> {
+    let (spec, _) = requested_spec(&headers, &body)?;
+    Ok(Json(Validated { valid: true, spec }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patches_objects_and_arrays_by_index() {
+        let mut v = json!({"a": 1, "stages": [{"w": 1, "n": "x"}, {"w": 2}], "drop": true});
+        merge(
+            &mut v,
+            &json!({"stages": [{"w": 16}], "drop": null, "b": {"c": 3}}),
+        );
+        assert_eq!(
+            v,
+            json!({"a": 1, "stages": [{"w": 16, "n": "x"}, {"w": 2}], "b": {"c": 3}})
+        );
+    }
+}

@@ -1,0 +1,331 @@
+//! Jobs, templates and validation over REST against a real server.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shared::api::{ErrorBody, JobDetail, JobPage};
+
+use crate::helpers::{TestApp, spawn_app};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn create(app: &TestApp, body: Value) -> reqwest::Response {
+    client()
+        .post(app.url("/api/v1/jobs"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Polls a job until `pred` holds (bounded; not a timing assertion).
+async fn wait_job(
+    app: &TestApp,
+    id: &str,
+    what: &str,
+    pred: impl Fn(&JobDetail) -> bool,
+) -> JobDetail {
+    for _ in 0..600 {
+        let d: JobDetail = client()
+            .get(app.url(&format!("/api/v1/jobs/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if pred(&d) {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+const ENDLESS: &str = r#"{
+  "name": "endless",
+  "source": {"kind": "synthetic", "duration_ms": 600000, "rate": 500.0},
+  "stages": [{"name": "work", "workers": 2, "op": {"kind": "sleep", "latency": {"dist": "fixed", "ms": 1.0}}}]
+}"#;
+
+#[tokio::test]
+async fn a_job_from_a_template_runs_to_completion_and_is_listed() {
+    let app = spawn_app().await;
+    let r = create(&app, json!({"template": "thread-io-pool", "overrides": {"source": {"count": 200}, "stages": [{"workers": 16}]}})).await;
+    assert_eq!(r.status(), 201);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let d: JobDetail = r.json().await.unwrap();
+    assert_eq!(location, format!("/api/v1/jobs/{}", d.summary.id));
+    assert_eq!(d.summary.template.as_deref(), Some("thread-io-pool"));
+    assert_eq!(
+        d.spec.stages[0].workers, 16,
+        "overrides merge into the template"
+    );
+    let done = wait_job(&app, &d.summary.id, "completion", |d| d.report.is_some()).await;
+    let report = done.report.unwrap();
+    assert_eq!(report.accounting.produced, 200);
+    assert!(report.balanced);
+    let page: JobPage = client()
+        .get(app.url("/api/v1/jobs?state=completed&template=thread-io-pool"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+    assert_eq!(page.jobs[0].id, d.summary.id);
+    let events: Vec<Value> = client()
+        .get(app.url(&format!("/api/v1/jobs/{}/events", d.summary.id)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(events.iter().any(|e| e["state"] == "completed"));
+}
+
+#[tokio::test]
+async fn tune_then_drain_then_delete() {
+    let app = spawn_app().await;
+    let d: JobDetail = client()
+        .post(app.url("/api/v1/jobs"))
+        .header("content-type", "application/json")
+        .body(ENDLESS)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = d.summary.id;
+    let url = app.url(&format!("/api/v1/jobs/{id}"));
+    let tuned = client()
+        .patch(&url)
+        .json(&json!({"stage": "work", "workers": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tuned.status(), 200);
+    wait_job(&app, &id, "five workers", |d| {
+        d.snapshot
+            .nodes
+            .iter()
+            .any(|n| n.name == "work" && n.workers == 5)
+    })
+    .await;
+    // Bad tunes name the field.
+    let bad = client()
+        .patch(&url)
+        .json(&json!({"stage": "work", "workers": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    let err: ErrorBody = bad.json().await.unwrap();
+    assert_eq!(err.field.as_deref(), Some("workers"));
+    let unknown = client()
+        .patch(&url)
+        .json(&json!({"stage": "work", "wrokers": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 422);
+    let err: ErrorBody = unknown.json().await.unwrap();
+    assert!(err.message.contains("wrokers"), "{err:?}");
+    // A running job cannot be deleted.
+    assert_eq!(client().delete(&url).send().await.unwrap().status(), 409);
+    let stop = client()
+        .post(app.url(&format!("/api/v1/jobs/{id}/stop")))
+        .json(&json!({"mode": "drain"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stop.status(), 202);
+    let done = wait_job(&app, &id, "stopped", |d| d.report.is_some()).await;
+    let report = done.report.unwrap();
+    assert_eq!(report.state, shared::metrics::JobState::Stopped);
+    assert_eq!(report.accounting.leftovers, 0);
+    // Finished: tuning and stopping conflict; deleting works.
+    let late = client()
+        .patch(&url)
+        .json(&json!({"stage": "work", "workers": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 409);
+    assert_eq!(client().delete(&url).send().await.unwrap().status(), 204);
+    assert_eq!(client().get(&url).send().await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn abort_over_rest_keeps_leftovers() {
+    let app = spawn_app().await;
+    let d: JobDetail = client()
+        .post(app.url("/api/v1/jobs"))
+        .header("content-type", "application/json")
+        .body(ENDLESS.replace("\"ms\": 1.0", "\"ms\": 50.0"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = d.summary.id;
+    wait_job(&app, &id, "a backlog", |d| {
+        d.snapshot.nodes.iter().any(|n| n.depth > 10)
+    })
+    .await;
+    let r = client()
+        .post(app.url(&format!("/api/v1/jobs/{id}/stop")))
+        .json(&json!({"mode": "abort"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let report = wait_job(&app, &id, "aborted", |d| d.report.is_some())
+        .await
+        .report
+        .unwrap();
+    assert_eq!(report.state, shared::metrics::JobState::Aborted);
+    assert!(report.accounting.leftovers > 0 && report.balanced);
+}
+
+#[tokio::test]
+async fn invalid_specs_list_every_problem_and_nothing_starts() {
+    let app = spawn_app().await;
+    let r = create(&app, json!({"name": "bad name", "source": {"kind": "synthetic"}, "stages": [{"name": "a", "workers": 0, "op": {"kind": "spin", "micros": 1}}]})).await;
+    assert_eq!(r.status(), 422);
+    let err: ErrorBody = r.json().await.unwrap();
+    assert_eq!(err.code, "invalid_spec");
+    assert_eq!(err.field.as_deref(), Some("name"));
+    let paths: Vec<&str> = err.errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, vec!["name", "source", "stages[0].workers"]);
+    let unknown = create(&app, json!({"template": "thread-io-pool", "overides": {}})).await;
+    assert_eq!(unknown.status(), 422);
+    let err: ErrorBody = unknown.json().await.unwrap();
+    assert!(err.message.contains("overides"), "{err:?}");
+    let no_template = create(&app, json!({"template": "nope"})).await;
+    assert_eq!(no_template.status(), 422);
+    assert_eq!(
+        no_template
+            .json::<ErrorBody>()
+            .await
+            .unwrap()
+            .field
+            .as_deref(),
+        Some("template")
+    );
+    let bad_override = create(&app, json!({"template": "thread-io-pool", "overrides": {"stages": [{"queue": {"capacity": 0}}]}})).await;
+    let err: ErrorBody = bad_override.json().await.unwrap();
+    assert_eq!(err.field.as_deref(), Some("stages[0].queue.capacity"));
+    let xml = client()
+        .post(app.url("/api/v1/jobs"))
+        .header("content-type", "application/xml")
+        .body("<job/>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(xml.status(), 415);
+    let missing_file = create(
+        &app,
+        json!({"name": "f", "source": {"kind": "file", "path": "/nonexistent/in.jsonl"}}),
+    )
+    .await;
+    assert_eq!(missing_file.status(), 422);
+    assert!(
+        missing_file
+            .json::<ErrorBody>()
+            .await
+            .unwrap()
+            .message
+            .contains("/nonexistent/in.jsonl")
+    );
+    let page: JobPage = client()
+        .get(app.url("/api/v1/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page.total, 0, "nothing was started");
+}
+
+#[tokio::test]
+async fn templates_and_validation_without_running() {
+    let app = spawn_app().await;
+    let list: Vec<Value> = client()
+        .get(app.url("/api/v1/templates"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list.len() >= 8);
+    let one: Value = client()
+        .get(app.url("/api/v1/templates/async-fanout"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(one["toml"].as_str().unwrap().contains("concurrency = 200"));
+    assert_eq!(
+        client()
+            .get(app.url("/api/v1/templates/nope"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let toml = "name = \"t\"\nsource = { kind = \"synthetic\", count = 5 }\n";
+    let ok: Value = client()
+        .post(app.url("/api/v1/validate"))
+        .header("content-type", "application/toml")
+        .body(toml)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ok["valid"], true);
+    assert_eq!(ok["spec"]["drain_deadline_ms"], 30000, "defaults filled in");
+    let bad = client()
+        .post(app.url("/api/v1/validate"))
+        .header("content-type", "application/toml")
+        .body("name = \"t\"\nsource = { kind = \"synthetic\", count = 5, colour = 1 }\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    assert!(
+        bad.json::<ErrorBody>()
+            .await
+            .unwrap()
+            .message
+            .contains("colour")
+    );
+    let page: JobPage = client()
+        .get(app.url("/api/v1/jobs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page.total, 0, "validation starts nothing");
+    let bad_limit = client()
+        .get(app.url("/api/v1/jobs?limit=0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_limit.status(), 422);
+}
