@@ -287,7 +287,16 @@ impl JobHandle {
 
     /// Every event so far.
     pub fn events(&self) -> Vec<JobEvent> {
-        self.inner.core.lifecycle().events.clone()
+        self.events_since(0)
+    }
+
+    /// The events after the first `n`.
+    pub fn events_since(&self, n: usize) -> Vec<JobEvent> {
+        let lc = self.inner.core.lifecycle();
+        lc.events
+            .get(n..)
+            .map(<[JobEvent]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// A receiver of snapshots: the newest one is always there to read,

@@ -89,6 +89,9 @@ impl LiveLink {
                                     set_conn.set(Conn::Connected);
                                     set_heartbeat.set(Some(beat));
                                 }
+                                // Job frames: used by the job views of the
+                                // dashboard issue; ignored by the shell.
+                                Ok(_) => {}
                                 // A newer server may send frames we do not know.
                                 Err(FrameError::UnknownType(_)) => {}
                                 Err(err) => leptos::logging::warn!("ignoring frame: {err}"),

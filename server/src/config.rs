@@ -32,6 +32,10 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u64).range(50..=60_000))]
     pub heartbeat_ms: u64,
 
+    /// Most WebSocket clients served at once; more are refused with 503.
+    #[arg(long, env = "QUEUELAB_MAX_WS_CLIENTS", default_value_t = crate::DEFAULT_MAX_WS_CLIENTS)]
+    pub max_ws_clients: usize,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "QUEUELAB_LOG_JSON")]
     pub log_json: bool,

@@ -31,6 +31,9 @@ pub enum AppError {
     /// right shape.
     #[error("{0}")]
     BadRequest(String),
+    /// The server cannot take this request now (a cap is reached).
+    #[error("{0}")]
+    Unavailable(String),
     /// The body's media type is not one this endpoint reads.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -48,6 +51,7 @@ impl AppError {
             AppError::InvalidSpec(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_spec"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }

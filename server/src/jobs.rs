@@ -73,6 +73,23 @@ impl Registry {
         )
     }
 
+    /// The handle of job `id`, if there is one.
+    pub fn handle(&self, id: &str) -> Option<JobHandle> {
+        self.jobs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .map(|e| e.handle.clone())
+    }
+
+    /// Every job, newest first.
+    pub fn summaries(&self) -> Vec<JobSummary> {
+        let jobs = self.jobs.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut all: Vec<JobSummary> = jobs.values().map(summary).collect();
+        all.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms).then(b.id.cmp(&a.id)));
+        all
+    }
+
     fn get(&self, id: &str) -> Result<Entry, AppError> {
         self.jobs
             .read()
@@ -294,15 +311,10 @@ async fn list(
             message: "must be between 1 and 500".into(),
         });
     }
-    let jobs = state
+    let matching: Vec<JobSummary> = state
         .jobs()
-        .jobs
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    let mut matching: Vec<JobSummary> = jobs
-        .values()
-        .map(summary)
+        .summaries()
+        .into_iter()
         .filter(|s| q.state.is_none_or(|st| s.state == st))
         .filter(|s| {
             q.template
@@ -314,7 +326,6 @@ async fn list(
                 .is_none_or(|text| s.id.contains(text) || s.name.contains(text))
         })
         .collect();
-    matching.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms).then(b.id.cmp(&a.id)));
     let total = matching.len();
     let jobs = matching.into_iter().skip(q.offset).take(limit).collect();
     Ok(Json(JobPage { jobs, total }))

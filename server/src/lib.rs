@@ -43,6 +43,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
+/// WebSocket connections allowed at once unless configured.
+pub const DEFAULT_MAX_WS_CLIENTS: usize = 1000;
+
 /// Version of this build, from Cargo.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -58,6 +61,8 @@ struct Inner {
     heartbeat_every: Duration,
     assets: Option<PathBuf>,
     jobs: jobs::SharedRegistry,
+    /// One permit per WebSocket connection: the connection cap.
+    ws_slots: Arc<tokio::sync::Semaphore>,
     /// Cancelled when the server begins to shut down, so long-lived
     /// WebSocket tasks can say goodbye with a Close frame instead of being
     /// cut off.
@@ -75,6 +80,7 @@ impl AppState {
                 heartbeat_every,
                 assets,
                 jobs: Arc::new(jobs::Registry::new(data_dir)),
+                ws_slots: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_WS_CLIENTS)),
                 shutdown: CancellationToken::new(),
             }),
         }
@@ -93,6 +99,21 @@ impl AppState {
     /// Folder of the built dashboard, when one was found.
     pub fn assets(&self) -> Option<&std::path::Path> {
         self.inner.assets.as_deref()
+    }
+
+    /// Caps WebSocket connections at `max` (the default is
+    /// [`DEFAULT_MAX_WS_CLIENTS`]).
+    pub fn with_max_ws_clients(self, max: usize) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).expect("configure the state before sharing it");
+        inner.ws_slots = Arc::new(tokio::sync::Semaphore::new(max));
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Free WebSocket connection slots.
+    pub fn ws_slots(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.inner.ws_slots
     }
 
     /// The jobs of this server.

@@ -191,7 +191,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             display_url(addr)
         );
     }
-    let state = AppState::new(assets, config.heartbeat_every(), config.data_dir.clone());
+    let state = AppState::new(assets, config.heartbeat_every(), config.data_dir.clone())
+        .with_max_ws_clients(config.max_ws_clients);
     server::run(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

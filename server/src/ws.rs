@@ -1,23 +1,50 @@
 //! The WebSocket hub at `/api/v1/ws`.
 //!
-//! Each connection gets a task that pushes [`ServerFrame`]s. Today that is
-//! a heartbeat on connect and then every `heartbeat_every`; job
-//! subscriptions arrive with the control-plane issue. The task ends when
-//! the client goes away, and on server shutdown it sends a Close frame
-//! (1001, "going away") so clients know to reconnect rather than guess.
+//! Each connection is a task of its own. It sends a heartbeat on connect
+//! and then every `heartbeat_every`; clients subscribe to jobs and to the
+//! job list with [`ClientFrame`]s and receive [`ServerFrame`]s:
+//!
+//! * on subscribing, the current state first (the newest snapshot, the
+//!   events so far, the job list), then changes;
+//! * snapshots come from the job's `watch` channel, which holds only the
+//!   newest one: a slow client receives fewer, newer snapshots, and since
+//!   each connection sends on its own task, it slows neither the pipeline
+//!   nor other clients;
+//! * a malformed message gets an `error` frame; repeated abuse a Close
+//!   frame (1008, policy) with the reason;
+//! * the server pings idle clients, and on shutdown closes every socket
+//!   with 1001 ("going away") so clients know to reconnect;
+//! * connections are capped (`--max-ws-clients`); beyond the cap the
+//!   upgrade is refused with 503.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use engine::JobHandle;
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use shared::ws::{Heartbeat, ServerFrame};
+use shared::metrics::{EventKind, JobSnapshot};
+use shared::ws::{ClientFrame, Heartbeat, ServerFrame};
+use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
+use crate::error::AppError;
 use crate::{AppState, VERSION};
+
+/// How often subscribed jobs are looked at for news.
+const PUSH_EVERY: Duration = Duration::from_millis(100);
+/// How often the job list is recomputed for its subscribers.
+const JOBS_EVERY: Duration = Duration::from_secs(1);
+/// Malformed messages tolerated before the connection is closed.
+pub const MAX_STRIKES: u32 = 5;
+/// Idle time after which the server pings the client.
+const PING_AFTER: Duration = Duration::from_secs(20);
 
 /// Routes of this module, merged into the app by [`crate::app`].
 pub fn router() -> Router<AppState> {
@@ -25,7 +52,14 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
-    ws.on_upgrade(move |socket| serve_socket(socket, state))
+    let Ok(slot) = state.ws_slots().clone().try_acquire_owned() else {
+        return AppError::Unavailable("too many WebSocket clients; try again later".into())
+            .into_response();
+    };
+    ws.on_upgrade(move |socket| async move {
+        serve_socket(socket, state).await;
+        drop(slot);
+    })
 }
 
 /// The heartbeat this server would send now, as frame number `seq`.
@@ -43,41 +77,230 @@ pub fn heartbeat(state: &AppState, seq: u64) -> ServerFrame {
     })
 }
 
+/// One subscribed job.
+struct Sub {
+    handle: JobHandle,
+    snapshots: watch::Receiver<Arc<JobSnapshot>>,
+    events_sent: usize,
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+/// What one connection is subscribed to.
+#[derive(Default)]
+struct Session {
+    subs: HashMap<String, Sub>,
+    /// The last job list sent, when subscribed to it.
+    jobs: Option<String>,
+    strikes: u32,
+}
+
+async fn send(sink: &mut Sink, frame: &ServerFrame) -> bool {
+    sink.send(Message::Text(frame.to_json().into()))
+        .await
+        .is_ok()
+}
+
+impl Session {
+    /// Sends what changed in the subscribed jobs; false if the socket broke.
+    async fn push(&mut self, sink: &mut Sink) -> bool {
+        for (id, sub) in &mut self.subs {
+            if sub.snapshots.has_changed().unwrap_or(false) {
+                let snapshot = sub.snapshots.borrow_and_update().clone();
+                let frame = ServerFrame::Snapshot {
+                    job: id.clone(),
+                    snapshot: Box::new((*snapshot).clone()),
+                };
+                if !send(sink, &frame).await {
+                    return false;
+                }
+            }
+            for event in sub.handle.events_since(sub.events_sent) {
+                sub.events_sent += 1;
+                if let EventKind::State { state, .. } = &event.kind {
+                    let frame = ServerFrame::State {
+                        job: id.clone(),
+                        state: *state,
+                    };
+                    if !send(sink, &frame).await {
+                        return false;
+                    }
+                }
+                let frame = ServerFrame::Event {
+                    job: id.clone(),
+                    event,
+                };
+                if !send(sink, &frame).await {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Sends the job list if it changed; false if the socket broke.
+    async fn push_jobs(&mut self, state: &AppState, sink: &mut Sink) -> bool {
+        let Some(last) = &self.jobs else {
+            return true;
+        };
+        let frame = ServerFrame::Jobs {
+            jobs: state.jobs().summaries(),
+        };
+        let json = frame.to_json();
+        if &json == last {
+            return true;
+        }
+        self.jobs = Some(json.clone());
+        sink.send(Message::Text(json.into())).await.is_ok()
+    }
+
+    /// Handles one client message; returns the frame to answer with, if any.
+    fn handle(&mut self, state: &AppState, text: &str) -> Option<ServerFrame> {
+        let frame: ClientFrame = match serde_json::from_str(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.strikes += 1;
+                return Some(ServerFrame::Error {
+                    code: "malformed".into(),
+                    message: format!("cannot read that message: {e}"),
+                });
+            }
+        };
+        match frame {
+            ClientFrame::Subscribe { job } => match state.jobs().handle(&job) {
+                Some(handle) => {
+                    let mut snapshots = handle.subscribe();
+                    // The current snapshot goes out on the next push.
+                    snapshots.mark_changed();
+                    self.subs.insert(
+                        job,
+                        Sub {
+                            handle,
+                            snapshots,
+                            events_sent: 0,
+                        },
+                    );
+                    None
+                }
+                None => Some(ServerFrame::Error {
+                    code: "not_found".into(),
+                    message: format!("no job `{job}`"),
+                }),
+            },
+            ClientFrame::Unsubscribe { job } => {
+                self.subs.remove(&job);
+                None
+            }
+            ClientFrame::SubscribeJobs => {
+                // An empty "last list" makes the next push send it.
+                self.jobs = Some(String::new());
+                None
+            }
+            ClientFrame::UnsubscribeJobs => {
+                self.jobs = None;
+                None
+            }
+        }
+    }
+}
+
 async fn serve_socket(socket: WebSocket, state: AppState) {
     let (mut sink, mut stream) = socket.split();
-    // A fixed-rate ticker; after a stall it skips missed beats instead of
-    // bursting them, since only the newest heartbeat means anything.
-    let mut ticker = tokio::time::interval(state.heartbeat_every());
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    // Fixed-rate tickers that skip missed ticks instead of bursting them:
+    // only the newest heartbeat or snapshot means anything.
+    let mut beat = tokio::time::interval(state.heartbeat_every());
+    beat.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut push = tokio::time::interval(PUSH_EVERY);
+    push.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut jobs_tick = tokio::time::interval(JOBS_EVERY);
+    jobs_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut seq = 0u64;
+    let mut session = Session::default();
+    let mut heard = Instant::now();
+    let mut pinged = false;
     let shutdown = state.shutdown_token().clone();
+    let close = |code, reason: &'static str| {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
+    };
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => {
-                let close = CloseFrame {
-                    code: close_code::AWAY,
-                    reason: "server shutting down".into(),
-                };
-                let _ = sink.send(Message::Close(Some(close))).await;
+                let _ = sink.send(close(close_code::AWAY, "server shutting down")).await;
                 break;
             }
-            _ = ticker.tick() => {
-                let text = heartbeat(&state, seq).to_json();
-                if sink.send(Message::Text(text.into())).await.is_err() {
+            _ = beat.tick() => {
+                if !send(&mut sink, &heartbeat(&state, seq)).await {
                     break;
                 }
                 seq += 1;
-            }
-            incoming = stream.next() => match incoming {
-                // Pings are answered by the protocol layer; other client
-                // messages have no meaning yet and are ignored.
-                Some(Ok(Message::Close(_))) | None => break,
-                Some(Err(err)) => {
-                    tracing::debug!(error = %err, "websocket read failed");
+                if heard.elapsed() > PING_AFTER && !pinged {
+                    pinged = true;
+                    if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        break;
+                    }
+                } else if heard.elapsed() > 3 * PING_AFTER {
+                    let _ = sink.send(close(close_code::AWAY, "no answer to pings")).await;
                     break;
                 }
-                Some(Ok(_)) => {}
-            },
+            }
+            _ = push.tick() => {
+                if !session.push(&mut sink).await {
+                    break;
+                }
+            }
+            _ = jobs_tick.tick(), if session.jobs.is_some() => {
+                if !session.push_jobs(&state, &mut sink).await {
+                    break;
+                }
+            }
+            incoming = stream.next() => {
+                heard = Instant::now();
+                pinged = false;
+                match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        let subscribed_jobs = session.jobs.is_some();
+                        if let Some(answer) = session.handle(&state, &text)
+                            && !send(&mut sink, &answer).await
+                        {
+                            break;
+                        }
+                        if session.strikes >= MAX_STRIKES {
+                            let _ = sink
+                                .send(close(close_code::POLICY, "too many malformed messages"))
+                                .await;
+                            break;
+                        }
+                        // Answer a list subscription (and a job's current
+                        // state) right away rather than at the next tick.
+                        if (!subscribed_jobs && !session.push_jobs(&state, &mut sink).await)
+                            || !session.push(&mut sink).await
+                        {
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        session.strikes += 1;
+                        let frame = ServerFrame::Error {
+                            code: "malformed".into(),
+                            message: "binary messages are not understood; send JSON text".into(),
+                        };
+                        if !send(&mut sink, &frame).await {
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Err(err)) => {
+                        tracing::debug!(error = %err, "websocket read failed");
+                        break;
+                    }
+                    // Pings are answered by the protocol layer; pongs only
+                    // prove the client is alive.
+                    Some(Ok(_)) => {}
+                }
+            }
         }
     }
     tracing::debug!(frames = seq, "websocket closed");

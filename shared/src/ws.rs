@@ -1,10 +1,18 @@
-//! WebSocket frames sent by the server on `/api/v1/ws`.
+//! WebSocket frames on `/api/v1/ws`.
 //!
 //! Frames are internally tagged (`{"type": "heartbeat", ...}`) so adding a
 //! new frame type never breaks an older client: it can skip tags it does
 //! not recognise (see [`ServerFrame::parse`]).
+//!
+//! A client subscribes to jobs ([`ClientFrame::Subscribe`]) and to the job
+//! list ([`ClientFrame::SubscribeJobs`]). On subscribing it first gets the
+//! current state (a snapshot, the events so far), then changes as they
+//! happen. Snapshots are sampled: a slow client gets fewer, newer ones.
 
 use serde::{Deserialize, Serialize};
+
+use crate::api::JobSummary;
+use crate::metrics::{JobEvent, JobSnapshot, JobState};
 
 /// One message from the server to a WebSocket client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,6 +21,66 @@ pub enum ServerFrame {
     /// Sent on connect and then periodically, so a client can tell a live
     /// connection from a stalled one and show the server's identity.
     Heartbeat(Heartbeat),
+    /// The newest metrics of a subscribed job.
+    Snapshot {
+        /// Job id.
+        job: String,
+        /// The snapshot.
+        snapshot: Box<JobSnapshot>,
+    },
+    /// A subscribed job changed state.
+    State {
+        /// Job id.
+        job: String,
+        /// The new state.
+        state: JobState,
+    },
+    /// Something happened to a subscribed job (state changes and tunes).
+    Event {
+        /// Job id.
+        job: String,
+        /// The event.
+        event: JobEvent,
+    },
+    /// The job list, sent on subscribing and whenever it changes.
+    Jobs {
+        /// Every job, newest first.
+        jobs: Vec<JobSummary>,
+    },
+    /// A message from the client could not be honoured.
+    Error {
+        /// Stable code: `malformed`, `not_found`.
+        code: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// One message from a client to the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// Start receiving a job's snapshots and events.
+    Subscribe {
+        /// Job id.
+        job: String,
+    },
+    /// Stop receiving a job's frames.
+    Unsubscribe {
+        /// Job id.
+        job: String,
+    },
+    /// Start receiving the job list.
+    SubscribeJobs,
+    /// Stop receiving the job list.
+    UnsubscribeJobs,
+}
+
+impl ClientFrame {
+    /// The frame as JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("frames always serialise")
+    }
 }
 
 /// Liveness and identity of the server at the moment the frame was sent.
@@ -81,7 +149,7 @@ impl ServerFrame {
 }
 
 /// The `type` tags this build understands.
-const KNOWN_TYPES: &[&str] = &["heartbeat"];
+const KNOWN_TYPES: &[&str] = &["heartbeat", "snapshot", "state", "event", "jobs", "error"];
 
 #[cfg(test)]
 mod tests {

@@ -24,10 +24,14 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with_assets(assets: Option<PathBuf>) -> TestApp {
+    spawn_app_with(assets, server::DEFAULT_MAX_WS_CLIENTS).await
+}
+
+pub async fn spawn_app_with(assets: Option<PathBuf>, max_ws_clients: usize) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let data_dir = std::env::temp_dir().join(format!("queuelab-api-{}", addr.port()));
-    let state = AppState::new(assets, TEST_HEARTBEAT, data_dir);
+    let state = AppState::new(assets, TEST_HEARTBEAT, data_dir).with_max_ws_clients(max_ws_clients);
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server::run(listener, state, async {
         let _ = stopped.await;

@@ -3,5 +3,6 @@
 
 mod health;
 mod helpers;
+mod hub;
 mod jobs;
 mod ws;

@@ -7,11 +7,20 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::helpers::spawn_app;
 
-type Socket =
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Next heartbeat, skipping other frames.
+async fn next_beat(ws: &mut Socket) -> shared::ws::Heartbeat {
+    loop {
+        if let ServerFrame::Heartbeat(beat) = next_frame(ws).await {
+            return beat;
+        }
+    }
+}
+
 /// Next text frame, parsed; skips control frames.
-async fn next_frame(ws: &mut Socket) -> ServerFrame {
+pub async fn next_frame(ws: &mut Socket) -> ServerFrame {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await
@@ -32,7 +41,7 @@ async fn websocket_streams_heartbeats_with_growing_uptime() {
         .unwrap();
     let mut beats = Vec::new();
     for _ in 0..3 {
-        let ServerFrame::Heartbeat(beat) = next_frame(&mut ws).await;
+        let beat = next_beat(&mut ws).await;
         beats.push(beat);
     }
     assert_eq!(
@@ -58,11 +67,11 @@ async fn each_client_gets_its_own_stream() {
     let (mut a, _) = tokio_tungstenite::connect_async(app.ws_url())
         .await
         .unwrap();
-    let ServerFrame::Heartbeat(first_a) = next_frame(&mut a).await;
+    let first_a = next_beat(&mut a).await;
     let (mut b, _) = tokio_tungstenite::connect_async(app.ws_url())
         .await
         .unwrap();
-    let ServerFrame::Heartbeat(first_b) = next_frame(&mut b).await;
+    let first_b = next_beat(&mut b).await;
     assert_eq!(first_a.seq, 0);
     assert_eq!(first_b.seq, 0);
     assert!(first_b.uptime_ms >= first_a.uptime_ms);
