@@ -36,6 +36,13 @@ enum Command {
         /// A spec file (.toml or .json) or a template name.
         spec: String,
     },
+    /// Drive a running server: list, start, get, tune, stop and wait for jobs.
+    Jobs {
+        #[command(flatten)]
+        remote: cmd::client::Remote,
+        #[command(subcommand)]
+        command: cmd::client::JobsCommand,
+    },
     /// Serve the built-in HTTP test target: slow and flaky on demand.
     Target {
         /// Address to bind.
@@ -83,6 +90,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => {
             init_tracing_quiet();
             let code = cmd::run::run(args)?;
+            std::process::exit(code);
+        }
+        Command::Jobs { remote, command } => {
+            init_tracing_quiet();
+            let code = cmd::client::run(remote, command)?;
             std::process::exit(code);
         }
         Command::Templates { name: None } => {

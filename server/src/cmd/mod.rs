@@ -1,6 +1,7 @@
 //! The headless verbs of the `queuelab` binary: `run`, `templates`,
 //! `validate`. They drive the engine directly, with no server.
 
+pub mod client;
 pub mod run;
 
 use std::path::Path;
