@@ -1,5 +1,5 @@
-//! JSON endpoints: liveness and version. Jobs, templates and the rest of
-//! `/api/v1` arrive with the control-plane issue.
+//! Operational endpoints (`/healthz`, `/readyz`, `/metrics`) and the
+//! version; jobs and templates live in [`crate::jobs`].
 
 use axum::extract::OriginalUri;
 use axum::routing::get;
@@ -14,6 +14,8 @@ use crate::{AppState, VERSION};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::metrics))
         .route("/api/v1/version", get(version))
         // Unknown API paths answer JSON 404s, never the dashboard's HTML.
         .route("/api/{*rest}", axum::routing::any(unknown_api))
@@ -33,6 +35,16 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
         status: "ok",
         uptime_s: state.uptime().as_secs(),
     })
+}
+
+/// Ready to take work: not shutting down.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    if state.is_stopping() {
+        return Err(AppError::Unavailable("shutting down".into()));
+    }
+    Ok(Json(serde_json::json!({"status": "ready"})))
 }
 
 async fn version() -> Json<VersionInfo> {

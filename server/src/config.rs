@@ -36,6 +36,11 @@ pub struct ServeConfig {
     #[arg(long, env = "QUEUELAB_MAX_WS_CLIENTS", default_value_t = crate::DEFAULT_MAX_WS_CLIENTS)]
     pub max_ws_clients: usize,
 
+    /// On shutdown, how long running jobs may drain before they are aborted
+    /// (what is left goes to their leftovers files).
+    #[arg(long, env = "QUEUELAB_SHUTDOWN_DRAIN_MS", default_value_t = 10_000)]
+    pub shutdown_drain_ms: u64,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "QUEUELAB_LOG_JSON")]
     pub log_json: bool,

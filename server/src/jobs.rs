@@ -73,6 +73,26 @@ impl Registry {
         )
     }
 
+    /// Drains every running job, waits up to `deadline` for them to
+    /// finish, then aborts what is still running (into leftovers).
+    pub fn drain_all(&self, deadline: std::time::Duration) {
+        let handles: Vec<JobHandle> = self
+            .jobs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|e| e.handle.clone())
+            .filter(|h| !h.state().is_finished())
+            .collect();
+        for h in &handles {
+            let _ = h.drain_within(Some(deadline));
+        }
+        // The drain deadline escalates each job to an abort by itself.
+        for h in &handles {
+            h.wait();
+        }
+    }
+
     /// The handle of job `id`, if there is one.
     pub fn handle(&self, id: &str) -> Option<JobHandle> {
         self.jobs
@@ -249,6 +269,11 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
+    if state.is_stopping() {
+        return Err(AppError::Unavailable(
+            "the server is shutting down and takes no new jobs".into(),
+        ));
+    }
     let (spec, template) = requested_spec(&headers, &body)?;
     let registry = state.jobs().clone();
     let id = registry.new_id();

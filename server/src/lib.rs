@@ -14,6 +14,7 @@
 //! * [`api`] — the JSON endpoints (`/healthz`, `/api/v1/version`) and the
 //!   [`error::AppError`] every handler returns.
 //! * [`jobs`] — jobs, templates and spec validation under `/api/v1`.
+//! * [`metrics`] — Prometheus text at `/metrics`.
 //! * [`ws`] — the WebSocket hub; today it streams heartbeats.
 //! * [`assets`] — finds the built dashboard and serves it, falling back to
 //!   `index.html` so client-side routes survive a reload.
@@ -30,6 +31,7 @@ pub mod error;
 pub mod healthcheck;
 pub mod ingest;
 pub mod jobs;
+pub mod metrics;
 pub mod target;
 pub mod ws;
 
@@ -63,6 +65,10 @@ struct Inner {
     jobs: jobs::SharedRegistry,
     /// One permit per WebSocket connection: the connection cap.
     ws_slots: Arc<tokio::sync::Semaphore>,
+    /// The cap `ws_slots` started with.
+    ws_max: usize,
+    /// Set once shutdown began: no new jobs, not ready.
+    stopping: std::sync::atomic::AtomicBool,
     /// Cancelled when the server begins to shut down, so long-lived
     /// WebSocket tasks can say goodbye with a Close frame instead of being
     /// cut off.
@@ -81,6 +87,8 @@ impl AppState {
                 assets,
                 jobs: Arc::new(jobs::Registry::new(data_dir)),
                 ws_slots: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_WS_CLIENTS)),
+                ws_max: DEFAULT_MAX_WS_CLIENTS,
+                stopping: std::sync::atomic::AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
             }),
         }
@@ -106,9 +114,24 @@ impl AppState {
     pub fn with_max_ws_clients(self, max: usize) -> Self {
         let mut inner = Arc::try_unwrap(self.inner).expect("configure the state before sharing it");
         inner.ws_slots = Arc::new(tokio::sync::Semaphore::new(max));
+        inner.ws_max = max;
         Self {
             inner: Arc::new(inner),
         }
+    }
+
+    /// Open WebSocket connections.
+    pub fn ws_clients(&self) -> usize {
+        self.inner
+            .ws_max
+            .saturating_sub(self.inner.ws_slots.available_permits())
+    }
+
+    /// True once the server began shutting down.
+    pub fn is_stopping(&self) -> bool {
+        self.inner
+            .stopping
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Free WebSocket connection slots.
@@ -138,20 +161,32 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves [`app`] on `listener` until `shutdown` resolves, then closes
+/// Serves [`app`] on `listener` until `shutdown` resolves. Then it takes
+/// no new jobs (and `/readyz` says so), drains the running jobs for up to
+/// `drain_deadline` (aborting what is left, into leftovers), closes the
 /// WebSockets with a Close frame and waits for in-flight requests.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    drain_deadline: Duration,
 ) -> std::io::Result<()> {
-    let token = state.shutdown_token().clone();
-    let router = app(state);
+    let router = app(state.clone());
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;
-            tracing::info!("shutting down: closing WebSockets, finishing requests");
-            token.cancel();
+            state
+                .inner
+                .stopping
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            let jobs = state.jobs().clone();
+            tracing::info!(
+                deadline_ms = drain_deadline.as_millis() as u64,
+                "shutting down: draining jobs"
+            );
+            let _ = tokio::task::spawn_blocking(move || jobs.drain_all(drain_deadline)).await;
+            tracing::info!("closing WebSockets, finishing requests");
+            state.shutdown_token().cancel();
         })
         .await
 }

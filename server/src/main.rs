@@ -205,7 +205,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     let state = AppState::new(assets, config.heartbeat_every(), config.data_dir.clone())
         .with_max_ws_clients(config.max_ws_clients);
-    server::run(listener, state, shutdown_signal()).await?;
+    let drain = Duration::from_millis(config.shutdown_drain_ms);
+    server::run(listener, state, shutdown_signal(), drain).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 /// graceful shutdown, or drop it to abort.
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -33,11 +34,17 @@ pub async fn spawn_app_with(assets: Option<PathBuf>, max_ws_clients: usize) -> T
     let data_dir = std::env::temp_dir().join(format!("queuelab-api-{}", addr.port()));
     let state = AppState::new(assets, TEST_HEARTBEAT, data_dir).with_max_ws_clients(max_ws_clients);
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server::run(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(server::run(
+        listener,
+        state.clone(),
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
     TestApp {
         addr,
+        state,
         stop: Some(stop),
         task: Some(task),
     }

@@ -329,3 +329,88 @@ async fn templates_and_validation_without_running() {
         .unwrap();
     assert_eq!(bad_limit.status(), 422);
 }
+
+#[tokio::test]
+async fn metrics_and_readiness() {
+    let app = spawn_app().await;
+    let r = create(
+        &app,
+        json!({"template": "thread-io-pool", "overrides": {"source": {"count": 50}}}),
+    )
+    .await;
+    let id = r.json::<JobDetail>().await.unwrap().summary.id;
+    wait_job(&app, &id, "completion", |d| d.report.is_some()).await;
+    let ready = client().get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let text = client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(&format!(
+            "queuelab_job_items_total{{job=\"{id}\",bucket=\"produced\"}} 50"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("queuelab_jobs{state=\"completed\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "queuelab_stage_workers{{job=\"{id}\",stage=\"io\"}}"
+        )),
+        "{text}"
+    );
+    // Each family is announced once, before its samples, and kept together.
+    let mut seen = std::collections::HashSet::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            current = rest.split(' ').next().unwrap().to_owned();
+            assert!(seen.insert(current.clone()), "{current} announced twice");
+        } else if !line.starts_with('#') {
+            let family = line.split(['{', ' ']).next().unwrap();
+            assert_eq!(family, current, "sample outside its family: {line}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn server_shutdown_drains_running_jobs() {
+    let app = spawn_app().await;
+    let d: JobDetail = client()
+        .post(app.url("/api/v1/jobs"))
+        .header("content-type", "application/json")
+        .body(ENDLESS)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = d.summary.id.clone();
+    wait_job(&app, &id, "items flowing", |d| {
+        d.summary.accounting.sunk > 10
+    })
+    .await;
+    let state = app.state.clone();
+    app.shutdown().await;
+    let report = state
+        .jobs()
+        .handle(&id)
+        .unwrap()
+        .report()
+        .expect("finished by shutdown");
+    assert_eq!(
+        report.state,
+        shared::metrics::JobState::Stopped,
+        "drained, not cut off"
+    );
+    assert!(report.balanced);
+    assert_eq!(report.accounting.leftovers, 0);
+}
