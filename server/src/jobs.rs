@@ -8,10 +8,10 @@
 //! into it, from `spawn_blocking` where the engine blocks (starting a job
 //! opens files and connects to databases).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
@@ -25,26 +25,52 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use shared::api::{JobDetail, JobPage, JobSummary, StopMode, StopRequest, TemplateInfo, Validated};
-use shared::metrics::{JobEvent, JobState, TuneRequest};
+use shared::metrics::{JobEvent, JobSnapshot, JobState, TuneRequest};
 use shared::spec::{FieldError, PipelineSpec, SpecError, SpecFormat};
 use shared::templates;
 
 use crate::AppState;
 use crate::error::AppError;
+use crate::store::{AuditEntry, JobRecord, Store, StoreError};
 
-/// The jobs of this server process.
+/// The jobs of this server: live ones (running in the engine, or finished
+/// in this process) and archived ones (loaded from the store after a
+/// restart). Everything is mirrored into the [`Store`].
 #[derive(Debug)]
 pub struct Registry {
     data_dir: PathBuf,
     next: AtomicU64,
     jobs: RwLock<BTreeMap<String, Entry>>,
+    store: Store,
+    /// Per live job: events already saved, and whether its report is.
+    saved: Mutex<HashMap<String, (usize, bool)>>,
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
-    handle: JobHandle,
     template: Option<String>,
     created_at_ms: u64,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    /// In the engine.
+    Live(JobHandle),
+    /// From the store: finished (or interrupted) before this process.
+    Archived(Arc<JobRecord>),
+}
+
+impl Entry {
+    fn live(&self) -> Result<&JobHandle, AppError> {
+        match &self.kind {
+            Kind::Live(h) => Ok(h),
+            Kind::Archived(r) => Err(AppError::Conflict(format!(
+                "the job is {}, not running",
+                r.summary.state
+            ))),
+        }
+    }
 }
 
 fn now_ms() -> u64 {
@@ -54,12 +80,88 @@ fn now_ms() -> u64 {
 }
 
 impl Registry {
-    /// An empty registry whose jobs keep their files under `data_dir`.
-    pub fn new(data_dir: PathBuf) -> Self {
-        Self {
+    /// Opens the store under `data_dir` (`queuelab.db`), marks jobs a crash
+    /// left running as `interrupted`, and loads every stored job.
+    pub fn open(data_dir: PathBuf) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(&data_dir).map_err(|e| {
+            StoreError::Sql(rusqlite::Error::InvalidPath(
+                data_dir.join(format!("({e})")),
+            ))
+        })?;
+        let store = Store::open(&data_dir.join("queuelab.db"))?;
+        let interrupted = store.mark_interrupted()?;
+        if !interrupted.is_empty() {
+            tracing::warn!(jobs = ?interrupted, "jobs left running by the last process are marked interrupted");
+        }
+        let jobs = store
+            .jobs()?
+            .into_iter()
+            .map(|r| {
+                (
+                    r.summary.id.clone(),
+                    Entry {
+                        template: r.summary.template.clone(),
+                        created_at_ms: r.summary.created_at_ms,
+                        kind: Kind::Archived(Arc::new(r)),
+                    },
+                )
+            })
+            .collect();
+        Ok(Self {
             data_dir,
             next: AtomicU64::new(1),
-            jobs: RwLock::new(BTreeMap::new()),
+            jobs: RwLock::new(jobs),
+            store,
+            saved: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The store behind the registry.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Saves the progress of every live job not yet saved in full: its
+    /// snapshot, new events, a history point, its report once finished.
+    /// Blocking: run it on a blocking thread.
+    pub fn persist(&self) {
+        let live: Vec<JobHandle> = self
+            .jobs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter_map(|e| match &e.kind {
+                Kind::Live(h) => Some(h.clone()),
+                Kind::Archived(_) => None,
+            })
+            .collect();
+        for h in live {
+            let (from, done) = self
+                .saved
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(h.id())
+                .copied()
+                .unwrap_or((0, false));
+            if done {
+                continue;
+            }
+            // The report first: once it is there, the snapshot is final.
+            let report = h.report();
+            let snapshot = h.snapshot();
+            let events = h.events_since(from);
+            match self
+                .store
+                .save_progress(h.id(), &snapshot, from, &events, report.as_deref())
+            {
+                Ok(()) => {
+                    self.saved
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(h.id().to_owned(), (from + events.len(), report.is_some()));
+                }
+                Err(e) => tracing::error!(job = %h.id(), error = %e, "cannot save job progress"),
+            }
         }
     }
 
@@ -81,8 +183,10 @@ impl Registry {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .map(|e| e.handle.clone())
-            .filter(|h| !h.state().is_finished())
+            .filter_map(|e| match &e.kind {
+                Kind::Live(h) if !h.state().is_finished() => Some(h.clone()),
+                _ => None,
+            })
             .collect();
         for h in &handles {
             let _ = h.drain_within(Some(deadline));
@@ -91,15 +195,21 @@ impl Registry {
         for h in &handles {
             h.wait();
         }
+        self.persist();
     }
 
     /// The handle of job `id`, if there is one.
     pub fn handle(&self, id: &str) -> Option<JobHandle> {
-        self.jobs
+        match &self
+            .jobs
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .map(|e| e.handle.clone())
+            .get(id)?
+            .kind
+        {
+            Kind::Live(h) => Some(h.clone()),
+            Kind::Archived(_) => None,
+        }
     }
 
     /// Every job, newest first.
@@ -130,13 +240,18 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/jobs/{id}", get(detail).patch(tune).delete(delete))
         .route("/api/v1/jobs/{id}/stop", post(stop))
         .route("/api/v1/jobs/{id}/events", get(events))
+        .route("/api/v1/jobs/{id}/metrics", get(history))
+        .route("/api/v1/audit", get(audit_log))
         .route("/api/v1/templates", get(list_templates))
         .route("/api/v1/templates/{name}", get(template))
         .route("/api/v1/validate", post(validate))
 }
 
 fn summary(entry: &Entry) -> JobSummary {
-    let h = &entry.handle;
+    let h = match &entry.kind {
+        Kind::Live(h) => h,
+        Kind::Archived(r) => return r.summary.clone(),
+    };
     let snap = h.snapshot();
     let report = h.report();
     JobSummary {
@@ -157,11 +272,19 @@ fn summary(entry: &Entry) -> JobSummary {
 }
 
 fn detail_of(entry: &Entry) -> JobDetail {
-    JobDetail {
-        summary: summary(entry),
-        spec: entry.handle.spec().clone(),
-        snapshot: (*entry.handle.snapshot()).clone(),
-        report: entry.handle.report().map(|r| (*r).clone()),
+    match &entry.kind {
+        Kind::Live(h) => JobDetail {
+            summary: summary(entry),
+            spec: h.spec().clone(),
+            snapshot: (*h.snapshot()).clone(),
+            report: h.report().map(|r| (*r).clone()),
+        },
+        Kind::Archived(r) => JobDetail {
+            summary: r.summary.clone(),
+            spec: r.spec.clone(),
+            snapshot: r.snapshot.clone().unwrap_or_default(),
+            report: r.report.clone(),
+        },
     }
 }
 
@@ -266,6 +389,7 @@ fn requested_spec(
 
 async fn create(
     State(state): State<AppState>,
+    remote: Remote,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
@@ -292,11 +416,25 @@ async fn create(
             other => AppError::Internal(other.to_string()),
         })?;
     let entry = Entry {
-        handle,
         template,
         created_at_ms: now_ms(),
+        kind: Kind::Live(handle),
     };
     let body = detail_of(&entry);
+    {
+        let (registry, summary, spec) = (registry.clone(), body.summary.clone(), body.spec.clone());
+        tokio::task::spawn_blocking(move || registry.store.insert_job(&summary, &spec))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+    }
+    audit(
+        &state,
+        &remote,
+        "create",
+        &id,
+        &serde_json::json!({"name": body.summary.name, "template": body.summary.template}),
+    );
     registry
         .jobs
         .write()
@@ -379,12 +517,14 @@ fn control_error(e: ControlError) -> AppError {
 
 async fn tune(
     State(state): State<AppState>,
+    remote: Remote,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<JobDetail>, AppError> {
     let entry = state.jobs().get(&id)?;
     let req: TuneRequest = json_body(&body)?;
-    let handle = entry.handle.clone();
+    let handle = entry.live()?.clone();
+    audit(&state, &remote, "tune", &id, &req);
     tokio::task::spawn_blocking(move || handle.tune(&req))
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?
@@ -394,6 +534,7 @@ async fn tune(
 
 async fn stop(
     State(state): State<AppState>,
+    remote: Remote,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
@@ -414,11 +555,13 @@ async fn stop(
             ),
         });
     }
+    let handle = entry.live()?;
+    audit(&state, &remote, "stop", &id, &req);
     let result = match req.mode {
-        StopMode::Drain => entry
-            .handle
-            .drain_within(req.deadline_ms.map(std::time::Duration::from_millis)),
-        StopMode::Abort => entry.handle.abort(),
+        StopMode::Drain => {
+            handle.drain_within(req.deadline_ms.map(std::time::Duration::from_millis))
+        }
+        StopMode::Abort => handle.abort(),
     };
     result.map_err(control_error)?;
     Ok((StatusCode::ACCEPTED, Json(detail_of(&entry))).into_response())
@@ -426,29 +569,137 @@ async fn stop(
 
 async fn delete(
     State(state): State<AppState>,
+    remote: Remote,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let entry = state.jobs().get(&id)?;
-    let st = entry.handle.state();
+    let st = summary(&entry).state;
     if !st.is_finished() {
         return Err(AppError::Conflict(format!(
             "the job is {st}: stop it before deleting it"
         )));
     }
-    state
-        .jobs()
-        .jobs
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&id);
+    let registry = state.jobs().clone();
+    let job = id.clone();
+    tokio::task::spawn_blocking(move || {
+        registry
+            .jobs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&job);
+        registry
+            .saved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&job);
+        registry.store.delete_job(&job)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?
+    .map_err(|e| AppError::Internal(e.to_string()))?;
+    audit(&state, &remote, "delete", &id, &serde_json::json!({}));
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Time range and resolution of `GET /api/v1/jobs/{id}/metrics`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    #[serde(default)]
+    from_ms: u64,
+    to_ms: Option<u64>,
+    /// At most one point per this many milliseconds (default 1000).
+    step_ms: Option<u64>,
+}
+
+async fn history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<JobSnapshot>>, AppError> {
+    let Query(q) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    state.jobs().get(&id)?;
+    let registry = state.jobs().clone();
+    // Save the newest progress first, so the history reaches "now".
+    let points = tokio::task::spawn_blocking(move || {
+        registry.persist();
+        registry.store.history(
+            &id,
+            q.from_ms,
+            q.to_ms.unwrap_or(u64::MAX),
+            q.step_ms.unwrap_or(1000),
+        )
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?
+    .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(Json(points))
+}
+
+async fn audit_log(State(state): State<AppState>) -> Result<Json<Vec<AuditEntry>>, AppError> {
+    let registry = state.jobs().clone();
+    tokio::task::spawn_blocking(move || registry.store.audit_log(500))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map(Json)
+        .map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// The client's address, when the server knows it.
+#[derive(Debug, Clone)]
+pub struct Remote(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Remote {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Remote(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map_or_else(|| "unknown".to_owned(), |c| c.0.to_string()),
+        ))
+    }
+}
+
+/// Writes an audit entry for a mutation (who: anonymous until tokens).
+fn audit(
+    state: &AppState,
+    remote: &Remote,
+    action: &str,
+    target: &str,
+    detail: &impl serde::Serialize,
+) {
+    let entry = AuditEntry {
+        at_ms: now_ms(),
+        who: "anonymous".into(),
+        action: action.into(),
+        target: target.into(),
+        detail: serde_json::to_string(detail).unwrap_or_default(),
+        remote: remote.0.clone(),
+    };
+    if let Err(e) = state.jobs().store.audit(&entry) {
+        tracing::error!(error = %e, "cannot write the audit log");
+    }
 }
 
 async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<JobEvent>>, AppError> {
-    Ok(Json(state.jobs().get(&id)?.handle.events()))
+    match state.jobs().get(&id)?.kind {
+        Kind::Live(h) => Ok(Json(h.events())),
+        Kind::Archived(_) => {
+            let registry = state.jobs().clone();
+            tokio::task::spawn_blocking(move || registry.store.events(&id))
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?
+                .map(Json)
+                .map_err(|e| AppError::Internal(e.to_string()))
+        }
+    }
 }
 
 fn template_info(t: &templates::Template) -> TemplateInfo {

@@ -15,6 +15,8 @@
 //!   [`error::AppError`] every handler returns.
 //! * [`jobs`] — jobs, templates and spec validation under `/api/v1`.
 //! * [`metrics`] — Prometheus text at `/metrics`.
+//! * [`store`] — jobs, events, metric history and the audit log in SQLite,
+//!   so finished runs survive restarts and crashes are noticed.
 //! * [`ws`] — the WebSocket hub; today it streams heartbeats.
 //! * [`assets`] — finds the built dashboard and serves it, falling back to
 //!   `index.html` so client-side routes survive a reload.
@@ -32,6 +34,7 @@ pub mod healthcheck;
 pub mod ingest;
 pub mod jobs;
 pub mod metrics;
+pub mod store;
 pub mod target;
 pub mod ws;
 
@@ -79,19 +82,24 @@ impl AppState {
     /// State for a server whose dashboard files are in `assets` (or none),
     /// which sends a heartbeat every `heartbeat_every` and keeps job files
     /// under `data_dir`.
-    pub fn new(assets: Option<PathBuf>, heartbeat_every: Duration, data_dir: PathBuf) -> Self {
-        Self {
+    /// Opens the store in `data_dir` (see [`jobs::Registry::open`]).
+    pub fn new(
+        assets: Option<PathBuf>,
+        heartbeat_every: Duration,
+        data_dir: PathBuf,
+    ) -> Result<Self, store::StoreError> {
+        Ok(Self {
             inner: Arc::new(Inner {
                 started: Instant::now(),
                 heartbeat_every,
                 assets,
-                jobs: Arc::new(jobs::Registry::new(data_dir)),
+                jobs: Arc::new(jobs::Registry::open(data_dir)?),
                 ws_slots: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_WS_CLIENTS)),
                 ws_max: DEFAULT_MAX_WS_CLIENTS,
                 stopping: std::sync::atomic::AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
             }),
-        }
+        })
     }
 
     /// Time since the state was created, i.e. since the server started.
@@ -172,21 +180,39 @@ pub async fn run(
     drain_deadline: Duration,
 ) -> std::io::Result<()> {
     let router = app(state.clone());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            state
-                .inner
-                .stopping
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-            let jobs = state.jobs().clone();
-            tracing::info!(
-                deadline_ms = drain_deadline.as_millis() as u64,
-                "shutting down: draining jobs"
-            );
-            let _ = tokio::task::spawn_blocking(move || jobs.drain_all(drain_deadline)).await;
-            tracing::info!("closing WebSockets, finishing requests");
-            state.shutdown_token().cancel();
+    // Job progress goes to the store once a second.
+    let persister = {
+        let jobs = state.jobs().clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tick.tick().await;
+                let jobs = jobs.clone();
+                let _ = tokio::task::spawn_blocking(move || jobs.persist()).await;
+            }
         })
-        .await
+    };
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        state
+            .inner
+            .stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let jobs = state.jobs().clone();
+        tracing::info!(
+            deadline_ms = drain_deadline.as_millis() as u64,
+            "shutting down: draining jobs"
+        );
+        let _ = tokio::task::spawn_blocking(move || jobs.drain_all(drain_deadline)).await;
+        tracing::info!("closing WebSockets, finishing requests");
+        state.shutdown_token().cancel();
+    })
+    .await;
+    persister.abort();
+    served
 }

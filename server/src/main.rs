@@ -204,6 +204,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         );
     }
     let state = AppState::new(assets, config.heartbeat_every(), config.data_dir.clone())
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?
         .with_max_ws_clients(config.max_ws_clients);
     let drain = Duration::from_millis(config.shutdown_drain_ms);
     server::run(listener, state, shutdown_signal(), drain).await?;

@@ -143,3 +143,50 @@ fn an_unreachable_server_is_a_clear_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_server_killed_mid_run_shows_the_job_as_interrupted_after_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap().to_owned();
+    let server = ServerProcess::spawn_with(&["--data-dir", &data_dir]);
+    let done = jobs(
+        &server,
+        &[
+            "start",
+            "thread-io-pool",
+            "--override",
+            r#"{"source":{"count":100}}"#,
+        ],
+    );
+    let done_id = text(&done).0.trim().to_owned();
+    assert!(jobs(&server, &["wait", &done_id]).status.success());
+    let running = jobs(
+        &server,
+        &[
+            "start",
+            "thread-io-pool",
+            "--override",
+            r#"{"source":{"count":100000000}}"#,
+        ],
+    );
+    let running_id = text(&running).0.trim().to_owned();
+    // Let it make progress and get saved (once a second).
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    drop(server); // SIGKILL: no goodbye, no drain
+
+    let server = ServerProcess::spawn_with(&["--data-dir", &data_dir]);
+    let got = jobs(&server, &["get", &running_id]);
+    let detail: serde_json::Value = serde_json::from_str(&text(&got).0).unwrap();
+    assert_eq!(detail["state"], "interrupted");
+    assert!(
+        detail["accounting"]["produced"].as_u64().unwrap() > 0,
+        "last counters kept: {detail}"
+    );
+    let got = jobs(&server, &["get", &done_id]);
+    let detail: serde_json::Value = serde_json::from_str(&text(&got).0).unwrap();
+    assert_eq!(detail["state"], "completed");
+    assert_eq!(
+        detail["report"]["produced"], 100,
+        "finished runs stay browsable"
+    );
+}

@@ -29,10 +29,20 @@ pub async fn spawn_app_with_assets(assets: Option<PathBuf>) -> TestApp {
 }
 
 pub async fn spawn_app_with(assets: Option<PathBuf>, max_ws_clients: usize) -> TestApp {
+    spawn_app_in(assets, max_ws_clients, tempfile::tempdir().unwrap().keep()).await
+}
+
+/// A server whose store lives in `data_dir` (reuse it to "restart").
+pub async fn spawn_app_in(
+    assets: Option<PathBuf>,
+    max_ws_clients: usize,
+    data_dir: PathBuf,
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let data_dir = std::env::temp_dir().join(format!("queuelab-api-{}", addr.port()));
-    let state = AppState::new(assets, TEST_HEARTBEAT, data_dir).with_max_ws_clients(max_ws_clients);
+    let state = AppState::new(assets, TEST_HEARTBEAT, data_dir)
+        .unwrap()
+        .with_max_ws_clients(max_ws_clients);
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server::run(
         listener,

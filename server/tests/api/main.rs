@@ -5,4 +5,5 @@ mod health;
 mod helpers;
 mod hub;
 mod jobs;
+mod persistence;
 mod ws;

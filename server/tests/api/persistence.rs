@@ -1,0 +1,99 @@
+//! The store: history, audit, and finished runs surviving a restart.
+
+use serde_json::{Value, json};
+use shared::api::{JobDetail, JobPage};
+use shared::metrics::{JobSnapshot, JobState};
+
+use crate::helpers::spawn_app_in;
+
+async fn get<T: serde::de::DeserializeOwned>(url: String) -> T {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+async fn wait_report(base: &crate::helpers::TestApp, id: &str) -> JobDetail {
+    for _ in 0..600 {
+        let d: JobDetail = get(base.url(&format!("/api/v1/jobs/{id}"))).await;
+        if d.report.is_some() {
+            return d;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no report");
+}
+
+#[tokio::test]
+async fn finished_runs_history_and_audit_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_in(None, 10, dir.path().to_path_buf()).await;
+    let client = reqwest::Client::new();
+    let d: JobDetail = client
+        .post(app.url("/api/v1/jobs"))
+        .json(&json!({"template": "thread-io-pool", "overrides": {"source": {"count": 1500}}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = d.summary.id.clone();
+    let done = wait_report(&app, &id).await;
+    let report = done.report.unwrap();
+    let history: Vec<JobSnapshot> =
+        get(app.url(&format!("/api/v1/jobs/{id}/metrics?step_ms=250"))).await;
+    assert!(history.len() >= 2, "points over the run: {}", history.len());
+    assert!(
+        history
+            .windows(2)
+            .all(|w| w[0].elapsed_ms < w[1].elapsed_ms)
+    );
+    let audit: Vec<Value> = get(app.url("/api/v1/audit")).await;
+    assert_eq!(audit[0]["action"], "create");
+    assert_eq!(audit[0]["target"], id.as_str());
+    assert!(
+        audit[0]["remote"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    app.shutdown().await;
+
+    // A new server on the same data directory.
+    let app = spawn_app_in(None, 10, dir.path().to_path_buf()).await;
+    let page: JobPage = get(app.url("/api/v1/jobs")).await;
+    assert_eq!(page.total, 1);
+    let again: JobDetail = get(app.url(&format!("/api/v1/jobs/{id}"))).await;
+    assert_eq!(again.summary.state, JobState::Completed);
+    assert_eq!(again.report.as_ref().unwrap().accounting, report.accounting);
+    let events: Vec<Value> = get(app.url(&format!("/api/v1/jobs/{id}/events"))).await;
+    assert!(
+        events.iter().any(|e| e["state"] == "completed"),
+        "{events:?}"
+    );
+    let history_again: Vec<JobSnapshot> =
+        get(app.url(&format!("/api/v1/jobs/{id}/metrics?step_ms=250"))).await;
+    assert_eq!(history_again.len(), history.len());
+    // An archived job cannot be tuned, but can be deleted.
+    let tune = client
+        .patch(app.url(&format!("/api/v1/jobs/{id}")))
+        .json(&json!({"stage": "io", "workers": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tune.status(), 409);
+    let del = client
+        .delete(app.url(&format!("/api/v1/jobs/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    let audit: Vec<Value> = get(app.url("/api/v1/audit")).await;
+    let actions: Vec<&str> = audit
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, vec!["delete", "create"]);
+    app.shutdown().await;
+    let app = spawn_app_in(None, 10, dir.path().to_path_buf()).await;
+    let page: JobPage = get(app.url("/api/v1/jobs")).await;
+    assert_eq!(page.total, 0, "deleted for good");
+}
