@@ -41,6 +41,15 @@ pub struct ServeConfig {
     #[arg(long, env = "QUEUELAB_SHUTDOWN_DRAIN_MS", default_value_t = 10_000)]
     pub shutdown_drain_ms: u64,
 
+    /// API tokens: `auto` asks for them unless bound to loopback.
+    #[arg(long, env = "QUEUELAB_AUTH", value_enum, default_value_t = crate::auth::AuthMode::Auto)]
+    pub auth: crate::auth::AuthMode,
+
+    /// Origins allowed to call the API from a browser (CORS), e.g.
+    /// `https://dash.example`; repeat or separate with commas.
+    #[arg(long, env = "QUEUELAB_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origin: Vec<String>,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "QUEUELAB_LOG_JSON")]
     pub log_json: bool,
@@ -50,6 +59,15 @@ impl ServeConfig {
     /// The socket address to listen on.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
+    }
+
+    /// Whether the API asks for tokens.
+    pub fn auth_enabled(&self) -> bool {
+        match self.auth {
+            crate::auth::AuthMode::On => true,
+            crate::auth::AuthMode::Off => false,
+            crate::auth::AuthMode::Auto => !self.bind.is_loopback(),
+        }
     }
 
     /// Interval between heartbeat frames.

@@ -30,6 +30,7 @@ use shared::spec::{FieldError, PipelineSpec, SpecError, SpecFormat};
 use shared::templates;
 
 use crate::AppState;
+use crate::auth::Identity;
 use crate::error::AppError;
 use crate::store::{AuditEntry, JobRecord, Store, StoreError};
 
@@ -389,7 +390,7 @@ fn requested_spec(
 
 async fn create(
     State(state): State<AppState>,
-    remote: Remote,
+    remote: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
@@ -517,7 +518,7 @@ fn control_error(e: ControlError) -> AppError {
 
 async fn tune(
     State(state): State<AppState>,
-    remote: Remote,
+    remote: Caller,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<JobDetail>, AppError> {
@@ -534,7 +535,7 @@ async fn tune(
 
 async fn stop(
     State(state): State<AppState>,
-    remote: Remote,
+    remote: Caller,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
@@ -569,7 +570,7 @@ async fn stop(
 
 async fn delete(
     State(state): State<AppState>,
-    remote: Remote,
+    remote: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let entry = state.jobs().get(&id)?;
@@ -645,40 +646,43 @@ async fn audit_log(State(state): State<AppState>) -> Result<Json<Vec<AuditEntry>
         .map_err(|e| AppError::Internal(e.to_string()))
 }
 
-/// The client's address, when the server knows it.
+/// Who and from where, for the audit log.
 #[derive(Debug, Clone)]
-pub struct Remote(String);
+pub struct Caller {
+    who: Identity,
+    remote: String,
+}
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Remote {
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _: &S,
+        state: &S,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Remote(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map_or_else(|| "unknown".to_owned(), |c| c.0.to_string()),
-        ))
+        let who = Identity::from_request_parts(parts, state).await?;
+        let remote = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |c| c.0.to_string());
+        Ok(Caller { who, remote })
     }
 }
 
-/// Writes an audit entry for a mutation (who: anonymous until tokens).
+/// Writes an audit entry for a mutation.
 fn audit(
     state: &AppState,
-    remote: &Remote,
+    caller: &Caller,
     action: &str,
     target: &str,
     detail: &impl serde::Serialize,
 ) {
     let entry = AuditEntry {
         at_ms: now_ms(),
-        who: "anonymous".into(),
+        who: caller.who.label.clone(),
         action: action.into(),
         target: target.into(),
         detail: serde_json::to_string(detail).unwrap_or_default(),
-        remote: remote.0.clone(),
+        remote: caller.remote.clone(),
     };
     if let Err(e) = state.jobs().store.audit(&entry) {
         tracing::error!(error = %e, "cannot write the audit log");

@@ -18,6 +18,7 @@
 //! * [`store`] — jobs, events, metric history and the audit log in SQLite,
 //!   so finished runs survive restarts and crashes are noticed.
 //! * [`ws`] — the WebSocket hub; today it streams heartbeats.
+//! * [`auth`] — bearer tokens with roles (viewer, operator, admin).
 //! * [`assets`] — finds the built dashboard and serves it, falling back to
 //!   `index.html` so client-side routes survive a reload.
 //! * [`healthcheck`] — a dependency-free HTTP probe for container
@@ -28,6 +29,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod healthcheck;
@@ -47,6 +49,9 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
+
+/// Largest request body the API accepts (larger ones get 413).
+pub const MAX_BODY: usize = 2 << 20;
 
 /// WebSocket connections allowed at once unless configured.
 pub const DEFAULT_MAX_WS_CLIENTS: usize = 1000;
@@ -70,6 +75,10 @@ struct Inner {
     ws_slots: Arc<tokio::sync::Semaphore>,
     /// The cap `ws_slots` started with.
     ws_max: usize,
+    /// Whether the API asks for tokens.
+    auth: bool,
+    /// Browser origins allowed by CORS.
+    cors: Vec<axum::http::HeaderValue>,
     /// Set once shutdown began: no new jobs, not ready.
     stopping: std::sync::atomic::AtomicBool,
     /// Cancelled when the server begins to shut down, so long-lived
@@ -96,6 +105,8 @@ impl AppState {
                 jobs: Arc::new(jobs::Registry::open(data_dir)?),
                 ws_slots: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_WS_CLIENTS)),
                 ws_max: DEFAULT_MAX_WS_CLIENTS,
+                auth: false,
+                cors: Vec::new(),
                 stopping: std::sync::atomic::AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
             }),
@@ -126,6 +137,36 @@ impl AppState {
         Self {
             inner: Arc::new(inner),
         }
+    }
+
+    /// Turns token checks on or off (off by default).
+    pub fn with_auth(self, enabled: bool) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).expect("configure the state before sharing it");
+        inner.auth = enabled;
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Allows browsers on these origins to call the API.
+    pub fn with_cors_origins(
+        self,
+        origins: &[String],
+    ) -> Result<Self, axum::http::header::InvalidHeaderValue> {
+        let cors = origins
+            .iter()
+            .map(|o| axum::http::HeaderValue::from_str(o))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut inner = Arc::try_unwrap(self.inner).expect("configure the state before sharing it");
+        inner.cors = cors;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Whether the API asks for tokens.
+    pub fn auth_enabled(&self) -> bool {
+        self.inner.auth
     }
 
     /// Open WebSocket connections.
@@ -160,11 +201,29 @@ impl AppState {
 
 /// Builds the whole HTTP application: API, WebSocket and dashboard.
 pub fn app(state: AppState) -> Router {
+    // Jobs, templates, the audit log and the WebSocket need a token when
+    // auth is on; health, readiness, metrics and the dashboard do not.
+    let guarded =
+        jobs::router()
+            .merge(ws::router())
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                auth::require,
+            ));
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(state.inner.cors.clone())
+        .allow_methods(tower_http::cors::Any)
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+        ]);
     Router::new()
-        .merge(jobs::router())
+        .merge(guarded)
         .merge(api::router())
-        .merge(ws::router())
         .fallback_service(assets::service(state.assets()))
+        .layer(cors)
+        .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

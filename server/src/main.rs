@@ -36,6 +36,11 @@ enum Command {
         /// A spec file (.toml or .json) or a template name.
         spec: String,
     },
+    /// Manage API tokens (stored hashed in the data directory's store).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Drive a running server: list, start, get, tune, stop and wait for jobs.
     Jobs {
         #[command(flatten)]
@@ -70,6 +75,22 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (it is shown only this once).
+    Create {
+        /// What it may do.
+        #[arg(long, value_enum)]
+        role: server::auth::Role,
+        /// A name for it, shown in the audit log.
+        #[arg(long, default_value = "token")]
+        label: String,
+        /// The server's data directory.
+        #[arg(long, env = "QUEUELAB_DATA_DIR", default_value = "queuelab-data")]
+        data_dir: std::path::PathBuf,
+    },
+}
+
 fn main() -> std::process::ExitCode {
     match dispatch(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -91,6 +112,25 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             init_tracing_quiet();
             let code = cmd::run::run(args)?;
             std::process::exit(code);
+        }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    role,
+                    label,
+                    data_dir,
+                },
+        } => {
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("cannot create {}", data_dir.display()))?;
+            let store = server::store::Store::open(&data_dir.join("queuelab.db"))?;
+            let token = server::auth::generate();
+            store.add_token(&label, role.as_str(), &server::auth::hash(&token))?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{token}");
+            }
+            Ok(())
         }
         Command::Jobs { remote, command } => {
             init_tracing_quiet();
@@ -205,7 +245,19 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     let state = AppState::new(assets, config.heartbeat_every(), config.data_dir.clone())
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?
-        .with_max_ws_clients(config.max_ws_clients);
+        .with_max_ws_clients(config.max_ws_clients)
+        .with_auth(config.auth_enabled())
+        .with_cors_origins(&config.cors_origin)
+        .context("--cors-origin")?;
+    tracing::info!(
+        auth = config.auth_enabled(),
+        "API tokens {}",
+        if config.auth_enabled() {
+            "required"
+        } else {
+            "not required"
+        }
+    );
     let drain = Duration::from_millis(config.shutdown_drain_ms);
     server::run(listener, state, shutdown_signal(), drain).await?;
     tracing::info!("stopped");

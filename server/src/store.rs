@@ -62,6 +62,14 @@ const MIGRATIONS: &[&str] = &[
         detail TEXT NOT NULL,
         remote TEXT NOT NULL
      );",
+    // 2: API tokens, stored as SHA-256 hashes.
+    "CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        label TEXT NOT NULL,
+        role TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created_at_ms INTEGER NOT NULL
+     );",
 ];
 
 /// A job as stored.
@@ -293,6 +301,26 @@ impl Store {
         self.conn()
             .execute("DELETE FROM jobs WHERE id = ?1", params![id])?;
         Ok(())
+    }
+
+    /// Stores a token's hash with its role and label.
+    pub fn add_token(&self, label: &str, role: &str, hash: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO tokens (label, role, hash, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![label, role, hash, now_ms() as i64],
+        )?;
+        Ok(())
+    }
+
+    /// The label and role of the token with this hash.
+    pub fn find_token(&self, hash: &str) -> Result<Option<(String, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT label, role FROM tokens WHERE hash = ?1")?;
+        let mut rows = stmt.query(params![hash])?;
+        Ok(match rows.next()? {
+            Some(r) => Some((r.get(0)?, r.get(1)?)),
+            None => None,
+        })
     }
 
     /// Appends to the audit log.

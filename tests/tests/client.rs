@@ -190,3 +190,33 @@ fn a_server_killed_mid_run_shows_the_job_as_interrupted_after_a_restart() {
         "finished runs stay browsable"
     );
 }
+
+#[test]
+fn tokens_created_on_the_command_line_open_a_guarded_server() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap().to_owned();
+    let create = Command::new(queuelab_bin())
+        .args([
+            "token",
+            "create",
+            "--role",
+            "viewer",
+            "--label",
+            "ci",
+            "--data-dir",
+            &data_dir,
+        ])
+        .output()
+        .unwrap();
+    assert!(create.status.success(), "{}", text(&create).1);
+    let token = text(&create).0.trim().to_owned();
+    assert!(token.starts_with("ql_"));
+    let server = ServerProcess::spawn_with(&["--data-dir", &data_dir, "--auth", "on"]);
+    let denied = jobs(&server, &["list"]);
+    assert!(!denied.status.success());
+    assert!(text(&denied).1.contains("401"), "{}", text(&denied).1);
+    let allowed = jobs(&server, &["list", "--token", &token]);
+    assert!(allowed.status.success(), "{}", text(&allowed).1);
+    let forbidden = jobs(&server, &["start", "thread-io-pool", "--token", &token]);
+    assert!(text(&forbidden).1.contains("403"), "{}", text(&forbidden).1);
+}

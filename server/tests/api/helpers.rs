@@ -38,11 +38,26 @@ pub async fn spawn_app_in(
     max_ws_clients: usize,
     data_dir: PathBuf,
 ) -> TestApp {
+    spawn_configured(assets, data_dir, |s| s.with_max_ws_clients(max_ws_clients)).await
+}
+
+/// A server with tokens required.
+pub async fn spawn_app_with_auth() -> TestApp {
+    spawn_configured(None, tempfile::tempdir().unwrap().keep(), |s| {
+        s.with_auth(true)
+    })
+    .await
+}
+
+/// A server whose state `configure` adjusts before it starts.
+pub async fn spawn_configured(
+    assets: Option<PathBuf>,
+    data_dir: PathBuf,
+    configure: impl FnOnce(AppState) -> AppState,
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState::new(assets, TEST_HEARTBEAT, data_dir)
-        .unwrap()
-        .with_max_ws_clients(max_ws_clients);
+    let state = configure(AppState::new(assets, TEST_HEARTBEAT, data_dir).unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server::run(
         listener,

@@ -1,6 +1,7 @@
 //! Integration tests of the HTTP and WebSocket API against a real server
 //! listening on `127.0.0.1:0` (one test binary for the whole API area).
 
+mod auth;
 mod health;
 mod helpers;
 mod hub;
