@@ -240,6 +240,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/jobs", post(create).get(list))
         .route("/api/v1/jobs/{id}", get(detail).patch(tune).delete(delete))
         .route("/api/v1/jobs/{id}/stop", post(stop))
+        .route("/api/v1/jobs/{id}/ingest", post(ingest))
         .route("/api/v1/jobs/{id}/events", get(events))
         .route("/api/v1/jobs/{id}/metrics", get(history))
         .route("/api/v1/audit", get(audit_log))
@@ -566,6 +567,21 @@ async fn stop(
     };
     result.map_err(control_error)?;
     Ok((StatusCode::ACCEPTED, Json(detail_of(&entry))).into_response())
+}
+
+/// `POST /api/v1/jobs/{id}/ingest`: lines for an `http_ingest` source.
+async fn ingest(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let entry = state.jobs().get(&id)?;
+    let handle = entry.live()?.ingest().ok_or_else(|| {
+        AppError::Conflict(format!(
+            "job `{id}` does not read HTTP input (its source is not http_ingest)"
+        ))
+    })?;
+    Ok(crate::ingest::ingest(State(handle), body).await)
 }
 
 async fn delete(

@@ -220,6 +220,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(guarded)
         .merge(api::router())
+        .nest_service("/target", target::router(target::TargetConfig::default()))
         .fallback_service(assets::service(state.assets()))
         .layer(cors)
         .layer(axum::middleware::from_fn(error::json_errors))

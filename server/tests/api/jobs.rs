@@ -414,3 +414,69 @@ async fn server_shutdown_drains_running_jobs() {
     assert!(report.balanced);
     assert_eq!(report.accounting.leftovers, 0);
 }
+
+#[tokio::test]
+async fn ingest_and_the_test_target_are_mounted() {
+    let app = spawn_app().await;
+    let c = client();
+    let teapot = c
+        .get(app.url("/target/anything?status=418"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(teapot.status(), 418);
+    let stats: Value = c
+        .get(app.url("/target/_stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["requests"], 1);
+
+    let r = create(&app, json!({"name": "in", "source": {"kind": "http_ingest"}, "stages": [{"name": "parse", "op": {"kind": "parse_json"}}]})).await;
+    let id = r.json::<JobDetail>().await.unwrap().summary.id;
+    let url = app.url(&format!("/api/v1/jobs/{id}/ingest"));
+    let mut accepted = None;
+    for _ in 0..100 {
+        let resp = c
+            .post(&url)
+            .body("{\"id\":\"a\",\"level\":\"I\",\"msg\":\"m\"}\n{bad\n")
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 202 {
+            accepted = Some(resp.json::<Value>().await.unwrap());
+            break;
+        }
+        assert_eq!(resp.status(), 503, "not ready yet is the only other answer");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(accepted.expect("ingested")["accepted"], 2);
+    c.post(app.url(&format!("/api/v1/jobs/{id}/stop")))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let done = wait_job(&app, &id, "stopped", |d| d.report.is_some()).await;
+    let report = done.report.unwrap();
+    assert_eq!(
+        (report.accounting.sunk, report.accounting.dead_lettered),
+        (1, 1)
+    );
+
+    let other = create(
+        &app,
+        json!({"template": "thread-io-pool", "overrides": {"source": {"count": 1}}}),
+    )
+    .await;
+    let other = other.json::<JobDetail>().await.unwrap().summary.id;
+    let refused = c
+        .post(app.url(&format!("/api/v1/jobs/{other}/ingest")))
+        .body("x\n")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.status() == 409, "{}", refused.status());
+}
