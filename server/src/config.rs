@@ -53,6 +53,68 @@ pub struct ServeConfig {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "QUEUELAB_LOG_JSON")]
     pub log_json: bool,
+
+    /// A TOML file with any of the settings above (`port = 9000`,
+    /// `data_dir = "/var/lib/queuelab"`, `cors_origin = ["https://…"]`).
+    /// Flags win over environment variables, which win over the file.
+    #[arg(long, env = "QUEUELAB_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// Settings a config file may hold: the `serve` flags, by their names.
+pub const FILE_KEYS: &[&str] = &[
+    "bind",
+    "port",
+    "data_dir",
+    "assets",
+    "heartbeat_ms",
+    "max_ws_clients",
+    "shutdown_drain_ms",
+    "auth",
+    "cors_origin",
+    "log_json",
+];
+
+/// Reads a config file into `(flag id, value)` pairs, to become the
+/// defaults of `queuelab serve`. Every problem names the key.
+pub fn read_file(path: &std::path::Path) -> Result<Vec<(&'static str, String)>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let Some(id) = FILE_KEYS.iter().find(|k| **k == key) else {
+            return Err(format!(
+                "{}: unknown setting `{key}`; known: {}",
+                path.display(),
+                FILE_KEYS.join(", ")
+            ));
+        };
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| v.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            other => {
+                return Err(format!(
+                    "{}: `{key}` cannot be {}",
+                    path.display(),
+                    other.type_str()
+                ));
+            }
+        };
+        out.push((*id, text));
+    }
+    Ok(out)
 }
 
 impl ServeConfig {

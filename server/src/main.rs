@@ -91,8 +91,52 @@ enum TokenCommand {
     },
 }
 
+/// Parses the command line; a `serve --config FILE` (or `QUEUELAB_CONFIG`)
+/// supplies defaults that environment variables and flags override.
+fn parse_cli() -> anyhow::Result<Cli> {
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let from_args = args
+        .windows(2)
+        .find(|w| w[0] == "--config")
+        .map(|w| std::path::PathBuf::from(&w[1]))
+        .or_else(|| {
+            args.iter().find_map(|a| {
+                a.to_str()?
+                    .strip_prefix("--config=")
+                    .map(std::path::PathBuf::from)
+            })
+        });
+    let wants_serve = args.get(1).is_some_and(|a| a == "serve");
+    let config = from_args.or_else(|| std::env::var_os("QUEUELAB_CONFIG").map(Into::into));
+    let mut command = Cli::command();
+    if let (true, Some(path)) = (wants_serve, config) {
+        let settings = server::config::read_file(&path).map_err(anyhow::Error::msg)?;
+        command = command.mut_subcommand("serve", |mut serve| {
+            for (id, value) in settings {
+                // Parsed once per process: leaking keeps clap's API simple.
+                let value: &'static str = Box::leak(value.into_boxed_str());
+                serve = serve.mut_arg(id, |arg| arg.default_value(value));
+            }
+            serve
+        });
+    }
+    let matches = command.get_matches_from(args);
+    Ok(Cli::from_arg_matches(&matches)?)
+}
+
 fn main() -> std::process::ExitCode {
-    match dispatch(Cli::parse()) {
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(err) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {err:#}");
+            }
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match dispatch(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             // The whole chain, without a backtrace: these are user errors.

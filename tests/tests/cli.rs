@@ -344,3 +344,36 @@ fn the_readme_spec_example_is_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn serve_reads_a_config_file_that_flags_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("from-file");
+    let config = dir.path().join("queuelab.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "port = 0\ndata_dir = \"{}\"\nheartbeat_ms = 300\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let server = ServerProcess::spawn_with(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(
+        data.join("queuelab.db").is_file(),
+        "the store is in the configured folder"
+    );
+    drop(server);
+    std::fs::write(&config, "colour = \"blue\"\n").unwrap();
+    let out = Command::new(queuelab_bin())
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting `colour`"));
+}
