@@ -278,15 +278,6 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.addr()))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "queuelab listening");
-    // The one line a person (and the end-to-end test) reads to find us.
-    #[allow(clippy::print_stdout)]
-    {
-        println!(
-            "QueueLab {} is serving at {}",
-            server::VERSION,
-            display_url(addr)
-        );
-    }
     let state = AppState::new(assets, config.heartbeat_every(), config.data_dir.clone())
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?
         .with_max_ws_clients(config.max_ws_clients)
@@ -302,6 +293,15 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             "not required"
         }
     );
+    // The one line a person (and the end-to-end test) reads to find us.
+    #[allow(clippy::print_stdout)]
+    {
+        println!(
+            "QueueLab {} is serving at {}",
+            server::VERSION,
+            display_url(addr)
+        );
+    }
     let drain = Duration::from_millis(config.shutdown_drain_ms);
     server::run(listener, state, shutdown_signal(), drain).await?;
     tracing::info!("stopped");

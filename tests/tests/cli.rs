@@ -346,7 +346,7 @@ fn the_readme_spec_example_is_valid() {
 }
 
 #[test]
-fn serve_reads_a_config_file_that_flags_override() {
+fn serve_reads_its_settings_from_a_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("from-file");
     let config = dir.path().join("queuelab.toml");
@@ -358,17 +358,25 @@ fn serve_reads_a_config_file_that_flags_override() {
         ),
     )
     .unwrap();
-    let server = ServerProcess::spawn_with(&[
-        "--config",
-        config.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
+    // Only the file says where the data goes and which port to take.
+    let mut child = Command::new(queuelab_bin())
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        line.contains("http://127.0.0.1:") && !line.contains(":8080/"),
+        "port 0 from the file: {line}"
+    );
     assert!(
         data.join("queuelab.db").is_file(),
         "the store is in the configured folder"
     );
-    drop(server);
     std::fs::write(&config, "colour = \"blue\"\n").unwrap();
     let out = Command::new(queuelab_bin())
         .args(["serve", "--config", config.to_str().unwrap()])
