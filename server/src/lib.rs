@@ -77,6 +77,8 @@ struct Inner {
     ws_max: usize,
     /// Whether the API asks for tokens.
     auth: bool,
+    /// Serialised snapshot frames shared by WebSocket subscribers.
+    frames: ws::FrameCache,
     /// Browser origins allowed by CORS.
     cors: Vec<axum::http::HeaderValue>,
     /// Set once shutdown began: no new jobs, not ready.
@@ -106,6 +108,7 @@ impl AppState {
                 ws_slots: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_WS_CLIENTS)),
                 ws_max: DEFAULT_MAX_WS_CLIENTS,
                 auth: false,
+                frames: ws::FrameCache::default(),
                 cors: Vec::new(),
                 stopping: std::sync::atomic::AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
@@ -162,6 +165,11 @@ impl AppState {
         Ok(Self {
             inner: Arc::new(inner),
         })
+    }
+
+    /// Snapshot frames shared by WebSocket subscribers.
+    pub fn frames(&self) -> &ws::FrameCache {
+        &self.inner.frames
     }
 
     /// Whether the API asks for tokens.

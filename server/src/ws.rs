@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use engine::JobHandle;
@@ -101,17 +101,39 @@ async fn send(sink: &mut Sink, frame: &ServerFrame) -> bool {
         .is_ok()
 }
 
+/// Snapshot frames, serialised once per job and snapshot number and shared
+/// by every subscriber (a hundred dashboards cost one serialisation).
+#[derive(Debug, Default)]
+pub struct FrameCache {
+    frames: std::sync::Mutex<HashMap<String, (u64, Utf8Bytes)>>,
+}
+
+impl FrameCache {
+    fn snapshot_frame(&self, job: &str, snapshot: &JobSnapshot) -> Utf8Bytes {
+        let mut frames = self.frames.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((seq, text)) = frames.get(job)
+            && *seq == snapshot.seq
+        {
+            return text.clone();
+        }
+        let frame = ServerFrame::Snapshot {
+            job: job.to_owned(),
+            snapshot: Box::new(snapshot.clone()),
+        };
+        let text = Utf8Bytes::from(frame.to_json());
+        frames.insert(job.to_owned(), (snapshot.seq, text.clone()));
+        text
+    }
+}
+
 impl Session {
     /// Sends what changed in the subscribed jobs; false if the socket broke.
-    async fn push(&mut self, sink: &mut Sink) -> bool {
+    async fn push(&mut self, state: &AppState, sink: &mut Sink) -> bool {
         for (id, sub) in &mut self.subs {
             if sub.snapshots.has_changed().unwrap_or(false) {
                 let snapshot = sub.snapshots.borrow_and_update().clone();
-                let frame = ServerFrame::Snapshot {
-                    job: id.clone(),
-                    snapshot: Box::new((*snapshot).clone()),
-                };
-                if !send(sink, &frame).await {
+                let text = state.frames().snapshot_frame(id, &snapshot);
+                if sink.send(Message::Text(text)).await.is_err() {
                     return false;
                 }
             }
@@ -247,7 +269,7 @@ async fn serve_socket(socket: WebSocket, state: AppState) {
                 }
             }
             _ = push.tick() => {
-                if !session.push(&mut sink).await {
+                if !session.push(&state, &mut sink).await {
                     break;
                 }
             }
@@ -276,7 +298,7 @@ async fn serve_socket(socket: WebSocket, state: AppState) {
                         // Answer a list subscription (and a job's current
                         // state) right away rather than at the next tick.
                         if (!subscribed_jobs && !session.push_jobs(&state, &mut sink).await)
-                            || !session.push(&mut sink).await
+                            || !session.push(&state, &mut sink).await
                         {
                             break;
                         }
