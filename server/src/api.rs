@@ -22,7 +22,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Body of `GET /healthz`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
     /// Always `"ok"` while the process can answer at all.
     pub status: &'static str,
@@ -30,7 +30,9 @@ pub struct Health {
     pub uptime_s: u64,
 }
 
-async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Json<Health> {
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok",
         uptime_s: state.uptime().as_secs(),
@@ -38,7 +40,8 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
 }
 
 /// Ready to take work: not shutting down.
-async fn readyz(
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503, body = shared::api::ErrorBody)))]
+pub async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     if state.is_stopping() {
@@ -47,7 +50,9 @@ async fn readyz(
     Ok(Json(serde_json::json!({"status": "ready"})))
 }
 
-async fn version() -> Json<VersionInfo> {
+/// The server's name, version and protocol revision.
+#[utoipa::path(get, path = "/api/v1/version", tag = "operations", responses((status = 200, body = VersionInfo)))]
+pub async fn version() -> Json<VersionInfo> {
     Json(VersionInfo {
         name: "queuelab".to_owned(),
         version: VERSION.to_owned(),

@@ -389,7 +389,15 @@ fn requested_spec(
     Ok((spec, None))
 }
 
-async fn create(
+/// Creates and starts a job from a spec (JSON, or TOML with
+/// `Content-Type: application/toml`) or from `{"template": NAME, "overrides": {...}}`.
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs",
+    request_body(content = serde_json::Value, description = "A PipelineSpec, or {template, overrides}", content_type = "application/json"),
+    responses((status = 201, description = "Started; Location names the job", body = JobDetail),
+        (status = 401, body = shared::api::ErrorBody), (status = 403, body = shared::api::ErrorBody),
+        (status = 415, body = shared::api::ErrorBody), (status = 422, description = "Invalid input; every problem with its field path", body = shared::api::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create(
     State(state): State<AppState>,
     remote: Caller,
     headers: HeaderMap,
@@ -454,7 +462,7 @@ async fn create(
 /// Filters and paging of `GET /api/v1/jobs`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+pub struct ListQuery {
     state: Option<JobState>,
     template: Option<String>,
     /// Text that the id or the name contains.
@@ -464,7 +472,14 @@ struct ListQuery {
     limit: Option<usize>,
 }
 
-async fn list(
+/// Lists jobs, newest first, with filters and paging.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
+    params(("state" = Option<String>, Query, description = "Only jobs in this state"),
+        ("template" = Option<String>, Query, description = "Only jobs made from this template"),
+        ("q" = Option<String>, Query, description = "Text the id or name contains"),
+        ("offset" = Option<usize>, Query), ("limit" = Option<usize>, Query, description = "1 to 500, default 50")),
+    responses((status = 200, body = JobPage), (status = 422, description = "Invalid input; every problem with its field path", body = shared::api::ErrorBody)), security(("bearer" = [])))]
+pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<JobPage>, AppError> {
@@ -496,7 +511,10 @@ async fn list(
     Ok(Json(JobPage { jobs, total }))
 }
 
-async fn detail(
+/// One job: spec, state, newest snapshot, final report.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
+    responses((status = 200, body = JobDetail), (status = 404, body = shared::api::ErrorBody)), security(("bearer" = [])))]
+pub async fn detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<JobDetail>, AppError> {
@@ -517,7 +535,11 @@ fn control_error(e: ControlError) -> AppError {
     }
 }
 
-async fn tune(
+/// Changes a running stage's workers, concurrency or rate limit, or the sink's batching.
+#[utoipa::path(patch, path = "/api/v1/jobs/{id}", tag = "jobs", request_body = TuneRequest,
+    responses((status = 200, body = JobDetail), (status = 409, description = "Not running", body = shared::api::ErrorBody), (status = 422, description = "Invalid input; every problem with its field path", body = shared::api::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn tune(
     State(state): State<AppState>,
     remote: Caller,
     Path(id): Path<String>,
@@ -534,7 +556,10 @@ async fn tune(
     Ok(Json(detail_of(&entry)))
 }
 
-async fn stop(
+/// Stops a job: drain (graceful, with an optional deadline) or abort.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/stop", tag = "jobs", request_body = StopRequest,
+    responses((status = 202, body = JobDetail), (status = 409, body = shared::api::ErrorBody)), security(("bearer" = [])))]
+pub async fn stop(
     State(state): State<AppState>,
     remote: Caller,
     Path(id): Path<String>,
@@ -570,7 +595,12 @@ async fn stop(
 }
 
 /// `POST /api/v1/jobs/{id}/ingest`: lines for an `http_ingest` source.
-async fn ingest(
+/// Lines for a job whose source is `http_ingest`, one item per line.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/ingest", tag = "jobs",
+    request_body(content = String, content_type = "text/plain"),
+    responses((status = 202, description = "All lines taken"), (status = 429, description = "A full `reject` queue refused some; counts in the body"),
+        (status = 409, body = shared::api::ErrorBody)), security(("bearer" = [])))]
+pub async fn ingest(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Bytes,
@@ -584,7 +614,10 @@ async fn ingest(
     Ok(crate::ingest::ingest(State(handle), body).await)
 }
 
-async fn delete(
+/// Deletes a finished job and its records (admin).
+#[utoipa::path(delete, path = "/api/v1/jobs/{id}", tag = "jobs",
+    responses((status = 204), (status = 409, description = "Still running", body = shared::api::ErrorBody)), security(("bearer" = [])))]
+pub async fn delete(
     State(state): State<AppState>,
     remote: Caller,
     Path(id): Path<String>,
@@ -621,7 +654,7 @@ async fn delete(
 /// Time range and resolution of `GET /api/v1/jobs/{id}/metrics`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HistoryQuery {
+pub struct HistoryQuery {
     #[serde(default)]
     from_ms: u64,
     to_ms: Option<u64>,
@@ -629,7 +662,11 @@ struct HistoryQuery {
     step_ms: Option<u64>,
 }
 
-async fn history(
+/// A job's metric history, at most one snapshot per `step_ms`.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/metrics", tag = "jobs",
+    params(("from_ms" = Option<u64>, Query), ("to_ms" = Option<u64>, Query), ("step_ms" = Option<u64>, Query, description = "Default 1000")),
+    responses((status = 200, body = Vec<JobSnapshot>)), security(("bearer" = [])))]
+pub async fn history(
     State(state): State<AppState>,
     Path(id): Path<String>,
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
@@ -653,7 +690,10 @@ async fn history(
     Ok(Json(points))
 }
 
-async fn audit_log(State(state): State<AppState>) -> Result<Json<Vec<AuditEntry>>, AppError> {
+/// The newest 500 audit entries (admin).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "admin",
+    responses((status = 200, body = Vec<AuditEntry>)), security(("bearer" = [])))]
+pub async fn audit_log(State(state): State<AppState>) -> Result<Json<Vec<AuditEntry>>, AppError> {
     let registry = state.jobs().clone();
     tokio::task::spawn_blocking(move || registry.store.audit_log(500))
         .await
@@ -705,7 +745,10 @@ fn audit(
     }
 }
 
-async fn events(
+/// A job's events: state changes and tunes, with times.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs",
+    responses((status = 200, body = Vec<JobEvent>)), security(("bearer" = [])))]
+pub async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<JobEvent>>, AppError> {
@@ -735,17 +778,26 @@ fn template_info(t: &templates::Template) -> TemplateInfo {
     }
 }
 
-async fn list_templates() -> Json<Vec<TemplateInfo>> {
+/// The built-in templates: the article's scenarios.
+#[utoipa::path(get, path = "/api/v1/templates", tag = "templates", responses((status = 200, body = Vec<TemplateInfo>)))]
+pub async fn list_templates() -> Json<Vec<TemplateInfo>> {
     Json(templates::ALL.iter().map(template_info).collect())
 }
 
-async fn template(Path(name): Path<String>) -> Result<Json<TemplateInfo>, AppError> {
+/// One template.
+#[utoipa::path(get, path = "/api/v1/templates/{name}", tag = "templates",
+    responses((status = 200, body = TemplateInfo), (status = 404, body = shared::api::ErrorBody)))]
+pub async fn template(Path(name): Path<String>) -> Result<Json<TemplateInfo>, AppError> {
     templates::get(&name)
         .map(|t| Json(template_info(t)))
         .ok_or_else(|| AppError::NotFound(format!("no template `{name}`")))
 }
 
-async fn validate(headers: HeaderMap, body: Bytes) -> Result<Json<Validated>, AppError> {
+/// Validates a spec without running it; every problem with its field path.
+#[utoipa::path(post, path = "/api/v1/validate", tag = "jobs",
+    request_body(content = serde_json::Value, description = "A PipelineSpec (JSON or TOML) or {template, overrides}"),
+    responses((status = 200, body = Validated), (status = 422, description = "Invalid input; every problem with its field path", body = shared::api::ErrorBody)))]
+pub async fn validate(headers: HeaderMap, body: Bytes) -> Result<Json<Validated>, AppError> {
     let (spec, _) = requested_spec(&headers, &body)?;
     Ok(Json(Validated { valid: true, spec }))
 }

@@ -15,6 +15,7 @@
 //!   [`error::AppError`] every handler returns.
 //! * [`jobs`] — jobs, templates and spec validation under `/api/v1`.
 //! * [`metrics`] — Prometheus text at `/metrics`.
+//! * [`openapi`] — the OpenAPI document and the interactive docs page.
 //! * [`store`] — jobs, events, metric history and the audit log in SQLite,
 //!   so finished runs survive restarts and crashes are noticed.
 //! * [`ws`] — the WebSocket hub; today it streams heartbeats.
@@ -36,6 +37,7 @@ pub mod healthcheck;
 pub mod ingest;
 pub mod jobs;
 pub mod metrics;
+pub mod openapi;
 pub mod store;
 pub mod target;
 pub mod ws;
@@ -228,6 +230,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(guarded)
         .merge(api::router())
+        .merge(openapi::router())
         .nest_service("/target", target::router(target::TargetConfig::default()))
         .fallback_service(assets::service(state.assets()))
         .layer(cors)

@@ -86,7 +86,7 @@ pub struct JobRecord {
 }
 
 /// An audit log entry.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// When, milliseconds since the Unix epoch.
     pub at_ms: u64,

@@ -7,6 +7,7 @@ use crate::spec::{FieldError, PipelineSpec};
 
 /// Answer of `GET /api/v1/version`: lets scripts and the dashboard check
 /// which server they talk to before relying on newer endpoints.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VersionInfo {
@@ -20,6 +21,7 @@ pub struct VersionInfo {
 
 /// The JSON body of every API error: a stable machine-readable `code`, a
 /// human `message`, and the offending `field` path when one input is to blame.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// Stable identifier such as `not_found` or `invalid_field`.
@@ -36,6 +38,7 @@ pub struct ErrorBody {
 }
 
 /// A job as listed: identity, state and headline figures.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSummary {
     /// Job id.
@@ -60,6 +63,7 @@ pub struct JobSummary {
 }
 
 /// One job in full.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobDetail {
     /// The summary.
@@ -75,6 +79,7 @@ pub struct JobDetail {
 }
 
 /// A page of jobs.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobPage {
     /// Jobs on this page, newest first.
@@ -84,6 +89,7 @@ pub struct JobPage {
 }
 
 /// How to stop a job.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopMode {
@@ -95,6 +101,7 @@ pub enum StopMode {
 }
 
 /// Body of `POST /api/v1/jobs/{id}/stop`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StopRequest {
@@ -107,6 +114,7 @@ pub struct StopRequest {
 }
 
 /// A built-in template as listed.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TemplateInfo {
     /// Name to start it by.
@@ -120,6 +128,7 @@ pub struct TemplateInfo {
 }
 
 /// Answer of `POST /api/v1/validate`: the spec is valid (problems are 422).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Validated {
     /// Always true (an invalid spec is an error response).

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::spec::{Capacity, Runtime, WhenFull};
 
 /// Where a job is in its life.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
@@ -64,6 +65,7 @@ impl fmt::Display for JobState {
 /// Where every item a source produced ended up. The product's promise:
 /// `produced = sunk + filtered + dead_lettered + dropped_by_policy +
 /// leftovers` at the end of every run.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accounting {
     /// Items the source emitted.
@@ -116,6 +118,7 @@ impl fmt::Display for Accounting {
 }
 
 /// Percentiles of one latency histogram, in microseconds.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
     /// Samples in the histogram.
@@ -133,6 +136,7 @@ pub struct Latency {
 }
 
 /// What kind of node of the pipeline a [`NodeSnapshot`] describes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeKind {
@@ -145,6 +149,7 @@ pub enum NodeKind {
 }
 
 /// One queue-and-workers node: a stage, a bridge or the sink.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NodeSnapshot {
     /// Stage name; bridges are `bridge:<from>-><to>`, the sink is `sink`.
@@ -208,6 +213,7 @@ pub struct NodeSnapshot {
 }
 
 /// Process-wide health, sampled with each snapshot.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProcessSnapshot {
     /// Resident memory.
@@ -226,6 +232,7 @@ pub struct ProcessSnapshot {
 }
 
 /// The live view of a job, published several times a second.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JobSnapshot {
     /// Job id.
@@ -251,6 +258,7 @@ pub struct JobSnapshot {
 }
 
 /// Something that happened to a job, with when.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobEvent {
     /// Wall-clock time, milliseconds since the Unix epoch.
@@ -263,6 +271,7 @@ pub struct JobEvent {
 }
 
 /// The kinds of [`JobEvent`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
@@ -288,6 +297,7 @@ pub enum EventKind {
 }
 
 /// A change to a running job's knobs.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TuneRequest {
@@ -311,6 +321,7 @@ pub struct TuneRequest {
 }
 
 /// The summary of a finished job.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobReport {
     /// Job id.

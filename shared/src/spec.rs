@@ -13,6 +13,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// A whole pipeline: source → stages → sink, plus lifecycle settings.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSpec {
@@ -45,6 +46,7 @@ fn is_default<T: Default + PartialEq>(v: &T) -> bool {
 }
 
 /// Where a stage runs: the two worlds of the article.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Runtime {
@@ -65,6 +67,7 @@ impl fmt::Display for Runtime {
 }
 
 /// One processing stage.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StageSpec {
@@ -102,6 +105,7 @@ pub struct StageSpec {
 }
 
 /// How to retry a failed operation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetrySpec {
@@ -119,6 +123,7 @@ pub struct RetrySpec {
 }
 
 /// Randomisation of a backoff `d = min(cap, base * 2^n)`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Jitter {
@@ -132,6 +137,7 @@ pub enum Jitter {
 }
 
 /// What happens to an item whose operation failed for good.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnError {
@@ -145,6 +151,7 @@ pub enum OnError {
 }
 
 /// Where items that failed for good are kept.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DeadLetterSpec {
@@ -167,6 +174,7 @@ pub enum DeadLetterSpec {
 }
 
 /// A stage's input queue: its size and what producers do when it is full.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueSpec {
@@ -197,6 +205,33 @@ pub enum Capacity {
     /// No limit: the article's memory pitfall, available on purpose.
     Unbounded,
 }
+
+/// The schema of what a capacity looks like on the wire: a positive
+/// number, or the word `unbounded`.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Capacity {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["unbounded"])),
+            )
+            .description(Some(
+                "Items the queue holds, or \"unbounded\" (a memory risk)",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Capacity {}
 
 impl Default for Capacity {
     fn default() -> Self {
@@ -243,6 +278,7 @@ impl From<Capacity> for CapacityRepr {
 }
 
 /// What a producer does when the queue it feeds is full.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenFull {
@@ -269,6 +305,7 @@ impl fmt::Display for WhenFull {
 }
 
 /// A latency distribution for simulated work, in milliseconds.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "dist", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Distribution {
@@ -299,6 +336,7 @@ pub enum Distribution {
 }
 
 /// Keep or drop the items a filter matches.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FilterMode {
@@ -310,6 +348,7 @@ pub enum FilterMode {
 }
 
 /// The work a stage does on each item.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OpSpec {
@@ -392,6 +431,7 @@ impl OpSpec {
 }
 
 /// The method of an `http` operation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
@@ -403,6 +443,7 @@ pub enum HttpMethod {
 }
 
 /// Where items come from.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceSpec {
@@ -470,6 +511,7 @@ pub enum SourceSpec {
 }
 
 /// A sample file of synthetic JSON log lines.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SampleSpec {
@@ -487,6 +529,7 @@ pub struct SampleSpec {
 }
 
 /// Shape of a synthetic item.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Payload {
@@ -498,6 +541,7 @@ pub enum Payload {
 }
 
 /// Where items end up.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SinkSpec {
@@ -583,6 +627,7 @@ pub enum SinkSpec {
 
 /// How a sink groups items into writes: a batch is written when it holds
 /// `size` items or its first item has waited `linger_ms`, and on drain.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchSpec {
@@ -737,6 +782,7 @@ pub mod limits {
 }
 
 /// One problem with one field of a spec.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     /// Path of the field, such as `stages[1].queue.capacity`; empty for the

@@ -57,3 +57,43 @@ async fn healthcheck_probe_accepts_a_live_server() {
     .unwrap();
     assert!(matches!(result, Err(server::healthcheck::ProbeError::Status(s)) if s.contains("404")));
 }
+
+#[tokio::test]
+async fn the_openapi_document_and_docs_page_are_served() {
+    let app = spawn_app().await;
+    let (status, body) = get(&app, "/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for path in [
+        "/api/v1/jobs",
+        "/api/v1/jobs/{id}",
+        "/api/v1/jobs/{id}/stop",
+        "/api/v1/templates",
+        "/api/v1/validate",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} documented");
+    }
+    for schema in [
+        "PipelineSpec",
+        "JobDetail",
+        "TuneRequest",
+        "ErrorBody",
+        "Capacity",
+    ] {
+        assert!(
+            doc["components"]["schemas"].get(schema).is_some(),
+            "{schema} documented"
+        );
+    }
+    let (status, page) = get(&app, "/api/docs/").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("swagger"),
+        "the docs page comes from the binary"
+    );
+}
