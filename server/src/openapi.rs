@@ -31,7 +31,7 @@ impl Modify for BearerAuth {
     ),
     paths(
         jobs::create, jobs::list, jobs::detail, jobs::tune, jobs::stop, jobs::ingest,
-        jobs::delete, jobs::events, jobs::history, jobs::audit_log, jobs::list_templates,
+        jobs::delete, jobs::events, jobs::history, jobs::leftovers, jobs::dead_letters, jobs::audit_log, jobs::list_templates,
         jobs::template, jobs::validate, api::healthz, api::readyz, api::version
     ),
     components(schemas(shared::spec::PipelineSpec, shared::api::ErrorBody)),

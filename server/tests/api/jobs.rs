@@ -192,6 +192,19 @@ async fn abort_over_rest_keeps_leftovers() {
         .unwrap();
     assert_eq!(report.state, shared::metrics::JobState::Aborted);
     assert!(report.accounting.leftovers > 0 && report.balanced);
+    let page: Value = client()
+        .get(app.url(&format!("/api/v1/jobs/{id}/leftovers?limit=3")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], report.accounting.leftovers);
+    assert!(
+        page["records"][0].as_str().unwrap().starts_with("{\"id\""),
+        "the original lines"
+    );
 }
 
 #[tokio::test]
@@ -479,4 +492,53 @@ async fn ingest_and_the_test_target_are_mounted() {
         .await
         .unwrap();
     assert!(refused.status() == 409, "{}", refused.status());
+}
+
+#[tokio::test]
+async fn leftovers_and_dead_letters_are_paged() {
+    let app = spawn_app().await;
+    let c = client();
+    let r = create(
+        &app,
+        json!({
+            "name": "paged",
+            "source": {"kind": "synthetic", "count": 200, "malformed_share": 0.25, "seed": 4},
+            "stages": [{"name": "parse", "op": {"kind": "parse_json"}}]
+        }),
+    )
+    .await;
+    let id = r.json::<JobDetail>().await.unwrap().summary.id;
+    let report = wait_job(&app, &id, "completion", |d| d.report.is_some())
+        .await
+        .report
+        .unwrap();
+    let dead = report.accounting.dead_lettered as usize;
+    assert!(dead > 20);
+    let page: Value = c
+        .get(app.url(&format!("/api/v1/jobs/{id}/dead_letters?offset=10&limit=5")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], dead);
+    assert_eq!(page["records"].as_array().unwrap().len(), 5);
+    assert_eq!(page["records"][0]["stage"], "parse");
+    assert_eq!(page["records"][0]["error_kind"], "invalid JSON");
+    let none: Value = c
+        .get(app.url(&format!("/api/v1/jobs/{id}/leftovers")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["total"], 0, "a completed job has no leftovers");
+    let bad = c
+        .get(app.url(&format!("/api/v1/jobs/{id}/leftovers?limit=0")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
 }
