@@ -21,6 +21,11 @@ pub struct ServeConfig {
     #[arg(long, env = "QUEUELAB_DATA_DIR", default_value = "queuelab-data")]
     pub data_dir: PathBuf,
 
+    /// Where QueueLab keeps its state: a `postgres://` URL for a team
+    /// server, or a SQLite file; `<data dir>/queuelab.db` when omitted.
+    #[arg(long, env = "QUEUELAB_STORE", hide_env_values = true)]
+    pub store: Option<String>,
+
     /// Folder of the built dashboard. Found automatically when omitted:
     /// next to the binary, in `../share/queuelab/dashboard`, or in the
     /// source tree's `frontend/dist`.
@@ -66,6 +71,7 @@ pub const FILE_KEYS: &[&str] = &[
     "bind",
     "port",
     "data_dir",
+    "store",
     "assets",
     "heartbeat_ms",
     "max_ws_clients",

@@ -83,13 +83,18 @@ fn now_ms() -> u64 {
 impl Registry {
     /// Opens the store under `data_dir` (`queuelab.db`), marks jobs a crash
     /// left running as `interrupted`, and loads every stored job.
-    pub fn open(data_dir: PathBuf) -> Result<Self, StoreError> {
+    /// `store` names a PostgreSQL URL or a SQLite file; by default the
+    /// store is `queuelab.db` in `data_dir`.
+    pub fn open(data_dir: PathBuf, store: Option<&str>) -> Result<Self, StoreError> {
         std::fs::create_dir_all(&data_dir).map_err(|e| {
             StoreError::Sql(rusqlite::Error::InvalidPath(
                 data_dir.join(format!("({e})")),
             ))
         })?;
-        let store = Store::open(&data_dir.join("queuelab.db"))?;
+        let store = match store {
+            Some(place) => Store::open_at(place)?,
+            None => Store::open(&data_dir.join("queuelab.db"))?,
+        };
         let interrupted = store.mark_interrupted()?;
         if !interrupted.is_empty() {
             tracing::warn!(jobs = ?interrupted, "jobs left running by the last process are marked interrupted");

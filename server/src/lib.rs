@@ -101,12 +101,23 @@ impl AppState {
         heartbeat_every: Duration,
         data_dir: PathBuf,
     ) -> Result<Self, store::StoreError> {
+        Self::with_store(assets, heartbeat_every, data_dir, None)
+    }
+
+    /// Like [`AppState::new`], with the store elsewhere: a `postgres://`
+    /// URL or a SQLite file.
+    pub fn with_store(
+        assets: Option<PathBuf>,
+        heartbeat_every: Duration,
+        data_dir: PathBuf,
+        store: Option<&str>,
+    ) -> Result<Self, store::StoreError> {
         Ok(Self {
             inner: Arc::new(Inner {
                 started: Instant::now(),
                 heartbeat_every,
                 assets,
-                jobs: Arc::new(jobs::Registry::open(data_dir)?),
+                jobs: Arc::new(jobs::Registry::open(data_dir, store)?),
                 ws_slots: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_WS_CLIENTS)),
                 ws_max: DEFAULT_MAX_WS_CLIENTS,
                 auth: false,

@@ -88,6 +88,9 @@ enum TokenCommand {
         /// The server's data directory.
         #[arg(long, env = "QUEUELAB_DATA_DIR", default_value = "queuelab-data")]
         data_dir: std::path::PathBuf,
+        /// The server's store, if not in the data directory.
+        #[arg(long, env = "QUEUELAB_STORE", hide_env_values = true)]
+        store: Option<String>,
     },
 }
 
@@ -163,11 +166,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     role,
                     label,
                     data_dir,
+                    store,
                 },
         } => {
-            std::fs::create_dir_all(&data_dir)
-                .with_context(|| format!("cannot create {}", data_dir.display()))?;
-            let store = server::store::Store::open(&data_dir.join("queuelab.db"))?;
+            let store = match store {
+                Some(place) => server::store::Store::open_at(&place)?,
+                None => {
+                    std::fs::create_dir_all(&data_dir)
+                        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+                    server::store::Store::open(&data_dir.join("queuelab.db"))?
+                }
+            };
             let token = server::auth::generate();
             store.add_token(&label, role.as_str(), &server::auth::hash(&token))?;
             #[allow(clippy::print_stdout)]
@@ -278,12 +287,17 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.addr()))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "queuelab listening");
-    let state = AppState::new(assets, config.heartbeat_every(), config.data_dir.clone())
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?
-        .with_max_ws_clients(config.max_ws_clients)
-        .with_auth(config.auth_enabled())
-        .with_cors_origins(&config.cors_origin)
-        .context("--cors-origin")?;
+    let state = AppState::with_store(
+        assets,
+        config.heartbeat_every(),
+        config.data_dir.clone(),
+        config.store.as_deref(),
+    )
+    .context("cannot open the store")?
+    .with_max_ws_clients(config.max_ws_clients)
+    .with_auth(config.auth_enabled())
+    .with_cors_origins(&config.cors_origin)
+    .context("--cors-origin")?;
     tracing::info!(
         auth = config.auth_enabled(),
         "API tokens {}",

@@ -1,16 +1,18 @@
-//! The server's own state in SQLite (`<data dir>/queuelab.db`): jobs with
-//! their spec, state, last snapshot and final report; their events; a
-//! downsampled metric history; the audit log.
+//! The server's own state: jobs with their spec, state, last snapshot and
+//! final report; their events; a downsampled metric history; the audit
+//! log; API token hashes. SQLite in the data directory by default
+//! (`queuelab.db`), or PostgreSQL for a team server (`--store
+//! postgres://…`), with the same behaviour.
 //!
+//! The queries are written once, in the SQL both databases speak (`$n`
+//! parameters, `ON CONFLICT`, `RETURNING`); only the schema's DDL differs.
 //! Schema changes are numbered migrations, applied in order at open and
-//! recorded in `PRAGMA user_version`. One connection behind a mutex is
-//! enough: writes are a few rows a second per running job, done from
-//! blocking threads, never on the async workers.
+//! recorded in `schema_version`. Writes are a few rows a second per
+//! running job, always from blocking threads.
 
 use std::path::Path;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, params};
 use shared::api::JobSummary;
 use shared::metrics::{JobEvent, JobReport, JobSnapshot, JobState};
 use shared::spec::PipelineSpec;
@@ -18,59 +20,235 @@ use shared::spec::PipelineSpec;
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database said no.
+    /// SQLite said no.
     #[error("store: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// PostgreSQL said no.
+    #[error("store: {0}")]
+    Postgres(#[from] postgres::Error),
     /// A stored document no longer reads.
     #[error("store: corrupt record: {0}")]
     Json(#[from] serde_json::Error),
 }
 
-/// Numbered schema migrations; index + 1 is the version it brings.
-const MIGRATIONS: &[&str] = &[
-    // 1: jobs, events, metric history, audit log.
-    "CREATE TABLE jobs (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        template TEXT,
-        spec TEXT NOT NULL,
-        state TEXT NOT NULL,
-        created_at_ms INTEGER NOT NULL,
-        updated_at_ms INTEGER NOT NULL,
-        snapshot TEXT,
-        report TEXT
-     );
+/// Numbered schema migrations, per database: index + 1 is the version.
+const SQLITE_MIGRATIONS: &[&str] = &[
+    "CREATE TABLE jobs (id TEXT PRIMARY KEY, name TEXT NOT NULL, template TEXT, spec TEXT NOT NULL,
+        state TEXT NOT NULL, created_at_ms BIGINT NOT NULL, updated_at_ms BIGINT NOT NULL,
+        snapshot TEXT, report TEXT);
      CREATE INDEX jobs_state ON jobs(state);
-     CREATE TABLE events (
-        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-        n INTEGER NOT NULL,
-        event TEXT NOT NULL,
-        PRIMARY KEY (job_id, n)
-     );
-     CREATE TABLE history (
-        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-        elapsed_ms INTEGER NOT NULL,
-        snapshot TEXT NOT NULL,
-        PRIMARY KEY (job_id, elapsed_ms)
-     );
-     CREATE TABLE audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        at_ms INTEGER NOT NULL,
-        who TEXT NOT NULL,
-        action TEXT NOT NULL,
-        target TEXT NOT NULL,
-        detail TEXT NOT NULL,
-        remote TEXT NOT NULL
-     );",
-    // 2: API tokens, stored as SHA-256 hashes.
-    "CREATE TABLE tokens (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        label TEXT NOT NULL,
-        role TEXT NOT NULL,
-        hash TEXT NOT NULL UNIQUE,
-        created_at_ms INTEGER NOT NULL
-     );",
+     CREATE TABLE events (job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        n BIGINT NOT NULL, event TEXT NOT NULL, PRIMARY KEY (job_id, n));
+     CREATE TABLE history (job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        elapsed_ms BIGINT NOT NULL, snapshot TEXT NOT NULL, PRIMARY KEY (job_id, elapsed_ms));
+     CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms BIGINT NOT NULL, who TEXT NOT NULL,
+        action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL, remote TEXT NOT NULL);",
+    "CREATE TABLE tokens (id INTEGER PRIMARY KEY AUTOINCREMENT, label TEXT NOT NULL, role TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE, created_at_ms BIGINT NOT NULL);",
 ];
+
+const POSTGRES_MIGRATIONS: &[&str] = &[
+    "CREATE TABLE jobs (id TEXT PRIMARY KEY, name TEXT NOT NULL, template TEXT, spec TEXT NOT NULL,
+        state TEXT NOT NULL, created_at_ms BIGINT NOT NULL, updated_at_ms BIGINT NOT NULL,
+        snapshot TEXT, report TEXT);
+     CREATE INDEX jobs_state ON jobs(state);
+     CREATE TABLE events (job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        n BIGINT NOT NULL, event TEXT NOT NULL, PRIMARY KEY (job_id, n));
+     CREATE TABLE history (job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        elapsed_ms BIGINT NOT NULL, snapshot TEXT NOT NULL, PRIMARY KEY (job_id, elapsed_ms));
+     CREATE TABLE audit (id BIGSERIAL PRIMARY KEY, at_ms BIGINT NOT NULL, who TEXT NOT NULL,
+        action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL, remote TEXT NOT NULL);",
+    "CREATE TABLE tokens (id BIGSERIAL PRIMARY KEY, label TEXT NOT NULL, role TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE, created_at_ms BIGINT NOT NULL);",
+];
+
+/// A value bound to a `$n` parameter.
+#[derive(Debug, Clone)]
+enum P {
+    I(i64),
+    T(Option<String>),
+}
+
+fn t(s: impl Into<String>) -> P {
+    P::T(Some(s.into()))
+}
+
+/// A value read from a column.
+#[derive(Debug, Clone)]
+enum Cell {
+    I(i64),
+    T(Option<String>),
+}
+
+impl Cell {
+    fn int(&self) -> i64 {
+        match self {
+            Cell::I(i) => *i,
+            Cell::T(s) => s.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0),
+        }
+    }
+
+    fn text(&self) -> Option<String> {
+        match self {
+            Cell::T(s) => s.clone(),
+            Cell::I(i) => Some(i.to_string()),
+        }
+    }
+
+    fn string(&self) -> String {
+        self.text().unwrap_or_default()
+    }
+}
+
+/// Runs `f` where a blocking database client may block: off any tokio
+/// runtime (the PostgreSQL client drives its own), on the caller otherwise.
+fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| s.spawn(f).join().expect("store thread panicked"))
+    } else {
+        f()
+    }
+}
+
+enum Backend {
+    Sqlite(Mutex<rusqlite::Connection>),
+    /// In an `Option` so it can be dropped off the runtime (see `Drop`).
+    Postgres(Mutex<Option<postgres::Client>>),
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite(_) => "Sqlite",
+            Backend::Postgres(_) => "Postgres",
+        })
+    }
+}
+
+/// A statement and its parameters, for one transaction.
+type Stmt = (&'static str, Vec<P>);
+
+impl Backend {
+    fn query(&self, sql: &str, params: &[P]) -> Result<Vec<Vec<Cell>>, StoreError> {
+        match self {
+            Backend::Sqlite(conn) => {
+                let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+                let mut stmt = conn.prepare_cached(&sqlite_sql(sql))?;
+                let n = stmt.column_count();
+                let values: Vec<rusqlite::types::Value> = params.iter().map(to_sqlite).collect();
+                let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
+                    (0..n)
+                        .map(|i| {
+                            Ok(match r.get_ref(i)? {
+                                rusqlite::types::ValueRef::Integer(i) => Cell::I(i),
+                                rusqlite::types::ValueRef::Null => Cell::T(None),
+                                other => Cell::T(Some(
+                                    String::from_utf8_lossy(other.as_bytes().unwrap_or_default())
+                                        .into_owned(),
+                                )),
+                            })
+                        })
+                        .collect::<Result<Vec<_>, rusqlite::Error>>()
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            }
+            Backend::Postgres(client) => off_runtime(|| {
+                let mut guard = client.lock().unwrap_or_else(|e| e.into_inner());
+                let client = guard.as_mut().expect("open client");
+                let owned: Vec<Box<dyn postgres::types::ToSql + Sync>> =
+                    params.iter().map(to_pg).collect();
+                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    owned.iter().map(|b| b.as_ref()).collect();
+                let rows = client.query(sql, &refs)?;
+                Ok(rows
+                    .iter()
+                    .map(|r| {
+                        (0..r.len())
+                            .map(|i| match *r.columns()[i].type_() {
+                                postgres::types::Type::INT8 => {
+                                    r.get::<_, Option<i64>>(i).map_or(Cell::T(None), Cell::I)
+                                }
+                                postgres::types::Type::INT4 => r
+                                    .get::<_, Option<i32>>(i)
+                                    .map_or(Cell::T(None), |v| Cell::I(i64::from(v))),
+                                _ => Cell::T(r.get::<_, Option<String>>(i)),
+                            })
+                            .collect()
+                    })
+                    .collect())
+            }),
+        }
+    }
+
+    /// Runs statements in one transaction.
+    fn transaction(&self, stmts: &[Stmt]) -> Result<(), StoreError> {
+        match self {
+            Backend::Sqlite(conn) => {
+                let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+                let tx = conn.transaction()?;
+                for (sql, params) in stmts {
+                    let values: Vec<rusqlite::types::Value> =
+                        params.iter().map(to_sqlite).collect();
+                    tx.prepare_cached(&sqlite_sql(sql))?
+                        .execute(rusqlite::params_from_iter(values))?;
+                }
+                tx.commit()?;
+                Ok(())
+            }
+            Backend::Postgres(client) => off_runtime(|| {
+                let mut guard = client.lock().unwrap_or_else(|e| e.into_inner());
+                let client = guard.as_mut().expect("open client");
+                let mut tx = client.transaction()?;
+                for (sql, params) in stmts {
+                    let owned: Vec<Box<dyn postgres::types::ToSql + Sync>> =
+                        params.iter().map(to_pg).collect();
+                    let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                        owned.iter().map(|b| b.as_ref()).collect();
+                    tx.execute(*sql, &refs)?;
+                }
+                tx.commit()?;
+                Ok(())
+            }),
+        }
+    }
+
+    fn exec(&self, sql: &'static str, params: Vec<P>) -> Result<(), StoreError> {
+        self.transaction(&[(sql, params)])
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        // The PostgreSQL client owns a runtime, which must not be dropped
+        // inside another one.
+        if let Backend::Postgres(client) = self
+            && let Some(client) = client.get_mut().unwrap_or_else(|e| e.into_inner()).take()
+        {
+            off_runtime(move || drop(client));
+        }
+    }
+}
+
+/// SQLite numbers `$n` parameters by first appearance, not by `n`; its
+/// `?n` means what PostgreSQL's `$n` does.
+fn sqlite_sql(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+fn to_sqlite(p: &P) -> rusqlite::types::Value {
+    match p {
+        P::I(i) => rusqlite::types::Value::Integer(*i),
+        P::T(Some(s)) => rusqlite::types::Value::Text(s.clone()),
+        P::T(None) => rusqlite::types::Value::Null,
+    }
+}
+
+fn to_pg(p: &P) -> Box<dyn postgres::types::ToSql + Sync> {
+    match p {
+        P::I(i) => Box::new(*i),
+        P::T(s) => Box::new(s.clone()),
+    }
+}
 
 /// A job as stored.
 #[derive(Debug, Clone)]
@@ -105,49 +283,76 @@ pub struct AuditEntry {
 /// The store.
 #[derive(Debug)]
 pub struct Store {
-    conn: Mutex<Connection>,
+    db: Backend,
 }
 
 impl Store {
-    /// Opens (creating and migrating) the database at `path`.
+    /// Opens (creating and migrating) the SQLite database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
+        let conn = rusqlite::Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let version: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-            conn.execute_batch(&format!(
-                "BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;",
-                i + 1
-            ))?;
-            tracing::info!(version = i + 1, "store migrated");
-        }
-        Ok(Self {
-            conn: Mutex::new(conn),
-        })
+        Self::migrated(Backend::Sqlite(Mutex::new(conn)), SQLITE_MIGRATIONS)
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    /// Opens (creating and migrating) the store in a PostgreSQL database.
+    pub fn open_postgres(url: &str) -> Result<Self, StoreError> {
+        let client = off_runtime(|| postgres::Client::connect(url, postgres::NoTls))?;
+        Self::migrated(
+            Backend::Postgres(Mutex::new(Some(client))),
+            POSTGRES_MIGRATIONS,
+        )
+    }
+
+    /// Opens the store `place` names: a `postgres://` URL, or a SQLite file.
+    pub fn open_at(place: &str) -> Result<Self, StoreError> {
+        if place.starts_with("postgres://") || place.starts_with("postgresql://") {
+            Self::open_postgres(place)
+        } else {
+            Self::open(Path::new(place))
+        }
+    }
+
+    fn migrated(db: Backend, migrations: &[&'static str]) -> Result<Self, StoreError> {
+        db.exec(
+            "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
+            vec![],
+        )?;
+        let rows = db.query("SELECT max(version) FROM schema_version", &[])?;
+        let version = rows.first().and_then(|r| r.first()).map_or(0, Cell::int) as usize;
+        for (i, ddl) in migrations.iter().enumerate().skip(version) {
+            let mut stmts: Vec<Stmt> = ddl
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| (&*Box::leak(s.to_owned().into_boxed_str()), vec![]))
+                .collect();
+            stmts.push((
+                "INSERT INTO schema_version (version) VALUES ($1)",
+                vec![P::I(i as i64 + 1)],
+            ));
+            db.transaction(&stmts)?;
+            tracing::info!(version = i + 1, backend = ?db, "store migrated");
+        }
+        Ok(Self { db })
     }
 
     /// Records a new job.
     pub fn insert_job(&self, summary: &JobSummary, spec: &PipelineSpec) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.db.exec(
             "INSERT INTO jobs (id, name, template, spec, state, created_at_ms, updated_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-            params![
-                summary.id,
-                summary.name,
-                summary.template,
-                serde_json::to_string(spec)?,
-                summary.state.as_str(),
-                summary.created_at_ms as i64,
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+            vec![
+                t(&summary.id),
+                t(&summary.name),
+                P::T(summary.template.clone()),
+                t(serde_json::to_string(spec)?),
+                t(summary.state.as_str()),
+                P::I(summary.created_at_ms as i64),
             ],
-        )?;
-        Ok(())
+        )
     }
 
     /// Saves a job's progress: state, snapshot, new events, a history
@@ -160,79 +365,66 @@ impl Store {
         events: &[JobEvent],
         report: Option<&JobReport>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
         let state = report
             .map(|r| r.state)
             .or(snapshot.state)
             .unwrap_or(JobState::Running);
-        tx.execute(
-            "UPDATE jobs SET state = ?2, snapshot = ?3, report = COALESCE(?4, report), updated_at_ms = ?5
-             WHERE id = ?1",
-            params![
-                id,
-                state.as_str(),
-                serde_json::to_string(snapshot)?,
-                report.map(serde_json::to_string).transpose()?,
-                now_ms() as i64,
+        let snap = serde_json::to_string(snapshot)?;
+        let mut stmts: Vec<Stmt> = vec![(
+            "UPDATE jobs SET state = $2, snapshot = $3, report = COALESCE($4, report), updated_at_ms = $5
+             WHERE id = $1",
+            vec![
+                t(id),
+                t(state.as_str()),
+                t(&snap),
+                P::T(report.map(serde_json::to_string).transpose()?),
+                P::I(now_ms() as i64),
             ],
-        )?;
+        )];
         for (i, e) in events.iter().enumerate() {
-            tx.execute(
-                "INSERT OR IGNORE INTO events (job_id, n, event) VALUES (?1, ?2, ?3)",
-                params![id, (events_from + i) as i64, serde_json::to_string(e)?],
-            )?;
+            stmts.push((
+                "INSERT INTO events (job_id, n, event) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                vec![
+                    t(id),
+                    P::I((events_from + i) as i64),
+                    t(serde_json::to_string(e)?),
+                ],
+            ));
         }
-        tx.execute(
-            "INSERT OR REPLACE INTO history (job_id, elapsed_ms, snapshot) VALUES (?1, ?2, ?3)",
-            params![
-                id,
-                snapshot.elapsed_ms as i64,
-                serde_json::to_string(snapshot)?
-            ],
-        )?;
-        tx.commit()?;
-        Ok(())
+        stmts.push((
+            "INSERT INTO history (job_id, elapsed_ms, snapshot) VALUES ($1, $2, $3)
+             ON CONFLICT (job_id, elapsed_ms) DO UPDATE SET snapshot = excluded.snapshot",
+            vec![t(id), P::I(snapshot.elapsed_ms as i64), t(snap)],
+        ));
+        self.db.transaction(&stmts)
     }
 
     /// Every stored job, newest first.
     pub fn jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let rows = self.db.query(
             "SELECT id, name, template, spec, state, created_at_ms, snapshot, report
              FROM jobs ORDER BY created_at_ms DESC, id DESC",
+            &[],
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, Option<String>>(7)?,
-            ))
-        })?;
         let mut out = Vec::new();
-        for row in rows {
-            let (id, name, template, spec, state, created, snapshot, report) = row?;
+        for r in rows {
             let snapshot: Option<JobSnapshot> =
-                snapshot.map(|s| serde_json::from_str(&s)).transpose()?;
-            let report: Option<JobReport> = report.map(|s| serde_json::from_str(&s)).transpose()?;
-            let state: JobState = serde_json::from_value(serde_json::Value::String(state))?;
+                r[6].text().map(|s| serde_json::from_str(&s)).transpose()?;
+            let report: Option<JobReport> =
+                r[7].text().map(|s| serde_json::from_str(&s)).transpose()?;
+            let state: JobState = serde_json::from_value(serde_json::Value::String(r[4].string()))?;
             let summary = summary_of(
-                id,
-                name,
-                template,
+                r[0].string(),
+                r[1].string(),
+                r[2].text(),
                 state,
-                created as u64,
+                r[5].int() as u64,
                 snapshot.as_ref(),
                 report.as_ref(),
             );
             out.push(JobRecord {
                 summary,
-                spec: serde_json::from_str(&spec)?,
+                spec: serde_json::from_str(&r[3].string())?,
                 snapshot,
                 report,
             });
@@ -242,27 +434,23 @@ impl Store {
 
     /// Marks jobs left running by a crash as `interrupted`; returns their ids.
     pub fn mark_interrupted(&self) -> Result<Vec<String>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "UPDATE jobs SET state = 'interrupted', updated_at_ms = ?1
+        let rows = self.db.query(
+            "UPDATE jobs SET state = 'interrupted', updated_at_ms = $1
              WHERE state IN ('pending', 'running', 'draining') RETURNING id",
+            &[P::I(now_ms() as i64)],
         )?;
-        let ids = stmt
-            .query_map(params![now_ms() as i64], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(ids)
+        Ok(rows.iter().map(|r| r[0].string()).collect())
     }
 
     /// A job's stored events.
     pub fn events(&self, id: &str) -> Result<Vec<JobEvent>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT event FROM events WHERE job_id = ?1 ORDER BY n")?;
-        let rows = stmt.query_map(params![id], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(serde_json::from_str(&row?)?);
-        }
-        Ok(out)
+        let rows = self.db.query(
+            "SELECT event FROM events WHERE job_id = $1 ORDER BY n",
+            &[t(id)],
+        )?;
+        rows.iter()
+            .map(|r| Ok(serde_json::from_str(&r[0].string())?))
+            .collect()
     }
 
     /// A job's metric history between two elapsed times, at most one
@@ -274,22 +462,21 @@ impl Store {
         to_ms: u64,
         step_ms: u64,
     ) -> Result<Vec<JobSnapshot>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let rows = self.db.query(
             "SELECT elapsed_ms, snapshot FROM history
-             WHERE job_id = ?1 AND elapsed_ms BETWEEN ?2 AND ?3 ORDER BY elapsed_ms",
-        )?;
-        let rows = stmt.query_map(
-            params![id, from_ms as i64, to_ms.min(i64::MAX as u64) as i64],
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+             WHERE job_id = $1 AND elapsed_ms BETWEEN $2 AND $3 ORDER BY elapsed_ms",
+            &[
+                t(id),
+                P::I(from_ms as i64),
+                P::I(to_ms.min(i64::MAX as u64) as i64),
+            ],
         )?;
         let mut out = Vec::new();
         let mut next = 0u64;
-        for row in rows {
-            let (at, json) = row?;
-            let at = at as u64;
+        for r in rows {
+            let at = r[0].int() as u64;
             if at >= next {
-                out.push(serde_json::from_str(&json)?);
+                out.push(serde_json::from_str(&r[1].string())?);
                 next = at + step_ms.max(1);
             }
         }
@@ -298,57 +485,61 @@ impl Store {
 
     /// Forgets a job and everything recorded about it.
     pub fn delete_job(&self, id: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute("DELETE FROM jobs WHERE id = ?1", params![id])?;
-        Ok(())
+        self.db.transaction(&[
+            ("DELETE FROM events WHERE job_id = $1", vec![t(id)]),
+            ("DELETE FROM history WHERE job_id = $1", vec![t(id)]),
+            ("DELETE FROM jobs WHERE id = $1", vec![t(id)]),
+        ])
     }
 
     /// Stores a token's hash with its role and label.
     pub fn add_token(&self, label: &str, role: &str, hash: &str) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO tokens (label, role, hash, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![label, role, hash, now_ms() as i64],
-        )?;
-        Ok(())
+        self.db.exec(
+            "INSERT INTO tokens (label, role, hash, created_at_ms) VALUES ($1, $2, $3, $4)",
+            vec![t(label), t(role), t(hash), P::I(now_ms() as i64)],
+        )
     }
 
     /// The label and role of the token with this hash.
     pub fn find_token(&self, hash: &str) -> Result<Option<(String, String)>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT label, role FROM tokens WHERE hash = ?1")?;
-        let mut rows = stmt.query(params![hash])?;
-        Ok(match rows.next()? {
-            Some(r) => Some((r.get(0)?, r.get(1)?)),
-            None => None,
-        })
+        let rows = self
+            .db
+            .query("SELECT label, role FROM tokens WHERE hash = $1", &[t(hash)])?;
+        Ok(rows.first().map(|r| (r[0].string(), r[1].string())))
     }
 
     /// Appends to the audit log.
     pub fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO audit (at_ms, who, action, target, detail, remote) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![e.at_ms as i64, e.who, e.action, e.target, e.detail, e.remote],
-        )?;
-        Ok(())
+        self.db.exec(
+            "INSERT INTO audit (at_ms, who, action, target, detail, remote) VALUES ($1, $2, $3, $4, $5, $6)",
+            vec![
+                P::I(e.at_ms as i64),
+                t(&e.who),
+                t(&e.action),
+                t(&e.target),
+                t(&e.detail),
+                t(&e.remote),
+            ],
+        )
     }
 
     /// The newest audit entries, newest first.
     pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT at_ms, who, action, target, detail, remote FROM audit ORDER BY id DESC LIMIT ?1",
+        let rows = self.db.query(
+            "SELECT at_ms, who, action, target, detail, remote FROM audit ORDER BY id DESC LIMIT $1",
+            &[P::I(limit as i64)],
         )?;
-        let rows = stmt.query_map(params![limit as i64], |r| {
-            Ok(AuditEntry {
-                at_ms: r.get::<_, i64>(0)? as u64,
-                who: r.get(1)?,
-                action: r.get(2)?,
-                target: r.get(3)?,
-                detail: r.get(4)?,
-                remote: r.get(5)?,
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                at_ms: r[0].int() as u64,
+                who: r[1].string(),
+                action: r[2].string(),
+                target: r[3].string(),
+                detail: r[4].string(),
+                remote: r[5].string(),
             })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            .collect())
     }
 }
 
@@ -391,7 +582,7 @@ fn now_ms() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use shared::spec::SpecFormat;
 
@@ -407,61 +598,138 @@ mod tests {
         summary_of(id.into(), "s".into(), None, state, 1, None, None)
     }
 
-    #[test]
-    fn migrations_apply_once_and_jobs_round_trip() {
+    /// A fresh PostgreSQL database on the local server, dropped on drop.
+    pub struct PgDb {
+        /// Its URL.
+        pub url: String,
+        name: String,
+    }
+
+    fn admin_url() -> String {
+        std::env::var("QUEUELAB_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
+
+    impl PgDb {
+        /// Creates it.
+        pub fn new() -> Self {
+            static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let name = format!(
+                "ql_store_{}_{}",
+                std::process::id(),
+                N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            let admin = admin_url();
+            off_runtime(|| {
+                let mut c = postgres::Client::connect(&admin, postgres::NoTls)
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} (see .ci/run): {e}"));
+                c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .unwrap();
+                c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+            });
+            let base = admin
+                .rsplit_once('/')
+                .map_or(admin.as_str(), |(b, _)| b)
+                .to_owned();
+            Self {
+                url: format!("{base}/{name}"),
+                name,
+            }
+        }
+    }
+
+    impl Drop for PgDb {
+        fn drop(&mut self) {
+            let (admin, name) = (admin_url(), self.name.clone());
+            off_runtime(move || {
+                if let Ok(mut c) = postgres::Client::connect(&admin, postgres::NoTls) {
+                    let _ =
+                        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                }
+            });
+        }
+    }
+
+    /// Runs `check` against a fresh SQLite store and a fresh PostgreSQL one,
+    /// reopening each through `open` so restarts can be tested.
+    fn on_both(check: impl Fn(&dyn Fn() -> Store)) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.db");
-        let store = Store::open(&path).unwrap();
-        store
-            .insert_job(&summary("a", JobState::Running), &spec())
-            .unwrap();
-        let snap = JobSnapshot {
-            job: "a".into(),
-            state: Some(JobState::Running),
-            elapsed_ms: 500,
-            ..Default::default()
-        };
-        store.save_progress("a", &snap, 0, &[], None).unwrap();
-        drop(store);
-        // Reopening runs no migration twice and finds the job.
-        let store = Store::open(&path).unwrap();
-        let jobs = store.jobs().unwrap();
-        assert_eq!(jobs.len(), 1);
-        assert_eq!(jobs[0].summary.state, JobState::Running);
-        assert_eq!(jobs[0].snapshot.as_ref().unwrap().elapsed_ms, 500);
-        assert_eq!(store.mark_interrupted().unwrap(), vec!["a".to_owned()]);
-        assert_eq!(
-            store.jobs().unwrap()[0].summary.state,
-            JobState::Interrupted
-        );
-        assert!(store.mark_interrupted().unwrap().is_empty());
+        check(&|| Store::open(&path).unwrap());
+        let db = PgDb::new();
+        check(&|| Store::open_postgres(&db.url).unwrap());
     }
 
     #[test]
-    fn history_is_downsampled_by_step() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("q.db")).unwrap();
-        store
-            .insert_job(&summary("h", JobState::Running), &spec())
-            .unwrap();
-        for ms in (0..5000).step_by(250) {
+    fn migrations_apply_once_and_jobs_round_trip() {
+        on_both(|open| {
+            let store = open();
+            store
+                .insert_job(&summary("a", JobState::Running), &spec())
+                .unwrap();
             let snap = JobSnapshot {
-                elapsed_ms: ms,
+                job: "a".into(),
+                state: Some(JobState::Running),
+                elapsed_ms: 500,
                 ..Default::default()
             };
-            store.save_progress("h", &snap, 0, &[], None).unwrap();
-        }
-        assert_eq!(store.history("h", 0, u64::MAX, 1).unwrap().len(), 20);
-        let per_second = store.history("h", 0, u64::MAX, 1000).unwrap();
-        assert_eq!(
-            per_second.iter().map(|s| s.elapsed_ms).collect::<Vec<_>>(),
-            vec![0, 1000, 2000, 3000, 4000]
-        );
-        assert_eq!(store.history("h", 1000, 1999, 1).unwrap().len(), 4);
-        store.delete_job("h").unwrap();
-        assert!(
-            store.history("h", 0, u64::MAX, 1).unwrap().is_empty(),
-            "cascade"
-        );
+            store.save_progress("a", &snap, 0, &[], None).unwrap();
+            drop(store);
+            // Reopening runs no migration twice and finds the job.
+            let store = open();
+            let jobs = store.jobs().unwrap();
+            assert_eq!(jobs.len(), 1);
+            assert_eq!(jobs[0].summary.state, JobState::Running);
+            assert_eq!(jobs[0].snapshot.as_ref().unwrap().elapsed_ms, 500);
+            assert_eq!(store.mark_interrupted().unwrap(), vec!["a".to_owned()]);
+            assert_eq!(
+                store.jobs().unwrap()[0].summary.state,
+                JobState::Interrupted
+            );
+            assert!(store.mark_interrupted().unwrap().is_empty());
+            store.add_token("ci", "operator", "abc").unwrap();
+            assert_eq!(
+                store.find_token("abc").unwrap(),
+                Some(("ci".into(), "operator".into()))
+            );
+            assert_eq!(store.find_token("nope").unwrap(), None);
+            let entry = AuditEntry {
+                at_ms: 7,
+                who: "ci".into(),
+                action: "create".into(),
+                target: "a".into(),
+                detail: "{}".into(),
+                remote: "127.0.0.1:1".into(),
+            };
+            store.audit(&entry).unwrap();
+            assert_eq!(store.audit_log(10).unwrap(), vec![entry]);
+        });
+    }
+
+    #[test]
+    fn history_is_downsampled_by_step_and_deleted_with_its_job() {
+        on_both(|open| {
+            let store = open();
+            store
+                .insert_job(&summary("h", JobState::Running), &spec())
+                .unwrap();
+            for ms in (0..5000).step_by(250) {
+                let snap = JobSnapshot {
+                    elapsed_ms: ms,
+                    ..Default::default()
+                };
+                store.save_progress("h", &snap, 0, &[], None).unwrap();
+            }
+            assert_eq!(store.history("h", 0, u64::MAX, 1).unwrap().len(), 20);
+            let per_second = store.history("h", 0, u64::MAX, 1000).unwrap();
+            assert_eq!(
+                per_second.iter().map(|s| s.elapsed_ms).collect::<Vec<_>>(),
+                vec![0, 1000, 2000, 3000, 4000]
+            );
+            assert_eq!(store.history("h", 1000, 1999, 1).unwrap().len(), 4);
+            store.delete_job("h").unwrap();
+            assert!(store.history("h", 0, u64::MAX, 1).unwrap().is_empty());
+            assert!(store.jobs().unwrap().is_empty());
+        });
     }
 }

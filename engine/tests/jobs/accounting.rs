@@ -19,9 +19,14 @@ op = { kind = "sleep", latency = { dist = "uniform", min_ms = 0.0, max_ms = 1.0 
     assert_eq!(report.accounting.sunk, 500);
     let io = node(&report.nodes, "io");
     assert_eq!((io.items_in, io.items_out), (500, 500));
-    assert_eq!(io.service_total.count, 500);
     assert_eq!(node(&report.nodes, "sink").items_out, 500);
-    // Latencies are sampled when items come fast (see `stats::Stride`).
+    // Counts are exact; latencies are sampled when items come fast (see
+    // `stats::Stride`), so histograms hold at most one entry per item.
+    assert!(
+        (1..=500).contains(&io.service_total.count),
+        "{:?}",
+        io.service_total
+    );
     assert!(
         (1..=500).contains(&report.end_to_end.count),
         "{:?}",

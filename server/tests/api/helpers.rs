@@ -41,6 +41,13 @@ pub async fn spawn_app_in(
     spawn_configured(assets, data_dir, |s| s.with_max_ws_clients(max_ws_clients)).await
 }
 
+/// A server whose store is the PostgreSQL database at `url`.
+pub async fn spawn_app_with_store(data_dir: PathBuf, url: &str) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let state = AppState::with_store(None, TEST_HEARTBEAT, data_dir, Some(url)).unwrap();
+    start(listener, state)
+}
+
 /// A server with tokens required.
 pub async fn spawn_app_with_auth() -> TestApp {
     spawn_configured(None, tempfile::tempdir().unwrap().keep(), |s| {
@@ -56,8 +63,13 @@ pub async fn spawn_configured(
     configure: impl FnOnce(AppState) -> AppState,
 ) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let state = configure(AppState::new(assets, TEST_HEARTBEAT, data_dir).unwrap());
+    start(listener, state)
+}
+
+/// Serves `state` on `listener` in the background.
+fn start(listener: tokio::net::TcpListener, state: AppState) -> TestApp {
+    let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server::run(
         listener,

@@ -97,3 +97,54 @@ async fn finished_runs_history_and_audit_survive_a_restart() {
     let page: JobPage = get(app.url("/api/v1/jobs")).await;
     assert_eq!(page.total, 0, "deleted for good");
 }
+
+/// A fresh database on the local PostgreSQL server (see `.ci/run`).
+fn fresh_pg_database() -> String {
+    let admin = std::env::var("QUEUELAB_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("ql_api_store_{}", std::process::id());
+    let admin2 = admin.clone();
+    let name2 = name.clone();
+    std::thread::spawn(move || {
+        let mut c =
+            postgres::Client::connect(&admin2, postgres::NoTls).expect("PostgreSQL running");
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name2} WITH (FORCE)"))
+            .unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {name2}"))
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+}
+
+#[tokio::test]
+async fn the_postgres_store_keeps_runs_across_restarts_too() {
+    let url = fresh_pg_database();
+    let dir = tempfile::tempdir().unwrap();
+    let app = crate::helpers::spawn_app_with_store(dir.path().to_path_buf(), &url).await;
+    let d: JobDetail = reqwest::Client::new()
+        .post(app.url("/api/v1/jobs"))
+        .json(&json!({"template": "thread-io-pool", "overrides": {"source": {"count": 300}}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = d.summary.id.clone();
+    let report = wait_report(&app, &id).await.report.unwrap();
+    app.shutdown().await;
+    let app = crate::helpers::spawn_app_with_store(dir.path().to_path_buf(), &url).await;
+    let again: JobDetail = get(app.url(&format!("/api/v1/jobs/{id}"))).await;
+    assert_eq!(again.summary.state, JobState::Completed);
+    assert_eq!(again.report.unwrap().accounting, report.accounting);
+    let events: Vec<Value> = get(app.url(&format!("/api/v1/jobs/{id}/events"))).await;
+    assert!(events.iter().any(|e| e["state"] == "completed"));
+    let audit: Vec<Value> = get(app.url("/api/v1/audit")).await;
+    assert_eq!(audit[0]["action"], "create");
+    assert!(
+        !dir.path().join("queuelab.db").exists(),
+        "nothing went to SQLite"
+    );
+}
