@@ -601,7 +601,6 @@ pub async fn stop(
     Ok((StatusCode::ACCEPTED, Json(detail_of(&entry))).into_response())
 }
 
-/// `POST /api/v1/jobs/{id}/ingest`: lines for an `http_ingest` source.
 /// Lines for a job whose source is `http_ingest`, one item per line.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/ingest", tag = "jobs",
     request_body(content = String, content_type = "text/plain"),

@@ -542,3 +542,43 @@ async fn leftovers_and_dead_letters_are_paged() {
         .unwrap();
     assert_eq!(bad.status(), 422);
 }
+
+#[tokio::test]
+async fn a_pipeline_that_blocks_its_runtime_does_not_block_the_api() {
+    let app = spawn_app().await;
+    // Every runtime thread of the job sleeps in blocking calls.
+    let r = create(
+        &app,
+        json!({"template": "blocking-in-async", "overrides": {"source": {"count": 400}}}),
+    )
+    .await;
+    let id = r.json::<JobDetail>().await.unwrap().summary.id;
+    let mut answered = 0;
+    while answered < 20 {
+        let d: JobDetail = client()
+            .get(app.url(&format!("/api/v1/jobs/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            client()
+                .get(app.url("/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        answered += 1;
+        if d.report.is_some() {
+            break;
+        }
+    }
+    let d = wait_job(&app, &id, "completion", |d| d.report.is_some()).await;
+    let report = d.report.unwrap();
+    assert!(report.balanced);
+    assert!(answered >= 1);
+}
