@@ -31,8 +31,9 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
 }
 
-/// Numbered schema migrations, per database: index + 1 is the version.
-const SQLITE_MIGRATIONS: &[&str] = &[
+/// Numbered schema migrations (index + 1 is the version), in the DDL both
+/// databases share; `{serial}` stands for an auto-numbered key column.
+const MIGRATIONS: &[&str] = &[
     "CREATE TABLE jobs (id TEXT PRIMARY KEY, name TEXT NOT NULL, template TEXT, spec TEXT NOT NULL,
         state TEXT NOT NULL, created_at_ms BIGINT NOT NULL, updated_at_ms BIGINT NOT NULL,
         snapshot TEXT, report TEXT);
@@ -41,26 +42,16 @@ const SQLITE_MIGRATIONS: &[&str] = &[
         n BIGINT NOT NULL, event TEXT NOT NULL, PRIMARY KEY (job_id, n));
      CREATE TABLE history (job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
         elapsed_ms BIGINT NOT NULL, snapshot TEXT NOT NULL, PRIMARY KEY (job_id, elapsed_ms));
-     CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms BIGINT NOT NULL, who TEXT NOT NULL,
+     CREATE TABLE audit (id {serial}, at_ms BIGINT NOT NULL, who TEXT NOT NULL,
         action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL, remote TEXT NOT NULL);",
-    "CREATE TABLE tokens (id INTEGER PRIMARY KEY AUTOINCREMENT, label TEXT NOT NULL, role TEXT NOT NULL,
+    "CREATE TABLE tokens (id {serial}, label TEXT NOT NULL, role TEXT NOT NULL,
         hash TEXT NOT NULL UNIQUE, created_at_ms BIGINT NOT NULL);",
 ];
 
-const POSTGRES_MIGRATIONS: &[&str] = &[
-    "CREATE TABLE jobs (id TEXT PRIMARY KEY, name TEXT NOT NULL, template TEXT, spec TEXT NOT NULL,
-        state TEXT NOT NULL, created_at_ms BIGINT NOT NULL, updated_at_ms BIGINT NOT NULL,
-        snapshot TEXT, report TEXT);
-     CREATE INDEX jobs_state ON jobs(state);
-     CREATE TABLE events (job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-        n BIGINT NOT NULL, event TEXT NOT NULL, PRIMARY KEY (job_id, n));
-     CREATE TABLE history (job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-        elapsed_ms BIGINT NOT NULL, snapshot TEXT NOT NULL, PRIMARY KEY (job_id, elapsed_ms));
-     CREATE TABLE audit (id BIGSERIAL PRIMARY KEY, at_ms BIGINT NOT NULL, who TEXT NOT NULL,
-        action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL, remote TEXT NOT NULL);",
-    "CREATE TABLE tokens (id BIGSERIAL PRIMARY KEY, label TEXT NOT NULL, role TEXT NOT NULL,
-        hash TEXT NOT NULL UNIQUE, created_at_ms BIGINT NOT NULL);",
-];
+/// What `{serial}` means in SQLite.
+const SQLITE_SERIAL: &str = "INTEGER PRIMARY KEY AUTOINCREMENT";
+/// What `{serial}` means in PostgreSQL.
+const POSTGRES_SERIAL: &str = "BIGSERIAL PRIMARY KEY";
 
 /// A value bound to a `$n` parameter.
 #[derive(Debug, Clone)]
@@ -294,16 +285,13 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Self::migrated(Backend::Sqlite(Mutex::new(conn)), SQLITE_MIGRATIONS)
+        Self::migrated(Backend::Sqlite(Mutex::new(conn)), SQLITE_SERIAL)
     }
 
     /// Opens (creating and migrating) the store in a PostgreSQL database.
     pub fn open_postgres(url: &str) -> Result<Self, StoreError> {
         let client = off_runtime(|| postgres::Client::connect(url, postgres::NoTls))?;
-        Self::migrated(
-            Backend::Postgres(Mutex::new(Some(client))),
-            POSTGRES_MIGRATIONS,
-        )
+        Self::migrated(Backend::Postgres(Mutex::new(Some(client))), POSTGRES_SERIAL)
     }
 
     /// Opens the store `place` names: a `postgres://` URL, or a SQLite file.
@@ -315,14 +303,15 @@ impl Store {
         }
     }
 
-    fn migrated(db: Backend, migrations: &[&'static str]) -> Result<Self, StoreError> {
+    fn migrated(db: Backend, serial: &str) -> Result<Self, StoreError> {
         db.exec(
             "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
             vec![],
         )?;
         let rows = db.query("SELECT max(version) FROM schema_version", &[])?;
         let version = rows.first().and_then(|r| r.first()).map_or(0, Cell::int) as usize;
-        for (i, ddl) in migrations.iter().enumerate().skip(version) {
+        for (i, ddl) in MIGRATIONS.iter().enumerate().skip(version) {
+            let ddl = ddl.replace("{serial}", serial);
             let mut stmts: Vec<Stmt> = ddl
                 .split(';')
                 .map(str::trim)

@@ -11,6 +11,18 @@ fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// `GET` a path of `app` and decode its JSON.
+async fn get_json<T: serde::de::DeserializeOwned>(app: &TestApp, path: &str) -> T {
+    client()
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn create(app: &TestApp, body: Value) -> reqwest::Response {
     client()
         .post(app.url("/api/v1/jobs"))
@@ -28,14 +40,7 @@ async fn wait_job(
     pred: impl Fn(&JobDetail) -> bool,
 ) -> JobDetail {
     for _ in 0..600 {
-        let d: JobDetail = client()
-            .get(app.url(&format!("/api/v1/jobs/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let d: JobDetail = get_json(&app, &format!("/api/v1/jobs/{id}")).await;
         if pred(&d) {
             return d;
         }
@@ -67,24 +72,11 @@ async fn a_job_from_a_template_runs_to_completion_and_is_listed() {
     let report = done.report.unwrap();
     assert_eq!(report.accounting.produced, 200);
     assert!(report.balanced);
-    let page: JobPage = client()
-        .get(app.url("/api/v1/jobs?state=completed&template=thread-io-pool"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: JobPage =
+        get_json(&app, "/api/v1/jobs?state=completed&template=thread-io-pool").await;
     assert_eq!(page.total, 1);
     assert_eq!(page.jobs[0].id, d.summary.id);
-    let events: Vec<Value> = client()
-        .get(app.url(&format!("/api/v1/jobs/{}/events", d.summary.id)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events: Vec<Value> = get_json(&app, &format!("/api/v1/jobs/{}/events", d.summary.id)).await;
     assert!(events.iter().any(|e| e["state"] == "completed"));
 }
 
@@ -192,14 +184,7 @@ async fn abort_over_rest_keeps_leftovers() {
         .unwrap();
     assert_eq!(report.state, shared::metrics::JobState::Aborted);
     assert!(report.accounting.leftovers > 0 && report.balanced);
-    let page: Value = client()
-        .get(app.url(&format!("/api/v1/jobs/{id}/leftovers?limit=3")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(&app, &format!("/api/v1/jobs/{id}/leftovers?limit=3")).await;
     assert_eq!(page["total"], report.accounting.leftovers);
     assert!(
         page["records"][0].as_str().unwrap().starts_with("{\"id\""),
@@ -257,37 +242,16 @@ async fn invalid_specs_list_every_problem_and_nothing_starts() {
             .message
             .contains("/nonexistent/in.jsonl")
     );
-    let page: JobPage = client()
-        .get(app.url("/api/v1/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: JobPage = get_json(&app, "/api/v1/jobs").await;
     assert_eq!(page.total, 0, "nothing was started");
 }
 
 #[tokio::test]
 async fn templates_and_validation_without_running() {
     let app = spawn_app().await;
-    let list: Vec<Value> = client()
-        .get(app.url("/api/v1/templates"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = get_json(&app, "/api/v1/templates").await;
     assert!(list.len() >= 8);
-    let one: Value = client()
-        .get(app.url("/api/v1/templates/async-fanout"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one: Value = get_json(&app, "/api/v1/templates/async-fanout").await;
     assert!(one["toml"].as_str().unwrap().contains("concurrency = 200"));
     assert_eq!(
         client()
@@ -326,14 +290,7 @@ async fn templates_and_validation_without_running() {
             .message
             .contains("colour")
     );
-    let page: JobPage = client()
-        .get(app.url("/api/v1/jobs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: JobPage = get_json(&app, "/api/v1/jobs").await;
     assert_eq!(page.total, 0, "validation starts nothing");
     let bad_limit = client()
         .get(app.url("/api/v1/jobs?limit=0"))
@@ -555,14 +512,7 @@ async fn a_pipeline_that_blocks_its_runtime_does_not_block_the_api() {
     let id = r.json::<JobDetail>().await.unwrap().summary.id;
     let mut answered = 0;
     while answered < 20 {
-        let d: JobDetail = client()
-            .get(app.url(&format!("/api/v1/jobs/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let d: JobDetail = get_json(&app, &format!("/api/v1/jobs/{id}")).await;
         assert_eq!(
             client()
                 .get(app.url("/healthz"))
