@@ -40,7 +40,7 @@ async fn wait_job(
     pred: impl Fn(&JobDetail) -> bool,
 ) -> JobDetail {
     for _ in 0..600 {
-        let d: JobDetail = get_json(&app, &format!("/api/v1/jobs/{id}")).await;
+        let d: JobDetail = get_json(app, &format!("/api/v1/jobs/{id}")).await;
         if pred(&d) {
             return d;
         }
