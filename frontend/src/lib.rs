@@ -17,19 +17,23 @@
 //!
 //! Elements that browser tests look at carry `data-testid` attributes.
 
+pub mod api;
 pub mod format;
 pub mod live;
+pub mod pages;
 
 use leptos::prelude::*;
 use leptos_router::components::{A, Redirect, Route, Router, Routes};
 use leptos_router::path;
 
 use crate::live::{Conn, LiveLink};
+use crate::pages::{JobPage, JobsPage, NewJobPage};
 
 /// The whole dashboard: shell, navigation and routed pages.
 #[component]
 pub fn App() -> impl IntoView {
     let link = LiveLink::start();
+    provide_context(link);
     view! {
         <Router>
             <header class="shell">
@@ -48,6 +52,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <Placeholder title="Not found" body="No page at this address." /> }>
                     <Route path=path!("/") view=|| view! { <Redirect path="/jobs" /> } />
                     <Route path=path!("/jobs") view=JobsPage />
+                    <Route path=path!("/jobs/:id") view=JobPage />
                     <Route path=path!("/new") view=NewJobPage />
                     <Route path=path!("/history") view=HistoryPage />
                 </Routes>
@@ -102,24 +107,6 @@ fn Placeholder(title: &'static str, body: &'static str) -> impl IntoView {
             <h1>{title}</h1>
             <p>{body}</p>
         </section>
-    }
-}
-
-#[component]
-fn JobsPage() -> impl IntoView {
-    view! {
-        <div data-testid="page-jobs">
-            <Placeholder title="Jobs" body="Running and recent pipeline jobs will be listed here, live." />
-        </div>
-    }
-}
-
-#[component]
-fn NewJobPage() -> impl IntoView {
-    view! {
-        <div data-testid="page-new">
-            <Placeholder title="New job" body="Start a pipeline from a template or your own spec." />
-        </div>
     }
 }
 

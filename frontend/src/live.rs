@@ -5,12 +5,18 @@
 //! jittered, exponentially growing delay and connects again, so a fleet of
 //! open dashboards does not stampede a restarting server.
 
-use futures_util::StreamExt;
+use std::collections::{BTreeSet, HashMap};
+
+use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures_util::future::{Either, select};
+use futures_util::{SinkExt, StreamExt};
 use gloo_net::websocket::Message;
 use gloo_net::websocket::futures::WebSocket;
 use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
-use shared::ws::{FrameError, Heartbeat, ServerFrame};
+use shared::api::JobSummary;
+use shared::metrics::JobSnapshot;
+use shared::ws::{ClientFrame, FrameError, Heartbeat, ServerFrame};
 
 /// State of the connection as shown to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,14 +32,37 @@ pub enum Conn {
     },
 }
 
-/// Read-only signals fed by the link task; `Copy`, so any component can
-/// take it as a prop.
+/// Read-only signals fed by the link task, and the way to subscribe;
+/// `Copy`, so any component can take it (it is also provided as context).
 #[derive(Debug, Clone, Copy)]
 pub struct LiveLink {
     /// Connection state for the indicator.
     pub conn: ReadSignal<Conn>,
     /// The newest heartbeat, if any arrived on this or an earlier socket.
     pub last_heartbeat: ReadSignal<Option<Heartbeat>>,
+    /// The job list, while someone watches it.
+    pub jobs: ReadSignal<Vec<JobSummary>>,
+    /// The newest snapshot of each subscribed job.
+    pub snapshots: ReadSignal<HashMap<String, JobSnapshot>>,
+    /// What to subscribe to (again after every reconnect).
+    wanted: RwSignal<BTreeSet<Want>>,
+    out: StoredValue<UnboundedSender<ClientFrame>>,
+}
+
+/// A standing subscription.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Want {
+    Jobs,
+    Job(String),
+}
+
+impl Want {
+    fn frame(&self) -> ClientFrame {
+        match self {
+            Want::Jobs => ClientFrame::SubscribeJobs,
+            Want::Job(job) => ClientFrame::Subscribe { job: job.clone() },
+        }
+    }
 }
 
 /// First reconnect delay (before jitter).
@@ -65,19 +94,57 @@ fn ws_url() -> String {
 }
 
 impl LiveLink {
+    /// Keeps the job list coming (on this socket and after reconnects).
+    pub fn watch_jobs(&self) {
+        self.want(Want::Jobs);
+    }
+
+    /// Keeps a job's snapshots coming.
+    pub fn watch_job(&self, job: &str) {
+        self.want(Want::Job(job.to_owned()));
+    }
+
+    fn want(&self, w: Want) {
+        let frame = w.frame();
+        let new = self.wanted.try_update(|set| set.insert(w)).unwrap_or(false);
+        if new {
+            self.out.with_value(|out| {
+                let _ = out.unbounded_send(frame);
+            });
+        }
+    }
+
     /// Creates the signals and starts the connection task.
     pub fn start() -> Self {
         let (conn, set_conn) = signal(Conn::Connecting);
         let (last_heartbeat, set_heartbeat) = signal(None::<Heartbeat>);
+        let (jobs, set_jobs) = signal(Vec::<JobSummary>::new());
+        let (snapshots, set_snapshots) = signal(HashMap::<String, JobSnapshot>::new());
+        let wanted = RwSignal::new(BTreeSet::<Want>::new());
+        let (tx, mut rx): (UnboundedSender<ClientFrame>, UnboundedReceiver<ClientFrame>) =
+            unbounded();
         leptos::task::spawn_local(async move {
             let mut attempt = 0u32;
             loop {
                 match WebSocket::open(&ws_url()) {
                     Ok(socket) => {
-                        // Keep the write half alive: dropping both halves
-                        // closes the socket.
-                        let (_sink, mut stream) = socket.split();
-                        while let Some(msg) = stream.next().await {
+                        let (mut sink, mut stream) = socket.split();
+                        // Everything wanted so far, again on this socket.
+                        for w in wanted.get_untracked() {
+                            let _ = sink.send(Message::Text(w.frame().to_json())).await;
+                        }
+                        loop {
+                            let msg = match select(stream.next(), rx.next()).await {
+                                Either::Left((Some(msg), _)) => msg,
+                                Either::Left((None, _)) => break,
+                                Either::Right((Some(frame), _)) => {
+                                    if sink.send(Message::Text(frame.to_json())).await.is_err() {
+                                        break;
+                                    }
+                                    continue;
+                                }
+                                Either::Right((None, _)) => return,
+                            };
                             let text = match msg {
                                 Ok(Message::Text(text)) => text,
                                 Ok(Message::Bytes(_)) => continue,
@@ -89,9 +156,16 @@ impl LiveLink {
                                     set_conn.set(Conn::Connected);
                                     set_heartbeat.set(Some(beat));
                                 }
-                                // Job frames: used by the job views of the
-                                // dashboard issue; ignored by the shell.
-                                Ok(_) => {}
+                                Ok(ServerFrame::Jobs { jobs }) => set_jobs.set(jobs),
+                                Ok(ServerFrame::Snapshot { job, snapshot }) => {
+                                    set_snapshots.update(|m| {
+                                        m.insert(job, *snapshot);
+                                    });
+                                }
+                                Ok(ServerFrame::Error { message, .. }) => {
+                                    leptos::logging::warn!("server: {message}");
+                                }
+                                Ok(ServerFrame::State { .. } | ServerFrame::Event { .. }) => {}
                                 // A newer server may send frames we do not know.
                                 Err(FrameError::UnknownType(_)) => {}
                                 Err(err) => leptos::logging::warn!("ignoring frame: {err}"),
@@ -109,6 +183,10 @@ impl LiveLink {
         Self {
             conn,
             last_heartbeat,
+            jobs,
+            snapshots,
+            wanted,
+            out: StoredValue::new(tx),
         }
     }
 }

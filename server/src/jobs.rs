@@ -387,7 +387,9 @@ fn requested_spec(
         let base = t.spec().map_err(|e| AppError::Internal(e.to_string()))?;
         let mut value =
             serde_json::to_value(&base).map_err(|e| AppError::Internal(e.to_string()))?;
-        merge(&mut value, &req.overrides);
+        if !req.overrides.is_null() {
+            merge(&mut value, &req.overrides);
+        }
         let spec = PipelineSpec::parse(&value.to_string(), SpecFormat::Json)
             .map_err(AppError::InvalidSpec)?;
         return Ok((spec, Some(req.template)));

@@ -81,6 +81,10 @@ pub fn heartbeat(state: &AppState, seq: u64) -> ServerFrame {
 struct Sub {
     handle: JobHandle,
     snapshots: watch::Receiver<Arc<JobSnapshot>>,
+    /// Number of the last snapshot sent. Compared rather than asking the
+    /// channel whether it changed: once a job ends its sender is gone, and
+    /// the final snapshot must still go out.
+    sent_seq: Option<u64>,
     events_sent: usize,
 }
 
@@ -130,8 +134,9 @@ impl Session {
     /// Sends what changed in the subscribed jobs; false if the socket broke.
     async fn push(&mut self, state: &AppState, sink: &mut Sink) -> bool {
         for (id, sub) in &mut self.subs {
-            if sub.snapshots.has_changed().unwrap_or(false) {
-                let snapshot = sub.snapshots.borrow_and_update().clone();
+            let snapshot = sub.snapshots.borrow_and_update().clone();
+            if sub.sent_seq != Some(snapshot.seq) {
+                sub.sent_seq = Some(snapshot.seq);
                 let text = state.frames().snapshot_frame(id, &snapshot);
                 if sink.send(Message::Text(text)).await.is_err() {
                     return false;
@@ -191,14 +196,14 @@ impl Session {
         match frame {
             ClientFrame::Subscribe { job } => match state.jobs().handle(&job) {
                 Some(handle) => {
-                    let mut snapshots = handle.subscribe();
                     // The current snapshot goes out on the next push.
-                    snapshots.mark_changed();
+                    let snapshots = handle.subscribe();
                     self.subs.insert(
                         job,
                         Sub {
                             handle,
                             snapshots,
+                            sent_seq: None,
                             events_sent: 0,
                         },
                     );

@@ -38,7 +38,7 @@ try {
   // Client-side navigation, then a deep link loaded from the server.
   report.pages = {};
   for (const [label, testid] of [["New job", "page-new"], ["History", "page-history"], ["Jobs", "page-jobs"]]) {
-    await page.getByRole("link", { name: label, exact: true }).click();
+    await page.getByRole("navigation").getByRole("link", { name: label, exact: true }).click();
     await page.waitForSelector(`[data-testid="${testid}"]`, { timeout: 10000 });
     report.pages[testid] = new URL(page.url()).pathname;
   }

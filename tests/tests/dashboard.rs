@@ -71,3 +71,39 @@ fn dashboard_reconnects_after_a_server_restart() {
         "no errors beyond failed handshakes"
     );
 }
+
+#[test]
+fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
+    let server = ServerProcess::spawn();
+    let dir = artifacts_dir();
+    let report = browser("jobs.mjs", &[&server.url, dir.to_str().unwrap()]);
+    assert!(
+        report.get("failure").is_none(),
+        "browser run failed: {report:#}"
+    );
+    assert!(report["jobUrl"].as_str().unwrap().starts_with("/jobs/j"));
+    assert_eq!(report["workersAfterTune"], 2);
+    let accounting = report["accounting"].as_str().unwrap();
+    assert!(
+        accounting.starts_with("produced ") && accounting.contains(" = sunk "),
+        "{accounting}"
+    );
+    assert!(
+        accounting.ends_with("leftovers 0"),
+        "a drain leaves nothing: {accounting}"
+    );
+    assert_eq!(report["listedState"], "stopped");
+    assert_eq!(
+        report["errors"],
+        serde_json::json!([]),
+        "page console is clean"
+    );
+    for view in [
+        "view-new.png",
+        "view-job.png",
+        "view-job-drained.png",
+        "view-jobs.png",
+    ] {
+        assert!(dir.join(view).is_file(), "{view}");
+    }
+}

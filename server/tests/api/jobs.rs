@@ -206,6 +206,12 @@ async fn invalid_specs_list_every_problem_and_nothing_starts() {
     assert_eq!(unknown.status(), 422);
     let err: ErrorBody = unknown.json().await.unwrap();
     assert!(err.message.contains("overides"), "{err:?}");
+    let plain = create(&app, json!({"template": "cpu-on-threads"})).await;
+    assert_eq!(
+        plain.status(),
+        201,
+        "a template without overrides starts as it is"
+    );
     let no_template = create(&app, json!({"template": "nope"})).await;
     assert_eq!(no_template.status(), 422);
     assert_eq!(
@@ -243,7 +249,7 @@ async fn invalid_specs_list_every_problem_and_nothing_starts() {
             .contains("/nonexistent/in.jsonl")
     );
     let page: JobPage = get_json(&app, "/api/v1/jobs").await;
-    assert_eq!(page.total, 0, "nothing was started");
+    assert_eq!(page.total, 1, "nothing invalid was started");
 }
 
 #[tokio::test]

@@ -1,0 +1,72 @@
+//! REST calls to the server, with the API token from the browser's
+//! storage, and errors turned into readable messages.
+
+use gloo_net::http::{Request, RequestBuilder};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shared::api::ErrorBody;
+
+/// Key of the API token in `localStorage`.
+pub const TOKEN_KEY: &str = "queuelab.token";
+
+/// The stored API token, if any.
+pub fn token() -> Option<String> {
+    web_sys::window()?
+        .local_storage()
+        .ok()??
+        .get_item(TOKEN_KEY)
+        .ok()?
+        .filter(|t| !t.is_empty())
+}
+
+fn authed(req: RequestBuilder) -> RequestBuilder {
+    match token() {
+        Some(t) => req.header("Authorization", &format!("Bearer {t}")),
+        None => req,
+    }
+}
+
+async fn finish<T: DeserializeOwned>(
+    resp: Result<gloo_net::http::Response, gloo_net::Error>,
+) -> Result<T, String> {
+    let resp = resp.map_err(|e| format!("cannot reach the server: {e}"))?;
+    if resp.ok() {
+        return resp
+            .json::<T>()
+            .await
+            .map_err(|e| format!("unexpected answer: {e}"));
+    }
+    let status = resp.status();
+    match resp.json::<ErrorBody>().await {
+        Ok(e) if !e.errors.is_empty() => Err(e
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")),
+        Ok(e) => Err(match e.field {
+            Some(f) if !f.is_empty() => format!("{f}: {}", e.message),
+            _ => e.message,
+        }),
+        Err(_) => Err(format!("the server answered {status}")),
+    }
+}
+
+/// `GET` a JSON resource.
+pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, String> {
+    finish(authed(Request::get(path)).send().await).await
+}
+
+/// Sends a JSON body with `method` and decodes the answer.
+pub async fn send<B: Serialize, T: DeserializeOwned>(
+    method: &str,
+    path: &str,
+    body: &B,
+) -> Result<T, String> {
+    let req = match method {
+        "PATCH" => Request::patch(path),
+        _ => Request::post(path),
+    };
+    let req = authed(req).json(body).map_err(|e| e.to_string())?;
+    finish(req.send().await).await
+}

@@ -1,0 +1,239 @@
+//! The dashboard's pages: the live job table, the template gallery, and a
+//! job's page with its nodes, tuning, drain and abort, and final report.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_params_map};
+use shared::api::{JobDetail, StopMode, StopRequest, TemplateInfo};
+use shared::metrics::{JobSnapshot, NodeSnapshot, TuneRequest};
+
+use crate::api;
+use crate::format::duration_ms;
+use crate::live::LiveLink;
+
+fn rate(x: f64) -> String {
+    if x >= 10_000.0 {
+        format!("{:.1}k/s", x / 1000.0)
+    } else {
+        format!("{x:.0}/s")
+    }
+}
+
+/// Running and recent jobs, live.
+#[component]
+pub fn JobsPage() -> impl IntoView {
+    let link = expect_context::<LiveLink>();
+    link.watch_jobs();
+    let rows = move || {
+        link.jobs
+            .get()
+            .into_iter()
+            .map(|j| {
+                let href = format!("/jobs/{}", j.id);
+                let state = j.state.as_str();
+                view! {
+                    <tr data-testid="job-row">
+                        <td><a href=href>{j.name.clone()}</a></td>
+                        <td>{j.template.clone().unwrap_or_default()}</td>
+                        <td><span class=format!("state state-{state}") data-testid="job-state">{state}</span></td>
+                        <td class="num">{j.accounting.sunk}" / "{j.accounting.produced}</td>
+                        <td class="num">{rate(j.throughput)}</td>
+                        <td class="num">{duration_ms(j.p99_us / 1000)}</td>
+                        <td class="num">{duration_ms(j.elapsed_ms)}</td>
+                    </tr>
+                }
+            })
+            .collect_view()
+    };
+    view! {
+        <section class="card" data-testid="page-jobs">
+            <h1>"Jobs"</h1>
+            <Show
+                when=move || !link.jobs.get().is_empty()
+                fallback=|| view! { <p>"No jobs yet. Start one from " <a href="/new">"New job"</a> "."</p> }
+            >
+                <table class="jobs">
+                    <thead><tr><th>"Name"</th><th>"Template"</th><th>"State"</th><th>"Sunk / produced"</th><th>"Throughput"</th><th>"P99"</th><th>"Elapsed"</th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </Show>
+        </section>
+    }
+}
+
+/// The article's scenarios, each startable with one click.
+#[component]
+pub fn NewJobPage() -> impl IntoView {
+    let templates = LocalResource::new(|| api::get::<Vec<TemplateInfo>>("/api/v1/templates"));
+    let error = RwSignal::new(None::<String>);
+    let navigate = use_navigate();
+    let start = move |name: String| {
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            let body = serde_json::json!({"template": name});
+            match api::send::<_, JobDetail>("POST", "/api/v1/jobs", &body).await {
+                Ok(d) => navigate(&format!("/jobs/{}", d.summary.id), Default::default()),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <section data-testid="page-new">
+            <h1>"New job"</h1>
+            <Show when=move || error.get().is_some()>
+                <p class="error" data-testid="error">{move || error.get()}</p>
+            </Show>
+            <Suspense fallback=|| view! { <p>"Loading templates…"</p> }>
+                <div class="gallery">
+                    {move || templates.get().map(|r| match r {
+                        Ok(list) => list.into_iter().map(|t| {
+                            let name = t.name.clone();
+                            let start = start.clone();
+                            view! {
+                                <article class="card template" data-testid=format!("template-{}", t.name)>
+                                    <h2>{t.name.clone()}</h2>
+                                    <p>{t.description.clone()}</p>
+                                    <button data-testid="start" on:click=move |_| start(name.clone())>"Start"</button>
+                                </article>
+                            }
+                        }).collect_view().into_any(),
+                        Err(e) => view! { <p class="error">{e}</p> }.into_any(),
+                    })}
+                </div>
+            </Suspense>
+        </section>
+    }
+}
+
+/// A node's status: the colour of its card.
+fn status(n: &NodeSnapshot) -> &'static str {
+    if n.blocked > 0.3 {
+        "backpressured"
+    } else if n.busy > 0.5 {
+        "busy"
+    } else {
+        "idle"
+    }
+}
+
+#[component]
+fn NodeCard(node: NodeSnapshot, job: String, running: bool) -> impl IntoView {
+    let fill = match node.capacity {
+        Some(shared::spec::Capacity::Bounded(c)) if c > 0 => {
+            (node.depth as f64 / c as f64 * 100.0).min(100.0)
+        }
+        _ => 0.0,
+    };
+    let is_stage = node.kind == Some(shared::metrics::NodeKind::Stage);
+    let workers = RwSignal::new(node.workers.to_string());
+    let message = RwSignal::new(String::new());
+    let name = node.name.clone();
+    let apply = move |_| {
+        let (job, stage) = (job.clone(), name.clone());
+        let Ok(w) = workers.get_untracked().parse::<u32>() else {
+            message.set("workers must be a number".into());
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            let req = TuneRequest {
+                stage,
+                workers: Some(w),
+                ..Default::default()
+            };
+            match api::send::<_, JobDetail>("PATCH", &format!("/api/v1/jobs/{job}"), &req).await {
+                Ok(_) => message.set(format!("tuned to {w}")),
+                Err(e) => message.set(e),
+            }
+        });
+    };
+    let testid = format!("node-{}", node.name);
+    view! {
+        <div class=format!("node node-{}", status(&node)) data-testid=testid>
+            <div class="node-name">{node.name.clone()}</div>
+            <div class="node-meta">
+                {node.runtime.map(|r| r.to_string()).unwrap_or_default()}" ×"
+                <span data-testid="workers">{node.workers}</span>
+            </div>
+            <div class="bar" title="queue depth"><div class="fill" style=format!("width: {fill:.0}%")></div></div>
+            <div class="node-meta" data-testid="depth">"queue "{node.depth}</div>
+            <div class="node-meta">"out "{rate(node.out_rate)}" · busy "{format!("{:.0}%", node.busy * 100.0)}</div>
+            <Show when=move || is_stage && running>
+                <div class="tune">
+                    <label>"workers "
+                        <input type="number" min="1" data-testid="tune-workers" prop:value=move || workers.get()
+                            on:input=move |ev| workers.set(event_target_value(&ev)) />
+                    </label>
+                    <button data-testid="tune-apply" on:click=apply.clone()>"Apply"</button>
+                    <span class="hint">{move || message.get()}</span>
+                </div>
+            </Show>
+        </div>
+    }
+}
+
+/// One job: its pipeline, live; tuning; drain and abort; the final report.
+#[component]
+pub fn JobPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let link = expect_context::<LiveLink>();
+    Effect::new(move |_| link.watch_job(&id()));
+    let detail = LocalResource::new(move || {
+        let id = id();
+        async move { api::get::<JobDetail>(&format!("/api/v1/jobs/{id}")).await }
+    });
+    let snapshot = move || -> Option<JobSnapshot> { link.snapshots.get().get(&id()).cloned() };
+    let finished = move || {
+        snapshot()
+            .and_then(|s| s.state)
+            .is_some_and(|s| s.is_finished())
+    };
+    let message = RwSignal::new(String::new());
+    let stop = move |mode: StopMode| {
+        let id = id();
+        if mode == StopMode::Abort {
+            let in_flight = snapshot().map_or(0, |s| s.accounting.in_flight());
+            let ok = web_sys::window()
+                .and_then(|w| w.confirm_with_message(&format!("Abort? {in_flight} queued or in-flight items will go to the leftovers file.")).ok())
+                .unwrap_or(false);
+            if !ok {
+                return;
+            }
+        }
+        leptos::task::spawn_local(async move {
+            let req = StopRequest {
+                mode,
+                deadline_ms: None,
+            };
+            if let Err(e) =
+                api::send::<_, JobDetail>("POST", &format!("/api/v1/jobs/{id}/stop"), &req).await
+            {
+                message.set(e);
+            }
+        });
+    };
+    view! {
+        <section data-testid="page-job">
+            <h1>{move || detail.get().and_then(|d| d.ok()).map(|d| d.spec.name.clone()).unwrap_or_else(id)}</h1>
+            <p class="job-meta">
+                <span data-testid="job-state">{move || snapshot().and_then(|s| s.state).map(|s| s.to_string()).unwrap_or_default()}</span>
+                " · " <span data-testid="throughput">{move || snapshot().map(|s| rate(s.throughput)).unwrap_or_default()}</span>
+                " · p99 " {move || snapshot().map(|s| duration_ms(s.end_to_end.p99_us / 1000)).unwrap_or_default()}
+                " · " {move || snapshot().map(|s| duration_ms(s.elapsed_ms)).unwrap_or_default()}
+            </p>
+            <div class="actions">
+                <button data-testid="drain" disabled=finished on:click=move |_| stop(StopMode::Drain)>"Drain"</button>
+                <button data-testid="abort" class="danger" disabled=finished on:click=move |_| stop(StopMode::Abort)>"Abort"</button>
+                <span class="hint">{move || message.get()}</span>
+            </div>
+            <div class="pipeline" data-testid="pipeline">
+                {move || snapshot().map(|s| {
+                    let running = !s.state.is_some_and(|st| st.is_finished());
+                    s.nodes.into_iter().map(|n| view! { <NodeCard node=n job=id() running=running /> }).collect_view()
+                })}
+            </div>
+            <p class="accounting" data-testid="accounting">
+                {move || snapshot().map(|s| s.accounting.to_string()).unwrap_or_default()}
+            </p>
+        </section>
+    }
+}

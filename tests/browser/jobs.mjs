@@ -1,0 +1,65 @@
+// Starts a job from the template gallery, watches it live, tunes its
+// workers, drains it and reads the accounting line; screenshots each view.
+//
+// usage: node jobs.mjs <base-url> <artifacts-dir>
+import { launch, watchErrors, text } from "./driver.mjs";
+
+const [base, dir] = process.argv.slice(2);
+const report = {};
+const browser = await launch();
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  report.errors = watchErrors(page);
+  await page.goto(new URL("new", base).href, { waitUntil: "load" });
+  await page.waitForSelector('[data-testid="template-thread-io-pool"]', { timeout: 30000 });
+  await page.screenshot({ path: `${dir}/view-new.png`, fullPage: true });
+  await page.locator('[data-testid="template-thread-io-pool"] [data-testid="start"]').click();
+  await page.waitForSelector('[data-testid="page-job"]', { timeout: 30000 });
+  report.jobUrl = new URL(page.url()).pathname;
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="job-state"]')?.textContent === "running",
+    null, { timeout: 30000 });
+  // Throughput and queue depth move.
+  await page.waitForFunction(
+    () => /[1-9]/.test(document.querySelector('[data-testid="throughput"]')?.textContent ?? ""),
+    null, { timeout: 30000 });
+  report.throughput = await text(page, "throughput");
+  await page.waitForFunction(
+    () => /queue [1-9]/.test(document.querySelector('[data-testid="node-io"] [data-testid="depth"]')?.textContent ?? ""),
+    null, { timeout: 30000 });
+  report.depth = await text(page, "depth");
+  // Tune the workers and see the running count change (down to two, so
+  // the job is still running when we drain it).
+  const input = page.locator('[data-testid="node-io"] [data-testid="tune-workers"]');
+  await input.fill("2");
+  await page.locator('[data-testid="node-io"] [data-testid="tune-apply"]').click();
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="node-io"] [data-testid="workers"]')?.textContent === "2",
+    null, { timeout: 30000 });
+  report.workersAfterTune = 2;
+  await page.screenshot({ path: `${dir}/view-job.png`, fullPage: true });
+  // Drain, and read the final accounting.
+  await page.locator('[data-testid="drain"]').click();
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="job-state"]')?.textContent === "stopped",
+    null, { timeout: 60000 });
+  report.accounting = await text(page, "accounting");
+  await page.screenshot({ path: `${dir}/view-job-drained.png`, fullPage: true });
+  // The job list shows it.
+  await page.getByRole("navigation").getByRole("link", { name: "Jobs", exact: true }).click();
+  await page.waitForSelector('[data-testid="job-row"]', { timeout: 30000 });
+  report.listedState = await text(page, "job-state");
+  await page.screenshot({ path: `${dir}/view-jobs.png`, fullPage: true });
+} catch (err) {
+  report.failure = String(err?.stack || err);
+  try {
+    const page = browser.contexts()[0]?.pages()[0];
+    if (page) {
+      report.stateAtFailure = await text(page, "job-state");
+      report.bodyAtFailure = (await page.locator("main").innerText()).slice(0, 600);
+    }
+  } catch {}
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(report));
