@@ -27,7 +27,7 @@ use leptos_router::components::{A, Redirect, Route, Router, Routes};
 use leptos_router::path;
 
 use crate::live::{Conn, LiveLink};
-use crate::pages::{JobPage, JobsPage, NewJobPage};
+use crate::pages::{JobPage, JobsPage, NewJobPage, SettingsPage};
 
 /// The whole dashboard: shell, navigation and routed pages.
 #[component]
@@ -45,6 +45,7 @@ pub fn App() -> impl IntoView {
                     <A href="/jobs">"Jobs"</A>
                     <A href="/new">"New job"</A>
                     <A href="/history">"History"</A>
+                    <A href="/settings">"Settings"</A>
                 </nav>
                 <ConnectionBadge link=link />
             </header>
@@ -55,6 +56,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/jobs/:id") view=JobPage />
                     <Route path=path!("/new") view=NewJobPage />
                     <Route path=path!("/history") view=HistoryPage />
+                    <Route path=path!("/settings") view=SettingsPage />
                 </Routes>
             </main>
         </Router>

@@ -37,11 +37,22 @@ try {
 
   // Client-side navigation, then a deep link loaded from the server.
   report.pages = {};
-  for (const [label, testid] of [["New job", "page-new"], ["History", "page-history"], ["Jobs", "page-jobs"]]) {
+  for (const [label, testid] of [["New job", "page-new"], ["History", "page-history"], ["Settings", "page-settings"], ["Jobs", "page-jobs"]]) {
     await page.getByRole("navigation").getByRole("link", { name: label, exact: true }).click();
     await page.waitForSelector(`[data-testid="${testid}"]`, { timeout: 10000 });
     report.pages[testid] = new URL(page.url()).pathname;
   }
+  // A token saved in Settings survives a reload.
+  await page.goto(new URL("settings", base).href, { waitUntil: "load" });
+  await page.waitForSelector('[data-testid="token"]', { timeout: 30000 });
+  await page.locator('[data-testid="token"]').fill("ql_example");
+  await page.locator('[data-testid="save-token"]').click();
+  await page.waitForSelector('[data-testid="saved"]', { timeout: 10000 });
+  await page.reload({ waitUntil: "load" });
+  await page.waitForSelector('[data-testid="token"]', { timeout: 30000 });
+  report.tokenAfterReload = await page.locator('[data-testid="token"]').inputValue();
+  await page.locator('[data-testid="token"]').fill("");
+  await page.locator('[data-testid="save-token"]').click();
   await page.goto(new URL("history", base).href, { waitUntil: "load" });
   await page.waitForSelector('[data-testid="page-history"]', { timeout: 30000 });
   report.deepLink = true;

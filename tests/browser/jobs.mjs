@@ -50,6 +50,24 @@ try {
   await page.waitForSelector('[data-testid="job-row"]', { timeout: 30000 });
   report.listedState = await text(page, "job-state");
   await page.screenshot({ path: `${dir}/view-jobs.png`, fullPage: true });
+
+  // Abort another job: the confirmation says what goes to leftovers.
+  await page.goto(new URL("new", base).href, { waitUntil: "load" });
+  await page.waitForSelector('[data-testid="template-unbounded-queue"]', { timeout: 30000 });
+  await page.locator('[data-testid="template-unbounded-queue"] [data-testid="start"]').click();
+  await page.waitForSelector('[data-testid="page-job"]', { timeout: 30000 });
+  await page.waitForFunction(
+    () => /queue [0-9]{3,}/.test(document.querySelector('[data-testid="node-slow"] [data-testid="depth"]')?.textContent ?? ""),
+    null, { timeout: 30000 });
+  page.once("dialog", async (d) => {
+    report.confirmText = d.message();
+    await d.accept();
+  });
+  await page.locator('[data-testid="abort"]').click();
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="job-state"]')?.textContent === "aborted",
+    null, { timeout: 60000 });
+  report.abortedAccounting = await text(page, "accounting");
 } catch (err) {
   report.failure = String(err?.stack || err);
   try {

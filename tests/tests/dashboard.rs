@@ -29,6 +29,11 @@ fn dashboard_runs_and_shows_live_uptime_without_console_errors() {
     assert_eq!(report["pages"]["page-new"], "/new");
     assert_eq!(report["pages"]["page-history"], "/history");
     assert_eq!(report["pages"]["page-jobs"], "/jobs");
+    assert_eq!(report["pages"]["page-settings"], "/settings");
+    assert_eq!(
+        report["tokenAfterReload"], "ql_example",
+        "the token is kept in the browser"
+    );
     assert_eq!(report["deepLink"], true);
     assert_eq!(
         report["errors"],
@@ -93,6 +98,14 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
         "a drain leaves nothing: {accounting}"
     );
     assert_eq!(report["listedState"], "stopped");
+    let confirm = report["confirmText"].as_str().unwrap();
+    assert!(
+        confirm.contains("will go to the leftovers file"),
+        "{confirm}"
+    );
+    let aborted = report["abortedAccounting"].as_str().unwrap();
+    let leftovers: u64 = aborted.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(leftovers > 0, "an abort keeps what was queued: {aborted}");
     assert_eq!(
         report["errors"],
         serde_json::json!([]),
