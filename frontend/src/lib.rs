@@ -27,7 +27,7 @@ use leptos_router::components::{A, Redirect, Route, Router, Routes};
 use leptos_router::path;
 
 use crate::live::{Conn, LiveLink};
-use crate::pages::{JobPage, JobsPage, NewJobPage, SettingsPage};
+use crate::pages::{HistoryPage, JobPage, JobsPage, NewJobPage, SettingsPage};
 
 /// The whole dashboard: shell, navigation and routed pages.
 #[component]
@@ -109,14 +109,5 @@ fn Placeholder(title: &'static str, body: &'static str) -> impl IntoView {
             <h1>{title}</h1>
             <p>{body}</p>
         </section>
-    }
-}
-
-#[component]
-fn HistoryPage() -> impl IntoView {
-    view! {
-        <div data-testid="page-history">
-            <Placeholder title="History" body="Finished runs, their charts and reports, side by side." />
-        </div>
     }
 }

@@ -232,7 +232,17 @@ pub fn JobPage() -> impl IntoView {
                 })}
             </div>
             <p class="accounting" data-testid="accounting">
-                {move || snapshot().map(|s| s.accounting.to_string()).unwrap_or_default()}
+                {move || snapshot().map(|s| {
+                    let a = s.accounting;
+                    if s.state.is_some_and(|st| st.is_finished()) {
+                        a.to_string()
+                    } else {
+                        format!(
+                            "produced {} · sunk {} · filtered {} · dead-lettered {} · dropped {} · {} in flight",
+                            a.produced, a.sunk, a.filtered, a.dead_lettered, a.dropped_by_policy, a.in_flight()
+                        )
+                    }
+                }).unwrap_or_default()}
             </p>
         </section>
     }
@@ -263,6 +273,48 @@ pub fn SettingsPage() -> impl IntoView {
                 on:input=move |ev| { saved.set(false); token.set(event_target_value(&ev)); } />
             <button data-testid="save-token" on:click=save>"Save"</button>
             <Show when=move || saved.get()><span class="hint" data-testid="saved">"Saved."</span></Show>
+        </section>
+    }
+}
+
+/// Finished runs, newest first; each opens its page with its report.
+#[component]
+pub fn HistoryPage() -> impl IntoView {
+    let runs = LocalResource::new(|| api::get::<shared::api::JobPage>("/api/v1/jobs?limit=200"));
+    let rows = move || {
+        runs.get().map(|r| match r {
+            Ok(page) => page
+                .jobs
+                .into_iter()
+                .filter(|j| j.state.is_finished())
+                .map(|j| {
+                    let href = format!("/jobs/{}", j.id);
+                    let state = j.state.as_str();
+                    view! {
+                        <tr data-testid="run-row">
+                            <td><a href=href>{j.name.clone()}</a></td>
+                            <td><span class=format!("state state-{state}")>{state}</span></td>
+                            <td class="num">{j.accounting.produced}</td>
+                            <td class="num">{j.accounting.sunk}</td>
+                            <td class="num">{j.accounting.dead_lettered}</td>
+                            <td class="num">{j.accounting.leftovers}</td>
+                            <td class="num">{rate(j.throughput)}</td>
+                            <td class="num">{duration_ms(j.p99_us / 1000)}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()
+                .into_any(),
+            Err(e) => view! { <tr><td class="error">{e}</td></tr> }.into_any(),
+        })
+    };
+    view! {
+        <section class="card" data-testid="page-history">
+            <h1>"History"</h1>
+            <table class="jobs">
+                <thead><tr><th>"Name"</th><th>"State"</th><th>"Produced"</th><th>"Sunk"</th><th>"Dead letters"</th><th>"Leftovers"</th><th>"Throughput"</th><th>"P99"</th></tr></thead>
+                <tbody><Suspense fallback=|| ()>{rows}</Suspense></tbody>
+            </table>
         </section>
     }
 }

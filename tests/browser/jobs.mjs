@@ -68,6 +68,14 @@ try {
     () => document.querySelector('[data-testid="job-state"]')?.textContent === "aborted",
     null, { timeout: 60000 });
   report.abortedAccounting = await text(page, "accounting");
+  await page.screenshot({ path: `${dir}/view-job-aborted.png`, fullPage: true });
+
+  // Both runs are in the history, and reopen with their report.
+  await page.getByRole("navigation").getByRole("link", { name: "History", exact: true }).click();
+  await page.waitForSelector('[data-testid="run-row"]', { timeout: 30000 });
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="run-row"]').length >= 2, null, { timeout: 30000 });
+  report.historyRows = await page.locator('[data-testid="run-row"]').count();
+  await page.screenshot({ path: `${dir}/view-history.png`, fullPage: true });
 } catch (err) {
   report.failure = String(err?.stack || err);
   try {

@@ -107,6 +107,10 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
     let leftovers: u64 = aborted.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(leftovers > 0, "an abort keeps what was queued: {aborted}");
     assert_eq!(
+        report["historyRows"], 2,
+        "both finished runs are in the history"
+    );
+    assert_eq!(
         report["errors"],
         serde_json::json!([]),
         "page console is clean"
