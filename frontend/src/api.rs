@@ -70,3 +70,51 @@ pub async fn send<B: Serialize, T: DeserializeOwned>(
     let req = authed(req).json(body).map_err(|e| e.to_string())?;
     finish(req.send().await).await
 }
+
+/// Posts a spec as TOML text and decodes the answer.
+pub async fn post_toml<T: DeserializeOwned>(path: &str, toml: &str) -> Result<T, ApiError> {
+    let req = authed(Request::post(path))
+        .header("Content-Type", "application/toml")
+        .body(toml.to_owned())
+        .map_err(|e| ApiError::message(e.to_string()))?;
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| ApiError::message(format!("cannot reach the server: {e}")))?;
+    if resp.ok() {
+        return resp
+            .json::<T>()
+            .await
+            .map_err(|e| ApiError::message(format!("unexpected answer: {e}")));
+    }
+    let status = resp.status();
+    match resp.json::<ErrorBody>().await {
+        Ok(e) => Err(ApiError {
+            message: e.message.clone(),
+            fields: if e.errors.is_empty() {
+                e.field.map(|f| vec![(f, e.message)]).unwrap_or_default()
+            } else {
+                e.errors.into_iter().map(|f| (f.path, f.message)).collect()
+            },
+        }),
+        Err(_) => Err(ApiError::message(format!("the server answered {status}"))),
+    }
+}
+
+/// A failed request: a message, and the problems by field path.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ApiError {
+    /// The first problem, or what went wrong.
+    pub message: String,
+    /// Every problem with the path of its field.
+    pub fields: Vec<(String, String)>,
+}
+
+impl ApiError {
+    fn message(message: String) -> Self {
+        Self {
+            message,
+            fields: Vec::new(),
+        }
+    }
+}

@@ -124,3 +124,25 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
         assert!(dir.join(view).is_file(), "{view}");
     }
 }
+
+#[test]
+fn the_spec_editor_shows_every_problem_with_its_field_and_starts_a_fixed_spec() {
+    let server = ServerProcess::spawn();
+    let dir = artifacts_dir();
+    let report = browser("editor.mjs", &[&server.url, dir.to_str().unwrap()]);
+    assert!(
+        report.get("failure").is_none(),
+        "browser run failed: {report:#}"
+    );
+    assert_eq!(
+        report["paths"],
+        serde_json::json!(["name", "source", "stages[0].workers"])
+    );
+    assert_eq!(report["problemsAfterFix"], 0);
+    assert!(report["started"].as_str().unwrap().starts_with("/jobs/j"));
+    assert_eq!(
+        report["errors"],
+        serde_json::json!([]),
+        "page console is clean"
+    );
+}
