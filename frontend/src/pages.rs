@@ -224,6 +224,50 @@ fn NodeCard(node: NodeSnapshot, job: String, running: bool) -> impl IntoView {
     }
 }
 
+/// Points kept per chart: ten minutes at the default 4 snapshots a second.
+const CHART_POINTS: usize = 2400;
+
+/// A line chart drawn as SVG, scaled to its largest value.
+#[component]
+fn Chart(
+    /// What it shows.
+    title: &'static str,
+    /// For browser tests.
+    testid: &'static str,
+    /// The values, oldest first.
+    values: Signal<Vec<f64>>,
+    /// How to print the newest value.
+    unit: fn(f64) -> String,
+) -> impl IntoView {
+    const W: f64 = 360.0;
+    const H: f64 = 90.0;
+    let points = move || {
+        let v = values.get();
+        let max = v.iter().copied().fold(0.0_f64, f64::max).max(1e-9);
+        let n = v.len().max(2) as f64 - 1.0;
+        v.iter()
+            .enumerate()
+            .map(|(i, y)| {
+                format!(
+                    "{:.1},{:.1}",
+                    i as f64 / n * W,
+                    H - y / max * (H - 4.0) - 2.0
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let last = move || values.get().last().map(|x| unit(*x)).unwrap_or_default();
+    view! {
+        <figure class="chart" data-testid=testid>
+            <figcaption>{title}" "<strong>{last}</strong></figcaption>
+            <svg viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=title>
+                <polyline fill="none" stroke="currentColor" stroke-width="1.5" points=points />
+            </svg>
+        </figure>
+    }
+}
+
 /// One job: its pipeline, live; tuning; drain and abort; the final report.
 #[component]
 pub fn JobPage() -> impl IntoView {
@@ -240,7 +284,43 @@ pub fn JobPage() -> impl IntoView {
         snapshot()
             .and_then(|s| s.state)
             .is_some_and(|s| s.is_finished())
-    };
+    }; // The last minutes of snapshots, for the charts.
+    let history = RwSignal::new(std::collections::VecDeque::<JobSnapshot>::new());
+    Effect::new(move |_| {
+        if let Some(s) = link.snapshots.get().get(&id()).cloned() {
+            history.update(|h| {
+                if h.back().is_none_or(|last| last.seq < s.seq) {
+                    h.push_back(s);
+                    if h.len() > CHART_POINTS {
+                        h.pop_front();
+                    }
+                }
+            });
+        }
+    });
+    let throughput = Signal::derive(move || history.get().iter().map(|s| s.throughput).collect());
+    let depth = Signal::derive(move || {
+        history
+            .get()
+            .iter()
+            .map(|s| s.nodes.iter().map(|n| n.depth as f64).sum())
+            .collect()
+    });
+    let p99 = Signal::derive(move || {
+        history
+            .get()
+            .iter()
+            .map(|s| s.end_to_end.p99_us as f64)
+            .collect()
+    });
+    let rss = Signal::derive(move || {
+        history
+            .get()
+            .iter()
+            .map(|s| s.process.rss_bytes as f64)
+            .collect()
+    });
+
     let message = RwSignal::new(String::new());
     let stop = move |mode: StopMode| {
         let id = id();
@@ -284,6 +364,12 @@ pub fn JobPage() -> impl IntoView {
                     let running = !s.state.is_some_and(|st| st.is_finished());
                     s.nodes.into_iter().map(|n| view! { <NodeCard node=n job=id() running=running /> }).collect_view()
                 })}
+            </div>
+            <div class="charts">
+                <Chart title="throughput" testid="chart-throughput" values=throughput unit=rate />
+                <Chart title="items queued" testid="chart-depth" values=depth unit=|x| format!("{x:.0}") />
+                <Chart title="end-to-end p99" testid="chart-p99" values=p99 unit=|x| duration_ms(x as u64 / 1000) />
+                <Chart title="memory (RSS)" testid="chart-rss" values=rss unit=|x| format!("{:.0} MiB", x / 1048576.0) />
             </div>
             <p class="accounting" data-testid="accounting">
                 {move || snapshot().map(|s| {

@@ -37,6 +37,11 @@ try {
     () => document.querySelector('[data-testid="node-io"] [data-testid="workers"]')?.textContent === "2",
     null, { timeout: 30000 });
   report.workersAfterTune = 2;
+  // The charts draw the last minutes.
+  await page.waitForFunction(
+    () => (document.querySelector('[data-testid="chart-throughput"] polyline')?.getAttribute("points") ?? "").split(" ").length >= 4,
+    null, { timeout: 30000 });
+  report.chartPoints = (await page.locator('[data-testid="chart-throughput"] polyline').getAttribute("points")).split(" ").length;
   await page.screenshot({ path: `${dir}/view-job.png`, fullPage: true });
   // Drain, and read the final accounting.
   await page.locator('[data-testid="drain"]').click();

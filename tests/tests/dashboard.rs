@@ -88,6 +88,10 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
     );
     assert!(report["jobUrl"].as_str().unwrap().starts_with("/jobs/j"));
     assert_eq!(report["workersAfterTune"], 2);
+    assert!(
+        report["chartPoints"].as_u64().unwrap() >= 4,
+        "the throughput chart draws history"
+    );
     let accounting = report["accounting"].as_str().unwrap();
     assert!(
         accounting.starts_with("produced ") && accounting.contains(" = sunk "),
