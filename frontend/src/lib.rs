@@ -19,6 +19,7 @@
 
 pub mod api;
 pub mod format;
+pub mod i18n;
 pub mod live;
 pub mod pages;
 
@@ -34,6 +35,9 @@ use crate::pages::{HistoryPage, JobPage, JobsPage, NewJobPage, SettingsPage};
 pub fn App() -> impl IntoView {
     let link = LiveLink::start();
     provide_context(link);
+    let lang = RwSignal::new(i18n::Lang::stored());
+    provide_context(lang);
+    let tr = move |key: &'static str| move || i18n::t(lang.get(), key);
     view! {
         <Router>
             <header class="shell">
@@ -42,10 +46,10 @@ pub fn App() -> impl IntoView {
                     <span class="name" data-testid="product-name">"QueueLab"</span>
                 </div>
                 <nav aria-label="Main">
-                    <A href="/jobs">"Jobs"</A>
-                    <A href="/new">"New job"</A>
-                    <A href="/history">"History"</A>
-                    <A href="/settings">"Settings"</A>
+                    <A href="/jobs">{tr("Jobs")}</A>
+                    <A href="/new">{tr("New job")}</A>
+                    <A href="/history">{tr("History")}</A>
+                    <A href="/settings">{tr("Settings")}</A>
                 </nav>
                 <ConnectionBadge link=link />
             </header>

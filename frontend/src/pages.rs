@@ -8,7 +8,14 @@ use shared::metrics::{JobSnapshot, NodeSnapshot, TuneRequest};
 
 use crate::api;
 use crate::format::duration_ms;
+use crate::i18n::{Lang, t};
 use crate::live::LiveLink;
+
+/// A reactive translation of `key` in the chosen language.
+fn tr(key: &'static str) -> impl Fn() -> &'static str + Copy + Send + Sync + 'static {
+    let lang = expect_context::<RwSignal<Lang>>();
+    move || t(lang.get(), key)
+}
 
 fn rate(x: f64) -> String {
     if x >= 10_000.0 {
@@ -46,13 +53,13 @@ pub fn JobsPage() -> impl IntoView {
     };
     view! {
         <section class="card" data-testid="page-jobs">
-            <h1>"Jobs"</h1>
+            <h1>{tr("Jobs")}</h1>
             <Show
                 when=move || !link.jobs.get().is_empty()
                 fallback=|| view! { <p>"No jobs yet. Start one from " <a href="/new">"New job"</a> "."</p> }
             >
                 <table class="jobs">
-                    <thead><tr><th>"Name"</th><th>"Template"</th><th>"State"</th><th>"Sunk / produced"</th><th>"Throughput"</th><th>"P99"</th><th>"Elapsed"</th></tr></thead>
+                    <thead><tr><th>{tr("Name")}</th><th>{tr("Template")}</th><th>{tr("State")}</th><th>{tr("Sunk / produced")}</th><th>{tr("Throughput")}</th><th>"P99"</th><th>{tr("Elapsed")}</th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
             </Show>
@@ -116,15 +123,15 @@ pub fn NewJobPage() -> impl IntoView {
     let check2 = check.clone();
     view! {
         <section data-testid="page-new">
-            <h1>"New job"</h1>
+            <h1>{tr("New job")}</h1>
             <details class="card editor" data-testid="editor">
-                <summary>"Write a spec (TOML)"</summary>
+                <summary>{tr("Write a spec (TOML)")}</summary>
                 <label for="spec">"Spec"</label>
                 <textarea id="spec" rows="12" data-testid="spec" prop:value=move || editor.get()
                     on:input=move |ev| editor.set(event_target_value(&ev))></textarea>
                 <div class="actions">
-                    <button data-testid="validate" on:click=move |_| check(false)>"Validate"</button>
-                    <button data-testid="start-spec" on:click=move |_| check2(true)>"Start"</button>
+                    <button data-testid="validate" on:click=move |_| check(false)>{tr("Validate")}</button>
+                    <button data-testid="start-spec" on:click=move |_| check2(true)>{tr("Start")}</button>
                     <span class="hint" data-testid="verdict">{move || verdict.get()}</span>
                 </div>
                 <ul class="problems">
@@ -146,7 +153,7 @@ pub fn NewJobPage() -> impl IntoView {
                                 <article class="card template" data-testid=format!("template-{}", t.name)>
                                     <h2>{t.name.clone()}</h2>
                                     <p>{t.description.clone()}</p>
-                                    <button data-testid="start" on:click=move |_| start(name.clone())>"Start"</button>
+                                    <button data-testid="start" on:click=move |_| start(name.clone())>{tr("Start")}</button>
                                 </article>
                             }
                         }).collect_view().into_any(),
@@ -216,7 +223,7 @@ fn NodeCard(node: NodeSnapshot, job: String, running: bool) -> impl IntoView {
                         <input type="number" min="1" data-testid="tune-workers" prop:value=move || workers.get()
                             on:input=move |ev| workers.set(event_target_value(&ev)) />
                     </label>
-                    <button data-testid="tune-apply" on:click=apply.clone()>"Apply"</button>
+                    <button data-testid="tune-apply" on:click=apply.clone()>{tr("Apply")}</button>
                     <span class="hint">{move || message.get()}</span>
                 </div>
             </Show>
@@ -230,8 +237,9 @@ const CHART_POINTS: usize = 2400;
 /// A line chart drawn as SVG, scaled to its largest value.
 #[component]
 fn Chart(
-    /// What it shows.
-    title: &'static str,
+    /// What it shows (translated).
+    #[prop(into)]
+    title: Signal<&'static str>,
     /// For browser tests.
     testid: &'static str,
     /// The values, oldest first.
@@ -260,8 +268,8 @@ fn Chart(
     let last = move || values.get().last().map(|x| unit(*x)).unwrap_or_default();
     view! {
         <figure class="chart" data-testid=testid>
-            <figcaption>{title}" "<strong>{last}</strong></figcaption>
-            <svg viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=title>
+            <figcaption>{move || title.get()}" "<strong>{last}</strong></figcaption>
+            <svg viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=move || title.get()>
                 <polyline fill="none" stroke="currentColor" stroke-width="1.5" points=points />
             </svg>
         </figure>
@@ -355,8 +363,8 @@ pub fn JobPage() -> impl IntoView {
                 " · " {move || snapshot().map(|s| duration_ms(s.elapsed_ms)).unwrap_or_default()}
             </p>
             <div class="actions">
-                <button data-testid="drain" disabled=finished on:click=move |_| stop(StopMode::Drain)>"Drain"</button>
-                <button data-testid="abort" class="danger" disabled=finished on:click=move |_| stop(StopMode::Abort)>"Abort"</button>
+                <button data-testid="drain" disabled=finished on:click=move |_| stop(StopMode::Drain)>{tr("Drain")}</button>
+                <button data-testid="abort" class="danger" disabled=finished on:click=move |_| stop(StopMode::Abort)>{tr("Abort")}</button>
                 <span class="hint">{move || message.get()}</span>
             </div>
             <div class="pipeline" data-testid="pipeline">
@@ -366,10 +374,10 @@ pub fn JobPage() -> impl IntoView {
                 })}
             </div>
             <div class="charts">
-                <Chart title="throughput" testid="chart-throughput" values=throughput unit=rate />
-                <Chart title="items queued" testid="chart-depth" values=depth unit=|x| format!("{x:.0}") />
-                <Chart title="end-to-end p99" testid="chart-p99" values=p99 unit=|x| duration_ms(x as u64 / 1000) />
-                <Chart title="memory (RSS)" testid="chart-rss" values=rss unit=|x| format!("{:.0} MiB", x / 1048576.0) />
+                <Chart title=tr("throughput") testid="chart-throughput" values=throughput unit=rate />
+                <Chart title=tr("items queued") testid="chart-depth" values=depth unit=|x| format!("{x:.0}") />
+                <Chart title=tr("end-to-end p99") testid="chart-p99" values=p99 unit=|x| duration_ms(x as u64 / 1000) />
+                <Chart title=tr("memory (RSS)") testid="chart-rss" values=rss unit=|x| format!("{:.0} MiB", x / 1048576.0) />
             </div>
             <p class="accounting" data-testid="accounting">
                 {move || snapshot().map(|s| {
@@ -391,6 +399,7 @@ pub fn JobPage() -> impl IntoView {
 /// The API token this browser sends (kept in `localStorage`).
 #[component]
 pub fn SettingsPage() -> impl IntoView {
+    let lang = expect_context::<RwSignal<Lang>>();
     let token = RwSignal::new(api::token().unwrap_or_default());
     let saved = RwSignal::new(false);
     let save = move |_| {
@@ -406,13 +415,25 @@ pub fn SettingsPage() -> impl IntoView {
     };
     view! {
         <section class="card" data-testid="page-settings">
-            <h1>"Settings"</h1>
-            <label for="token">"API token"</label>
+            <h1>{tr("Settings")}</h1>
+            <label for="token">{tr("API token")}</label>
             <p class="hint">"Needed when the server asks for tokens (queuelab token create). Kept in this browser only."</p>
             <input id="token" type="password" data-testid="token" prop:value=move || token.get()
                 on:input=move |ev| { saved.set(false); token.set(event_target_value(&ev)); } />
-            <button data-testid="save-token" on:click=save>"Save"</button>
+            <button data-testid="save-token" on:click=save>{tr("Save")}</button>
             <Show when=move || saved.get()><span class="hint" data-testid="saved">"Saved."</span></Show>
+            <p>
+                <label for="lang">{tr("Language")}" "</label>
+                <select id="lang" data-testid="lang"
+                    on:change=move |ev| {
+                        let l = if event_target_value(&ev) == "zh" { Lang::Zh } else { Lang::En };
+                        l.store();
+                        lang.set(l);
+                    }>
+                    <option value="en" selected=move || lang.get() == Lang::En>"English"</option>
+                    <option value="zh" selected=move || lang.get() == Lang::Zh>"中文"</option>
+                </select>
+            </p>
         </section>
     }
 }
@@ -450,9 +471,9 @@ pub fn HistoryPage() -> impl IntoView {
     };
     view! {
         <section class="card" data-testid="page-history">
-            <h1>"History"</h1>
+            <h1>{tr("History")}</h1>
             <table class="jobs">
-                <thead><tr><th>"Name"</th><th>"State"</th><th>"Produced"</th><th>"Sunk"</th><th>"Dead letters"</th><th>"Leftovers"</th><th>"Throughput"</th><th>"P99"</th></tr></thead>
+                <thead><tr><th>{tr("Name")}</th><th>{tr("State")}</th><th>{tr("Produced")}</th><th>{tr("Sunk")}</th><th>{tr("Dead letters")}</th><th>{tr("Leftovers")}</th><th>{tr("Throughput")}</th><th>"P99"</th></tr></thead>
                 <tbody><Suspense fallback=|| ()>{rows}</Suspense></tbody>
             </table>
         </section>

@@ -6,6 +6,7 @@
 import { launch, watchErrors, text } from "./driver.mjs";
 
 const [base, screenshot] = process.argv.slice(2);
+const dir = screenshot.replace(/\/[^/]*$/, "");
 const report = { errors: [] };
 const browser = await launch();
 try {
@@ -53,6 +54,15 @@ try {
   report.tokenAfterReload = await page.locator('[data-testid="token"]').inputValue();
   await page.locator('[data-testid="token"]').fill("");
   await page.locator('[data-testid="save-token"]').click();
+  // Chinese interface text, switchable and remembered.
+  await page.locator('[data-testid="lang"]').selectOption("zh");
+  await page.waitForFunction(() => document.querySelector("nav")?.innerText.includes("任务"), null, { timeout: 10000 });
+  await page.reload({ waitUntil: "load" });
+  await page.waitForFunction(() => document.querySelector("nav")?.innerText.includes("设置"), null, { timeout: 30000 });
+  report.zhNav = await page.locator("nav").innerText();
+  await page.screenshot({ path: `${dir}/view-settings-zh.png`, fullPage: true });
+  await page.locator('[data-testid="lang"]').selectOption("en");
+  await page.waitForFunction(() => document.querySelector("nav")?.innerText.includes("Jobs"), null, { timeout: 10000 });
   await page.goto(new URL("history", base).href, { waitUntil: "load" });
   await page.waitForSelector('[data-testid="page-history"]', { timeout: 30000 });
   report.deepLink = true;

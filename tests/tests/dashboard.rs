@@ -34,6 +34,11 @@ fn dashboard_runs_and_shows_live_uptime_without_console_errors() {
         report["tokenAfterReload"], "ql_example",
         "the token is kept in the browser"
     );
+    let zh = report["zhNav"].as_str().unwrap();
+    assert!(
+        zh.contains("任务") && zh.contains("历史") && zh.contains("设置"),
+        "{zh}"
+    );
     assert_eq!(report["deepLink"], true);
     assert_eq!(
         report["errors"],
