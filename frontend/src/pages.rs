@@ -177,34 +177,12 @@ fn status(n: &NodeSnapshot) -> &'static str {
 }
 
 #[component]
-fn NodeCard(node: NodeSnapshot, job: String, running: bool) -> impl IntoView {
+fn NodeCard(node: NodeSnapshot) -> impl IntoView {
     let fill = match node.capacity {
         Some(shared::spec::Capacity::Bounded(c)) if c > 0 => {
             (node.depth as f64 / c as f64 * 100.0).min(100.0)
         }
         _ => 0.0,
-    };
-    let is_stage = node.kind == Some(shared::metrics::NodeKind::Stage);
-    let workers = RwSignal::new(node.workers.to_string());
-    let message = RwSignal::new(String::new());
-    let name = node.name.clone();
-    let apply = move |_| {
-        let (job, stage) = (job.clone(), name.clone());
-        let Ok(w) = workers.get_untracked().parse::<u32>() else {
-            message.set("workers must be a number".into());
-            return;
-        };
-        leptos::task::spawn_local(async move {
-            let req = TuneRequest {
-                stage,
-                workers: Some(w),
-                ..Default::default()
-            };
-            match api::send::<_, JobDetail>("PATCH", &format!("/api/v1/jobs/{job}"), &req).await {
-                Ok(_) => message.set(format!("tuned to {w}")),
-                Err(e) => message.set(e),
-            }
-        });
     };
     let testid = format!("node-{}", node.name);
     view! {
@@ -217,17 +195,105 @@ fn NodeCard(node: NodeSnapshot, job: String, running: bool) -> impl IntoView {
             <div class="bar" title="queue depth"><div class="fill" style=format!("width: {fill:.0}%")></div></div>
             <div class="node-meta" data-testid="depth">"queue "{node.depth}</div>
             <div class="node-meta">"out "{rate(node.out_rate)}" · busy "{format!("{:.0}%", node.busy * 100.0)}</div>
-            <Show when=move || is_stage && running>
-                <div class="tune">
-                    <label>"workers "
-                        <input type="number" min="1" data-testid="tune-workers" prop:value=move || workers.get()
-                            on:input=move |ev| workers.set(event_target_value(&ev)) />
-                    </label>
-                    <button data-testid="tune-apply" on:click=apply.clone()>{tr("Apply")}</button>
-                    <span class="hint">{move || message.get()}</span>
-                </div>
-            </Show>
         </div>
+    }
+}
+
+/// Live knobs of a running job: one stage's workers, concurrency and rate
+/// limit, or the sink's batching. Kept apart from the node cards, which are
+/// redrawn with every snapshot, so what one types is not reset.
+#[component]
+fn TunePanel(job: String, spec: shared::spec::PipelineSpec) -> impl IntoView {
+    let stages: Vec<(String, bool)> = spec
+        .stages
+        .iter()
+        .map(|s| (s.name.clone(), s.runtime == shared::spec::Runtime::Async))
+        .collect();
+    let batches = spec.sink.batch().is_some();
+    let first = stages.first().map(|s| s.0.clone()).unwrap_or_default();
+    let stage = RwSignal::new(first);
+    let workers = RwSignal::new(String::new());
+    let concurrency = RwSignal::new(String::new());
+    let rate_limit = RwSignal::new(String::new());
+    let batch = RwSignal::new(String::new());
+    let message = RwSignal::new(String::new());
+    let is_async = {
+        let stages = stages.clone();
+        move || stages.iter().any(|(n, a)| *a && *n == stage.get())
+    };
+    let apply = move |_| {
+        let job = job.clone();
+        let num = |s: RwSignal<String>| -> Result<Option<f64>, String> {
+            let v = s.get_untracked();
+            if v.trim().is_empty() {
+                return Ok(None);
+            }
+            v.trim()
+                .parse::<f64>()
+                .map(Some)
+                .map_err(|_| format!("`{v}` is not a number"))
+        };
+        let req = (|| -> Result<TuneRequest, String> {
+            let st = stage.get_untracked();
+            if st == "sink" {
+                return Ok(TuneRequest {
+                    stage: st,
+                    batch_size: num(batch)?.map(|x| x as u32),
+                    ..Default::default()
+                });
+            }
+            Ok(TuneRequest {
+                stage: st,
+                workers: num(workers)?.map(|x| x as u32),
+                concurrency: num(concurrency)?.map(|x| x as u32),
+                rate_limit: num(rate_limit)?,
+                ..Default::default()
+            })
+        })();
+        let req = match req {
+            Ok(r) => r,
+            Err(e) => {
+                message.set(e);
+                return;
+            }
+        };
+        leptos::task::spawn_local(async move {
+            match api::send::<_, JobDetail>("PATCH", &format!("/api/v1/jobs/{job}"), &req).await {
+                Ok(_) => message.set("applied".into()),
+                Err(e) => message.set(e),
+            }
+        });
+    };
+    let options = stages
+        .iter()
+        .map(|(n, _)| view! { <option value=n.clone()>{n.clone()}</option> })
+        .collect_view();
+    view! {
+        <fieldset class="tune" data-testid="tune">
+            <legend>"Tune"</legend>
+            <label>"stage "
+                <select data-testid="tune-stage" on:change=move |ev| stage.set(event_target_value(&ev))>
+                    {options}
+                    {batches.then(|| view! { <option value="sink">"sink"</option> })}
+                </select>
+            </label>
+            <Show when=move || stage.get() != "sink">
+                <label>"workers "<input type="number" min="1" data-testid="tune-workers" prop:value=move || workers.get()
+                    on:input=move |ev| workers.set(event_target_value(&ev)) /></label>
+                <label>"rate limit/s "<input type="number" min="0" data-testid="tune-rate" prop:value=move || rate_limit.get()
+                    on:input=move |ev| rate_limit.set(event_target_value(&ev)) /></label>
+            </Show>
+            <Show when=is_async.clone()>
+                <label>"concurrency "<input type="number" min="1" data-testid="tune-concurrency" prop:value=move || concurrency.get()
+                    on:input=move |ev| concurrency.set(event_target_value(&ev)) /></label>
+            </Show>
+            <Show when=move || stage.get() == "sink">
+                <label>"batch size "<input type="number" min="1" data-testid="tune-batch" prop:value=move || batch.get()
+                    on:input=move |ev| batch.set(event_target_value(&ev)) /></label>
+            </Show>
+            <button data-testid="tune-apply" on:click=apply>{tr("Apply")}</button>
+            <span class="hint" data-testid="tune-message">{move || message.get()}</span>
+        </fieldset>
     }
 }
 
@@ -367,10 +433,14 @@ pub fn JobPage() -> impl IntoView {
                 <button data-testid="abort" class="danger" disabled=finished on:click=move |_| stop(StopMode::Abort)>{tr("Abort")}</button>
                 <span class="hint">{move || message.get()}</span>
             </div>
+            <Show when=move || !finished()>
+                {move || detail.get().and_then(|d| d.ok()).map(|d| view! { <TunePanel job=id() spec=d.spec /> })}
+            </Show>
             <div class="pipeline" data-testid="pipeline">
                 {move || snapshot().map(|s| {
                     let running = !s.state.is_some_and(|st| st.is_finished());
-                    s.nodes.into_iter().map(|n| view! { <NodeCard node=n job=id() running=running /> }).collect_view()
+                    let _ = running;
+                    s.nodes.into_iter().map(|n| view! { <NodeCard node=n /> }).collect_view()
                 })}
             </div>
             <div class="charts">

@@ -30,9 +30,9 @@ try {
   report.depth = await text(page, "depth");
   // Tune the workers and see the running count change (down to two, so
   // the job is still running when we drain it).
-  const input = page.locator('[data-testid="node-io"] [data-testid="tune-workers"]');
-  await input.fill("2");
-  await page.locator('[data-testid="node-io"] [data-testid="tune-apply"]').click();
+  await page.locator('[data-testid="tune-stage"]').selectOption("io");
+  await page.locator('[data-testid="tune-workers"]').fill("2");
+  await page.locator('[data-testid="tune-apply"]').click();
   await page.waitForFunction(
     () => document.querySelector('[data-testid="node-io"] [data-testid="workers"]')?.textContent === "2",
     null, { timeout: 30000 });
