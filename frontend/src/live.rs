@@ -129,10 +129,10 @@ impl LiveLink {
                 match WebSocket::open(&ws_url()) {
                     Ok(socket) => {
                         let (mut sink, mut stream) = socket.split();
-                        // Everything wanted so far, again on this socket.
-                        for w in wanted.get_untracked() {
-                            let _ = sink.send(Message::Text(w.frame().to_json())).await;
-                        }
+                        // Everything wanted so far goes out again once the
+                        // server has spoken: sending on a socket that never
+                        // opened (server still down) only upsets the browser.
+                        let mut resubscribed = false;
                         loop {
                             let msg = match select(stream.next(), rx.next()).await {
                                 Either::Left((Some(msg), _)) => msg,
@@ -150,6 +150,12 @@ impl LiveLink {
                                 Ok(Message::Bytes(_)) => continue,
                                 Err(_) => break,
                             };
+                            if !resubscribed {
+                                resubscribed = true;
+                                for w in wanted.get_untracked() {
+                                    let _ = sink.send(Message::Text(w.frame().to_json())).await;
+                                }
+                            }
                             match ServerFrame::parse(&text) {
                                 Ok(ServerFrame::Heartbeat(beat)) => {
                                     attempt = 0;

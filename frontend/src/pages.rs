@@ -358,12 +358,35 @@ pub fn JobPage() -> impl IntoView {
         snapshot()
             .and_then(|s| s.state)
             .is_some_and(|s| s.is_finished())
-    }; // The last minutes of snapshots, for the charts.
+    };
+    // The last minutes of snapshots, for the charts: what the store kept
+    // (a reopened run, or a page opened mid-run), then live ones.
     let history = RwSignal::new(std::collections::VecDeque::<JobSnapshot>::new());
+    Effect::new(move |_| {
+        let id = id();
+        leptos::task::spawn_local(async move {
+            let path = format!("/api/v1/jobs/{id}/metrics?step_ms=250");
+            if let Ok(points) = api::get::<Vec<JobSnapshot>>(&path).await {
+                history.update(|h| {
+                    let live: Vec<JobSnapshot> = h.drain(..).collect();
+                    h.extend(points);
+                    // Live snapshots that came meanwhile are newer.
+                    for s in live {
+                        if h.back().is_none_or(|last| last.elapsed_ms < s.elapsed_ms) {
+                            h.push_back(s);
+                        }
+                    }
+                    while h.len() > CHART_POINTS {
+                        h.pop_front();
+                    }
+                });
+            }
+        });
+    });
     Effect::new(move |_| {
         if let Some(s) = link.snapshots.get().get(&id()).cloned() {
             history.update(|h| {
-                if h.back().is_none_or(|last| last.seq < s.seq) {
+                if h.back().is_none_or(|last| last.elapsed_ms < s.elapsed_ms) {
                     h.push_back(s);
                     if h.len() > CHART_POINTS {
                         h.pop_front();

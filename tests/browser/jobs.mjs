@@ -81,6 +81,22 @@ try {
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="run-row"]').length >= 2, null, { timeout: 30000 });
   report.historyRows = await page.locator('[data-testid="run-row"]').count();
   await page.screenshot({ path: `${dir}/view-history.png`, fullPage: true });
+
+  // On a narrow screen nothing spills sideways out of the page.
+  await page.setViewportSize({ width: 390, height: 800 });
+  report.narrowOverflow = {};
+  for (const path of ["jobs", "new", "history", report.jobUrl.slice(1)]) {
+    await page.goto(new URL(path, base).href, { waitUntil: "load" });
+    await page.waitForSelector("main section", { timeout: 30000 });
+    await page.waitForTimeout(300);
+    report.narrowOverflow[path] = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  }
+  await page.screenshot({ path: `${dir}/view-job-narrow.png`, fullPage: true });
+  // A reopened run draws its stored history.
+  await page.waitForFunction(
+    () => (document.querySelector('[data-testid="chart-throughput"] polyline')?.getAttribute("points") ?? "").split(" ").length >= 3,
+    null, { timeout: 30000 });
+  report.reopenedChartPoints = (await page.locator('[data-testid="chart-throughput"] polyline').getAttribute("points")).split(" ").length;
 } catch (err) {
   report.failure = String(err?.stack || err);
   try {

@@ -31,8 +31,12 @@ try {
   report.afterRestart = await text(page, "conn-state");
   report.uptimeAfterRestart = await text(page, "uptime");
   // While the server is down the browser itself logs failed WebSocket
-  // handshakes; those are expected. Anything else is a bug.
-  report.errors = errors.filter((e) => !/WebSocket connection to .* failed/.test(e));
+  // handshakes and refused or reset connections; those are expected.
+  // Anything else is a bug.
+  const expected = (e) =>
+    /WebSocket connection to .* failed/.test(e) ||
+    /Failed to load resource: net::ERR_CONNECTION_(REFUSED|RESET)/.test(e);
+  report.errors = errors.filter((e) => !expected(e));
   report.wsFailures = errors.length - report.errors.length;
 } catch (err) {
   report.failure = String(err?.stack || err);
