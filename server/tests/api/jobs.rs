@@ -32,6 +32,13 @@ async fn create(app: &TestApp, body: Value) -> reqwest::Response {
         .unwrap()
 }
 
+/// Creates a job that must start, and returns its id.
+async fn start(app: &TestApp, body: Value) -> String {
+    let r = create(app, body).await;
+    assert_eq!(r.status(), 201);
+    r.json::<JobDetail>().await.unwrap().summary.id
+}
+
 /// Polls a job until `pred` holds (bounded; not a timing assertion).
 async fn wait_job(
     app: &TestApp,
@@ -58,7 +65,11 @@ const ENDLESS: &str = r#"{
 #[tokio::test]
 async fn a_job_from_a_template_runs_to_completion_and_is_listed() {
     let app = spawn_app().await;
-    let r = create(&app, json!({"template": "thread-io-pool", "overrides": {"source": {"count": 200}, "stages": [{"workers": 16}]}})).await;
+    let r = create(
+        &app,
+        json!({"template": "thread-io-pool", "overrides": {"source": {"count": 200}, "stages": [{"workers": 16}]}}),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     let d: JobDetail = r.json().await.unwrap();
@@ -309,12 +320,11 @@ async fn templates_and_validation_without_running() {
 #[tokio::test]
 async fn metrics_and_readiness() {
     let app = spawn_app().await;
-    let r = create(
+    let id = start(
         &app,
         json!({"template": "thread-io-pool", "overrides": {"source": {"count": 50}}}),
     )
     .await;
-    let id = r.json::<JobDetail>().await.unwrap().summary.id;
     wait_job(&app, &id, "completion", |d| d.report.is_some()).await;
     let ready = client().get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
@@ -411,8 +421,7 @@ async fn ingest_and_the_test_target_are_mounted() {
         .unwrap();
     assert_eq!(stats["requests"], 1);
 
-    let r = create(&app, json!({"name": "in", "source": {"kind": "http_ingest"}, "stages": [{"name": "parse", "op": {"kind": "parse_json"}}]})).await;
-    let id = r.json::<JobDetail>().await.unwrap().summary.id;
+    let id = start(&app, json!({"name": "in", "source": {"kind": "http_ingest"}, "stages": [{"name": "parse", "op": {"kind": "parse_json"}}]})).await;
     let url = app.url(&format!("/api/v1/jobs/{id}/ingest"));
     let mut accepted = None;
     for _ in 0..100 {
@@ -461,7 +470,7 @@ async fn ingest_and_the_test_target_are_mounted() {
 async fn leftovers_and_dead_letters_are_paged() {
     let app = spawn_app().await;
     let c = client();
-    let r = create(
+    let id = start(
         &app,
         json!({
             "name": "paged",
@@ -470,7 +479,6 @@ async fn leftovers_and_dead_letters_are_paged() {
         }),
     )
     .await;
-    let id = r.json::<JobDetail>().await.unwrap().summary.id;
     let report = wait_job(&app, &id, "completion", |d| d.report.is_some())
         .await
         .report
@@ -510,12 +518,11 @@ async fn leftovers_and_dead_letters_are_paged() {
 async fn a_pipeline_that_blocks_its_runtime_does_not_block_the_api() {
     let app = spawn_app().await;
     // Every runtime thread of the job sleeps in blocking calls.
-    let r = create(
+    let id = start(
         &app,
         json!({"template": "blocking-in-async", "overrides": {"source": {"count": 400}}}),
     )
     .await;
-    let id = r.json::<JobDetail>().await.unwrap().summary.id;
     let mut answered = 0;
     while answered < 20 {
         let d: JobDetail = get_json(&app, &format!("/api/v1/jobs/{id}")).await;
