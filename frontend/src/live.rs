@@ -5,7 +5,7 @@
 //! jittered, exponentially growing delay and connects again, so a fleet of
 //! open dashboards does not stampede a restarting server.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use futures_util::future::{Either, select};
@@ -15,7 +15,7 @@ use gloo_net::websocket::futures::WebSocket;
 use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use shared::api::JobSummary;
-use shared::metrics::JobSnapshot;
+use shared::metrics::{JobEvent, JobSnapshot};
 use shared::ws::{ClientFrame, FrameError, Heartbeat, ServerFrame};
 
 /// State of the connection as shown to the user.
@@ -44,6 +44,12 @@ pub struct LiveLink {
     pub jobs: ReadSignal<Vec<JobSummary>>,
     /// The newest snapshot of each subscribed job.
     pub snapshots: ReadSignal<HashMap<String, JobSnapshot>>,
+    /// Recent throughput of each listed job, oldest first, for the job
+    /// table's sparklines (kept here so they survive page changes).
+    pub trails: ReadSignal<HashMap<String, VecDeque<f64>>>,
+    /// Events of each subscribed job (state changes, tunes), oldest first;
+    /// pages add what they fetched over REST with [`LiveLink::add_events`].
+    pub events: RwSignal<HashMap<String, Vec<JobEvent>>>,
     /// What to subscribe to (again after every reconnect).
     wanted: RwSignal<BTreeSet<Want>>,
     out: StoredValue<UnboundedSender<ClientFrame>>,
@@ -104,6 +110,12 @@ impl LiveLink {
         self.want(Want::Job(job.to_owned()));
     }
 
+    /// Adds events fetched over REST (those already known are skipped).
+    pub fn add_events(&self, job: &str, new: Vec<JobEvent>) {
+        self.events
+            .update(|m| merge_events(m.entry(job.to_owned()).or_default(), new));
+    }
+
     fn want(&self, w: Want) {
         let frame = w.frame();
         let new = self.wanted.try_update(|set| set.insert(w)).unwrap_or(false);
@@ -120,6 +132,8 @@ impl LiveLink {
         let (last_heartbeat, set_heartbeat) = signal(None::<Heartbeat>);
         let (jobs, set_jobs) = signal(Vec::<JobSummary>::new());
         let (snapshots, set_snapshots) = signal(HashMap::<String, JobSnapshot>::new());
+        let (trails, set_trails) = signal(HashMap::<String, VecDeque<f64>>::new());
+        let events = RwSignal::new(HashMap::<String, Vec<JobEvent>>::new());
         let wanted = RwSignal::new(BTreeSet::<Want>::new());
         let (tx, mut rx): (UnboundedSender<ClientFrame>, UnboundedReceiver<ClientFrame>) =
             unbounded();
@@ -162,7 +176,10 @@ impl LiveLink {
                                     set_conn.set(Conn::Connected);
                                     set_heartbeat.set(Some(beat));
                                 }
-                                Ok(ServerFrame::Jobs { jobs }) => set_jobs.set(jobs),
+                                Ok(ServerFrame::Jobs { jobs }) => {
+                                    set_trails.update(|t| extend_trails(t, &jobs));
+                                    set_jobs.set(jobs);
+                                }
                                 Ok(ServerFrame::Snapshot { job, snapshot }) => {
                                     set_snapshots.update(|m| {
                                         m.insert(job, *snapshot);
@@ -171,7 +188,12 @@ impl LiveLink {
                                 Ok(ServerFrame::Error { message, .. }) => {
                                     leptos::logging::warn!("server: {message}");
                                 }
-                                Ok(ServerFrame::State { .. } | ServerFrame::Event { .. }) => {}
+                                Ok(ServerFrame::Event { job, event }) => {
+                                    events.update(|m| {
+                                        merge_events(m.entry(job).or_default(), [event])
+                                    });
+                                }
+                                Ok(ServerFrame::State { .. }) => {}
                                 // A newer server may send frames we do not know.
                                 Err(FrameError::UnknownType(_)) => {}
                                 Err(err) => leptos::logging::warn!("ignoring frame: {err}"),
@@ -191,8 +213,38 @@ impl LiveLink {
             last_heartbeat,
             jobs,
             snapshots,
+            trails,
+            events,
             wanted,
             out: StoredValue::new(tx),
+        }
+    }
+}
+
+/// Adds events not yet in `known` and keeps them in time order: the socket
+/// replays a job's events after each (re)subscription, and a page may also
+/// fetch them over REST.
+pub fn merge_events(known: &mut Vec<JobEvent>, new: impl IntoIterator<Item = JobEvent>) {
+    for e in new {
+        if !known.contains(&e) {
+            known.push(e);
+        }
+    }
+    known.sort_by_key(|e| e.elapsed_ms);
+}
+
+/// Points kept per sparkline.
+pub const TRAIL_POINTS: usize = 60;
+
+/// Appends each running job's throughput to its trail, capped at
+/// [`TRAIL_POINTS`]; forgets jobs no longer listed.
+pub fn extend_trails(trails: &mut HashMap<String, VecDeque<f64>>, jobs: &[JobSummary]) {
+    trails.retain(|id, _| jobs.iter().any(|j| &j.id == id));
+    for j in jobs.iter().filter(|j| !j.state.is_finished()) {
+        let t = trails.entry(j.id.clone()).or_default();
+        t.push_back(j.throughput);
+        if t.len() > TRAIL_POINTS {
+            t.pop_front();
         }
     }
 }
@@ -200,6 +252,56 @@ impl LiveLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn job(id: &str, state: shared::metrics::JobState, throughput: f64) -> JobSummary {
+        JobSummary {
+            id: id.into(),
+            name: id.into(),
+            template: None,
+            state,
+            created_at_ms: 0,
+            elapsed_ms: 0,
+            accounting: Default::default(),
+            throughput,
+            p99_us: 0,
+        }
+    }
+
+    #[test]
+    fn replayed_events_are_not_doubled() {
+        use shared::metrics::EventKind;
+        let tune = |at: u64| JobEvent {
+            at_ms: at,
+            elapsed_ms: at,
+            kind: EventKind::Tuned {
+                stage: "io".into(),
+                field: "workers".into(),
+                from: 1.0,
+                to: 2.0,
+            },
+        };
+        let mut known = vec![tune(20)];
+        merge_events(&mut known, [tune(10), tune(20)]);
+        merge_events(&mut known, [tune(10)]);
+        assert_eq!(known, vec![tune(10), tune(20)]);
+    }
+
+    #[test]
+    fn trails_grow_for_running_jobs_cap_and_forget_unlisted_ones() {
+        use shared::metrics::JobState::{Running, Stopped};
+        let mut trails = HashMap::new();
+        for i in 0..(TRAIL_POINTS + 5) {
+            extend_trails(
+                &mut trails,
+                &[job("a", Running, i as f64), job("b", Stopped, 1.0)],
+            );
+        }
+        assert_eq!(trails["a"].len(), TRAIL_POINTS);
+        assert_eq!(trails["a"].back(), Some(&((TRAIL_POINTS + 4) as f64)));
+        assert!(!trails.contains_key("b"), "finished jobs do not move");
+        extend_trails(&mut trails, &[job("c", Running, 2.0)]);
+        assert_eq!(trails.keys().collect::<Vec<_>>(), ["c"]);
+    }
 
     #[test]
     fn backoff_doubles_then_caps_with_equal_jitter() {

@@ -37,18 +37,32 @@ try {
     () => document.querySelector('[data-testid="node-io"] [data-testid="workers"]')?.textContent === "2",
     null, { timeout: 30000 });
   report.workersAfterTune = 2;
-  // The charts draw the last minutes.
+  // The charts draw the last minutes, one line per stage, and mark the tune.
   await page.waitForFunction(
-    () => (document.querySelector('[data-testid="chart-throughput"] polyline')?.getAttribute("points") ?? "").split(" ").length >= 4,
+    () => (document.querySelector('[data-testid="chart-throughput"] polyline[data-series="io"]')?.getAttribute("points") ?? "").split(" ").length >= 4,
     null, { timeout: 30000 });
-  report.chartPoints = (await page.locator('[data-testid="chart-throughput"] polyline').getAttribute("points")).split(" ").length;
+  report.chartPoints = (await page.locator('[data-testid="chart-throughput"] polyline[data-series="io"]').getAttribute("points")).split(" ").length;
+  report.throughputSeries = await page.locator('[data-testid="chart-throughput"] polyline').evaluateAll((ls) => ls.map((l) => l.dataset.series));
+  report.latencySeries = await page.locator('[data-testid="chart-latency"] polyline').evaluateAll((ls) => ls.map((l) => l.dataset.series));
+  await page.waitForSelector('[data-testid="chart-throughput"] [data-testid="marker"]', { state: "attached", timeout: 30000 });
+  report.tuneMarker = await page.locator('[data-testid="chart-throughput"] [data-testid="marker"] title').first().textContent();
+  report.charts = await page.locator('.charts figure').evaluateAll((fs) => fs.map((f) => f.dataset.testid));
   await page.screenshot({ path: `${dir}/view-job.png`, fullPage: true });
-  // Drain, and read the final accounting.
+  // Drain: the items left per stage count down, then the final report.
   await page.locator('[data-testid="drain"]').click();
+  await page.waitForSelector('[data-testid="drain-progress"]', { timeout: 30000 });
+  report.drainLeft = Number(await text(page, "drain-left"));
+  report.drainStages = await page.locator('[data-testid="drain-stage"]').allInnerTexts();
+  await page.screenshot({ path: `${dir}/view-job-draining.png`, fullPage: true });
   await page.waitForFunction(
     () => document.querySelector('[data-testid="job-state"]')?.textContent === "stopped",
     null, { timeout: 60000 });
   report.accounting = await text(page, "accounting");
+  await page.waitForSelector('[data-testid="report"]', { timeout: 30000 });
+  report.reportProduced = Number(await text(page, "report-produced"));
+  report.reportSum = Number(await text(page, "report-sum"));
+  report.bucketSum = (await page.locator('[data-bucket]').allInnerTexts()).reduce((a, b) => a + Number(b), 0);
+  report.balanced = await text(page, "report-balanced");
   await page.screenshot({ path: `${dir}/view-job-drained.png`, fullPage: true });
   // The job list shows it.
   await page.getByRole("navigation").getByRole("link", { name: "Jobs", exact: true }).click();
@@ -73,12 +87,38 @@ try {
     () => document.querySelector('[data-testid="job-state"]')?.textContent === "aborted",
     null, { timeout: 60000 });
   report.abortedAccounting = await text(page, "accounting");
+  await page.waitForSelector('[data-testid="leftovers-file"]', { timeout: 30000 });
+  report.leftoversFile = await text(page, "leftovers-file");
   await page.screenshot({ path: `${dir}/view-job-aborted.png`, fullPage: true });
 
-  // Both runs are in the history, and reopen with their report.
+  // The job table: a running job has a sparkline and inline actions; the
+  // state filter hides finished runs; Drain in the row stops it.
+  await page.goto(new URL("new", base).href, { waitUntil: "load" });
+  await page.waitForSelector('[data-testid="template-thread-io-pool"]', { timeout: 30000 });
+  await page.locator('[data-testid="template-thread-io-pool"] [data-testid="start"]').click();
+  await page.waitForSelector('[data-testid="page-job"]', { timeout: 30000 });
+  await page.getByRole("navigation").getByRole("link", { name: "Jobs", exact: true }).click();
+  await page.waitForSelector('[data-testid="job-row"]', { timeout: 30000 });
+  await page.locator('[data-testid="filter-state"]').selectOption("active");
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="job-row"]').length === 1, null, { timeout: 30000 });
+  await page.waitForFunction(
+    () => (document.querySelector('[data-testid="job-row"] [data-testid="sparkline"] polyline')?.getAttribute("points") ?? "").split(" ").length >= 3,
+    null, { timeout: 30000 });
+  report.activeRows = await page.locator('[data-testid="job-row"]').count();
+  await page.screenshot({ path: `${dir}/view-jobs-active.png`, fullPage: true });
+  await page.locator('[data-testid="row-drain"]').click();
+  await page.locator('[data-testid="filter-state"]').selectOption("stopped");
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="job-row"]').length === 2, null, { timeout: 60000 });
+  report.stoppedRows = await page.locator('[data-testid="job-row"]').count();
+  await page.locator('[data-testid="filter-state"]').selectOption("all");
+  await page.locator('[data-testid="filter-text"]').fill("unbounded");
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="job-row"]').length === 1, null, { timeout: 30000 });
+  report.searchedState = await text(page, "job-state");
+
+  // All three runs are in the history, and reopen with their report.
   await page.getByRole("navigation").getByRole("link", { name: "History", exact: true }).click();
   await page.waitForSelector('[data-testid="run-row"]', { timeout: 30000 });
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid="run-row"]').length >= 2, null, { timeout: 30000 });
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="run-row"]').length >= 3, null, { timeout: 30000 });
   report.historyRows = await page.locator('[data-testid="run-row"]').count();
   await page.screenshot({ path: `${dir}/view-history.png`, fullPage: true });
 
@@ -96,7 +136,10 @@ try {
   await page.waitForFunction(
     () => (document.querySelector('[data-testid="chart-throughput"] polyline')?.getAttribute("points") ?? "").split(" ").length >= 3,
     null, { timeout: 30000 });
-  report.reopenedChartPoints = (await page.locator('[data-testid="chart-throughput"] polyline').getAttribute("points")).split(" ").length;
+  report.reopenedChartPoints = (await page.locator('[data-testid="chart-throughput"] polyline').first().getAttribute("points")).split(" ").length;
+  await page.waitForSelector('[data-testid="report"]', { timeout: 30000 });
+  await page.waitForSelector('[data-testid="chart-throughput"] [data-testid="marker"]', { state: "attached", timeout: 30000 });
+  report.reopenedMarkers = await page.locator('[data-testid="chart-throughput"] [data-testid="marker"]').count();
 } catch (err) {
   report.failure = String(err?.stack || err);
   try {

@@ -97,11 +97,54 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
         report["chartPoints"].as_u64().unwrap() >= 4,
         "the throughput chart draws history"
     );
+    assert_eq!(
+        report["throughputSeries"],
+        serde_json::json!(["io", "sink"]),
+        "one throughput line per stage"
+    );
+    assert_eq!(
+        report["latencySeries"],
+        serde_json::json!(["p50", "p95", "p99"])
+    );
+    assert_eq!(
+        report["tuneMarker"], "io workers 8 → 2",
+        "the tune is marked on the charts"
+    );
+    assert_eq!(
+        report["charts"],
+        serde_json::json!([
+            "chart-throughput",
+            "chart-depth",
+            "chart-latency",
+            "chart-troubles",
+            "chart-rss",
+            "chart-threads",
+            "chart-lag"
+        ])
+    );
+    assert!(
+        report["drainLeft"].as_u64().unwrap() > 0,
+        "drain progress counts what is left: {report:#}"
+    );
+    let stages = report["drainStages"].as_array().unwrap();
+    assert!(
+        stages
+            .iter()
+            .any(|s| s.as_str().unwrap().starts_with("io: ")),
+        "items left per stage: {stages:?}"
+    );
     let accounting = report["accounting"].as_str().unwrap();
     assert!(
         accounting.starts_with("produced ") && accounting.contains(" = sunk "),
         "{accounting}"
     );
+    assert_eq!(
+        report["reportSum"], report["reportProduced"],
+        "the report's buckets add up"
+    );
+    assert_eq!(report["bucketSum"], report["reportProduced"]);
+    assert!(report["reportProduced"].as_u64().unwrap() > 0);
+    assert_eq!(report["balanced"], "Every produced item is accounted for.");
     assert!(
         accounting.ends_with("leftovers 0"),
         "a drain leaves nothing: {accounting}"
@@ -115,10 +158,24 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
     let aborted = report["abortedAccounting"].as_str().unwrap();
     let leftovers: u64 = aborted.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(leftovers > 0, "an abort keeps what was queued: {aborted}");
-    assert_eq!(
-        report["historyRows"], 2,
-        "both finished runs are in the history"
+    assert!(
+        report["leftoversFile"]
+            .as_str()
+            .unwrap()
+            .ends_with(".jsonl"),
+        "the report says where the leftovers are: {report:#}"
     );
+    assert_eq!(
+        report["activeRows"], 1,
+        "the state filter hides finished runs"
+    );
+    assert_eq!(report["stoppedRows"], 2, "the row's Drain stopped the job");
+    assert_eq!(report["searchedState"], "aborted");
+    assert_eq!(
+        report["historyRows"], 3,
+        "every finished run is in the history"
+    );
+    assert!(report["reopenedMarkers"].as_u64().unwrap() >= 1);
     assert_eq!(
         report["errors"],
         serde_json::json!([]),
@@ -127,7 +184,9 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
     for view in [
         "view-new.png",
         "view-job.png",
+        "view-job-draining.png",
         "view-job-drained.png",
+        "view-jobs-active.png",
         "view-jobs.png",
     ] {
         assert!(dir.join(view).is_file(), "{view}");

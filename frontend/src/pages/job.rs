@@ -1,0 +1,514 @@
+//! One job's page: pipeline nodes, tuning, charts, drain and abort, and the report.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use shared::api::{JobDetail, StopMode};
+use shared::metrics::{EventKind, JobEvent, JobReport, JobSnapshot, NodeSnapshot, TuneRequest};
+
+use super::charts::{CHART_POINTS, Chart, Plot, Series};
+use super::{rate, stop_job, tr};
+use crate::api;
+use crate::format::duration_ms;
+use crate::live::LiveLink;
+
+/// A node's status: the colour of its card.
+fn status(n: &NodeSnapshot) -> &'static str {
+    if n.blocked > 0.3 {
+        "backpressured"
+    } else if n.busy > 0.5 {
+        "busy"
+    } else {
+        "idle"
+    }
+}
+
+#[component]
+fn NodeCard(node: NodeSnapshot) -> impl IntoView {
+    let fill = match node.capacity {
+        Some(shared::spec::Capacity::Bounded(c)) if c > 0 => {
+            (node.depth as f64 / c as f64 * 100.0).min(100.0)
+        }
+        _ => 0.0,
+    };
+    let testid = format!("node-{}", node.name);
+    view! {
+        <div class=format!("node node-{}", status(&node)) data-testid=testid>
+            <div class="node-name">{node.name.clone()}</div>
+            <div class="node-meta">
+                {node.runtime.map(|r| r.to_string()).unwrap_or_default()}" ×"
+                <span data-testid="workers">{node.workers}</span>
+            </div>
+            <div class="bar" title="queue depth"><div class="fill" style=format!("width: {fill:.0}%")></div></div>
+            <div class="node-meta" data-testid="depth">"queue "{node.depth}</div>
+            <div class="node-meta">"out "{rate(node.out_rate)}" · busy "{format!("{:.0}%", node.busy * 100.0)}</div>
+        </div>
+    }
+}
+
+/// Live knobs of a running job: one stage's workers, concurrency and rate
+/// limit, or the sink's batching. Kept apart from the node cards, which are
+/// redrawn with every snapshot, so what one types is not reset.
+#[component]
+fn TunePanel(job: String, spec: shared::spec::PipelineSpec) -> impl IntoView {
+    let stages: Vec<(String, bool)> = spec
+        .stages
+        .iter()
+        .map(|s| (s.name.clone(), s.runtime == shared::spec::Runtime::Async))
+        .collect();
+    let batches = spec.sink.batch().is_some();
+    let first = stages.first().map(|s| s.0.clone()).unwrap_or_default();
+    let stage = RwSignal::new(first);
+    let workers = RwSignal::new(String::new());
+    let concurrency = RwSignal::new(String::new());
+    let rate_limit = RwSignal::new(String::new());
+    let batch = RwSignal::new(String::new());
+    let message = RwSignal::new(String::new());
+    let is_async = {
+        let stages = stages.clone();
+        move || stages.iter().any(|(n, a)| *a && *n == stage.get())
+    };
+    let apply = move |_| {
+        let job = job.clone();
+        let num = |s: RwSignal<String>| -> Result<Option<f64>, String> {
+            let v = s.get_untracked();
+            if v.trim().is_empty() {
+                return Ok(None);
+            }
+            v.trim()
+                .parse::<f64>()
+                .map(Some)
+                .map_err(|_| format!("`{v}` is not a number"))
+        };
+        let req = (|| -> Result<TuneRequest, String> {
+            let st = stage.get_untracked();
+            if st == "sink" {
+                return Ok(TuneRequest {
+                    stage: st,
+                    batch_size: num(batch)?.map(|x| x as u32),
+                    ..Default::default()
+                });
+            }
+            Ok(TuneRequest {
+                stage: st,
+                workers: num(workers)?.map(|x| x as u32),
+                concurrency: num(concurrency)?.map(|x| x as u32),
+                rate_limit: num(rate_limit)?,
+                ..Default::default()
+            })
+        })();
+        let req = match req {
+            Ok(r) => r,
+            Err(e) => {
+                message.set(e);
+                return;
+            }
+        };
+        leptos::task::spawn_local(async move {
+            match api::send::<_, JobDetail>("PATCH", &format!("/api/v1/jobs/{job}"), &req).await {
+                Ok(_) => message.set("applied".into()),
+                Err(e) => message.set(e),
+            }
+        });
+    };
+    let options = stages
+        .iter()
+        .map(|(n, _)| view! { <option value=n.clone()>{n.clone()}</option> })
+        .collect_view();
+    view! {
+        <fieldset class="tune" data-testid="tune">
+            <legend>"Tune"</legend>
+            <label>"stage "
+                <select data-testid="tune-stage" on:change=move |ev| stage.set(event_target_value(&ev))>
+                    {options}
+                    {batches.then(|| view! { <option value="sink">"sink"</option> })}
+                </select>
+            </label>
+            <Show when=move || stage.get() != "sink">
+                <label>"workers "<input type="number" min="1" data-testid="tune-workers" prop:value=move || workers.get()
+                    on:input=move |ev| workers.set(event_target_value(&ev)) /></label>
+                <label>"rate limit/s "<input type="number" min="0" data-testid="tune-rate" prop:value=move || rate_limit.get()
+                    on:input=move |ev| rate_limit.set(event_target_value(&ev)) /></label>
+            </Show>
+            <Show when=is_async.clone()>
+                <label>"concurrency "<input type="number" min="1" data-testid="tune-concurrency" prop:value=move || concurrency.get()
+                    on:input=move |ev| concurrency.set(event_target_value(&ev)) /></label>
+            </Show>
+            <Show when=move || stage.get() == "sink">
+                <label>"batch size "<input type="number" min="1" data-testid="tune-batch" prop:value=move || batch.get()
+                    on:input=move |ev| batch.set(event_target_value(&ev)) /></label>
+            </Show>
+            <button data-testid="tune-apply" on:click=apply>{tr("Apply")}</button>
+            <span class="hint" data-testid="tune-message">{move || message.get()}</span>
+        </fieldset>
+    }
+}
+
+/// The snapshots kept for a job's charts, oldest first.
+type History = std::collections::VecDeque<JobSnapshot>;
+
+/// One line per pipeline node, from `value` of each snapshot.
+fn per_node(h: &History, value: fn(&NodeSnapshot) -> f64) -> Vec<Series> {
+    let Some(last) = h.back() else {
+        return Vec::new();
+    };
+    last.nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| Series {
+            label: node.name.clone(),
+            points: h
+                .iter()
+                .filter_map(|s| {
+                    // Nodes keep their order; match by name to be safe.
+                    let n = s.nodes.get(i).filter(|n| n.name == node.name)?;
+                    Some((s.elapsed_ms, value(n)))
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// A labelled figure read off each snapshot.
+type Line = (&'static str, fn(&JobSnapshot) -> f64);
+
+/// One line per `(label, value)` of each snapshot.
+fn lines(h: &History, values: &[Line]) -> Vec<Series> {
+    values
+        .iter()
+        .map(|(label, f)| Series {
+            label: (*label).to_owned(),
+            points: h.iter().map(|s| (s.elapsed_ms, f(s))).collect(),
+        })
+        .collect()
+}
+
+/// Chart markers for tune events: when, and what changed.
+pub fn tune_markers(events: &[JobEvent]) -> Vec<(u64, String)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Tuned {
+                stage,
+                field,
+                from,
+                to,
+            } => Some((e.elapsed_ms, format!("{stage} {field} {from} → {to}"))),
+            EventKind::State { .. } => None,
+        })
+        .collect()
+}
+
+/// Items still to settle at each node while a job drains: its queue, and
+/// what its workers hold.
+pub fn left_per_node(nodes: &[NodeSnapshot]) -> Vec<(String, u64)> {
+    nodes
+        .iter()
+        .map(|n| {
+            let done = n.items_out + n.filtered + n.dropped + n.dead_lettered + n.leftovers;
+            let held = n.items_in.saturating_sub(done);
+            (n.name.clone(), n.depth.max(held))
+        })
+        .collect()
+}
+
+/// One job: its pipeline, live; tuning; drain and abort; the final report.
+#[component]
+pub fn JobPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let link = expect_context::<LiveLink>();
+    Effect::new(move |_| link.watch_job(&id()));
+    let snapshot = move || -> Option<JobSnapshot> { link.snapshots.get().get(&id()).cloned() };
+    let finished = move || {
+        snapshot()
+            .and_then(|s| s.state)
+            .is_some_and(|s| s.is_finished())
+    };
+    // Fetched again once the job finishes, for its report.
+    let detail = LocalResource::new(move || {
+        let id = id();
+        let _ = finished();
+        async move { api::get::<JobDetail>(&format!("/api/v1/jobs/{id}")).await }
+    });
+    // The last minutes of snapshots, for the charts: what the store kept
+    // (a reopened run, or a page opened mid-run), then live ones.
+    let history = RwSignal::new(History::new());
+    Effect::new(move |_| {
+        let id = id();
+        leptos::task::spawn_local(async move {
+            if let Ok(events) =
+                api::get::<Vec<JobEvent>>(&format!("/api/v1/jobs/{id}/events")).await
+            {
+                link.add_events(&id, events);
+            }
+            let path = format!("/api/v1/jobs/{id}/metrics?step_ms=250");
+            if let Ok(points) = api::get::<Vec<JobSnapshot>>(&path).await {
+                history.update(|h| {
+                    let live: Vec<JobSnapshot> = h.drain(..).collect();
+                    h.extend(points);
+                    // Live snapshots that came meanwhile are newer.
+                    for s in live {
+                        if h.back().is_none_or(|last| last.elapsed_ms < s.elapsed_ms) {
+                            h.push_back(s);
+                        }
+                    }
+                    while h.len() > CHART_POINTS {
+                        h.pop_front();
+                    }
+                });
+            }
+        });
+    });
+    Effect::new(move |_| {
+        if let Some(s) = link.snapshots.get().get(&id()).cloned() {
+            history.update(|h| {
+                if h.back().is_none_or(|last| last.elapsed_ms < s.elapsed_ms) {
+                    h.push_back(s);
+                    if h.len() > CHART_POINTS {
+                        h.pop_front();
+                    }
+                }
+            });
+        }
+    });
+    let markers = Memo::new(move |_| {
+        link.events
+            .with(|m| m.get(&id()).map(|e| tune_markers(e)).unwrap_or_default())
+    });
+    let plot = move |series: fn(&History) -> Vec<Series>| {
+        Signal::derive(move || Plot {
+            series: history.with(series),
+            markers: markers.get(),
+        })
+    };
+    let throughput = plot(|h| per_node(h, |n| n.out_rate));
+    let depth = plot(|h| per_node(h, |n| n.depth as f64));
+    let latency = plot(|h| {
+        lines(
+            h,
+            &[
+                ("p50", |s| s.end_to_end.p50_us as f64),
+                ("p95", |s| s.end_to_end.p95_us as f64),
+                ("p99", |s| s.end_to_end.p99_us as f64),
+            ],
+        )
+    });
+    let troubles = plot(|h| {
+        fn sum(s: &JobSnapshot, f: fn(&NodeSnapshot) -> u64) -> f64 {
+            s.nodes.iter().map(f).sum::<u64>() as f64
+        }
+        lines(
+            h,
+            &[
+                ("errors", |s| sum(s, |n| n.errors)),
+                ("retries", |s| sum(s, |n| n.retries)),
+                ("drops", |s| sum(s, |n| n.dropped)),
+                ("timeouts", |s| sum(s, |n| n.timeouts)),
+            ],
+        )
+    });
+    let rss = plot(|h| lines(h, &[("RSS", |s| s.process.rss_bytes as f64)]));
+    let threads = plot(|h| {
+        lines(
+            h,
+            &[
+                ("threads", |s| s.process.threads as f64),
+                ("FDs", |s| s.process.open_fds as f64),
+            ],
+        )
+    });
+    let lag = plot(|h| lines(h, &[("lag", |s| s.process.event_loop_lag_ms)]));
+
+    let message = RwSignal::new(String::new());
+    let stop = move |mode: StopMode| {
+        let in_flight = snapshot().map_or(0, |s| s.accounting.in_flight().max(0) as u64);
+        stop_job(id(), mode, in_flight, message);
+    };
+    let draining =
+        move || snapshot().and_then(|s| s.state) == Some(shared::metrics::JobState::Draining);
+    // Items in flight when the drain was first seen, for its progress bar.
+    let drain_from = RwSignal::new(0_i64);
+    Effect::new(move |_| {
+        if draining() && drain_from.get_untracked() == 0 {
+            drain_from.set(snapshot().map_or(0, |s| s.accounting.in_flight()).max(1));
+        }
+    });
+    let source_kind = move || {
+        detail
+            .get()
+            .and_then(|d| d.ok())
+            .map(|d| d.spec.source.kind().to_owned())
+            .unwrap_or_default()
+    };
+    view! {
+        <section data-testid="page-job">
+            <h1>{move || detail.get().and_then(|d| d.ok()).map(|d| d.spec.name.clone()).unwrap_or_else(id)}</h1>
+            <p class="job-meta">
+                <span data-testid="job-state">{move || snapshot().and_then(|s| s.state).map(|s| s.to_string()).unwrap_or_default()}</span>
+                " · " <span data-testid="throughput">{move || snapshot().map(|s| rate(s.throughput)).unwrap_or_default()}</span>
+                " · p99 " {move || snapshot().map(|s| duration_ms(s.end_to_end.p99_us / 1000)).unwrap_or_default()}
+                " · " {move || snapshot().map(|s| duration_ms(s.elapsed_ms)).unwrap_or_default()}
+            </p>
+            <div class="actions">
+                <button data-testid="drain" disabled=finished on:click=move |_| stop(StopMode::Drain)>{tr("Drain")}</button>
+                <button data-testid="abort" class="danger" disabled=finished on:click=move |_| stop(StopMode::Abort)>{tr("Abort")}</button>
+                <span class="hint" role="status">{move || message.get()}</span>
+            </div>
+            <Show when=draining>
+                <div class="card drain" data-testid="drain-progress" role="status">
+                    {move || {
+                        let left = snapshot().map_or(0, |s| s.accounting.in_flight().max(0));
+                        let from = drain_from.get().max(left).max(1);
+                        let done = 100.0 - left as f64 / from as f64 * 100.0;
+                        view! {
+                            <strong>{tr("Draining")}": "<span data-testid="drain-left">{left}</span>" "{tr("items left")}</strong>
+                            <div class="bar"><div class="fill" style=format!("width: {done:.0}%")></div></div>
+                        }
+                    }}
+                    <ul class="left-per-stage">
+                        {move || snapshot().map(|s| left_per_node(&s.nodes).into_iter().map(|(name, left)| view! {
+                            <li data-testid="drain-stage">{name}": "{left}</li>
+                        }).collect_view())}
+                    </ul>
+                </div>
+            </Show>
+            <Show when=move || !finished()>
+                {move || detail.get().and_then(|d| d.ok()).map(|d| view! { <TunePanel job=id() spec=d.spec /> })}
+            </Show>
+            <div class="pipeline" data-testid="pipeline">
+                <div class="node node-source" data-testid="node-source">
+                    <div class="node-name">{tr("source")}</div>
+                    <div class="node-meta">{source_kind}</div>
+                    <div class="node-meta">{move || snapshot().map(|s| format!("produced {}", s.accounting.produced)).unwrap_or_default()}</div>
+                </div>
+                {move || snapshot().map(|s| {
+                    s.nodes.into_iter().map(|n| view! { <span class="arrow" aria-hidden="true">"→"</span><NodeCard node=n /> }).collect_view()
+                })}
+            </div>
+            <div class="charts">
+                <Chart title=tr("throughput per stage") testid="chart-throughput" plot=throughput unit=rate />
+                <Chart title=tr("queue depth") testid="chart-depth" plot=depth unit=|x| format!("{x:.0}") />
+                <Chart title=tr("end-to-end latency") testid="chart-latency" plot=latency unit=|x| duration_ms(x as u64 / 1000) />
+                <Chart title=tr("errors · retries · drops · timeouts") testid="chart-troubles" plot=troubles unit=|x| format!("{x:.0}") />
+                <Chart title=tr("memory (RSS)") testid="chart-rss" plot=rss unit=|x| format!("{:.0} MiB", x / 1048576.0) />
+                <Chart title=tr("threads · open files") testid="chart-threads" plot=threads unit=|x| format!("{x:.0}") />
+                <Chart title=tr("event-loop lag") testid="chart-lag" plot=lag unit=|x| format!("{x:.1} ms") />
+            </div>
+            <p class="accounting" data-testid="accounting">
+                {move || snapshot().map(|s| {
+                    let a = s.accounting;
+                    if s.state.is_some_and(|st| st.is_finished()) {
+                        a.to_string()
+                    } else {
+                        format!(
+                            "produced {} · sunk {} · filtered {} · dead-lettered {} · dropped {} · {} in flight",
+                            a.produced, a.sunk, a.filtered, a.dead_lettered, a.dropped_by_policy, a.in_flight()
+                        )
+                    }
+                }).unwrap_or_default()}
+            </p>
+            {move || detail.get().and_then(|d| d.ok()).and_then(|d| d.report).map(|r| view! { <Report report=r /> })}
+        </section>
+    }
+}
+
+/// A finished job's report: the accounting buckets, latencies, each node's
+/// counts, why items were dropped, and where dead letters and leftovers are.
+#[component]
+pub fn Report(report: JobReport) -> impl IntoView {
+    let a = report.accounting;
+    let buckets = [
+        ("sunk", a.sunk),
+        ("filtered", a.filtered),
+        ("dead-lettered", a.dead_lettered),
+        ("dropped by policy", a.dropped_by_policy),
+        ("leftovers", a.leftovers),
+    ];
+    let sum: u64 = buckets.iter().map(|b| b.1).sum();
+    let e = report.end_to_end;
+    view! {
+        <section class="card report" data-testid="report">
+            <h2>{tr("Final report")}</h2>
+            <p>
+                <span class=format!("state state-{}", report.state.as_str())>{report.state.as_str()}</span>
+                " · " {format!("{:.1} s", report.elapsed_s)} " · " {rate(report.throughput)}
+                " · p50 " {duration_ms(e.p50_us / 1000)} " · p95 " {duration_ms(e.p95_us / 1000)} " · p99 " {duration_ms(e.p99_us / 1000)}
+            </p>
+            {report.error.map(|err| view! { <p class="error" data-testid="report-error">{err}</p> })}
+            <table class="jobs buckets">
+                <tbody>
+                    <tr><th>{tr("Produced")}</th><td class="num" data-testid="report-produced">{a.produced}</td></tr>
+                    {buckets.into_iter().enumerate().map(|(i, (name, n))| view! {
+                        <tr data-testid="bucket"><td>{if i == 0 { "= " } else { "+ " }}{name}</td><td class="num" data-bucket=name>{n}</td></tr>
+                    }).collect_view()}
+                    <tr class="total"><th>{tr("Sum of buckets")}</th><td class="num" data-testid="report-sum">{sum}</td></tr>
+                </tbody>
+            </table>
+            <p data-testid="report-balanced" class=if report.balanced { "ok" } else { "error" }>
+                {if report.balanced { "Every produced item is accounted for." } else { "The buckets do not add up to what was produced." }}
+            </p>
+            <table class="jobs nodes">
+                <thead><tr><th>{tr("Node")}</th><th>"in"</th><th>"out"</th><th>"filtered"</th><th>"dropped"</th><th>"errors"</th><th>"dead"</th><th>"retries"</th><th>"timeouts"</th><th>"leftovers"</th></tr></thead>
+                <tbody>
+                    {report.nodes.into_iter().map(|n| view! {
+                        <tr><td>{n.name}</td><td class="num">{n.items_in}</td><td class="num">{n.items_out}</td><td class="num">{n.filtered}</td>
+                        <td class="num">{n.dropped}</td><td class="num">{n.errors}</td><td class="num">{n.dead_lettered}</td>
+                        <td class="num">{n.retries}</td><td class="num">{n.timeouts}</td><td class="num">{n.leftovers}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            {(!report.drop_reasons.is_empty()).then(|| view! {
+                <h3>{tr("Why items were dropped")}</h3>
+                <ul>{report.drop_reasons.into_iter().map(|(why, n)| view! { <li>{why}": "{n}</li> }).collect_view()}</ul>
+            })}
+            {report.dead_letters_file.map(|f| view! { <p>{tr("Dead letters")}": "<code>{f}</code></p> })}
+            {report.leftovers_file.map(|f| view! { <p>{tr("Leftovers")}": "<code data-testid="leftovers-file">{f}</code></p> })}
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tune_events_become_labelled_markers() {
+        let events = vec![
+            JobEvent {
+                at_ms: 1,
+                elapsed_ms: 1500,
+                kind: EventKind::Tuned {
+                    stage: "io".into(),
+                    field: "workers".into(),
+                    from: 4.0,
+                    to: 2.0,
+                },
+            },
+            JobEvent {
+                at_ms: 2,
+                elapsed_ms: 1600,
+                kind: EventKind::State {
+                    state: shared::metrics::JobState::Draining,
+                    reason: None,
+                },
+            },
+        ];
+        assert_eq!(
+            tune_markers(&events),
+            vec![(1500, "io workers 4 → 2".to_owned())]
+        );
+    }
+
+    #[test]
+    fn what_is_left_counts_the_queue_or_what_workers_hold() {
+        let node = |depth, items_in, items_out| NodeSnapshot {
+            name: "n".into(),
+            depth,
+            items_in,
+            items_out,
+            ..Default::default()
+        };
+        assert_eq!(left_per_node(&[node(5, 10, 8)]), vec![("n".into(), 5)]);
+        assert_eq!(left_per_node(&[node(0, 10, 7)]), vec![("n".into(), 3)]);
+    }
+}

@@ -1,0 +1,153 @@
+//! The live job table: filters, a throughput sparkline per job, and inline
+//! drain and abort.
+
+use leptos::prelude::*;
+use shared::api::StopMode;
+
+use super::charts::Sparkline;
+use super::{rate, stop_job, tr};
+use crate::format::duration_ms;
+use crate::live::LiveLink;
+
+/// Which jobs the state filter lets through.
+fn state_matches(filter: &str, state: shared::metrics::JobState) -> bool {
+    match filter {
+        "active" => !state.is_finished(),
+        "finished" => state.is_finished(),
+        "" | "all" => true,
+        one => state.as_str() == one,
+    }
+}
+
+/// Running and recent jobs, live.
+#[component]
+pub fn JobsPage() -> impl IntoView {
+    let link = expect_context::<LiveLink>();
+    link.watch_jobs();
+    let state_filter = RwSignal::new(String::from("all"));
+    let text_filter = RwSignal::new(String::new());
+    let message = RwSignal::new(String::new());
+    let rows = move || {
+        let wanted = state_filter.get();
+        let needle = text_filter.get().trim().to_lowercase();
+        link.jobs
+            .get()
+            .into_iter()
+            .filter(|j| state_matches(&wanted, j.state))
+            .filter(|j| {
+                needle.is_empty()
+                    || j.name.to_lowercase().contains(&needle)
+                    || j.template.as_deref().unwrap_or("").contains(&needle)
+                    || j.id.contains(&needle)
+            })
+            .map(|j| {
+                let href = format!("/jobs/{}", j.id);
+                let state = j.state.as_str();
+                let a = j.accounting;
+                let settled = if a.produced == 0 {
+                    0.0
+                } else {
+                    (a.produced as i64 - a.in_flight().max(0)) as f64 / a.produced as f64 * 100.0
+                };
+                let id = j.id.clone();
+                let trail = Signal::derive(move || {
+                    link.trails
+                        .get()
+                        .get(&id)
+                        .map(|t| t.iter().copied().collect())
+                        .unwrap_or_default()
+                });
+                let running = !j.state.is_finished();
+                let (id_drain, id_abort) = (j.id.clone(), j.id.clone());
+                let in_flight = a.in_flight().max(0) as u64;
+                view! {
+                    <tr data-testid="job-row">
+                        <td><a href=href>{j.name.clone()}</a></td>
+                        <td>{j.template.clone().unwrap_or_default()}</td>
+                        <td><span class=format!("state state-{state}") data-testid="job-state">{state}</span></td>
+                        <td class="num">
+                            <span data-testid="progress">{a.sunk}" / "{a.produced}</span>
+                            <div class="bar slim" title="settled share of produced items">
+                                <div class="fill" style=format!("width: {settled:.0}%")></div>
+                            </div>
+                        </td>
+                        <td class="num">{rate(j.throughput)}<Sparkline values=trail /></td>
+                        <td class="num">{duration_ms(j.p99_us / 1000)}</td>
+                        <td class="num">{duration_ms(j.elapsed_ms)}</td>
+                        <td class="row-actions">
+                            <Show when=move || running>
+                                <button data-testid="row-drain" aria-label=format!("Drain {}", j.name)
+                                    on:click={let id = id_drain.clone(); move |_| stop_job(id.clone(), StopMode::Drain, 0, message)}>
+                                    {tr("Drain")}
+                                </button>
+                                <button class="danger" data-testid="row-abort" aria-label=format!("Abort {}", j.name)
+                                    on:click={let id = id_abort.clone(); move |_| stop_job(id.clone(), StopMode::Abort, in_flight, message)}>
+                                    {tr("Abort")}
+                                </button>
+                            </Show>
+                        </td>
+                    </tr>
+                }
+            })
+            .collect_view()
+    };
+    let states = [
+        "all",
+        "active",
+        "finished",
+        "running",
+        "draining",
+        "completed",
+        "stopped",
+        "aborted",
+        "failed",
+        "interrupted",
+    ];
+    view! {
+        <section class="card" data-testid="page-jobs">
+            <h1>{tr("Jobs")}</h1>
+            <Show
+                when=move || !link.jobs.get().is_empty()
+                fallback=move || view! { <p>{tr("No jobs yet.")}" "<a href="/new">{tr("New job")}</a></p> }
+            >
+                <div class="filters">
+                    <label>{tr("State")}" "
+                        <select data-testid="filter-state" on:change=move |ev| state_filter.set(event_target_value(&ev))>
+                            {states.map(|s| view! { <option value=s>{tr(s)}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>{tr("Search")}" "
+                        <input type="search" data-testid="filter-text" placeholder="name, template or id"
+                            prop:value=move || text_filter.get()
+                            on:input=move |ev| text_filter.set(event_target_value(&ev)) />
+                    </label>
+                    <span class="hint" role="status" data-testid="jobs-message">{move || message.get()}</span>
+                </div>
+                <table class="jobs">
+                    <thead><tr>
+                        <th>{tr("Name")}</th><th>{tr("Template")}</th><th>{tr("State")}</th>
+                        <th>{tr("Sunk / produced")}</th><th>{tr("Throughput")}</th><th>"P99"</th>
+                        <th>{tr("Elapsed")}</th><th><span class="sr-only">{tr("Actions")}</span></th>
+                    </tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </Show>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::metrics::JobState;
+
+    #[test]
+    fn the_state_filter_groups_active_and_finished_jobs() {
+        assert!(state_matches("all", JobState::Aborted));
+        assert!(state_matches("active", JobState::Draining));
+        assert!(!state_matches("active", JobState::Completed));
+        assert!(state_matches("finished", JobState::Failed));
+        assert!(state_matches("stopped", JobState::Stopped));
+        assert!(!state_matches("stopped", JobState::Running));
+    }
+}

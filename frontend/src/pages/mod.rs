@@ -1,0 +1,66 @@
+//! The dashboard's pages: the live job table, starting jobs, a job's page
+//! (nodes, tuning, charts, drain and abort, report), history and settings.
+
+mod charts;
+mod history;
+mod job;
+mod jobs;
+mod new_job;
+mod settings;
+
+pub use history::HistoryPage;
+pub use job::JobPage;
+pub use jobs::JobsPage;
+pub use new_job::NewJobPage;
+pub use settings::SettingsPage;
+
+use leptos::prelude::*;
+
+use shared::api::{JobDetail, StopMode, StopRequest};
+
+use crate::api;
+use crate::i18n::{Lang, t};
+
+/// A reactive translation of `key` in the chosen language.
+fn tr(key: &'static str) -> impl Fn() -> &'static str + Copy + Send + Sync + 'static {
+    let lang = expect_context::<RwSignal<Lang>>();
+    move || t(lang.get(), key)
+}
+
+fn rate(x: f64) -> String {
+    if x >= 10_000.0 {
+        format!("{:.1}k/s", x / 1000.0)
+    } else {
+        format!("{x:.0}/s")
+    }
+}
+
+/// Asks for confirmation before an abort, saying how many items would go
+/// to the leftovers file.
+fn confirm_abort(in_flight: u64) -> bool {
+    web_sys::window()
+        .and_then(|w| {
+            w.confirm_with_message(&format!(
+                "Abort? {in_flight} queued or in-flight items will go to the leftovers file."
+            ))
+            .ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Stops a job (an abort asks first); a failure lands in `message`.
+fn stop_job(id: String, mode: StopMode, in_flight: u64, message: RwSignal<String>) {
+    if mode == StopMode::Abort && !confirm_abort(in_flight) {
+        return;
+    }
+    leptos::task::spawn_local(async move {
+        let req = StopRequest {
+            mode,
+            deadline_ms: None,
+        };
+        match api::send::<_, JobDetail>("POST", &format!("/api/v1/jobs/{id}/stop"), &req).await {
+            Ok(_) => message.set(String::new()),
+            Err(e) => message.set(e),
+        }
+    });
+}

@@ -1,0 +1,106 @@
+//! Starting a job: the template gallery, the form and the TOML editor.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+use shared::api::{JobDetail, TemplateInfo};
+
+use super::tr;
+use crate::api;
+
+/// The article's scenarios, each startable with one click.
+#[component]
+pub fn NewJobPage() -> impl IntoView {
+    let templates = LocalResource::new(|| api::get::<Vec<TemplateInfo>>("/api/v1/templates"));
+    let error = RwSignal::new(None::<String>);
+    let navigate = use_navigate();
+    let start = move |name: String| {
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            let body = serde_json::json!({"template": name});
+            match api::send::<_, JobDetail>("POST", "/api/v1/jobs", &body).await {
+                Ok(d) => navigate(&format!("/jobs/{}", d.summary.id), Default::default()),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let editor = RwSignal::new(String::from(
+        "name = \"my-pipeline\"\nsource = { kind = \"synthetic\", count = 10000 }\n\n[[stages]]\nname = \"work\"\nruntime = \"thread\"\nworkers = 4\nop = { kind = \"sleep\", latency = { dist = \"uniform\", min_ms = 1.0, max_ms = 5.0 } }\n",
+    ));
+    let problems = RwSignal::new(Vec::<(String, String)>::new());
+    let verdict = RwSignal::new(String::new());
+    let navigate2 = use_navigate();
+    let check = move |start_it: bool| {
+        let navigate = navigate2.clone();
+        let toml = editor.get_untracked();
+        leptos::task::spawn_local(async move {
+            let path = if start_it {
+                "/api/v1/jobs"
+            } else {
+                "/api/v1/validate"
+            };
+            if start_it {
+                match api::post_toml::<JobDetail>(path, &toml).await {
+                    Ok(d) => navigate(&format!("/jobs/{}", d.summary.id), Default::default()),
+                    Err(e) => {
+                        verdict.set(e.message.clone());
+                        problems.set(e.fields);
+                    }
+                }
+            } else {
+                match api::post_toml::<serde_json::Value>(path, &toml).await {
+                    Ok(_) => {
+                        problems.set(Vec::new());
+                        verdict.set("valid".into());
+                    }
+                    Err(e) => {
+                        verdict.set(format!("{} problem(s)", e.fields.len().max(1)));
+                        problems.set(e.fields);
+                    }
+                }
+            }
+        });
+    };
+    let check2 = check.clone();
+    view! {
+        <section data-testid="page-new">
+            <h1>{tr("New job")}</h1>
+            <details class="card editor" data-testid="editor">
+                <summary>{tr("Write a spec (TOML)")}</summary>
+                <label for="spec">"Spec"</label>
+                <textarea id="spec" rows="12" data-testid="spec" prop:value=move || editor.get()
+                    on:input=move |ev| editor.set(event_target_value(&ev))></textarea>
+                <div class="actions">
+                    <button data-testid="validate" on:click=move |_| check(false)>{tr("Validate")}</button>
+                    <button data-testid="start-spec" on:click=move |_| check2(true)>{tr("Start")}</button>
+                    <span class="hint" data-testid="verdict">{move || verdict.get()}</span>
+                </div>
+                <ul class="problems">
+                    {move || problems.get().into_iter().map(|(path, message)| view! {
+                        <li data-testid="problem"><code data-testid="problem-path">{path}</code>": "{message}</li>
+                    }).collect_view()}
+                </ul>
+            </details>
+            <Show when=move || error.get().is_some()>
+                <p class="error" data-testid="error">{move || error.get()}</p>
+            </Show>
+            <Suspense fallback=|| view! { <p>"Loading templates…"</p> }>
+                <div class="gallery">
+                    {move || templates.get().map(|r| match r {
+                        Ok(list) => list.into_iter().map(|t| {
+                            let name = t.name.clone();
+                            let start = start.clone();
+                            view! {
+                                <article class="card template" data-testid=format!("template-{}", t.name)>
+                                    <h2>{t.name.clone()}</h2>
+                                    <p>{t.description.clone()}</p>
+                                    <button data-testid="start" on:click=move |_| start(name.clone())>{tr("Start")}</button>
+                                </article>
+                            }
+                        }).collect_view().into_any(),
+                        Err(e) => view! { <p class="error">{e}</p> }.into_any(),
+                    })}
+                </div>
+            </Suspense>
+        </section>
+    }
+}
