@@ -73,9 +73,26 @@ pub async fn send<B: Serialize, T: DeserializeOwned>(
 
 /// Posts a spec as TOML text and decodes the answer.
 pub async fn post_toml<T: DeserializeOwned>(path: &str, toml: &str) -> Result<T, ApiError> {
+    post_raw(path, "application/toml", toml.to_owned()).await
+}
+
+/// Posts a spec held as JSON and decodes the answer.
+pub async fn post_spec<T: DeserializeOwned>(
+    path: &str,
+    spec: &serde_json::Value,
+) -> Result<T, ApiError> {
+    post_raw(path, "application/json", spec.to_string()).await
+}
+
+/// Posts a spec and decodes the answer, or every problem by field path.
+async fn post_raw<T: DeserializeOwned>(
+    path: &str,
+    content_type: &str,
+    body: String,
+) -> Result<T, ApiError> {
     let req = authed(Request::post(path))
-        .header("Content-Type", "application/toml")
-        .body(toml.to_owned())
+        .header("Content-Type", content_type)
+        .body(body)
         .map_err(|e| ApiError::message(e.to_string()))?;
     let resp = req
         .send()

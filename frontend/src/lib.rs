@@ -18,6 +18,7 @@
 //! Elements that browser tests look at carry `data-testid` attributes.
 
 pub mod api;
+pub mod form;
 pub mod format;
 pub mod i18n;
 pub mod live;

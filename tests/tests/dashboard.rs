@@ -214,3 +214,68 @@ fn the_spec_editor_shows_every_problem_with_its_field_and_starts_a_fixed_spec() 
         "page console is clean"
     );
 }
+
+#[test]
+fn the_form_shows_each_problem_beside_its_field_and_starts_the_fixed_spec() {
+    let server = ServerProcess::spawn();
+    let dir = artifacts_dir();
+    let report = browser("form.mjs", &[&server.url, dir.to_str().unwrap()]);
+    assert!(
+        report.get("failure").is_none(),
+        "browser run failed: {report:#}"
+    );
+    assert_eq!(report["workersError"], "must be between 1 and 4096");
+    assert_eq!(report["workersInvalid"], "true");
+    assert_eq!(report["duplicateError"], "duplicates the name of stages[0]");
+    assert_eq!(report["sinkPathError"], "must not be empty");
+    assert_eq!(report["batchError"], "must be between 1 and 100000");
+    assert_eq!(
+        report["shownErrors"],
+        serde_json::json!([
+            "stages[0].workers",
+            "stages[1].name",
+            "sink.path",
+            "sink.batch.size"
+        ]),
+        "each problem beside its own field, and only there"
+    );
+    assert_eq!(report["concurrencyBefore"], 0);
+    assert_eq!(
+        report["concurrencyAfter"], 1,
+        "async stages get a concurrency field"
+    );
+    assert_eq!(
+        report["focusAfterReshape"], "f-stages-1--runtime",
+        "the focus stays on the control after the form is laid out again"
+    );
+    assert_eq!(report["errorsAfterFix"], 0);
+    assert_eq!(
+        report["unlabelled"],
+        serde_json::json!([]),
+        "every control has a label"
+    );
+    assert_eq!(report["tabFromName"], "f-source-kind");
+    assert!(report["started"].as_str().unwrap().starts_with("/jobs/j"));
+    assert_eq!(report["jobTitle"], "my-pipeline-kbd");
+    assert_eq!(
+        report["nodes"],
+        serde_json::json!([
+            "source",
+            "stage1",
+            "bridge:stage1->enrich",
+            "enrich",
+            "bridge:enrich->sink",
+            "sink"
+        ]),
+        "{report:#}"
+    );
+    assert_eq!(report["finalState"], "completed");
+    assert_eq!(report["customizedStages"], 2);
+    assert_eq!(report["customizedOp"], "parse_json");
+    assert_eq!(
+        report["errors"],
+        serde_json::json!([]),
+        "page console is clean"
+    );
+    assert!(dir.join("view-form-errors.png").is_file());
+}

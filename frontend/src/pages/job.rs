@@ -105,8 +105,12 @@ fn TunePanel(job: String, spec: shared::spec::PipelineSpec) -> impl IntoView {
         };
         leptos::task::spawn_local(async move {
             match api::send::<_, JobDetail>("PATCH", &format!("/api/v1/jobs/{job}"), &req).await {
-                Ok(_) => message.set("applied".into()),
-                Err(e) => message.set(e),
+                Ok(_) => {
+                    message.try_set("applied".into());
+                }
+                Err(e) => {
+                    message.try_set(e);
+                }
             }
         });
     };
@@ -243,7 +247,8 @@ pub fn JobPage() -> impl IntoView {
             }
             let path = format!("/api/v1/jobs/{id}/metrics?step_ms=250");
             if let Ok(points) = api::get::<Vec<JobSnapshot>>(&path).await {
-                history.update(|h| {
+                // `try_`: the page may have been left meanwhile.
+                history.try_update(|h| {
                     let live: Vec<JobSnapshot> = h.drain(..).collect();
                     h.extend(points);
                     // Live snapshots that came meanwhile are newer.

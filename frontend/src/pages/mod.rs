@@ -22,7 +22,7 @@ use crate::api;
 use crate::i18n::{Lang, t};
 
 /// A reactive translation of `key` in the chosen language.
-fn tr(key: &'static str) -> impl Fn() -> &'static str + Copy + Send + Sync + 'static {
+pub(crate) fn tr(key: &'static str) -> impl Fn() -> &'static str + Copy + Send + Sync + 'static {
     let lang = expect_context::<RwSignal<Lang>>();
     move || t(lang.get(), key)
 }
@@ -59,8 +59,12 @@ fn stop_job(id: String, mode: StopMode, in_flight: u64, message: RwSignal<String
             deadline_ms: None,
         };
         match api::send::<_, JobDetail>("POST", &format!("/api/v1/jobs/{id}/stop"), &req).await {
-            Ok(_) => message.set(String::new()),
-            Err(e) => message.set(e),
+            Ok(_) => {
+                message.try_set(String::new());
+            }
+            Err(e) => {
+                message.try_set(e);
+            }
         }
     });
 }

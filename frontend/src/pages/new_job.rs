@@ -6,6 +6,7 @@ use shared::api::{JobDetail, TemplateInfo};
 
 use super::tr;
 use crate::api;
+use crate::form::{FormCtx, SpecForm, starter_spec};
 
 /// The article's scenarios, each startable with one click.
 #[component]
@@ -19,7 +20,9 @@ pub fn NewJobPage() -> impl IntoView {
             let body = serde_json::json!({"template": name});
             match api::send::<_, JobDetail>("POST", "/api/v1/jobs", &body).await {
                 Ok(d) => navigate(&format!("/jobs/{}", d.summary.id), Default::default()),
-                Err(e) => error.set(Some(e)),
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
             }
         });
     };
@@ -61,6 +64,27 @@ pub fn NewJobPage() -> impl IntoView {
         });
     };
     let check2 = check.clone();
+    let form = FormCtx::new(starter_spec());
+    let navigate3 = use_navigate();
+    let on_started =
+        Callback::new(move |id: String| navigate3(&format!("/jobs/{id}"), Default::default()));
+    // A template goes into the form as the server reads it (defaults
+    // filled in), so its fields show what will run.
+    let customize = move |toml_text: String| {
+        leptos::task::spawn_local(async move {
+            match api::post_toml::<serde_json::Value>("/api/v1/validate", &toml_text).await {
+                Ok(v) => {
+                    form.load(v["spec"].clone());
+                    if let Some(el) = document().get_element_by_id("f-name") {
+                        el.scroll_into_view();
+                    }
+                }
+                Err(e) => {
+                    error.try_set(Some(e.message));
+                }
+            }
+        });
+    };
     view! {
         <section data-testid="page-new">
             <h1>{tr("New job")}</h1>
@@ -80,6 +104,7 @@ pub fn NewJobPage() -> impl IntoView {
                     }).collect_view()}
                 </ul>
             </details>
+            <SpecForm ctx=form on_started=on_started />
             <Show when=move || error.get().is_some()>
                 <p class="error" data-testid="error">{move || error.get()}</p>
             </Show>
@@ -89,11 +114,15 @@ pub fn NewJobPage() -> impl IntoView {
                         Ok(list) => list.into_iter().map(|t| {
                             let name = t.name.clone();
                             let start = start.clone();
+                            let toml_text = t.toml.clone();
                             view! {
                                 <article class="card template" data-testid=format!("template-{}", t.name)>
                                     <h2>{t.name.clone()}</h2>
                                     <p>{t.description.clone()}</p>
-                                    <button data-testid="start" on:click=move |_| start(name.clone())>{tr("Start")}</button>
+                                    <div class="actions">
+                                        <button data-testid="start" on:click=move |_| start(name.clone())>{tr("Start")}</button>
+                                        <button class="secondary" data-testid="customize" on:click=move |_| customize(toml_text.clone())>{tr("Customize")}</button>
+                                    </div>
                                 </article>
                             }
                         }).collect_view().into_any(),
