@@ -29,7 +29,7 @@ use leptos_router::components::{A, Redirect, Route, Router, Routes};
 use leptos_router::path;
 
 use crate::live::{Conn, LiveLink};
-use crate::pages::{HistoryPage, JobPage, JobsPage, NewJobPage, SettingsPage};
+use crate::pages::{ComparePage, HistoryPage, JobPage, JobsPage, NewJobPage, SettingsPage};
 
 /// The whole dashboard: shell, navigation and routed pages.
 #[component]
@@ -61,6 +61,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/jobs/:id") view=JobPage />
                     <Route path=path!("/new") view=NewJobPage />
                     <Route path=path!("/history") view=HistoryPage />
+                    <Route path=path!("/compare/:a/:b") view=ComparePage />
                     <Route path=path!("/settings") view=SettingsPage />
                 </Routes>
             </main>

@@ -122,6 +122,17 @@ try {
   report.historyRows = await page.locator('[data-testid="run-row"]').count();
   await page.screenshot({ path: `${dir}/view-history.png`, fullPage: true });
 
+  // Two runs compared: overlaid charts, figures and the settings that differ.
+  const picks = page.locator('[data-testid="pick"]');
+  await picks.nth(0).check();
+  await picks.nth(1).check();
+  await page.locator('[data-testid="compare"]').click();
+  await page.waitForSelector('[data-testid="compare-figures"]', { timeout: 30000 });
+  report.compareSeries = await page.locator('[data-testid="compare-throughput"] polyline').evaluateAll((ls) => ls.map((l) => l.dataset.series));
+  report.compareFigures = await page.locator('[data-testid="figure-row"]').evaluateAll((rs) => rs.map((r) => r.dataset.figure));
+  report.compareSettings = await page.locator('[data-testid="setting-row"] code').allInnerTexts();
+  await page.screenshot({ path: `${dir}/view-compare.png`, fullPage: true });
+
   // On a narrow screen nothing spills sideways out of the page.
   await page.setViewportSize({ width: 390, height: 800 });
   report.narrowOverflow = {};

@@ -177,6 +177,20 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
     );
     assert!(report["reopenedMarkers"].as_u64().unwrap() >= 1);
     assert_eq!(
+        report["compareSeries"],
+        serde_json::json!(["A: thread-io-pool", "B: unbounded-queue"]),
+        "the two runs overlaid: {report:#}"
+    );
+    let figures = report["compareFigures"].as_array().unwrap();
+    for f in ["produced", "leftovers", "throughput", "p99"] {
+        assert!(figures.iter().any(|x| x == f), "{f} compared: {figures:?}");
+    }
+    let settings = report["compareSettings"].as_array().unwrap();
+    assert!(
+        settings.iter().any(|s| s == "name") && settings.iter().any(|s| s == "stages[0].name"),
+        "the settings that differ are listed: {settings:?}"
+    );
+    assert_eq!(
         report["errors"],
         serde_json::json!([]),
         "page console is clean"
@@ -187,6 +201,7 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
         "view-job-draining.png",
         "view-job-drained.png",
         "view-jobs-active.png",
+        "view-compare.png",
         "view-jobs.png",
     ] {
         assert!(dir.join(view).is_file(), "{view}");

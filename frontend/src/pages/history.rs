@@ -1,15 +1,36 @@
-//! Finished runs, reopened and compared.
+//! Finished runs: reopened, and compared two at a time (overlaid charts, a
+//! table of the figures that differ, and the settings that differ).
+
+use std::collections::BTreeMap;
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use shared::api::JobDetail;
+use shared::metrics::JobSnapshot;
 
+use super::charts::{Chart, Plot, Series};
 use super::{rate, tr};
 use crate::api;
 use crate::format::duration_ms;
 
-/// Finished runs, newest first; each opens its page with its report.
+/// Finished runs, newest first; each opens its page with its report, and
+/// any two can be compared.
 #[component]
 pub fn HistoryPage() -> impl IntoView {
     let runs = LocalResource::new(|| api::get::<shared::api::JobPage>("/api/v1/jobs?limit=200"));
+    // The runs ticked for comparison, oldest tick first (at most two).
+    let picked = RwSignal::new(Vec::<String>::new());
+    let toggle = move |id: String, on: bool| {
+        picked.update(|p| {
+            p.retain(|x| *x != id);
+            if on {
+                p.push(id);
+                if p.len() > 2 {
+                    p.remove(0);
+                }
+            }
+        })
+    };
     let rows = move || {
         runs.get().map(|r| match r {
             Ok(page) => page
@@ -19,8 +40,15 @@ pub fn HistoryPage() -> impl IntoView {
                 .map(|j| {
                     let href = format!("/jobs/{}", j.id);
                     let state = j.state.as_str();
+                    let id = j.id.clone();
+                    let id2 = j.id.clone();
                     view! {
                         <tr data-testid="run-row">
+                            <td>
+                                <input type="checkbox" data-testid="pick" aria-label=format!("Compare {} ({})", j.name, j.id)
+                                    prop:checked=move || picked.get().contains(&id2)
+                                    on:change=move |ev| toggle(id.clone(), event_target_checked(&ev)) />
+                            </td>
                             <td><a href=href>{j.name.clone()}</a></td>
                             <td><span class=format!("state state-{state}")>{state}</span></td>
                             <td class="num">{j.accounting.produced}</td>
@@ -37,13 +65,290 @@ pub fn HistoryPage() -> impl IntoView {
             Err(e) => view! { <tr><td class="error">{e}</td></tr> }.into_any(),
         })
     };
+    let compare_href = move || match picked.get().as_slice() {
+        [a, b] => Some(format!("/compare/{a}/{b}")),
+        _ => None,
+    };
     view! {
         <section class="card" data-testid="page-history">
             <h1>{tr("History")}</h1>
+            <div class="filters">
+                {move || match compare_href() {
+                    Some(href) => view! { <a class="button" href=href data-testid="compare">{tr("Compare the two")}</a> }.into_any(),
+                    None => view! { <span class="hint">{tr("Tick two runs to compare them.")}</span> }.into_any(),
+                }}
+            </div>
             <table class="jobs">
-                <thead><tr><th>{tr("Name")}</th><th>{tr("State")}</th><th>{tr("Produced")}</th><th>{tr("Sunk")}</th><th>{tr("Dead letters")}</th><th>{tr("Leftovers")}</th><th>{tr("Throughput")}</th><th>"P99"</th></tr></thead>
+                <thead><tr><th><span class="sr-only">{tr("Compare")}</span></th><th>{tr("Name")}</th><th>{tr("State")}</th><th>{tr("Produced")}</th><th>{tr("Sunk")}</th><th>{tr("Dead letters")}</th><th>{tr("Leftovers")}</th><th>{tr("Throughput")}</th><th>"P99"</th></tr></thead>
                 <tbody><Suspense fallback=|| ()>{rows}</Suspense></tbody>
             </table>
         </section>
+    }
+}
+
+/// Every leaf of a JSON value by its path (`stages[0].workers`), for
+/// listing the settings in which two specs differ.
+pub fn flatten(v: &serde_json::Value) -> BTreeMap<String, String> {
+    fn walk(v: &serde_json::Value, at: String, out: &mut BTreeMap<String, String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    let p = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    walk(x, p, out);
+                }
+            }
+            serde_json::Value::Array(a) if a.iter().any(|x| x.is_object()) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(x, format!("{at}[{i}]"), out);
+                }
+            }
+            leaf => {
+                out.insert(at, crate::form::path::display(Some(leaf)));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(v, String::new(), &mut out);
+    out
+}
+
+/// The settings that differ: `(path, in a, in b)`, a missing one as `—`.
+pub fn spec_differences(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+) -> Vec<(String, String, String)> {
+    let (fa, fb) = (flatten(a), flatten(b));
+    let mut keys: Vec<&String> = fa.keys().chain(fb.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| !k.starts_with("description"))
+        .filter_map(|k| {
+            let (x, y) = (fa.get(k), fb.get(k));
+            (x != y).then(|| {
+                let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "—".into());
+                (k.clone(), show(x), show(y))
+            })
+        })
+        .collect()
+}
+
+/// `b` against `a` as a signed percentage, when `a` is not zero.
+pub fn change(a: f64, b: f64) -> String {
+    if a == 0.0 {
+        return if b == 0.0 { "=".into() } else { "new".into() };
+    }
+    let pct = (b - a) / a * 100.0;
+    if pct.abs() < 0.05 {
+        "=".into()
+    } else {
+        format!("{pct:+.1}%")
+    }
+}
+
+/// One run's detail and stored metric history.
+async fn load_run(id: String) -> Result<(JobDetail, Vec<JobSnapshot>), String> {
+    let detail = api::get::<JobDetail>(&format!("/api/v1/jobs/{id}")).await?;
+    let history =
+        api::get::<Vec<JobSnapshot>>(&format!("/api/v1/jobs/{id}/metrics?step_ms=250")).await?;
+    Ok((detail, history))
+}
+
+/// Two runs side by side: overlaid charts and tables of what differs.
+#[component]
+pub fn ComparePage() -> impl IntoView {
+    let params = use_params_map();
+    let ids = move || {
+        let p = params.read();
+        (
+            p.get("a").unwrap_or_default(),
+            p.get("b").unwrap_or_default(),
+        )
+    };
+    let runs = LocalResource::new(move || {
+        let (a, b) = ids();
+        async move { Ok::<_, String>((load_run(a).await?, load_run(b).await?)) }
+    });
+    let body = move || {
+        runs.get().map(|r| match r {
+            Ok(((da, ha), (db, hb))) => compare_view(da, ha, db, hb).into_any(),
+            Err(e) => view! { <p class="error" data-testid="compare-error">{e}</p> }.into_any(),
+        })
+    };
+    view! {
+        <section data-testid="page-compare">
+            <h1>{tr("Compare runs")}</h1>
+            <Suspense fallback=|| view! { <p>"…"</p> }>{body}</Suspense>
+        </section>
+    }
+}
+
+/// A figure of both runs: name, in A, in B, and how to print it.
+type Figure = (&'static str, f64, f64, fn(f64) -> String);
+
+fn compare_view(
+    da: JobDetail,
+    ha: Vec<JobSnapshot>,
+    db: JobDetail,
+    hb: Vec<JobSnapshot>,
+) -> impl IntoView {
+    let label = |d: &JobDetail, tag: &str| format!("{tag}: {}", d.spec.name);
+    let (la, lb) = (label(&da, "A"), label(&db, "B"));
+    let overlay = |f: fn(&JobSnapshot) -> f64| {
+        let series = vec![
+            Series {
+                label: la.clone(),
+                points: ha.iter().map(|s| (s.elapsed_ms, f(s))).collect(),
+            },
+            Series {
+                label: lb.clone(),
+                points: hb.iter().map(|s| (s.elapsed_ms, f(s))).collect(),
+            },
+        ];
+        Signal::derive(move || Plot {
+            series: series.clone(),
+            markers: Vec::new(),
+        })
+    };
+    let throughput = overlay(|s| s.throughput);
+    let depth = overlay(|s| s.nodes.iter().map(|n| n.depth as f64).sum());
+    let p99 = overlay(|s| s.end_to_end.p99_us as f64);
+    let rss = overlay(|s| s.process.rss_bytes as f64);
+
+    let (sa, sb) = (&da.summary, &db.summary);
+    let (ra, rb) = (da.report.as_ref(), db.report.as_ref());
+    let lat = |r: Option<&shared::metrics::JobReport>, f: fn(&shared::metrics::Latency) -> u64| {
+        r.map_or(0.0, |r| f(&r.end_to_end) as f64)
+    };
+    let figures: Vec<Figure> = vec![
+        (
+            "produced",
+            sa.accounting.produced as f64,
+            sb.accounting.produced as f64,
+            |x| format!("{x:.0}"),
+        ),
+        (
+            "sunk",
+            sa.accounting.sunk as f64,
+            sb.accounting.sunk as f64,
+            |x| format!("{x:.0}"),
+        ),
+        (
+            "filtered",
+            sa.accounting.filtered as f64,
+            sb.accounting.filtered as f64,
+            |x| format!("{x:.0}"),
+        ),
+        (
+            "dead-lettered",
+            sa.accounting.dead_lettered as f64,
+            sb.accounting.dead_lettered as f64,
+            |x| format!("{x:.0}"),
+        ),
+        (
+            "dropped by policy",
+            sa.accounting.dropped_by_policy as f64,
+            sb.accounting.dropped_by_policy as f64,
+            |x| format!("{x:.0}"),
+        ),
+        (
+            "leftovers",
+            sa.accounting.leftovers as f64,
+            sb.accounting.leftovers as f64,
+            |x| format!("{x:.0}"),
+        ),
+        ("throughput", sa.throughput, sb.throughput, rate),
+        ("p50", lat(ra, |l| l.p50_us), lat(rb, |l| l.p50_us), |x| {
+            duration_ms(x as u64 / 1000)
+        }),
+        ("p95", lat(ra, |l| l.p95_us), lat(rb, |l| l.p95_us), |x| {
+            duration_ms(x as u64 / 1000)
+        }),
+        ("p99", lat(ra, |l| l.p99_us), lat(rb, |l| l.p99_us), |x| {
+            duration_ms(x as u64 / 1000)
+        }),
+        ("elapsed", sa.elapsed_ms as f64, sb.elapsed_ms as f64, |x| {
+            duration_ms(x as u64)
+        }),
+    ];
+    let spec_a = serde_json::to_value(&da.spec).unwrap_or_default();
+    let spec_b = serde_json::to_value(&db.spec).unwrap_or_default();
+    let settings = spec_differences(&spec_a, &spec_b);
+    let (href_a, href_b) = (format!("/jobs/{}", sa.id), format!("/jobs/{}", sb.id));
+    view! {
+        <p class="job-meta">
+            <a href=href_a data-testid="compare-a">{la.clone()}</a>" · "{sa.state.as_str()}
+            " vs " <a href=href_b data-testid="compare-b">{lb.clone()}</a>" · "{sb.state.as_str()}
+        </p>
+        <div class="charts">
+            <Chart title=tr("throughput") testid="compare-throughput" plot=throughput unit=rate />
+            <Chart title=tr("items queued") testid="compare-depth" plot=depth unit=|x| format!("{x:.0}") />
+            <Chart title=tr("end-to-end p99") testid="compare-p99" plot=p99 unit=|x| duration_ms(x as u64 / 1000) />
+            <Chart title=tr("memory (RSS)") testid="compare-rss" plot=rss unit=|x| format!("{:.0} MiB", x / 1048576.0) />
+        </div>
+        <section class="card report">
+            <h2>{tr("Figures")}</h2>
+            <table class="jobs" data-testid="compare-figures">
+                <thead><tr><th></th><th class="num">"A"</th><th class="num">"B"</th><th class="num">"B vs A"</th></tr></thead>
+                <tbody>
+                    {figures.into_iter().map(|(name, a, b, show)| view! {
+                        <tr data-testid="figure-row" data-figure=name>
+                            <td>{name}</td><td class="num">{show(a)}</td><td class="num">{show(b)}</td>
+                            <td class="num" data-testid="figure-change">{change(a, b)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <h2>{tr("Settings that differ")}</h2>
+            {if settings.is_empty() {
+                view! { <p data-testid="no-setting-differs">{tr("The two specs are the same.")}</p> }.into_any()
+            } else {
+                view! {
+                    <table class="jobs" data-testid="compare-settings">
+                        <thead><tr><th>{tr("Setting")}</th><th>"A"</th><th>"B"</th></tr></thead>
+                        <tbody>
+                            {settings.into_iter().map(|(path, a, b)| view! {
+                                <tr data-testid="setting-row"><td><code>{path}</code></td><td>{a}</td><td>{b}</td></tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn spec_differences_name_each_setting_that_changed() {
+        let a = json!({"name": "a", "stages": [{"name": "io", "workers": 8, "queue": {"capacity": 1000}}],
+            "description": "x"});
+        let b = json!({"name": "a", "stages": [{"name": "io", "workers": 2, "queue": {"capacity": 1000}},
+            {"name": "more"}], "description": "y"});
+        assert_eq!(
+            spec_differences(&a, &b),
+            vec![
+                ("stages[0].workers".into(), "8".into(), "2".into()),
+                ("stages[1].name".into(), "—".into(), "more".into()),
+            ]
+        );
+        assert!(spec_differences(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn changes_read_as_signed_percentages() {
+        assert_eq!(change(100.0, 150.0), "+50.0%");
+        assert_eq!(change(200.0, 100.0), "-50.0%");
+        assert_eq!(change(5.0, 5.0), "=");
+        assert_eq!(change(0.0, 3.0), "new");
+        assert_eq!(change(0.0, 0.0), "=");
     }
 }

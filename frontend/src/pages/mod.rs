@@ -8,7 +8,7 @@ mod jobs;
 mod new_job;
 mod settings;
 
-pub use history::HistoryPage;
+pub use history::{ComparePage, HistoryPage};
 pub use job::JobPage;
 pub use jobs::JobsPage;
 pub use new_job::NewJobPage;
