@@ -294,3 +294,59 @@ fn the_form_shows_each_problem_beside_its_field_and_starts_the_fixed_spec() {
     );
     assert!(dir.join("view-form-errors.png").is_file());
 }
+
+#[test]
+fn every_live_knob_applies_from_the_job_page_and_shows_on_the_page() {
+    let server = ServerProcess::spawn();
+    let dir = artifacts_dir();
+    let report = browser("tune.mjs", &[&server.url, dir.to_str().unwrap()]);
+    assert!(
+        report.get("failure").is_none(),
+        "browser run failed: {report:#}"
+    );
+    assert_eq!(report["created"], 201);
+    assert_eq!(report["concurrencyBefore"], "32");
+    assert_eq!(
+        report["focusedAfterStage"], "tune-workers",
+        "Tab reaches the field"
+    );
+    assert_eq!(
+        report["workersPlaceholder"], "2",
+        "the current value is shown"
+    );
+    assert_eq!(
+        report["parseWorkers"], 3,
+        "Enter applied the new worker count"
+    );
+    assert_eq!(report["parseRate"], "500/s");
+    assert_eq!(report["fetchConcurrency"], "8");
+    assert_eq!(report["batchPlaceholder"], "500");
+    assert_eq!(report["tuneMessage"], "applied");
+    let markers = report["markers"].as_array().unwrap();
+    for m in [
+        "parse workers 2 → 3",
+        "parse rate_limit 0 → 500",
+        "fetch concurrency 32 → 8",
+        "sink batch_size 500 → 100",
+    ] {
+        assert!(markers.iter().any(|x| x == m), "{m} in {markers:?}");
+    }
+    assert_eq!(
+        markers.len(),
+        4,
+        "what was typed for one stage went to no other: {markers:?}"
+    );
+    let bad = report["badTune"].as_str().unwrap();
+    assert!(
+        bad.contains("batch_size"),
+        "the refusal names the field: {bad}"
+    );
+    assert_eq!(report["unknownJob"], "no job `j-does-not-exist`");
+    assert_eq!(report["connAfterUnknown"], "connected");
+    assert_eq!(
+        report["errors"],
+        serde_json::json!([]),
+        "page console is clean"
+    );
+    assert!(dir.join("view-job-tuned.png").is_file());
+}

@@ -37,7 +37,9 @@ fn NodeCard(node: NodeSnapshot) -> impl IntoView {
             <div class="node-meta">
                 {node.runtime.map(|r| r.to_string()).unwrap_or_default()}" ×"
                 <span data-testid="workers">{node.workers}</span>
+                {node.concurrency.map(|c| view! { " · ≤"<span data-testid="concurrency">{c}</span>" in flight" })}
             </div>
+            {node.rate_limit.map(|r| view! { <div class="node-meta">"limit "<span data-testid="rate-limit">{rate(r)}</span></div> })}
             <div class="bar" title="queue depth"><div class="fill" style=format!("width: {fill:.0}%")></div></div>
             <div class="node-meta" data-testid="depth">"queue "{node.depth}</div>
             <div class="node-meta">"out "{rate(node.out_rate)}" · busy "{format!("{:.0}%", node.busy * 100.0)}</div>
@@ -49,7 +51,12 @@ fn NodeCard(node: NodeSnapshot) -> impl IntoView {
 /// limit, or the sink's batching. Kept apart from the node cards, which are
 /// redrawn with every snapshot, so what one types is not reset.
 #[component]
-fn TunePanel(job: String, spec: shared::spec::PipelineSpec) -> impl IntoView {
+fn TunePanel(
+    job: String,
+    spec: shared::spec::PipelineSpec,
+    /// The newest snapshot, for showing each knob's current value.
+    current: Signal<Option<JobSnapshot>>,
+) -> impl IntoView {
     let stages: Vec<(String, bool)> = spec
         .stages
         .iter()
@@ -67,7 +74,21 @@ fn TunePanel(job: String, spec: shared::spec::PipelineSpec) -> impl IntoView {
         let stages = stages.clone();
         move || stages.iter().any(|(n, a)| *a && *n == stage.get())
     };
-    let apply = move |_| {
+    // The selected node's live settings, shown as placeholders.
+    let now = move |f: fn(&NodeSnapshot) -> Option<String>| {
+        let st = stage.get();
+        current
+            .get()
+            .and_then(|s| s.nodes.iter().find(|n| n.name == st).and_then(f))
+            .unwrap_or_default()
+    };
+    let sink_batch = spec
+        .sink
+        .batch()
+        .map(|b| b.size.to_string())
+        .unwrap_or_default();
+    let apply = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
         let job = job.clone();
         let num = |s: RwSignal<String>| -> Result<Option<f64>, String> {
             let v = s.get_untracked();
@@ -119,31 +140,44 @@ fn TunePanel(job: String, spec: shared::spec::PipelineSpec) -> impl IntoView {
         .map(|(n, _)| view! { <option value=n.clone()>{n.clone()}</option> })
         .collect_view();
     view! {
-        <fieldset class="tune" data-testid="tune">
-            <legend>"Tune"</legend>
-            <label>"stage "
-                <select data-testid="tune-stage" on:change=move |ev| stage.set(event_target_value(&ev))>
-                    {options}
-                    {batches.then(|| view! { <option value="sink">"sink"</option> })}
-                </select>
-            </label>
-            <Show when=move || stage.get() != "sink">
-                <label>"workers "<input type="number" min="1" data-testid="tune-workers" prop:value=move || workers.get()
-                    on:input=move |ev| workers.set(event_target_value(&ev)) /></label>
-                <label>"rate limit/s "<input type="number" min="0" data-testid="tune-rate" prop:value=move || rate_limit.get()
-                    on:input=move |ev| rate_limit.set(event_target_value(&ev)) /></label>
-            </Show>
-            <Show when=is_async.clone()>
-                <label>"concurrency "<input type="number" min="1" data-testid="tune-concurrency" prop:value=move || concurrency.get()
-                    on:input=move |ev| concurrency.set(event_target_value(&ev)) /></label>
-            </Show>
-            <Show when=move || stage.get() == "sink">
-                <label>"batch size "<input type="number" min="1" data-testid="tune-batch" prop:value=move || batch.get()
-                    on:input=move |ev| batch.set(event_target_value(&ev)) /></label>
-            </Show>
-            <button data-testid="tune-apply" on:click=apply>{tr("Apply")}</button>
-            <span class="hint" data-testid="tune-message">{move || message.get()}</span>
-        </fieldset>
+        <form class="tune" data-testid="tune" novalidate=true on:submit=apply>
+            <fieldset>
+                <legend>{tr("Tune")}</legend>
+                <label>{tr("stage")}" "
+                    <select data-testid="tune-stage" on:change=move |ev| {
+                        // What was typed for one stage must not go to another.
+                        for field in [workers, concurrency, rate_limit, batch] {
+                            field.set(String::new());
+                        }
+                        message.set(String::new());
+                        stage.set(event_target_value(&ev));
+                    }>
+                        {options}
+                        {batches.then(|| view! { <option value="sink">"sink"</option> })}
+                    </select>
+                </label>
+                <Show when=move || stage.get() != "sink">
+                    <label>{tr("workers")}" "<input type="number" min="1" data-testid="tune-workers" prop:value=move || workers.get()
+                        placeholder=move || now(|n| Some(n.workers.to_string()))
+                        on:input=move |ev| workers.set(event_target_value(&ev)) /></label>
+                    <label>{tr("rate limit/s")}" "<input type="number" min="0" step="any" data-testid="tune-rate" prop:value=move || rate_limit.get()
+                        placeholder=move || now(|n| n.rate_limit.map(|r| r.to_string()))
+                        on:input=move |ev| rate_limit.set(event_target_value(&ev)) /></label>
+                </Show>
+                <Show when=is_async.clone()>
+                    <label>{tr("concurrency")}" "<input type="number" min="1" data-testid="tune-concurrency" prop:value=move || concurrency.get()
+                        placeholder=move || now(|n| n.concurrency.map(|c| c.to_string()))
+                        on:input=move |ev| concurrency.set(event_target_value(&ev)) /></label>
+                </Show>
+                <Show when=move || stage.get() == "sink">
+                    <label>{tr("batch size")}" "<input type="number" min="1" data-testid="tune-batch" prop:value=move || batch.get()
+                        placeholder=sink_batch.clone()
+                        on:input=move |ev| batch.set(event_target_value(&ev)) /></label>
+                </Show>
+                <button type="submit" data-testid="tune-apply">{tr("Apply")}</button>
+                <span class="hint" role="status" data-testid="tune-message">{move || message.get()}</span>
+            </fieldset>
+        </form>
     }
 }
 
@@ -223,15 +257,17 @@ pub fn JobPage() -> impl IntoView {
     let link = expect_context::<LiveLink>();
     Effect::new(move |_| link.watch_job(&id()));
     let snapshot = move || -> Option<JobSnapshot> { link.snapshots.get().get(&id()).cloned() };
-    let finished = move || {
+    // A memo, so what depends on it (the detail fetch, the tune panel)
+    // reacts to the job finishing, not to every snapshot.
+    let finished = Memo::new(move |_| {
         snapshot()
             .and_then(|s| s.state)
             .is_some_and(|s| s.is_finished())
-    };
+    });
     // Fetched again once the job finishes, for its report.
     let detail = LocalResource::new(move || {
         let id = id();
-        let _ = finished();
+        let _ = finished.get();
         async move { api::get::<JobDetail>(&format!("/api/v1/jobs/{id}")).await }
     });
     // The last minutes of snapshots, for the charts: what the store kept
@@ -348,6 +384,9 @@ pub fn JobPage() -> impl IntoView {
     view! {
         <section data-testid="page-job">
             <h1>{move || detail.get().and_then(|d| d.ok()).map(|d| d.spec.name.clone()).unwrap_or_else(id)}</h1>
+            {move || detail.get().and_then(|d| d.err()).map(|e| view! {
+                <p class="card error" role="alert" data-testid="job-error">{e}</p>
+            })}
             <p class="job-meta">
                 <span data-testid="job-state">{move || snapshot().and_then(|s| s.state).map(|s| s.to_string()).unwrap_or_default()}</span>
                 " · " <span data-testid="throughput">{move || snapshot().map(|s| rate(s.throughput)).unwrap_or_default()}</span>
@@ -377,8 +416,8 @@ pub fn JobPage() -> impl IntoView {
                     </ul>
                 </div>
             </Show>
-            <Show when=move || !finished()>
-                {move || detail.get().and_then(|d| d.ok()).map(|d| view! { <TunePanel job=id() spec=d.spec /> })}
+            <Show when=move || !finished.get()>
+                {move || detail.get().and_then(|d| d.ok()).map(|d| view! { <TunePanel job=id() spec=d.spec current=Signal::derive(snapshot) /> })}
             </Show>
             <div class="pipeline" data-testid="pipeline">
                 <div class="node node-source" data-testid="node-source">
