@@ -48,6 +48,7 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         return key;
     }
     match key {
+        // Navigation and actions.
         "Jobs" => "任务",
         "New job" => "新建任务",
         "History" => "历史",
@@ -58,6 +59,19 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "Abort" => "立即中止",
         "Apply" => "应用",
         "Save" => "保存",
+        "Customize" => "定制",
+        "Compare" => "对比",
+        "Compare the two" => "对比这两次",
+        "Add stage" => "添加阶段",
+        "Remove stage" => "删除阶段",
+        "Actions" => "操作",
+        "Search" => "搜索",
+        // Connection.
+        "connecting…" => "连接中…",
+        "connected" => "已连接",
+        "reconnecting in" => "重连倒计时",
+        "up" => "运行",
+        // Tables and reports.
         "Name" => "名称",
         "Template" => "模板",
         "State" => "状态",
@@ -68,15 +82,168 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "Sunk" => "写入",
         "Dead letters" => "死信",
         "Leftovers" => "遗留",
+        "Node" => "节点",
+        "Final report" => "最终报告",
+        "Sum of buckets" => "各项之和",
+        "Why items were dropped" => "丢弃原因",
+        "Every produced item is accounted for." => "每个生产出的条目都有去处。",
+        "The buckets do not add up to what was produced." => "各项之和与生产数不符。",
+        "No jobs yet." => "还没有任务。",
+        "Draining" => "排空中",
+        "items left" => "条未完成",
+        "Abort? Queued or in-flight items will go to the leftovers file:" => {
+            "确定中止？排队中和处理中的条目将写入遗留文件："
+        }
+        // Job states and filters.
+        "all" => "全部",
+        "active" => "进行中",
+        "finished" => "已结束",
+        "pending" => "等待",
+        "running" => "运行中",
+        "draining" => "排空中",
+        "completed" => "已完成",
+        "stopped" => "已停止",
+        "aborted" => "已中止",
+        "failed" => "失败",
+        "interrupted" => "被中断",
+        // History and comparison.
+        "Compare runs" => "对比运行",
+        "Tick two runs to compare them." => "勾选两次运行进行对比。",
+        "Figures" => "指标",
+        "Settings that differ" => "不同的配置",
+        "Setting" => "配置项",
+        "The two specs are the same." => "两份规格完全相同。",
+        // Settings.
         "API token" => "API 令牌",
         "Language" => "语言",
+        "Saved." => "已保存。",
+        "Needed when the server asks for tokens (queuelab token create). Kept in this browser only." => {
+            "服务器要求令牌时需要（queuelab token create）。只保存在本浏览器中。"
+        }
+        // Starting jobs.
         "Write a spec (TOML)" => "编写规格（TOML）",
+        "Spec" => "规格",
+        "Build a pipeline" => "搭建流水线",
+        "Loading templates…" => "正在加载模板…",
+        "Its parameters are set in the TOML editor." => "其参数请在 TOML 编辑器中设置。",
+        "valid" => "有效",
+        "problem(s)" => "个问题",
+        "applied" => "已应用",
+        "Source" => "来源",
+        "Stage" => "阶段",
+        "Sink" => "汇出",
+        "Tune" => "调参",
+        "stage" => "阶段",
+        "source" => "来源",
+        // Form fields (spec keys).
+        "name" => "名称",
+        "kind" => "类型",
+        "count" => "数量",
+        "rate/s" => "速率（每秒）",
+        "duration ms" => "时长（毫秒）",
+        "payload" => "负载",
+        "malformed share" => "畸形比例",
+        "path" => "路径",
+        "follow" => "持续跟随",
+        "bind" => "监听地址",
+        "connections" => "连接数",
+        "runtime" => "运行时",
+        "workers" => "工作者数",
+        "concurrency" => "并发上限",
+        "capacity" => "队列容量",
+        "when full" => "队满策略",
+        "op" => "操作",
+        "latency" => "延迟分布",
+        "ms" => "毫秒",
+        "min ms" => "最小（毫秒）",
+        "max ms" => "最大（毫秒）",
+        "mean ms" => "均值（毫秒）",
+        "median ms" => "中位数（毫秒）",
+        "micros" => "微秒",
+        "required fields" => "必需字段",
+        "field" => "字段",
+        "values" => "取值",
+        "mode" => "模式",
+        "method" => "方法",
+        "share" => "比例",
+        "retryable" => "可重试",
+        "timeout ms" => "超时（毫秒）",
+        "retries" => "重试次数",
+        "jitter" => "抖动",
+        "rate limit/s" => "限速（每秒）",
+        "on error" => "出错时",
+        "table" => "表",
+        "key" => "键",
+        "batch size" => "批大小",
+        "linger ms" => "攒批等待（毫秒）",
+        // Charts.
         "throughput" => "吞吐",
+        "throughput per stage" => "各阶段吞吐",
+        "queue depth" => "队列深度",
         "items queued" => "排队数",
+        "end-to-end latency" => "端到端延迟",
         "end-to-end p99" => "端到端 P99",
+        "errors · retries · drops · timeouts" => "错误 · 重试 · 丢弃 · 超时",
         "memory (RSS)" => "内存（RSS）",
+        "threads · open files" => "线程 · 打开的文件",
+        "event-loop lag" => "事件循环延迟",
+        "Not found" => "未找到",
+        "No page at this address." => "此地址没有页面。",
         other => other,
     }
+}
+
+/// A template's explanation in `lang`: the server's English, or the
+/// Chinese written here for the article's readers.
+pub fn template_text(lang: Lang, name: &str, english: &str) -> String {
+    let zh = match (lang, name) {
+        (Lang::En, _) => None,
+        (_, "thread-io-pool") => Some(
+            "文章 §2.1：有界 queue.Queue 上的线程池。8 个线程从容量 1000 的队列取任务，每个任务休眠 5–10 毫秒，\
+             就像一次阻塞的 HTTP 调用或磁盘写入。线程最适合阻塞 I/O：一个在等，其余在干活，吞吐约为\
+             工作者数 / 平均延迟（这里约 1000 条/秒）。调大调小工作者数，看吞吐跟着变，直到瓶颈变成生产者。",
+        ),
+        (_, "async-fanout") => Some(
+            "文章 §2.2：200 个协程共享容量 1000 的 asyncio.Queue，由信号量限流，每个任务等待 0–1 秒，\
+             像一次慢 HTTP 请求。等待不占线程：几个运行时线程就能让 200 个请求同时在途，吞吐约为\
+             并发上限 / 平均延迟（约 400 条/秒）。调低并发，看队列被填满、生产者被阻塞——\
+             这就是 `await q.put()` 带来的背压。",
+        ),
+        (_, "async-to-thread-bridge") => Some(
+            "文章 §5：异步抓取喂给写磁盘的线程。异步阶段等待 I/O，线程阶段做阻塞调用。QueueLab 在两者之间\
+             自动放一座桥：异步一侧等待桥上的空位，线程一侧阻塞在桥上，任何一边都不会卡住另一边的运行时。\
+             桥本身也显示为一个队列；当写盘线程成为瓶颈时，能看到它被填满、抓取方的阻塞比例上升。",
+        ),
+        (_, "cpu-on-threads") => Some(
+            "线程池上的 CPU 密集任务（文章的陷阱：在 Python 中 GIL 让多线程对 CPU 任务无效）。Rust 的线程\
+             真正并行，但上限是核数：每个任务自旋 200 微秒，在 2 核机器上从 1 个工作者到 2 个吞吐几乎翻倍，\
+             8 个则只增加争用。调节工作者数，找到等于核数的拐点。",
+        ),
+        (_, "blocking-in-async") => Some(
+            "文章的第一个陷阱：协程里的阻塞调用会卡住事件循环。100 个异步工作者各自阻塞休眠 5 毫秒，\
+             运行时那几个线程全被卡住，其他协程无法运行：事件循环延迟飙升，吞吐跌到\
+             （运行时线程数 / 5 毫秒），与并发上限无关。可与 `sleep` 操作（可等待）或线程阶段对比。",
+        ),
+        (_, "unbounded-queue") => Some(
+            "文章的内存陷阱：慢消费者前面放一个无界队列。来源以 20 000 条/秒生产 15 秒，消费者每秒只处理\
+             约 1000 条。没有任何东西往回推，队列每秒增长约 19 000 条，常驻内存随之上升。用\
+             `when_full = \"block\"` 的有界队列就会让生产者慢下来。中止它：排队的内容写入遗留文件，一条不丢。",
+        ),
+        (_, "log-clean-threads") => Some(
+            "文章 §6.1 的真实版本：用线程流水线把日志文件清洗进 SQLite。文件来源读取 JSON 日志行（首次运行会\
+             生成 20 000 行样本，含 3% 残缺行和 5% 重复 id），4 个解析线程把它们变成记录，过滤掉 DEBUG 行，\
+             一个写线程把每批 500 条 upsert 进 SQLite（WAL，每批一个事务，以 `id` 为键）。文章模板用\
+             `except: pass` 吞掉坏行，QueueLab 则把每一行都作为死信连同原因保存；运行两次也不会多出重复行。",
+        ),
+        (_, "log-clean-async") => Some(
+            "文章 §6.2：异步日志流水线。JSON 行经 TCP 到达 127.0.0.1:9009；队列满了就停止读取，\
+             TCP 流控让发送方慢下来，什么都不丢。8 个任务解析，每批 500 条经连接池 upsert 进 PostgreSQL，\
+             以 `id` 为键。设置 QUEUELAB_PG_URL 即可使用 PostgreSQL；未设置时汇出会说明并改写 SQLite。\
+             一直运行直到被停止：Ctrl-C 排空。",
+        ),
+        _ => None,
+    };
+    zh.map_or_else(|| english.to_owned(), str::to_owned)
 }
 
 #[cfg(test)]
@@ -90,5 +257,22 @@ mod tests {
             assert_ne!(t(Lang::Zh, key), key, "{key}");
         }
         assert_eq!(t(Lang::Zh, "untranslated"), "untranslated");
+    }
+
+    #[test]
+    fn every_template_has_a_chinese_explanation() {
+        for name in [
+            "thread-io-pool",
+            "async-fanout",
+            "async-to-thread-bridge",
+            "cpu-on-threads",
+            "blocking-in-async",
+            "unbounded-queue",
+            "log-clean-threads",
+            "log-clean-async",
+        ] {
+            assert_ne!(template_text(Lang::Zh, name, "en"), "en", "{name}");
+            assert_eq!(template_text(Lang::En, name, "en"), "en");
+        }
     }
 }

@@ -73,13 +73,19 @@ pub fn App() -> impl IntoView {
 /// server's version, and its uptime ticking with each heartbeat.
 #[component]
 fn ConnectionBadge(link: LiveLink) -> impl IntoView {
+    let lang = expect_context::<RwSignal<i18n::Lang>>();
+    let t = move |key| i18n::t(lang.get(), key);
     let conn = link.conn;
     let beat = link.last_heartbeat;
     let label = move || match conn.get() {
-        Conn::Connecting => "connecting…".to_owned(),
-        Conn::Connected => "connected".to_owned(),
+        Conn::Connecting => t("connecting…").to_owned(),
+        Conn::Connected => t("connected").to_owned(),
         Conn::Reconnecting { in_ms } => {
-            format!("reconnecting in {}", format::duration_ms(u64::from(in_ms)))
+            format!(
+                "{} {}",
+                t("reconnecting in"),
+                format::duration_ms(u64::from(in_ms))
+            )
         }
     };
     let state_class = move || match conn.get() {
@@ -94,7 +100,7 @@ fn ConnectionBadge(link: LiveLink) -> impl IntoView {
     };
     let uptime = move || {
         beat.get()
-            .map(|b| format!("up {}", format::duration_ms(b.uptime_ms)))
+            .map(|b| format!("{} {}", t("up"), format::duration_ms(b.uptime_ms)))
             .unwrap_or_default()
     };
     view! {
@@ -110,10 +116,11 @@ fn ConnectionBadge(link: LiveLink) -> impl IntoView {
 /// A titled card for pages whose content lands in later issues.
 #[component]
 fn Placeholder(title: &'static str, body: &'static str) -> impl IntoView {
+    let lang = expect_context::<RwSignal<i18n::Lang>>();
     view! {
         <section class="card">
-            <h1>{title}</h1>
-            <p>{body}</p>
+            <h1>{move || i18n::t(lang.get(), title)}</h1>
+            <p>{move || i18n::t(lang.get(), body)}</p>
         </section>
     }
 }

@@ -61,6 +61,18 @@ try {
   await page.waitForFunction(() => document.querySelector("nav")?.innerText.includes("设置"), null, { timeout: 30000 });
   report.zhNav = await page.locator("nav").innerText();
   await page.screenshot({ path: `${dir}/view-settings-zh.png`, fullPage: true });
+  report.zhConn = await page.locator('[data-testid="conn-state"]').innerText();
+  // The New job page in Chinese: the form and the templates' explanations.
+  await page.getByRole("navigation").getByRole("link", { name: "新建任务" }).click();
+  await page.waitForSelector('[data-testid="template-thread-io-pool"]', { timeout: 30000 });
+  report.zhForm = await page.locator('[data-testid="form-source"] legend').innerText();
+  report.zhWorkersLabel = await page.locator('[data-testid="field-stages[0].workers"] label').innerText();
+  report.zhTemplate = await page.locator('[data-testid="template-thread-io-pool"] p').innerText();
+  await page.waitForFunction(() => document.querySelector('[data-testid="form-verdict"]')?.textContent === "有效", null, { timeout: 30000 });
+  report.zhVerdict = "有效";
+  await page.screenshot({ path: `${dir}/view-new-zh.png`, fullPage: true });
+  await page.getByRole("navigation").getByRole("link", { name: "设置" }).click();
+  await page.waitForSelector('[data-testid="lang"]', { timeout: 30000 });
   await page.locator('[data-testid="lang"]').selectOption("en");
   await page.waitForFunction(() => document.querySelector("nav")?.innerText.includes("Jobs"), null, { timeout: 10000 });
   await page.goto(new URL("history", base).href, { waitUntil: "load" });

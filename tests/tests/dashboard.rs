@@ -39,6 +39,17 @@ fn dashboard_runs_and_shows_live_uptime_without_console_errors() {
         zh.contains("任务") && zh.contains("历史") && zh.contains("设置"),
         "{zh}"
     );
+    assert_eq!(report["zhConn"], "已连接");
+    assert_eq!(report["zhForm"], "来源");
+    assert_eq!(report["zhWorkersLabel"], "工作者数");
+    assert!(
+        report["zhTemplate"]
+            .as_str()
+            .unwrap()
+            .starts_with("文章 §2.1"),
+        "template explanations are translated: {report:#}"
+    );
+    assert_eq!(report["zhVerdict"], "有效");
     assert_eq!(report["deepLink"], true);
     assert_eq!(
         report["errors"],

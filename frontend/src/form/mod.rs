@@ -454,6 +454,7 @@ pub fn SpecForm(
 ) -> impl IntoView {
     provide_context(ctx);
     let verdict = RwSignal::new(String::new());
+    let lang = expect_context::<RwSignal<Lang>>();
     let checking = StoredValue::new(0_u64);
     // Ask the server about the spec a moment after each edit; answers to
     // older edits are ignored.
@@ -474,10 +475,14 @@ pub fn SpecForm(
             match result {
                 Ok(_) => {
                     ctx.problems.try_set(Vec::new());
-                    verdict.try_set("valid".into());
+                    verdict.try_set(t(lang.get_untracked(), "valid").into());
                 }
                 Err(e) => {
-                    verdict.try_set(format!("{} problem(s)", e.fields.len().max(1)));
+                    verdict.try_set(format!(
+                        "{} {}",
+                        e.fields.len().max(1),
+                        t(lang.get_untracked(), "problem(s)")
+                    ));
                     ctx.problems.try_set(if e.fields.is_empty() {
                         vec![(String::new(), e.message)]
                     } else {

@@ -9,6 +9,7 @@ use super::charts::{CHART_POINTS, Chart, Plot, Series};
 use super::{rate, stop_job, tr};
 use crate::api;
 use crate::format::duration_ms;
+use crate::i18n::{Lang, t};
 use crate::live::LiveLink;
 
 /// A node's status: the colour of its card.
@@ -65,6 +66,7 @@ fn TunePanel(
     let batches = spec.sink.batch().is_some();
     let first = stages.first().map(|s| s.0.clone()).unwrap_or_default();
     let stage = RwSignal::new(first);
+    let lang = expect_context::<RwSignal<Lang>>();
     let workers = RwSignal::new(String::new());
     let concurrency = RwSignal::new(String::new());
     let rate_limit = RwSignal::new(String::new());
@@ -127,7 +129,7 @@ fn TunePanel(
         leptos::task::spawn_local(async move {
             match api::send::<_, JobDetail>("PATCH", &format!("/api/v1/jobs/{job}"), &req).await {
                 Ok(_) => {
-                    message.try_set("applied".into());
+                    message.try_set(t(lang.get_untracked(), "applied").into());
                 }
                 Err(e) => {
                     message.try_set(e);
@@ -489,7 +491,7 @@ pub fn Report(report: JobReport) -> impl IntoView {
                 </tbody>
             </table>
             <p data-testid="report-balanced" class=if report.balanced { "ok" } else { "error" }>
-                {if report.balanced { "Every produced item is accounted for." } else { "The buckets do not add up to what was produced." }}
+                {tr(if report.balanced { "Every produced item is accounted for." } else { "The buckets do not add up to what was produced." })}
             </p>
             <table class="jobs nodes">
                 <thead><tr><th>{tr("Node")}</th><th>"in"</th><th>"out"</th><th>"filtered"</th><th>"dropped"</th><th>"errors"</th><th>"dead"</th><th>"retries"</th><th>"timeouts"</th><th>"leftovers"</th></tr></thead>

@@ -40,9 +40,18 @@ fn rate(x: f64) -> String {
 fn confirm_abort(in_flight: u64) -> bool {
     web_sys::window()
         .and_then(|w| {
-            w.confirm_with_message(&format!(
-                "Abort? {in_flight} queued or in-flight items will go to the leftovers file."
-            ))
+            w.confirm_with_message(&match Lang::stored() {
+                Lang::En => format!(
+                    "Abort? {in_flight} queued or in-flight items will go to the leftovers file."
+                ),
+                zh => format!(
+                    "{} {in_flight}",
+                    t(
+                        zh,
+                        "Abort? Queued or in-flight items will go to the leftovers file:"
+                    )
+                ),
+            })
             .ok()
         })
         .unwrap_or(false)

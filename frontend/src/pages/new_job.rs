@@ -7,10 +7,12 @@ use shared::api::{JobDetail, TemplateInfo};
 use super::tr;
 use crate::api;
 use crate::form::{FormCtx, SpecForm, starter_spec};
+use crate::i18n::{Lang, t, template_text};
 
 /// The article's scenarios, each startable with one click.
 #[component]
 pub fn NewJobPage() -> impl IntoView {
+    let lang = expect_context::<RwSignal<Lang>>();
     let templates = LocalResource::new(|| api::get::<Vec<TemplateInfo>>("/api/v1/templates"));
     let error = RwSignal::new(None::<String>);
     let navigate = use_navigate();
@@ -53,10 +55,14 @@ pub fn NewJobPage() -> impl IntoView {
                 match api::post_toml::<serde_json::Value>(path, &toml).await {
                     Ok(_) => {
                         problems.set(Vec::new());
-                        verdict.set("valid".into());
+                        verdict.set(t(lang.get_untracked(), "valid").into());
                     }
                     Err(e) => {
-                        verdict.set(format!("{} problem(s)", e.fields.len().max(1)));
+                        verdict.set(format!(
+                            "{} {}",
+                            e.fields.len().max(1),
+                            t(lang.get_untracked(), "problem(s)")
+                        ));
                         problems.set(e.fields);
                     }
                 }
@@ -88,9 +94,37 @@ pub fn NewJobPage() -> impl IntoView {
     view! {
         <section data-testid="page-new">
             <h1>{tr("New job")}</h1>
+            <Show when=move || error.get().is_some()>
+                <p class="error" data-testid="error">{move || error.get()}</p>
+            </Show>
+            <Suspense fallback=move || view! { <p>{tr("Loading templates…")}</p> }>
+                <div class="gallery">
+                    {move || templates.get().map(|r| match r {
+                        Ok(list) => list.into_iter().map(|t| {
+                            let name = t.name.clone();
+                            let start = start.clone();
+                            let toml_text = t.toml.clone();
+                            let name_for_text = t.name.clone();
+                            let description = t.description.clone();
+                            view! {
+                                <article class="card template" data-testid=format!("template-{}", t.name)>
+                                    <h2>{t.name.clone()}</h2>
+                                    <p>{move || template_text(lang.get(), &name_for_text, &description)}</p>
+                                    <div class="actions">
+                                        <button data-testid="start" on:click=move |_| start(name.clone())>{tr("Start")}</button>
+                                        <button class="secondary" data-testid="customize" on:click=move |_| customize(toml_text.clone())>{tr("Customize")}</button>
+                                    </div>
+                                </article>
+                            }
+                        }).collect_view().into_any(),
+                        Err(e) => view! { <p class="error">{e}</p> }.into_any(),
+                    })}
+                </div>
+            </Suspense>
+            <SpecForm ctx=form on_started=on_started />
             <details class="card editor" data-testid="editor">
                 <summary>{tr("Write a spec (TOML)")}</summary>
-                <label for="spec">"Spec"</label>
+                <label for="spec">{tr("Spec")}</label>
                 <textarea id="spec" rows="12" data-testid="spec" prop:value=move || editor.get()
                     on:input=move |ev| editor.set(event_target_value(&ev))></textarea>
                 <div class="actions">
@@ -104,32 +138,6 @@ pub fn NewJobPage() -> impl IntoView {
                     }).collect_view()}
                 </ul>
             </details>
-            <SpecForm ctx=form on_started=on_started />
-            <Show when=move || error.get().is_some()>
-                <p class="error" data-testid="error">{move || error.get()}</p>
-            </Show>
-            <Suspense fallback=|| view! { <p>"Loading templates…"</p> }>
-                <div class="gallery">
-                    {move || templates.get().map(|r| match r {
-                        Ok(list) => list.into_iter().map(|t| {
-                            let name = t.name.clone();
-                            let start = start.clone();
-                            let toml_text = t.toml.clone();
-                            view! {
-                                <article class="card template" data-testid=format!("template-{}", t.name)>
-                                    <h2>{t.name.clone()}</h2>
-                                    <p>{t.description.clone()}</p>
-                                    <div class="actions">
-                                        <button data-testid="start" on:click=move |_| start(name.clone())>{tr("Start")}</button>
-                                        <button class="secondary" data-testid="customize" on:click=move |_| customize(toml_text.clone())>{tr("Customize")}</button>
-                                    </div>
-                                </article>
-                            }
-                        }).collect_view().into_any(),
-                        Err(e) => view! { <p class="error">{e}</p> }.into_any(),
-                    })}
-                </div>
-            </Suspense>
         </section>
     }
 }

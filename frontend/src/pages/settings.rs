@@ -27,11 +27,11 @@ pub fn SettingsPage() -> impl IntoView {
         <section class="card" data-testid="page-settings">
             <h1>{tr("Settings")}</h1>
             <label for="token">{tr("API token")}</label>
-            <p class="hint">"Needed when the server asks for tokens (queuelab token create). Kept in this browser only."</p>
+            <p class="hint">{tr("Needed when the server asks for tokens (queuelab token create). Kept in this browser only.")}</p>
             <input id="token" type="password" data-testid="token" prop:value=move || token.get()
                 on:input=move |ev| { saved.set(false); token.set(event_target_value(&ev)); } />
             <button data-testid="save-token" on:click=save>{tr("Save")}</button>
-            <Show when=move || saved.get()><span class="hint" data-testid="saved">"Saved."</span></Show>
+            <Show when=move || saved.get()><span class="hint" data-testid="saved">{tr("Saved.")}</span></Show>
             <p>
                 <label for="lang">{tr("Language")}" "</label>
                 <select id="lang" data-testid="lang"
