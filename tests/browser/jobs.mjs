@@ -132,15 +132,23 @@ try {
   report.compareFigures = await page.locator('[data-testid="figure-row"]').evaluateAll((rs) => rs.map((r) => r.dataset.figure));
   report.compareSettings = await page.locator('[data-testid="setting-row"] code').allInnerTexts();
   await page.screenshot({ path: `${dir}/view-compare.png`, fullPage: true });
+  const comparePath = new URL(page.url()).pathname.slice(1);
 
-  // On a narrow screen nothing spills sideways out of the page.
+  // On a narrow screen nothing spills sideways out of the page; on every
+  // page each control has a label and each button a name.
   await page.setViewportSize({ width: 390, height: 800 });
   report.narrowOverflow = {};
-  for (const path of ["jobs", "new", "history", report.jobUrl.slice(1)]) {
+  report.unlabelled = {};
+  for (const path of ["jobs", "new", "history", "settings", comparePath, report.jobUrl.slice(1)]) {
     await page.goto(new URL(path, base).href, { waitUntil: "load" });
     await page.waitForSelector("main section", { timeout: 30000 });
-    await page.waitForTimeout(300);
+    await page.waitForTimeout(500);
     report.narrowOverflow[path] = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    report.unlabelled[path] = await page.evaluate(() => [
+      ...[...document.querySelectorAll("input, select, textarea")]
+        .filter((el) => el.labels.length === 0 && !el.getAttribute("aria-label")),
+      ...[...document.querySelectorAll("button, a")].filter((el) => !(el.textContent || el.getAttribute("aria-label") || "").trim()),
+    ].map((el) => el.outerHTML.slice(0, 100)));
   }
   await page.screenshot({ path: `${dir}/view-job-narrow.png`, fullPage: true });
   // A reopened run draws its stored history.

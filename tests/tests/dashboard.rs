@@ -187,6 +187,20 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
         "every finished run is in the history"
     );
     assert!(report["reopenedMarkers"].as_u64().unwrap() >= 1);
+    for (page, overflow) in report["narrowOverflow"].as_object().unwrap() {
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "{page} spills {overflow} px sideways at 390 px"
+        );
+    }
+    assert_eq!(report["narrowOverflow"].as_object().unwrap().len(), 6);
+    for (page, missing) in report["unlabelled"].as_object().unwrap() {
+        assert_eq!(
+            missing,
+            &serde_json::json!([]),
+            "unlabelled controls on {page}"
+        );
+    }
     assert_eq!(
         report["compareSeries"],
         serde_json::json!(["A: thread-io-pool", "B: unbounded-queue"]),
