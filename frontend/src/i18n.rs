@@ -261,16 +261,7 @@ mod tests {
 
     #[test]
     fn every_template_has_a_chinese_explanation() {
-        for name in [
-            "thread-io-pool",
-            "async-fanout",
-            "async-to-thread-bridge",
-            "cpu-on-threads",
-            "blocking-in-async",
-            "unbounded-queue",
-            "log-clean-threads",
-            "log-clean-async",
-        ] {
+        for name in shared::templates::ALL.iter().map(|t| t.name) {
             assert_ne!(template_text(Lang::Zh, name, "en"), "en", "{name}");
             assert_eq!(template_text(Lang::En, name, "en"), "en");
         }

@@ -146,6 +146,15 @@ fn sink_defaults(kind: &str) -> Value {
     }
 }
 
+/// The server's verdict on a spec in a few words: "valid", or how many
+/// problems it has.
+pub fn verdict_text<T>(lang: Lang, result: &Result<T, api::ApiError>) -> String {
+    match result {
+        Ok(_) => t(lang, "valid").to_owned(),
+        Err(e) => format!("{} {}", e.fields.len().max(1), t(lang, "problem(s)")),
+    }
+}
+
 /// How a field is typed in.
 #[derive(Debug, Clone, Copy)]
 pub enum Input {
@@ -472,17 +481,12 @@ pub fn SpecForm(
             if checking.try_get_value() != Some(ticket) {
                 return;
             }
+            verdict.try_set(verdict_text(lang.get_untracked(), &result));
             match result {
                 Ok(_) => {
                     ctx.problems.try_set(Vec::new());
-                    verdict.try_set(t(lang.get_untracked(), "valid").into());
                 }
                 Err(e) => {
-                    verdict.try_set(format!(
-                        "{} {}",
-                        e.fields.len().max(1),
-                        t(lang.get_untracked(), "problem(s)")
-                    ));
                     ctx.problems.try_set(if e.fields.is_empty() {
                         vec![(String::new(), e.message)]
                     } else {

@@ -16,7 +16,7 @@ const W: f64 = 360.0;
 /// Drawing height in SVG units.
 const H: f64 = 110.0;
 /// Most points drawn per series: about one per unit of width.
-const MAX_DRAWN: usize = 400;
+pub const MAX_DRAWN: usize = 400;
 
 /// One line: a label and `(elapsed ms, value)` points, oldest first.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -58,17 +58,24 @@ impl Plot {
     }
 }
 
+/// Indices of about `max` of `len` samples, evenly spaced, always with
+/// the newest.
+pub fn thin_indices(len: usize, max: usize) -> impl Iterator<Item = usize> {
+    let keep_all = len <= max || max < 2;
+    let step = if keep_all {
+        1.0
+    } else {
+        len as f64 / (max - 1) as f64
+    };
+    let n = if keep_all { len } else { max - 1 };
+    (0..n)
+        .map(move |i| (i as f64 * step) as usize)
+        .chain((!keep_all).then_some(len - 1))
+}
+
 /// Keeps about `max` points, evenly spaced, always with the newest.
 pub fn thin(points: &[(u64, f64)], max: usize) -> Vec<(u64, f64)> {
-    if points.len() <= max || max < 2 {
-        return points.to_vec();
-    }
-    let step = points.len() as f64 / (max - 1) as f64;
-    let mut out: Vec<(u64, f64)> = (0..max - 1)
-        .map(|i| points[(i as f64 * step) as usize])
-        .collect();
-    out.push(points[points.len() - 1]);
-    out
+    thin_indices(points.len(), max).map(|i| points[i]).collect()
 }
 
 /// The SVG `points` attribute of one series within `span` and `max`.
@@ -94,6 +101,7 @@ pub fn Chart(
     /// For browser tests.
     testid: &'static str,
     /// The data.
+    #[prop(into)]
     plot: Signal<Plot>,
     /// How to print a value.
     unit: fn(f64) -> String,
@@ -147,7 +155,8 @@ pub fn Chart(
     };
     let peak = move || unit(plot.get().max());
     view! {
-        <figure class="chart" data-testid=testid>
+        <figure class="chart" data-testid=testid
+            data-samples=move || plot.with(|p| p.series.iter().map(|s| s.points.len()).max().unwrap_or(0))>
             <figcaption>{move || title.get()}<span class="peak">"max "{peak}</span></figcaption>
             <svg viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=move || title.get()>
                 {markers}

@@ -224,43 +224,21 @@ fn compare_view(
     let lat = |r: Option<&shared::metrics::JobReport>, f: fn(&shared::metrics::Latency) -> u64| {
         r.map_or(0.0, |r| f(&r.end_to_end) as f64)
     };
+    let count = |name, f: fn(&shared::metrics::Accounting) -> u64| -> Figure {
+        (
+            name,
+            f(&sa.accounting) as f64,
+            f(&sb.accounting) as f64,
+            |x| format!("{x:.0}"),
+        )
+    };
     let figures: Vec<Figure> = vec![
-        (
-            "produced",
-            sa.accounting.produced as f64,
-            sb.accounting.produced as f64,
-            |x| format!("{x:.0}"),
-        ),
-        (
-            "sunk",
-            sa.accounting.sunk as f64,
-            sb.accounting.sunk as f64,
-            |x| format!("{x:.0}"),
-        ),
-        (
-            "filtered",
-            sa.accounting.filtered as f64,
-            sb.accounting.filtered as f64,
-            |x| format!("{x:.0}"),
-        ),
-        (
-            "dead-lettered",
-            sa.accounting.dead_lettered as f64,
-            sb.accounting.dead_lettered as f64,
-            |x| format!("{x:.0}"),
-        ),
-        (
-            "dropped by policy",
-            sa.accounting.dropped_by_policy as f64,
-            sb.accounting.dropped_by_policy as f64,
-            |x| format!("{x:.0}"),
-        ),
-        (
-            "leftovers",
-            sa.accounting.leftovers as f64,
-            sb.accounting.leftovers as f64,
-            |x| format!("{x:.0}"),
-        ),
+        count("produced", |a| a.produced),
+        count("sunk", |a| a.sunk),
+        count("filtered", |a| a.filtered),
+        count("dead-lettered", |a| a.dead_lettered),
+        count("dropped by policy", |a| a.dropped_by_policy),
+        count("leftovers", |a| a.leftovers),
         ("throughput", sa.throughput, sb.throughput, rate),
         ("p50", lat(ra, |l| l.p50_us), lat(rb, |l| l.p50_us), |x| {
             duration_ms(x as u64 / 1000)

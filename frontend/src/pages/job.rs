@@ -5,7 +5,7 @@ use leptos_router::hooks::use_params_map;
 use shared::api::{JobDetail, StopMode};
 use shared::metrics::{EventKind, JobEvent, JobReport, JobSnapshot, NodeSnapshot, TuneRequest};
 
-use super::charts::{CHART_POINTS, Chart, Plot, Series};
+use super::charts::{CHART_POINTS, Chart, MAX_DRAWN, Plot, Series, thin_indices};
 use super::{rate, stop_job, tr};
 use crate::api;
 use crate::format::duration_ms;
@@ -186,7 +186,13 @@ fn TunePanel(
 /// The snapshots kept for a job's charts, oldest first.
 type History = std::collections::VecDeque<JobSnapshot>;
 
-/// One line per pipeline node, from `value` of each snapshot.
+/// The snapshots a chart draws: about one per pixel of its width, so the
+/// cost of a redraw stays flat however much history is kept.
+fn drawn(h: &History) -> impl Iterator<Item = &JobSnapshot> {
+    thin_indices(h.len(), MAX_DRAWN).filter_map(|i| h.get(i))
+}
+
+/// One line per pipeline node, from `value` of each drawn snapshot.
 fn per_node(h: &History, value: fn(&NodeSnapshot) -> f64) -> Vec<Series> {
     let Some(last) = h.back() else {
         return Vec::new();
@@ -196,8 +202,7 @@ fn per_node(h: &History, value: fn(&NodeSnapshot) -> f64) -> Vec<Series> {
         .enumerate()
         .map(|(i, node)| Series {
             label: node.name.clone(),
-            points: h
-                .iter()
+            points: drawn(h)
                 .filter_map(|s| {
                     // Nodes keep their order; match by name to be safe.
                     let n = s.nodes.get(i).filter(|n| n.name == node.name)?;
@@ -211,13 +216,13 @@ fn per_node(h: &History, value: fn(&NodeSnapshot) -> f64) -> Vec<Series> {
 /// A labelled figure read off each snapshot.
 type Line = (&'static str, fn(&JobSnapshot) -> f64);
 
-/// One line per `(label, value)` of each snapshot.
+/// One line per `(label, value)` of each drawn snapshot.
 fn lines(h: &History, values: &[Line]) -> Vec<Series> {
     values
         .iter()
         .map(|(label, f)| Series {
             label: (*label).to_owned(),
-            points: h.iter().map(|s| (s.elapsed_ms, f(s))).collect(),
+            points: drawn(h).map(|s| (s.elapsed_ms, f(s))).collect(),
         })
         .collect()
 }
@@ -319,7 +324,8 @@ pub fn JobPage() -> impl IntoView {
             .with(|m| m.get(&id()).map(|e| tune_markers(e)).unwrap_or_default())
     });
     let plot = move |series: fn(&History) -> Vec<Series>| {
-        Signal::derive(move || Plot {
+        // A memo: each chart reads its plot several times per redraw.
+        Memo::new(move |_| Plot {
             series: history.with(series),
             markers: markers.get(),
         })
@@ -431,7 +437,7 @@ pub fn JobPage() -> impl IntoView {
                     s.nodes.into_iter().map(|n| view! { <span class="arrow" aria-hidden="true">"→"</span><NodeCard node=n /> }).collect_view()
                 })}
             </div>
-            <div class="charts">
+            <div class="charts" data-history=move || history.with(|h| h.len())>
                 <Chart title=tr("throughput per stage") testid="chart-throughput" plot=throughput unit=rate />
                 <Chart title=tr("queue depth") testid="chart-depth" plot=depth unit=|x| format!("{x:.0}") />
                 <Chart title=tr("end-to-end latency") testid="chart-latency" plot=latency unit=|x| duration_ms(x as u64 / 1000) />

@@ -6,8 +6,8 @@ use shared::api::{JobDetail, TemplateInfo};
 
 use super::tr;
 use crate::api;
-use crate::form::{FormCtx, SpecForm, starter_spec};
-use crate::i18n::{Lang, t, template_text};
+use crate::form::{FormCtx, SpecForm, starter_spec, verdict_text};
+use crate::i18n::{Lang, template_text};
 
 /// The article's scenarios, each startable with one click.
 #[component]
@@ -52,20 +52,9 @@ pub fn NewJobPage() -> impl IntoView {
                     }
                 }
             } else {
-                match api::post_toml::<serde_json::Value>(path, &toml).await {
-                    Ok(_) => {
-                        problems.set(Vec::new());
-                        verdict.set(t(lang.get_untracked(), "valid").into());
-                    }
-                    Err(e) => {
-                        verdict.set(format!(
-                            "{} {}",
-                            e.fields.len().max(1),
-                            t(lang.get_untracked(), "problem(s)")
-                        ));
-                        problems.set(e.fields);
-                    }
-                }
+                let result = api::post_toml::<serde_json::Value>(path, &toml).await;
+                verdict.set(verdict_text(lang.get_untracked(), &result));
+                problems.set(result.err().map(|e| e.fields).unwrap_or_default());
             }
         });
     };
