@@ -61,6 +61,8 @@ try {
   await page.waitForFunction(() => document.querySelector("nav")?.innerText.includes("设置"), null, { timeout: 30000 });
   report.zhNav = await page.locator("nav").innerText();
   await page.screenshot({ path: `${dir}/view-settings-zh.png`, fullPage: true });
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="conn-state"]')?.textContent === "已连接", null, { timeout: 30000 });
   report.zhConn = await page.locator('[data-testid="conn-state"]').innerText();
   // The New job page in Chinese: the form and the templates' explanations.
   await page.getByRole("navigation").getByRole("link", { name: "新建任务" }).click();

@@ -86,6 +86,9 @@ try {
   await page.goto(new URL("jobs/j-does-not-exist", base).href, { waitUntil: "load" });
   await page.waitForSelector('[data-testid="job-error"]', { timeout: 30000 });
   report.unknownJob = await text(page, "job-error");
+  // The rest of the page still works: the live link connects.
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="conn-state"]')?.textContent === "connected", null, { timeout: 30000 });
   report.connAfterUnknown = await text(page, "conn-state");
   // The refused tune (422) and the unknown job (404) are logged by the
   // browser as failed loads: those answers are the feature working.
