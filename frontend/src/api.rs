@@ -71,9 +71,14 @@ pub async fn send<B: Serialize, T: DeserializeOwned>(
     finish(req.send().await).await
 }
 
-/// Posts a spec as TOML text and decodes the answer.
-pub async fn post_toml<T: DeserializeOwned>(path: &str, toml: &str) -> Result<T, ApiError> {
-    post_raw(path, "application/toml", toml.to_owned()).await
+/// Posts a spec written as text, TOML or JSON (told apart as the server
+/// does: JSON starts with `{`), and decodes the answer.
+pub async fn post_text<T: DeserializeOwned>(path: &str, text: &str) -> Result<T, ApiError> {
+    let content_type = match shared::spec::SpecFormat::sniff(text) {
+        shared::spec::SpecFormat::Json => "application/json",
+        shared::spec::SpecFormat::Toml => "application/toml",
+    };
+    post_raw(path, content_type, text.to_owned()).await
 }
 
 /// Posts a spec held as JSON and decodes the answer.

@@ -121,7 +121,7 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
             "服务器要求令牌时需要（queuelab token create）。只保存在本浏览器中。"
         }
         // Starting jobs.
-        "Write a spec (TOML)" => "编写规格（TOML）",
+        "Write a spec (TOML or JSON)" => "编写规格（TOML 或 JSON）",
         "Spec" => "规格",
         "Build a pipeline" => "搭建流水线",
         "Loading templates…" => "正在加载模板…",

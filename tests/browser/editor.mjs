@@ -18,6 +18,11 @@ try {
   await page.waitForSelector('[data-testid="problem"]', { timeout: 30000 });
   report.paths = await page.locator('[data-testid="problem-path"]').allInnerTexts();
   await page.screenshot({ path: `${dir}/view-new-validation.png`, fullPage: true });
+  // JSON is read as JSON.
+  await page.locator('[data-testid="spec"]').fill('{"name": "as-json", "source": {"kind": "synthetic", "count": 5}, "stages": [{"name": "w", "workers": 0, "op": {"kind": "spin", "micros": 1}}]}');
+  await page.locator('[data-testid="validate"]').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="problem-path"]')?.textContent === "stages[0].workers", null, { timeout: 30000 });
+  report.jsonPaths = await page.locator('[data-testid="problem-path"]').allInnerTexts();
   const good = 'name = "from-editor"\nsource = { kind = "synthetic", count = 20 }\n[[stages]]\nname = "w"\nop = { kind = "spin", micros = 1 }\n';
   await page.locator('[data-testid="spec"]').fill(good);
   await page.locator('[data-testid="validate"]').click();

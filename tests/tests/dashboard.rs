@@ -246,6 +246,11 @@ fn the_spec_editor_shows_every_problem_with_its_field_and_starts_a_fixed_spec() 
         report["paths"],
         serde_json::json!(["name", "source", "stages[0].workers"])
     );
+    assert_eq!(
+        report["jsonPaths"],
+        serde_json::json!(["stages[0].workers"]),
+        "a JSON spec is read as JSON"
+    );
     assert_eq!(report["problemsAfterFix"], 0);
     assert!(report["started"].as_str().unwrap().starts_with("/jobs/j"));
     assert_eq!(

@@ -44,7 +44,7 @@ pub fn NewJobPage() -> impl IntoView {
                 "/api/v1/validate"
             };
             if start_it {
-                match api::post_toml::<JobDetail>(path, &toml).await {
+                match api::post_text::<JobDetail>(path, &toml).await {
                     Ok(d) => navigate(&format!("/jobs/{}", d.summary.id), Default::default()),
                     Err(e) => {
                         verdict.set(e.message.clone());
@@ -52,7 +52,7 @@ pub fn NewJobPage() -> impl IntoView {
                     }
                 }
             } else {
-                let result = api::post_toml::<serde_json::Value>(path, &toml).await;
+                let result = api::post_text::<serde_json::Value>(path, &toml).await;
                 verdict.set(verdict_text(lang.get_untracked(), &result));
                 problems.set(result.err().map(|e| e.fields).unwrap_or_default());
             }
@@ -67,7 +67,7 @@ pub fn NewJobPage() -> impl IntoView {
     // filled in), so its fields show what will run.
     let customize = move |toml_text: String| {
         leptos::task::spawn_local(async move {
-            match api::post_toml::<serde_json::Value>("/api/v1/validate", &toml_text).await {
+            match api::post_text::<serde_json::Value>("/api/v1/validate", &toml_text).await {
                 Ok(v) => {
                     form.load(v["spec"].clone());
                     if let Some(el) = document().get_element_by_id("f-name") {
@@ -112,7 +112,7 @@ pub fn NewJobPage() -> impl IntoView {
             </Suspense>
             <SpecForm ctx=form on_started=on_started />
             <details class="card editor" data-testid="editor">
-                <summary>{tr("Write a spec (TOML)")}</summary>
+                <summary>{tr("Write a spec (TOML or JSON)")}</summary>
                 <label for="spec">{tr("Spec")}</label>
                 <textarea id="spec" rows="12" data-testid="spec" prop:value=move || editor.get()
                     on:input=move |ev| editor.set(event_target_value(&ev))></textarea>
