@@ -5,7 +5,7 @@ use leptos_router::hooks::use_params_map;
 use shared::api::{JobDetail, StopMode};
 use shared::metrics::{EventKind, JobEvent, JobReport, JobSnapshot, NodeSnapshot, TuneRequest};
 
-use super::charts::{CHART_POINTS, Chart, MAX_DRAWN, Plot, Series, thin_indices};
+use super::charts::{CHART_POINTS, Chart, MAX_DRAWN, Plot, Series};
 use super::{rate, stop_job, tr};
 use crate::api;
 use crate::format::duration_ms;
@@ -188,8 +188,24 @@ type History = std::collections::VecDeque<JobSnapshot>;
 
 /// The snapshots a chart draws: about one per pixel of its width, so the
 /// cost of a redraw stays flat however much history is kept.
-fn drawn(h: &History) -> impl Iterator<Item = &JobSnapshot> {
-    thin_indices(h.len(), MAX_DRAWN).filter_map(|i| h.get(i))
+///
+/// The first snapshot of each time bucket is kept, with buckets a power of
+/// two milliseconds wide counted from the job's start: as the window slides
+/// the same snapshots stay chosen, so the lines do not shimmer.
+pub fn drawn(h: &History) -> impl Iterator<Item = &JobSnapshot> {
+    let span = match (h.front(), h.back()) {
+        (Some(a), Some(b)) => b.elapsed_ms.saturating_sub(a.elapsed_ms),
+        _ => 0,
+    };
+    let bucket = (span / MAX_DRAWN as u64).max(1).next_power_of_two();
+    let last = h.len().saturating_sub(1);
+    let mut prev = None;
+    h.iter().enumerate().filter_map(move |(i, s)| {
+        let b = s.elapsed_ms / bucket;
+        let keep = prev != Some(b) || i == last;
+        prev = Some(b);
+        keep.then_some(s)
+    })
 }
 
 /// One line per pipeline node, from `value` of each drawn snapshot.
@@ -549,6 +565,32 @@ mod tests {
             tune_markers(&events),
             vec![(1500, "io workers 4 → 2".to_owned())]
         );
+    }
+
+    #[test]
+    fn drawn_snapshots_are_few_and_stay_chosen_as_the_window_slides() {
+        let snap = |ms: u64| JobSnapshot {
+            elapsed_ms: ms,
+            ..Default::default()
+        };
+        // 2400 samples at 4 Hz, then the window slides by one sample.
+        let a: History = (0..2400).map(|i| snap(1000 + i * 250)).collect();
+        let b: History = (1..2401).map(|i| snap(1000 + i * 250)).collect();
+        let pick = |h: &History| drawn(h).map(|s| s.elapsed_ms).collect::<Vec<_>>();
+        let (pa, pb) = (pick(&a), pick(&b));
+        assert!(pa.len() <= MAX_DRAWN + 1, "{}", pa.len());
+        assert!(pa.len() >= MAX_DRAWN / 2, "{}", pa.len());
+        assert_eq!(
+            pa.last(),
+            Some(&a.back().unwrap().elapsed_ms),
+            "the newest is drawn"
+        );
+        // Apart from the ends, the same instants are drawn in both.
+        let inner = |p: &[u64]| p[1..p.len() - 1].to_vec();
+        let shared = inner(&pa).iter().filter(|x| pb.contains(x)).count();
+        assert!(shared + 2 >= inner(&pa).len(), "{shared} of {}", pa.len());
+        let few: History = (0..10).map(|i| snap(i * 250)).collect();
+        assert_eq!(pick(&few).len(), 10, "short histories are drawn whole");
     }
 
     #[test]
