@@ -57,6 +57,18 @@ pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, String> {
     finish(authed(Request::get(path)).send().await).await
 }
 
+/// `DELETE`s a resource; the answer has no body.
+pub async fn delete(path: &str) -> Result<(), String> {
+    let resp = authed(Request::delete(path))
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the server: {e}"))?;
+    if resp.ok() {
+        return Ok(());
+    }
+    finish::<serde_json::Value>(Ok(resp)).await.map(|_| ())
+}
+
 /// Sends a JSON body with `method` and decodes the answer.
 pub async fn send<B: Serialize, T: DeserializeOwned>(
     method: &str,

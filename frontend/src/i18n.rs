@@ -65,6 +65,8 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "Add stage" => "添加阶段",
         "Remove stage" => "删除阶段",
         "Actions" => "操作",
+        "Delete" => "删除",
+        "Delete the run and its stored records:" => "删除这次运行及其保存的记录：",
         "Search" => "搜索",
         // Connection.
         "connecting…" => "连接中…",

@@ -134,6 +134,7 @@ try {
   await page.screenshot({ path: `${dir}/view-compare.png`, fullPage: true });
   const comparePath = new URL(page.url()).pathname.slice(1);
 
+
   // On a narrow screen nothing spills sideways out of the page; on every
   // page each control has a label and each button a name.
   await page.setViewportSize({ width: 390, height: 800 });
@@ -159,6 +160,18 @@ try {
   await page.waitForSelector('[data-testid="report"]', { timeout: 30000 });
   await page.waitForSelector('[data-testid="chart-throughput"] [data-testid="marker"]', { state: "attached", timeout: 30000 });
   report.reopenedMarkers = await page.locator('[data-testid="chart-throughput"] [data-testid="marker"]').count();
+
+  // A run can be deleted from the history, after a confirmation.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.getByRole("navigation").getByRole("link", { name: "History", exact: true }).click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="run-row"]').length >= 3, null, { timeout: 30000 });
+  page.once("dialog", async (d) => {
+    report.deleteConfirm = d.message();
+    await d.accept();
+  });
+  await page.locator('[data-testid="delete-run"]').last().click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="run-row"]').length === 2, null, { timeout: 30000 });
+  report.rowsAfterDelete = await page.locator('[data-testid="run-row"]').count();
 } catch (err) {
   report.failure = String(err?.stack || err);
   try {

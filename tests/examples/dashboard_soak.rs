@@ -11,9 +11,9 @@
 //! Prints one line per sample and two ratios against a baseline taken in
 //! the same run: the JS heap at the end over the heap when the window
 //! filled (about 1.0: nothing grows once the window is full), and the main
-//! thread's script share at the end over its share when the charts first
-//! drew their 400 points (about 1.0: a redraw costs the same with ten
-//! minutes of history as with forty seconds).
+//! thread's script share at the end over its share when 400 samples were
+//! first kept (about 1.0: a redraw costs the same with ten minutes of
+//! history as with forty seconds).
 
 // A measuring program: printing its figures is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -47,16 +47,16 @@ fn main() {
         .iter()
         .find(|s| s["kept"].as_u64().unwrap_or(0) >= 2400)
         .or(samples.last());
-    // Charts draw at most 400 points each; from then on a redraw should
-    // cost the same however much history is kept.
+    // Charts draw at most about 400 points each; once the page keeps more
+    // samples than that, a redraw should cost the same however many.
     let share = |s: &serde_json::Value| s["script_share"].as_f64().unwrap_or(0.0);
     let budget = samples
         .iter()
-        .find(|s| s["drawn"].as_u64().unwrap_or(0) >= 400)
+        .find(|s| s["kept"].as_u64().unwrap_or(0) >= 400)
         .or(samples.first());
     if let (Some(base), Some(end)) = (budget, samples.last()) {
         println!(
-            "script share at end / when the charts first drew 400 points: {:.2} ({:.1}% / {:.1}%, {} / {} samples kept)",
+            "script share at end / when 400 samples were first kept: {:.2} ({:.1}% / {:.1}%, {} / {} samples kept)",
             share(end) / share(base).max(1e-9),
             share(end) * 100.0,
             share(base) * 100.0,

@@ -187,6 +187,14 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
         "every finished run is in the history"
     );
     assert!(report["reopenedMarkers"].as_u64().unwrap() >= 1);
+    assert!(
+        report["deleteConfirm"]
+            .as_str()
+            .unwrap()
+            .starts_with("Delete the run and its stored records: thread-io-pool"),
+        "{report:#}"
+    );
+    assert_eq!(report["rowsAfterDelete"], 2, "the deleted run is gone");
     for (page, overflow) in report["narrowOverflow"].as_object().unwrap() {
         assert!(
             overflow.as_i64().unwrap() <= 0,

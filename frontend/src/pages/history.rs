@@ -31,6 +31,34 @@ pub fn HistoryPage() -> impl IntoView {
             }
         })
     };
+    let message = RwSignal::new(String::new());
+    let lang = expect_context::<RwSignal<crate::i18n::Lang>>();
+    // Deletes a run and its stored records, after asking.
+    let delete = move |id: String, name: String| {
+        let question = format!(
+            "{} {name} ({id})?",
+            crate::i18n::t(
+                lang.get_untracked(),
+                "Delete the run and its stored records:"
+            )
+        );
+        let sure = window().confirm_with_message(&question).unwrap_or(false);
+        if !sure {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            match api::delete(&format!("/api/v1/jobs/{id}")).await {
+                Ok(()) => {
+                    picked.try_update(|p| p.retain(|x| *x != id));
+                    message.try_set(String::new());
+                    runs.refetch();
+                }
+                Err(e) => {
+                    message.try_set(e);
+                }
+            }
+        });
+    };
     let rows = move || {
         runs.get().map(|r| match r {
             Ok(page) => page
@@ -42,6 +70,7 @@ pub fn HistoryPage() -> impl IntoView {
                     let state = j.state.as_str();
                     let id = j.id.clone();
                     let id2 = j.id.clone();
+                    let (id3, name3) = (j.id.clone(), j.name.clone());
                     view! {
                         <tr data-testid="run-row">
                             <td>
@@ -57,6 +86,10 @@ pub fn HistoryPage() -> impl IntoView {
                             <td class="num">{j.accounting.leftovers}</td>
                             <td class="num">{rate(j.throughput)}</td>
                             <td class="num">{duration_ms(j.p99_us / 1000)}</td>
+                            <td class="row-actions">
+                                <button class="secondary" data-testid="delete-run" aria-label=format!("Delete {} ({})", j.name, j.id)
+                                    on:click=move |_| delete(id3.clone(), name3.clone())>{tr("Delete")}</button>
+                            </td>
                         </tr>
                     }
                 })
@@ -77,9 +110,10 @@ pub fn HistoryPage() -> impl IntoView {
                     Some(href) => view! { <a class="button" href=href data-testid="compare">{tr("Compare the two")}</a> }.into_any(),
                     None => view! { <span class="hint">{tr("Tick two runs to compare them.")}</span> }.into_any(),
                 }}
+                <span class="error" role="status" data-testid="history-message">{move || message.get()}</span>
             </div>
             <table class="jobs">
-                <thead><tr><th><span class="sr-only">{tr("Compare")}</span></th><th>{tr("Name")}</th><th>{tr("State")}</th><th>{tr("Produced")}</th><th>{tr("Sunk")}</th><th>{tr("Dead letters")}</th><th>{tr("Leftovers")}</th><th>{tr("Throughput")}</th><th>"P99"</th></tr></thead>
+                <thead><tr><th><span class="sr-only">{tr("Compare")}</span></th><th>{tr("Name")}</th><th>{tr("State")}</th><th>{tr("Produced")}</th><th>{tr("Sunk")}</th><th>{tr("Dead letters")}</th><th>{tr("Leftovers")}</th><th>{tr("Throughput")}</th><th>"P99"</th><th><span class="sr-only">{tr("Actions")}</span></th></tr></thead>
                 <tbody><Suspense fallback=|| ()>{rows}</Suspense></tbody>
             </table>
         </section>
