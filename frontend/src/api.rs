@@ -52,6 +52,15 @@ async fn finish<T: DeserializeOwned>(
     }
 }
 
+/// The HTTP status of a `GET`, or `None` when the server cannot be reached.
+pub async fn status(path: &str) -> Option<u16> {
+    authed(Request::get(path))
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status())
+}
+
 /// `GET` a JSON resource.
 pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, String> {
     finish(authed(Request::get(path)).send().await).await

@@ -73,6 +73,7 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "connected" => "已连接",
         "reconnecting in" => "重连倒计时",
         "up" => "运行",
+        "API token needed" => "需要 API 令牌",
         // Tables and reports.
         "Name" => "名称",
         "Template" => "模板",

@@ -87,11 +87,12 @@ fn ConnectionBadge(link: LiveLink) -> impl IntoView {
                 format::duration_ms(u64::from(in_ms))
             )
         }
+        Conn::NeedsToken => t("API token needed").to_owned(),
     };
     let state_class = move || match conn.get() {
         Conn::Connected => "conn conn-ok",
         Conn::Connecting => "conn conn-wait",
-        Conn::Reconnecting { .. } => "conn conn-down",
+        Conn::Reconnecting { .. } | Conn::NeedsToken => "conn conn-down",
     };
     let version = move || {
         beat.get()
@@ -109,6 +110,9 @@ fn ConnectionBadge(link: LiveLink) -> impl IntoView {
             <span data-testid="conn-state">{label}</span>
             <span class="meta" data-testid="server-version">{version}</span>
             <span class="meta" data-testid="uptime">{uptime}</span>
+            <Show when=move || conn.get() == Conn::NeedsToken>
+                <a class="meta" href="/settings" data-testid="set-token">{move || t("Settings")}</a>
+            </Show>
         </div>
     }
 }

@@ -30,6 +30,9 @@ pub enum Conn {
         /// Delay before the next attempt.
         in_ms: u32,
     },
+    /// The server turned the connection away for want of an API token (or
+    /// for a wrong one): it is set in Settings, which reconnects at once.
+    NeedsToken,
 }
 
 /// Read-only signals fed by the link task, and the way to subscribe;
@@ -53,6 +56,8 @@ pub struct LiveLink {
     /// What to subscribe to (again after every reconnect).
     wanted: RwSignal<BTreeSet<Want>>,
     out: StoredValue<UnboundedSender<ClientFrame>>,
+    /// Cuts a reconnect wait short (a token was just saved).
+    kick: StoredValue<UnboundedSender<()>>,
 }
 
 /// A standing subscription.
@@ -88,7 +93,9 @@ pub fn backoff_ms(attempt: u32, unit: f64) -> u32 {
 }
 
 /// `ws://` or `wss://` URL of the server's WebSocket, derived from the
-/// page's own address so the dashboard works behind any host name.
+/// page's own address so the dashboard works behind any host name, with the
+/// stored API token as `?token=` (a browser's WebSocket cannot send
+/// headers). Read at each attempt, so a newly saved token is used.
 fn ws_url() -> String {
     let location = web_sys::window().expect("a browser window").location();
     let scheme = match location.protocol().as_deref() {
@@ -96,7 +103,10 @@ fn ws_url() -> String {
         _ => "ws",
     };
     let host = location.host().unwrap_or_else(|_| "127.0.0.1:8080".into());
-    format!("{scheme}://{host}{}", shared::WS_PATH)
+    let query = crate::api::token()
+        .map(|t| format!("?token={}", js_sys::encode_uri_component(&t)))
+        .unwrap_or_default();
+    format!("{scheme}://{host}{}{query}", shared::WS_PATH)
 }
 
 impl LiveLink {
@@ -108,6 +118,13 @@ impl LiveLink {
     /// Keeps a job's snapshots coming.
     pub fn watch_job(&self, job: &str) {
         self.want(Want::Job(job.to_owned()));
+    }
+
+    /// Tries to connect again now rather than after the backoff delay.
+    pub fn reconnect_now(&self) {
+        self.kick.with_value(|k| {
+            let _ = k.unbounded_send(());
+        });
     }
 
     /// Adds events fetched over REST (those already known are skipped).
@@ -137,16 +154,15 @@ impl LiveLink {
         let wanted = RwSignal::new(BTreeSet::<Want>::new());
         let (tx, mut rx): (UnboundedSender<ClientFrame>, UnboundedReceiver<ClientFrame>) =
             unbounded();
+        let (kick, mut kicked) = unbounded::<()>();
         leptos::task::spawn_local(async move {
             let mut attempt = 0u32;
             loop {
+                // Whether this socket carried any frame.
+                let mut heard = false;
                 match WebSocket::open(&ws_url()) {
                     Ok(socket) => {
                         let (mut sink, mut stream) = socket.split();
-                        // Everything wanted so far goes out again once the
-                        // server has spoken: sending on a socket that never
-                        // opened (server still down) only upsets the browser.
-                        let mut resubscribed = false;
                         loop {
                             let msg = match select(stream.next(), rx.next()).await {
                                 Either::Left((Some(msg), _)) => msg,
@@ -164,8 +180,12 @@ impl LiveLink {
                                 Ok(Message::Bytes(_)) => continue,
                                 Err(_) => break,
                             };
-                            if !resubscribed {
-                                resubscribed = true;
+                            // Everything wanted so far goes out again once
+                            // the server has spoken: sending on a socket that
+                            // never opened (server still down) only upsets
+                            // the browser.
+                            if !heard {
+                                heard = true;
                                 for w in wanted.get_untracked() {
                                     let _ = sink.send(Message::Text(w.frame().to_json())).await;
                                 }
@@ -204,8 +224,23 @@ impl LiveLink {
                 }
                 let delay = backoff_ms(attempt, js_sys::Math::random());
                 attempt = attempt.saturating_add(1);
-                set_conn.set(Conn::Reconnecting { in_ms: delay });
-                TimeoutFuture::new(delay).await;
+                // A socket refused before its first frame may be a missing
+                // or wrong token: ask the REST API, which says so.
+                let refused = !heard
+                    && matches!(
+                        crate::api::status("/api/v1/jobs?limit=1").await,
+                        Some(401 | 403)
+                    );
+                set_conn.set(if refused {
+                    Conn::NeedsToken
+                } else {
+                    Conn::Reconnecting { in_ms: delay }
+                });
+                if let Either::Right(_) =
+                    select(TimeoutFuture::new(delay), Box::pin(kicked.next())).await
+                {
+                    attempt = 0;
+                }
             }
         });
         Self {
@@ -217,6 +252,7 @@ impl LiveLink {
             events,
             wanted,
             out: StoredValue::new(tx),
+            kick: StoredValue::new(kick),
         }
     }
 }

@@ -388,3 +388,39 @@ fn every_live_knob_applies_from_the_job_page_and_shows_on_the_page() {
     );
     assert!(dir.join("view-job-tuned.png").is_file());
 }
+
+#[test]
+fn a_server_that_asks_for_tokens_says_so_and_connects_once_one_is_saved() {
+    let server = ServerProcess::spawn_with(&["--auth", "on"]);
+    let out = std::process::Command::new(e2e::queuelab_bin())
+        .args(["token", "create", "--role", "operator", "--data-dir"])
+        .arg(server.data_dir.path())
+        .output()
+        .expect("queuelab token create");
+    assert!(out.status.success(), "{out:?}");
+    let token = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(token.starts_with("ql_"), "{token}");
+    let dir = artifacts_dir();
+    let report = browser("token.mjs", &[&server.url, &token, dir.to_str().unwrap()]);
+    assert!(
+        report.get("failure").is_none(),
+        "browser run failed: {report:#}"
+    );
+    assert_eq!(report["withoutToken"], "API token needed");
+    assert_eq!(report["withToken"], "connected");
+    assert!(
+        report["connectedAfterMs"].as_u64().is_some(),
+        "saving the token reconnects: {report:#}"
+    );
+    assert!(["running", "completed"].contains(&report["jobState"].as_str().unwrap()));
+    assert_eq!(
+        report["errors"],
+        serde_json::json!([]),
+        "page console is clean"
+    );
+}

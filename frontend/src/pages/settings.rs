@@ -12,6 +12,7 @@ pub fn SettingsPage() -> impl IntoView {
     let lang = expect_context::<RwSignal<Lang>>();
     let token = RwSignal::new(api::token().unwrap_or_default());
     let saved = RwSignal::new(false);
+    let link = expect_context::<crate::live::LiveLink>();
     let save = move |_| {
         if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
             let t = token.get_untracked();
@@ -21,6 +22,8 @@ pub fn SettingsPage() -> impl IntoView {
                 storage.set_item(api::TOKEN_KEY, &t)
             };
             saved.set(true);
+            // A live link turned away for want of a token tries again now.
+            link.reconnect_now();
         }
     };
     view! {
