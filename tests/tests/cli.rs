@@ -385,3 +385,71 @@ fn serve_reads_its_settings_from_a_config_file() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting `colour`"));
 }
+
+/// `queuelab run`'s live display in a real terminal (tmux, 80 columns):
+/// one total line and one line per node, redrawn in place. Lines longer
+/// than the terminal must be cut, not wrapped, and nothing drawn before the
+/// display took over may linger (both were seen: a stale first line and
+/// wrapped node lines).
+#[test]
+fn run_redraws_its_live_display_in_place_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec_file(
+        dir.path(),
+        "name = \"tty\"\nsource = { kind = \"synthetic\", count = 1000000, rate = 20000 }\n\
+         [[stages]]\nname = \"work\"\nworkers = 2\n\
+         op = { kind = \"sleep\", latency = { dist = \"fixed\", ms = 0.1 } }\n",
+    );
+    let socket = format!("queuelab-test-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .expect("tmux (./dev setup --browser installs it)")
+    };
+    let line = format!(
+        "cd {} && QUEUELAB_LOG=warn {} run {spec}; sleep 60",
+        dir.path().display(),
+        queuelab_bin().display()
+    );
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "q",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        &line,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let capture =
+        || String::from_utf8_lossy(&tmux(&["capture-pane", "-t", "q", "-p"]).stdout).into_owned();
+    // Wait until the display shows both nodes, then let it redraw a while.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !capture().contains("  sink") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no display:\n{}",
+            capture()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let screen = capture();
+    let _ = tmux(&["kill-server"]);
+    let rows: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+    let starts = |p: &str| rows.iter().filter(|r| r.starts_with(p)).count();
+    assert_eq!(starts("tty ["), 1, "one total line:\n{screen}");
+    assert_eq!(starts("  work "), 1, "one line for the stage:\n{screen}");
+    assert_eq!(starts("  sink "), 1, "one line for the sink:\n{screen}");
+    assert_eq!(
+        rows.len(),
+        3,
+        "nothing else on screen (no wrapped lines):\n{screen}"
+    );
+    assert!(rows[0].contains("running"), "{screen}");
+}

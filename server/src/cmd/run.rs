@@ -133,7 +133,9 @@ async fn serve_ingest(job: &engine::JobHandle, handle: engine::source::IngestHan
     }
 }
 
-/// The live progress: an overall bar and a line per node.
+/// The live progress: an overall bar and a line per node. Messages are
+/// `wide_msg`, cut to the terminal's width: a line that wrapped would throw
+/// off the redraw's line count and leave stale lines behind (seen in tmux).
 struct Display {
     multi: MultiProgress,
     total: ProgressBar,
@@ -150,18 +152,20 @@ impl Display {
         let total = match count {
             Some(n) => ProgressBar::new(n).with_style(
                 ProgressStyle::with_template(
-                    "{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} sunk  {msg}",
+                    "{prefix:.bold} [{bar:30.cyan/blue}] {pos}/{len} sunk  {wide_msg}",
                 )
                 .expect("valid template")
                 .progress_chars("=> "),
             ),
             None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{prefix:.bold} {spinner} {pos} sunk  {msg}")
+                ProgressStyle::with_template("{prefix:.bold} {spinner} {pos} sunk  {wide_msg}")
                     .expect("valid template"),
             ),
         };
-        total.set_prefix(spec.name.clone());
+        // Into the group first: a bar drawn on its own (`set_prefix` draws)
+        // leaves a line the group's redraws never clear.
         let total = multi.add(total);
+        total.set_prefix(spec.name.clone());
         Self {
             multi,
             total,
@@ -176,7 +180,7 @@ impl Display {
     fn update(&mut self, snap: &JobSnapshot) {
         while self.nodes.len() < snap.nodes.len() {
             let bar = ProgressBar::new_spinner()
-                .with_style(ProgressStyle::with_template("  {msg}").expect("valid template"));
+                .with_style(ProgressStyle::with_template("  {wide_msg}").expect("valid template"));
             self.nodes.push(self.multi.add(bar));
         }
         self.total.set_position(snap.accounting.sunk);
