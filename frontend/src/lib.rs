@@ -8,12 +8,22 @@
 //! A short tour:
 //!
 //! * [`App`] — the page shell: product name, navigation (Jobs, New job,
-//!   History) and the live connection indicator, around a client-side
-//!   router.
-//! * [`live`] — the WebSocket link: connects, feeds signals with frames,
-//!   and reconnects with jittered exponential backoff when the server goes
-//!   away.
-//! * [`format`] — small pure helpers (durations), unit-tested natively.
+//!   History, Settings) and the always-visible connection badge, around a
+//!   client-side router.
+//! * [`live`] — the WebSocket link: connects (with the API token), feeds
+//!   signals with frames (job list, snapshots, events), and reconnects with
+//!   jittered exponential backoff when the server goes away; it tells a
+//!   refused token from a server that is down.
+//! * [`api`] — REST calls with the token, errors turned into readable
+//!   messages or into problems by field path.
+//! * [`pages`] — the views: the job table, New job (gallery, form, editor),
+//!   a job's page (diagram, charts, tuning, drain/abort, report), history
+//!   with comparison, settings; SVG charts live in `pages::charts`.
+//! * [`form`] — the spec form: a spec held as JSON, fields addressed by the
+//!   server's path spelling so each validation problem lands beside its
+//!   field.
+//! * [`i18n`] — English and Chinese interface text.
+//! * [`format`](mod@format) — small pure helpers (durations), unit-tested natively.
 //!
 //! Elements that browser tests look at carry `data-testid` attributes.
 
