@@ -78,6 +78,9 @@ try {
   await page.waitForFunction(
     () => /queue [0-9]{3,}/.test(document.querySelector('[data-testid="node-slow"] [data-testid="depth"]')?.textContent ?? ""),
     null, { timeout: 30000 });
+  // An unbounded queue has no "full": its bar grows with the depth.
+  report.unboundedDepth = await page.locator('[data-testid="node-slow"] [data-testid="depth"]').innerText();
+  report.unboundedFill = await page.locator('[data-testid="node-slow"] .bar.unbounded .fill').evaluate((f) => parseFloat(f.style.width));
   page.once("dialog", async (d) => {
     report.confirmText = d.message();
     await d.accept();

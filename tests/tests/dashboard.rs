@@ -161,6 +161,14 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
         "a drain leaves nothing: {accounting}"
     );
     assert_eq!(report["listedState"], "stopped");
+    assert!(
+        report["unboundedDepth"].as_str().unwrap().ends_with(" / ∞"),
+        "{report:#}"
+    );
+    assert!(
+        report["unboundedFill"].as_f64().unwrap() > 0.0,
+        "the unbounded queue's bar shows its growth: {report:#}"
+    );
     let confirm = report["confirmText"].as_str().unwrap();
     assert!(
         confirm.contains("will go to the leftovers file"),

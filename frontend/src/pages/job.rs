@@ -23,14 +23,26 @@ fn status(n: &NodeSnapshot) -> &'static str {
     }
 }
 
-#[component]
-fn NodeCard(node: NodeSnapshot) -> impl IntoView {
-    let fill = match node.capacity {
+/// How full a queue's bar is drawn, in percent: its share of the capacity,
+/// or for an unbounded queue (which has no "full") the order of magnitude
+/// of its depth, a million items filling the bar: the article's memory
+/// pitfall should show as a bar that keeps growing, not as an empty one.
+pub fn queue_fill(depth: u64, capacity: Option<shared::spec::Capacity>) -> f64 {
+    match capacity {
         Some(shared::spec::Capacity::Bounded(c)) if c > 0 => {
-            (node.depth as f64 / c as f64 * 100.0).min(100.0)
+            (depth as f64 / c as f64 * 100.0).min(100.0)
+        }
+        Some(shared::spec::Capacity::Unbounded) => {
+            ((depth as f64 + 1.0).log10() / 6.0 * 100.0).min(100.0)
         }
         _ => 0.0,
-    };
+    }
+}
+
+#[component]
+fn NodeCard(node: NodeSnapshot) -> impl IntoView {
+    let fill = queue_fill(node.depth, node.capacity);
+    let unbounded = node.capacity == Some(shared::spec::Capacity::Unbounded);
     let testid = format!("node-{}", node.name);
     view! {
         <div class=format!("node node-{}", status(&node)) data-testid=testid>
@@ -41,8 +53,10 @@ fn NodeCard(node: NodeSnapshot) -> impl IntoView {
                 {node.concurrency.map(|c| view! { " · ≤"<span data-testid="concurrency">{c}</span>" in flight" })}
             </div>
             {node.rate_limit.map(|r| view! { <div class="node-meta">"limit "<span data-testid="rate-limit">{rate(r)}</span></div> })}
-            <div class="bar" title="queue depth"><div class="fill" style=format!("width: {fill:.0}%")></div></div>
-            <div class="node-meta" data-testid="depth">"queue "{node.depth}</div>
+            <div class="bar" class:unbounded=unbounded title=if unbounded { "queue depth (unbounded: log scale, a million fills it)" } else { "queue depth" }>
+                <div class="fill" style=format!("width: {fill:.0}%")></div>
+            </div>
+            <div class="node-meta" data-testid="depth">"queue "{node.depth}{unbounded.then_some(" / ∞")}</div>
             <div class="node-meta">"out "{rate(node.out_rate)}" · busy "{format!("{:.0}%", node.busy * 100.0)}</div>
         </div>
     }
@@ -591,6 +605,21 @@ mod tests {
         assert!(shared + 2 >= inner(&pa).len(), "{shared} of {}", pa.len());
         let few: History = (0..10).map(|i| snap(i * 250)).collect();
         assert_eq!(pick(&few).len(), 10, "short histories are drawn whole");
+    }
+
+    #[test]
+    fn queue_bars_show_share_of_capacity_or_growth_when_unbounded() {
+        use shared::spec::Capacity::{Bounded, Unbounded};
+        assert_eq!(queue_fill(500, Some(Bounded(1000))), 50.0);
+        assert_eq!(queue_fill(5000, Some(Bounded(1000))), 100.0);
+        assert_eq!(queue_fill(0, Some(Unbounded)), 0.0);
+        let (small, big) = (
+            queue_fill(100, Some(Unbounded)),
+            queue_fill(60_000, Some(Unbounded)),
+        );
+        assert!(0.0 < small && small < big && big < 100.0, "{small} {big}");
+        assert_eq!(queue_fill(5_000_000, Some(Unbounded)), 100.0);
+        assert_eq!(queue_fill(7, None), 0.0, "bridges without a queue");
     }
 
     #[test]
