@@ -2,17 +2,30 @@
 
 use e2e::{BrowserSession, ServerProcess, artifacts_dir, browser};
 
+/// Runs a browser script against the dashboard and returns its report,
+/// having checked that the script got to its end and that the page's
+/// console stayed clean.
+fn run_page(script: &str, args: &[&str]) -> serde_json::Value {
+    let report = browser(script, args);
+    assert!(
+        report.get("failure").is_none(),
+        "browser run failed: {report:#}"
+    );
+    assert_eq!(
+        report["errors"],
+        serde_json::json!([]),
+        "page console is clean: {report:#}"
+    );
+    report
+}
+
 #[test]
 fn dashboard_runs_and_shows_live_uptime_without_console_errors() {
     let server = ServerProcess::spawn();
     let shot = artifacts_dir().join("dashboard-shell.png");
     let _ = std::fs::remove_file(&shot);
-    let report = browser("dashboard.mjs", &[&server.url, shot.to_str().unwrap()]);
+    let report = run_page("dashboard.mjs", &[&server.url, shot.to_str().unwrap()]);
 
-    assert!(
-        report.get("failure").is_none(),
-        "browser run failed: {report:#}"
-    );
     assert_eq!(report["productName"], "QueueLab", "the WASM app rendered");
     assert_eq!(report["connState"], "connected");
     assert_eq!(
@@ -51,11 +64,6 @@ fn dashboard_runs_and_shows_live_uptime_without_console_errors() {
     );
     assert_eq!(report["zhVerdict"], "有效");
     assert_eq!(report["deepLink"], true);
-    assert_eq!(
-        report["errors"],
-        serde_json::json!([]),
-        "page console is clean"
-    );
     assert!(shot.is_file(), "screenshot saved at {}", shot.display());
 }
 
@@ -97,11 +105,7 @@ fn dashboard_reconnects_after_a_server_restart() {
 fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
     let server = ServerProcess::spawn();
     let dir = artifacts_dir();
-    let report = browser("jobs.mjs", &[&server.url, dir.to_str().unwrap()]);
-    assert!(
-        report.get("failure").is_none(),
-        "browser run failed: {report:#}"
-    );
+    let report = run_page("jobs.mjs", &[&server.url, dir.to_str().unwrap()]);
     assert!(report["jobUrl"].as_str().unwrap().starts_with("/jobs/j"));
     assert_eq!(report["workersAfterTune"], 2);
     assert!(
@@ -231,11 +235,6 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
         settings.iter().any(|s| s == "name") && settings.iter().any(|s| s == "stages[0].name"),
         "the settings that differ are listed: {settings:?}"
     );
-    assert_eq!(
-        report["errors"],
-        serde_json::json!([]),
-        "page console is clean"
-    );
     for view in [
         "view-new.png",
         "view-job.png",
@@ -253,11 +252,7 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
 fn the_spec_editor_shows_every_problem_with_its_field_and_starts_a_fixed_spec() {
     let server = ServerProcess::spawn();
     let dir = artifacts_dir();
-    let report = browser("editor.mjs", &[&server.url, dir.to_str().unwrap()]);
-    assert!(
-        report.get("failure").is_none(),
-        "browser run failed: {report:#}"
-    );
+    let report = run_page("editor.mjs", &[&server.url, dir.to_str().unwrap()]);
     assert_eq!(
         report["paths"],
         serde_json::json!(["name", "source", "stages[0].workers"])
@@ -269,22 +264,13 @@ fn the_spec_editor_shows_every_problem_with_its_field_and_starts_a_fixed_spec() 
     );
     assert_eq!(report["problemsAfterFix"], 0);
     assert!(report["started"].as_str().unwrap().starts_with("/jobs/j"));
-    assert_eq!(
-        report["errors"],
-        serde_json::json!([]),
-        "page console is clean"
-    );
 }
 
 #[test]
 fn the_form_shows_each_problem_beside_its_field_and_starts_the_fixed_spec() {
     let server = ServerProcess::spawn();
     let dir = artifacts_dir();
-    let report = browser("form.mjs", &[&server.url, dir.to_str().unwrap()]);
-    assert!(
-        report.get("failure").is_none(),
-        "browser run failed: {report:#}"
-    );
+    let report = run_page("form.mjs", &[&server.url, dir.to_str().unwrap()]);
     assert_eq!(report["workersError"], "must be between 1 and 4096");
     assert_eq!(report["workersInvalid"], "true");
     assert_eq!(report["duplicateError"], "duplicates the name of stages[0]");
@@ -333,11 +319,6 @@ fn the_form_shows_each_problem_beside_its_field_and_starts_the_fixed_spec() {
     assert_eq!(report["finalState"], "completed");
     assert_eq!(report["customizedStages"], 2);
     assert_eq!(report["customizedOp"], "parse_json");
-    assert_eq!(
-        report["errors"],
-        serde_json::json!([]),
-        "page console is clean"
-    );
     assert!(dir.join("view-form-errors.png").is_file());
 }
 
@@ -345,11 +326,7 @@ fn the_form_shows_each_problem_beside_its_field_and_starts_the_fixed_spec() {
 fn every_live_knob_applies_from_the_job_page_and_shows_on_the_page() {
     let server = ServerProcess::spawn();
     let dir = artifacts_dir();
-    let report = browser("tune.mjs", &[&server.url, dir.to_str().unwrap()]);
-    assert!(
-        report.get("failure").is_none(),
-        "browser run failed: {report:#}"
-    );
+    let report = run_page("tune.mjs", &[&server.url, dir.to_str().unwrap()]);
     assert_eq!(report["created"], 201);
     assert_eq!(report["concurrencyBefore"], "32");
     assert_eq!(
@@ -389,11 +366,6 @@ fn every_live_knob_applies_from_the_job_page_and_shows_on_the_page() {
     );
     assert_eq!(report["unknownJob"], "no job `j-does-not-exist`");
     assert_eq!(report["connAfterUnknown"], "connected");
-    assert_eq!(
-        report["errors"],
-        serde_json::json!([]),
-        "page console is clean"
-    );
     assert!(dir.join("view-job-tuned.png").is_file());
 }
 
@@ -414,11 +386,7 @@ fn a_server_that_asks_for_tokens_says_so_and_connects_once_one_is_saved() {
         .to_owned();
     assert!(token.starts_with("ql_"), "{token}");
     let dir = artifacts_dir();
-    let report = browser("token.mjs", &[&server.url, &token, dir.to_str().unwrap()]);
-    assert!(
-        report.get("failure").is_none(),
-        "browser run failed: {report:#}"
-    );
+    let report = run_page("token.mjs", &[&server.url, &token, dir.to_str().unwrap()]);
     assert_eq!(report["withoutToken"], "API token needed");
     assert_eq!(report["withToken"], "connected");
     assert!(
@@ -426,9 +394,4 @@ fn a_server_that_asks_for_tokens_says_so_and_connects_once_one_is_saved() {
         "saving the token reconnects: {report:#}"
     );
     assert!(["running", "completed"].contains(&report["jobState"].as_str().unwrap()));
-    assert_eq!(
-        report["errors"],
-        serde_json::json!([]),
-        "page console is clean"
-    );
 }
