@@ -262,6 +262,59 @@ mod tests {
         assert_eq!(t(Lang::Zh, "untranslated"), "untranslated");
     }
 
+    /// Every literal the interface passes through `tr(..)`, `t(lang, ..)`
+    /// or a form field's `label=".."`, read from the sources.
+    fn interface_keys() -> Vec<String> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(std::fs::read_to_string(path).unwrap());
+                }
+            }
+        }
+        let mut sources = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut sources,
+        );
+        let mut keys = Vec::new();
+        for text in &sources {
+            for opener in ["tr(\"", "label=\"", "get(), \"", "get_untracked(), \""] {
+                for (i, _) in text.match_indices(opener) {
+                    let rest = &text[i + opener.len()..];
+                    if let Some(end) = rest.find('"') {
+                        keys.push(rest[..end].to_owned());
+                    }
+                }
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    #[test]
+    fn every_piece_of_interface_text_has_chinese() {
+        // Words that read the same in both (names of things in a spec).
+        let same = ["Main", "url", "sigma"];
+        let keys = interface_keys();
+        assert!(
+            keys.len() > 100,
+            "the scan finds the interface text: {keys:?}"
+        );
+        // `t` takes the keys the sources hold, which live for ever.
+        let missing: Vec<&'static str> = keys
+            .into_iter()
+            .map(|k| &*Box::leak(k.into_boxed_str()))
+            .filter(|k| k.chars().any(char::is_alphabetic))
+            .filter(|k| !same.contains(k) && t(Lang::Zh, k) == *k)
+            .collect();
+        assert!(missing.is_empty(), "no Chinese for: {missing:?}");
+    }
+
     #[test]
     fn every_template_has_a_chinese_explanation() {
         for name in shared::templates::ALL.iter().map(|t| t.name) {
