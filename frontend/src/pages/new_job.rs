@@ -1,4 +1,4 @@
-//! Starting a job: the template gallery, the form and the TOML editor.
+//! Starting a job: the template gallery, the form, and the spec editor (TOML or JSON).
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -9,7 +9,8 @@ use crate::api;
 use crate::form::{FormCtx, SpecForm, starter_spec, verdict_text};
 use crate::i18n::{Lang, template_text};
 
-/// The article's scenarios, each startable with one click.
+/// New job: the article's scenarios (start one, or customize it in the
+/// form), the form, and the spec editor.
 #[component]
 pub fn NewJobPage() -> impl IntoView {
     let lang = expect_context::<RwSignal<Lang>>();
