@@ -186,6 +186,9 @@ impl LiveLink {
                             // the browser.
                             if !heard {
                                 heard = true;
+                                // Connected: a reconnect asked for meanwhile
+                                // is done, and must not cut the next wait.
+                                while kicked.try_recv().is_ok() {}
                                 for w in wanted.get_untracked() {
                                     let _ = sink.send(Message::Text(w.frame().to_json())).await;
                                 }
