@@ -45,7 +45,7 @@ pub async fn spawn_app_in(
 pub async fn spawn_app_with_store(data_dir: PathBuf, url: &str) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let state = AppState::with_store(None, TEST_HEARTBEAT, data_dir, Some(url)).unwrap();
-    start(listener, state)
+    serve(listener, state)
 }
 
 /// A server with tokens required.
@@ -64,11 +64,11 @@ pub async fn spawn_configured(
 ) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let state = configure(AppState::new(assets, TEST_HEARTBEAT, data_dir).unwrap());
-    start(listener, state)
+    serve(listener, state)
 }
 
 /// Serves `state` on `listener` in the background.
-fn start(listener: tokio::net::TcpListener, state: AppState) -> TestApp {
+fn serve(listener: tokio::net::TcpListener, state: AppState) -> TestApp {
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(server::run(
@@ -136,4 +136,49 @@ pub async fn get(app: &TestApp, path: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .expect("status code");
     (status, body.to_owned())
+}
+
+/// `GET` a path of `app` and decode its JSON.
+pub async fn get_json<T: serde::de::DeserializeOwned>(app: &TestApp, path: &str) -> T {
+    reqwest::get(app.url(path))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// `POST`s a job (a spec, or a template with overrides) and returns the
+/// answer as it came.
+pub async fn create(app: &TestApp, body: serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url("/api/v1/jobs"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Creates a job that must start, and returns its id.
+pub async fn start(app: &TestApp, body: serde_json::Value) -> String {
+    let r = create(app, body).await;
+    assert_eq!(r.status(), 201);
+    r.json::<shared::api::JobDetail>().await.unwrap().summary.id
+}
+
+/// Polls a job until `pred` holds (bounded; not a timing assertion).
+pub async fn wait_job(
+    app: &TestApp,
+    id: &str,
+    what: &str,
+    pred: impl Fn(&shared::api::JobDetail) -> bool,
+) -> shared::api::JobDetail {
+    for _ in 0..600 {
+        let d: shared::api::JobDetail = get_json(app, &format!("/api/v1/jobs/{id}")).await;
+        if pred(&d) {
+            return d;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
 }

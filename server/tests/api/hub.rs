@@ -10,21 +10,8 @@ use shared::ws::{ClientFrame, ServerFrame};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with, start};
 use crate::ws::{Socket, next_frame};
-
-async fn start_job(app: &TestApp, body: serde_json::Value) -> String {
-    let d: JobDetail = reqwest::Client::new()
-        .post(app.url("/api/v1/jobs"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    d.summary.id
-}
 
 async fn connect(app: &TestApp) -> Socket {
     tokio_tungstenite::connect_async(app.ws_url())
@@ -51,7 +38,7 @@ fn slow_job(count: u64, rate: f64) -> serde_json::Value {
 #[tokio::test]
 async fn a_subscriber_gets_the_current_state_then_changes_until_the_end() {
     let app = spawn_app().await;
-    let id = start_job(&app, slow_job(300, 1000.0)).await;
+    let id = start(&app, slow_job(300, 1000.0)).await;
     let mut ws = connect(&app).await;
     say(&mut ws, ClientFrame::Subscribe { job: id.clone() }).await;
     let (mut snapshots, mut saw_running, mut completed) = (0, false, false);
@@ -80,7 +67,7 @@ async fn a_subscriber_gets_the_current_state_then_changes_until_the_end() {
 #[tokio::test]
 async fn the_job_list_comes_on_subscribing() {
     let app = spawn_app().await;
-    let id = start_job(&app, slow_job(50, 1000.0)).await;
+    let id = start(&app, slow_job(50, 1000.0)).await;
     let mut ws = connect(&app).await;
     say(&mut ws, ClientFrame::SubscribeJobs).await;
     loop {
@@ -135,7 +122,7 @@ async fn bad_messages_get_error_frames_and_abuse_gets_a_close() {
 async fn a_slow_reader_gets_fewer_newer_snapshots_and_the_job_keeps_its_pace() {
     let app = spawn_app().await;
     // 20 snapshots a second for 3 s.
-    let id = start_job(&app, slow_job(3000, 1000.0)).await;
+    let id = start(&app, slow_job(3000, 1000.0)).await;
     let mut ws = connect(&app).await;
     say(&mut ws, ClientFrame::Subscribe { job: id.clone() }).await;
     // Read nothing for a while: frames pile up on our side of the socket

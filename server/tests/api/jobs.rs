@@ -5,55 +5,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use shared::api::{ErrorBody, JobDetail, JobPage};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{create, get_json, spawn_app, start, wait_job};
 
 fn client() -> reqwest::Client {
     reqwest::Client::new()
-}
-
-/// `GET` a path of `app` and decode its JSON.
-async fn get_json<T: serde::de::DeserializeOwned>(app: &TestApp, path: &str) -> T {
-    client()
-        .get(app.url(path))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn create(app: &TestApp, body: Value) -> reqwest::Response {
-    client()
-        .post(app.url("/api/v1/jobs"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Creates a job that must start, and returns its id.
-async fn start(app: &TestApp, body: Value) -> String {
-    let r = create(app, body).await;
-    assert_eq!(r.status(), 201);
-    r.json::<JobDetail>().await.unwrap().summary.id
-}
-
-/// Polls a job until `pred` holds (bounded; not a timing assertion).
-async fn wait_job(
-    app: &TestApp,
-    id: &str,
-    what: &str,
-    pred: impl Fn(&JobDetail) -> bool,
-) -> JobDetail {
-    for _ in 0..600 {
-        let d: JobDetail = get_json(app, &format!("/api/v1/jobs/{id}")).await;
-        if pred(&d) {
-            return d;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 const ENDLESS: &str = r#"{
@@ -94,17 +49,7 @@ async fn a_job_from_a_template_runs_to_completion_and_is_listed() {
 #[tokio::test]
 async fn tune_then_drain_then_delete() {
     let app = spawn_app().await;
-    let d: JobDetail = client()
-        .post(app.url("/api/v1/jobs"))
-        .header("content-type", "application/json")
-        .body(ENDLESS)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = d.summary.id;
+    let id = start(&app, serde_json::from_str(ENDLESS).unwrap()).await;
     let url = app.url(&format!("/api/v1/jobs/{id}"));
     let tuned = client()
         .patch(&url)
@@ -369,17 +314,7 @@ async fn metrics_and_readiness() {
 #[tokio::test]
 async fn server_shutdown_drains_running_jobs() {
     let app = spawn_app().await;
-    let d: JobDetail = client()
-        .post(app.url("/api/v1/jobs"))
-        .header("content-type", "application/json")
-        .body(ENDLESS)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = d.summary.id.clone();
+    let id = start(&app, serde_json::from_str(ENDLESS).unwrap()).await;
     wait_job(&app, &id, "items flowing", |d| {
         d.summary.accounting.sunk > 10
     })

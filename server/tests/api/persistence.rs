@@ -4,49 +4,29 @@ use serde_json::{Value, json};
 use shared::api::{JobDetail, JobPage};
 use shared::metrics::{JobSnapshot, JobState};
 
-use crate::helpers::spawn_app_in;
-
-async fn get<T: serde::de::DeserializeOwned>(url: String) -> T {
-    reqwest::get(url).await.unwrap().json().await.unwrap()
-}
-
-async fn wait_report(base: &crate::helpers::TestApp, id: &str) -> JobDetail {
-    for _ in 0..600 {
-        let d: JobDetail = get(base.url(&format!("/api/v1/jobs/{id}"))).await;
-        if d.report.is_some() {
-            return d;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no report");
-}
+use crate::helpers::{get_json, spawn_app_in, start, wait_job};
 
 #[tokio::test]
 async fn finished_runs_history_and_audit_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_app_in(None, 10, dir.path().to_path_buf()).await;
     let client = reqwest::Client::new();
-    let d: JobDetail = client
-        .post(app.url("/api/v1/jobs"))
-        .json(&json!({"template": "thread-io-pool", "overrides": {"source": {"count": 1500}}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = d.summary.id.clone();
-    let done = wait_report(&app, &id).await;
+    let id = start(
+        &app,
+        json!({"template": "thread-io-pool", "overrides": {"source": {"count": 1500}}}),
+    )
+    .await;
+    let done = wait_job(&app, &id, "its report", |d| d.report.is_some()).await;
     let report = done.report.unwrap();
     let history: Vec<JobSnapshot> =
-        get(app.url(&format!("/api/v1/jobs/{id}/metrics?step_ms=250"))).await;
+        get_json(&app, &format!("/api/v1/jobs/{id}/metrics?step_ms=250")).await;
     assert!(history.len() >= 2, "points over the run: {}", history.len());
     assert!(
         history
             .windows(2)
             .all(|w| w[0].elapsed_ms < w[1].elapsed_ms)
     );
-    let audit: Vec<Value> = get(app.url("/api/v1/audit")).await;
+    let audit: Vec<Value> = get_json(&app, "/api/v1/audit").await;
     assert_eq!(audit[0]["action"], "create");
     assert_eq!(audit[0]["target"], id.as_str());
     assert!(
@@ -59,18 +39,18 @@ async fn finished_runs_history_and_audit_survive_a_restart() {
 
     // A new server on the same data directory.
     let app = spawn_app_in(None, 10, dir.path().to_path_buf()).await;
-    let page: JobPage = get(app.url("/api/v1/jobs")).await;
+    let page: JobPage = get_json(&app, "/api/v1/jobs").await;
     assert_eq!(page.total, 1);
-    let again: JobDetail = get(app.url(&format!("/api/v1/jobs/{id}"))).await;
+    let again: JobDetail = get_json(&app, &format!("/api/v1/jobs/{id}")).await;
     assert_eq!(again.summary.state, JobState::Completed);
     assert_eq!(again.report.as_ref().unwrap().accounting, report.accounting);
-    let events: Vec<Value> = get(app.url(&format!("/api/v1/jobs/{id}/events"))).await;
+    let events: Vec<Value> = get_json(&app, &format!("/api/v1/jobs/{id}/events")).await;
     assert!(
         events.iter().any(|e| e["state"] == "completed"),
         "{events:?}"
     );
     let history_again: Vec<JobSnapshot> =
-        get(app.url(&format!("/api/v1/jobs/{id}/metrics?step_ms=250"))).await;
+        get_json(&app, &format!("/api/v1/jobs/{id}/metrics?step_ms=250")).await;
     assert_eq!(history_again.len(), history.len());
     // An archived job cannot be tuned, but can be deleted.
     let tune = client
@@ -86,7 +66,7 @@ async fn finished_runs_history_and_audit_survive_a_restart() {
         .await
         .unwrap();
     assert_eq!(del.status(), 204);
-    let audit: Vec<Value> = get(app.url("/api/v1/audit")).await;
+    let audit: Vec<Value> = get_json(&app, "/api/v1/audit").await;
     let actions: Vec<&str> = audit
         .iter()
         .map(|a| a["action"].as_str().unwrap())
@@ -94,7 +74,7 @@ async fn finished_runs_history_and_audit_survive_a_restart() {
     assert_eq!(actions, vec!["delete", "create"]);
     app.shutdown().await;
     let app = spawn_app_in(None, 10, dir.path().to_path_buf()).await;
-    let page: JobPage = get(app.url("/api/v1/jobs")).await;
+    let page: JobPage = get_json(&app, "/api/v1/jobs").await;
     assert_eq!(page.total, 0, "deleted for good");
 }
 
@@ -123,25 +103,23 @@ async fn the_postgres_store_keeps_runs_across_restarts_too() {
     let url = fresh_pg_database();
     let dir = tempfile::tempdir().unwrap();
     let app = crate::helpers::spawn_app_with_store(dir.path().to_path_buf(), &url).await;
-    let d: JobDetail = reqwest::Client::new()
-        .post(app.url("/api/v1/jobs"))
-        .json(&json!({"template": "thread-io-pool", "overrides": {"source": {"count": 300}}}))
-        .send()
+    let id = start(
+        &app,
+        json!({"template": "thread-io-pool", "overrides": {"source": {"count": 300}}}),
+    )
+    .await;
+    let report = wait_job(&app, &id, "its report", |d| d.report.is_some())
         .await
-        .unwrap()
-        .json()
-        .await
+        .report
         .unwrap();
-    let id = d.summary.id.clone();
-    let report = wait_report(&app, &id).await.report.unwrap();
     app.shutdown().await;
     let app = crate::helpers::spawn_app_with_store(dir.path().to_path_buf(), &url).await;
-    let again: JobDetail = get(app.url(&format!("/api/v1/jobs/{id}"))).await;
+    let again: JobDetail = get_json(&app, &format!("/api/v1/jobs/{id}")).await;
     assert_eq!(again.summary.state, JobState::Completed);
     assert_eq!(again.report.unwrap().accounting, report.accounting);
-    let events: Vec<Value> = get(app.url(&format!("/api/v1/jobs/{id}/events"))).await;
+    let events: Vec<Value> = get_json(&app, &format!("/api/v1/jobs/{id}/events")).await;
     assert!(events.iter().any(|e| e["state"] == "completed"));
-    let audit: Vec<Value> = get(app.url("/api/v1/audit")).await;
+    let audit: Vec<Value> = get_json(&app, "/api/v1/audit").await;
     assert_eq!(audit[0]["action"], "create");
     assert!(
         !dir.path().join("queuelab.db").exists(),
