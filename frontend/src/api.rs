@@ -26,30 +26,37 @@ fn authed(req: RequestBuilder) -> RequestBuilder {
     }
 }
 
-async fn finish<T: DeserializeOwned>(
+/// Decodes an answer, or says what went wrong: every problem by field path
+/// when the server listed them.
+async fn decode<T: DeserializeOwned>(
     resp: Result<gloo_net::http::Response, gloo_net::Error>,
-) -> Result<T, String> {
-    let resp = resp.map_err(|e| format!("cannot reach the server: {e}"))?;
+) -> Result<T, ApiError> {
+    let resp = resp.map_err(|e| ApiError::message(format!("cannot reach the server: {e}")))?;
     if resp.ok() {
         return resp
             .json::<T>()
             .await
-            .map_err(|e| format!("unexpected answer: {e}"));
+            .map_err(|e| ApiError::message(format!("unexpected answer: {e}")));
     }
     let status = resp.status();
     match resp.json::<ErrorBody>().await {
-        Ok(e) if !e.errors.is_empty() => Err(e
-            .errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")),
-        Ok(e) => Err(match e.field {
-            Some(f) if !f.is_empty() => format!("{f}: {}", e.message),
-            _ => e.message,
+        Ok(e) => Err(ApiError {
+            message: e.message.clone(),
+            fields: if e.errors.is_empty() {
+                e.field.map(|f| vec![(f, e.message)]).unwrap_or_default()
+            } else {
+                e.errors.into_iter().map(|f| (f.path, f.message)).collect()
+            },
         }),
-        Err(_) => Err(format!("the server answered {status}")),
+        Err(_) => Err(ApiError::message(format!("the server answered {status}"))),
     }
+}
+
+/// [`decode`], with the error as one readable line.
+async fn finish<T: DeserializeOwned>(
+    resp: Result<gloo_net::http::Response, gloo_net::Error>,
+) -> Result<T, String> {
+    decode(resp).await.map_err(|e| e.to_string())
 }
 
 /// The HTTP status of a `GET`, or `None` when the server cannot be reached.
@@ -120,28 +127,7 @@ async fn post_raw<T: DeserializeOwned>(
         .header("Content-Type", content_type)
         .body(body)
         .map_err(|e| ApiError::message(e.to_string()))?;
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| ApiError::message(format!("cannot reach the server: {e}")))?;
-    if resp.ok() {
-        return resp
-            .json::<T>()
-            .await
-            .map_err(|e| ApiError::message(format!("unexpected answer: {e}")));
-    }
-    let status = resp.status();
-    match resp.json::<ErrorBody>().await {
-        Ok(e) => Err(ApiError {
-            message: e.message.clone(),
-            fields: if e.errors.is_empty() {
-                e.field.map(|f| vec![(f, e.message)]).unwrap_or_default()
-            } else {
-                e.errors.into_iter().map(|f| (f.path, f.message)).collect()
-            },
-        }),
-        Err(_) => Err(ApiError::message(format!("the server answered {status}"))),
-    }
+    decode(req.send().await).await
 }
 
 /// A failed request: a message, and the problems by field path.
@@ -153,11 +139,65 @@ pub struct ApiError {
     pub fields: Vec<(String, String)>,
 }
 
+/// Each problem as `path: message`, joined by `; ` (the message alone when
+/// no field is named).
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.fields.is_empty() {
+            return f.write_str(&self.message);
+        }
+        let all: Vec<String> = self
+            .fields
+            .iter()
+            .map(|(path, message)| {
+                if path.is_empty() {
+                    message.clone()
+                } else {
+                    format!("{path}: {message}")
+                }
+            })
+            .collect();
+        f.write_str(&all.join("; "))
+    }
+}
+
 impl ApiError {
     fn message(message: String) -> Self {
         Self {
             message,
             fields: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_reads_as_one_line_naming_each_field() {
+        let listed = ApiError {
+            message: "must be between 1 and 4096".into(),
+            fields: vec![
+                (
+                    "stages[0].workers".into(),
+                    "must be between 1 and 4096".into(),
+                ),
+                ("sink.path".into(), "must not be empty".into()),
+            ],
+        };
+        assert_eq!(
+            listed.to_string(),
+            "stages[0].workers: must be between 1 and 4096; sink.path: must not be empty"
+        );
+        let unnamed = ApiError {
+            message: "no job `x`".into(),
+            fields: vec![(String::new(), "no job `x`".into())],
+        };
+        assert_eq!(unnamed.to_string(), "no job `x`");
+        assert_eq!(
+            ApiError::message("cannot reach the server".into()).to_string(),
+            "cannot reach the server"
+        );
     }
 }

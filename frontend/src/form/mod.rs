@@ -292,7 +292,7 @@ pub fn Field(
         <div class="field" class:invalid=invalid data-testid=format!("field-{path}")>
             <label for=id>{move || t(lang.get(), label)}</label>
             {control}
-            <span class="field-error" id=format!("{}-err", dom_id(&path)) data-testid="field-error" data-path=path.clone()>
+            <span class="field-error" id=err_id data-testid="field-error" data-path=path.clone()>
                 {move || errors.get()}
             </span>
         </div>

@@ -58,24 +58,16 @@ impl Plot {
     }
 }
 
-/// Indices of about `max` of `len` samples, evenly spaced, always with
-/// the newest.
-pub fn thin_indices(len: usize, max: usize) -> impl Iterator<Item = usize> {
-    let keep_all = len <= max || max < 2;
-    let step = if keep_all {
-        1.0
-    } else {
-        len as f64 / (max - 1) as f64
-    };
-    let n = if keep_all { len } else { max - 1 };
-    (0..n)
-        .map(move |i| (i as f64 * step) as usize)
-        .chain((!keep_all).then_some(len - 1))
-}
-
 /// Keeps about `max` points, evenly spaced, always with the newest.
 pub fn thin(points: &[(u64, f64)], max: usize) -> Vec<(u64, f64)> {
-    thin_indices(points.len(), max).map(|i| points[i]).collect()
+    if points.len() <= max || max < 2 {
+        return points.to_vec();
+    }
+    let step = points.len() as f64 / (max - 1) as f64;
+    (0..max - 1)
+        .map(|i| points[(i as f64 * step) as usize])
+        .chain(points.last().copied())
+        .collect()
 }
 
 /// The SVG `points` attribute of one series within `span` and `max`.
