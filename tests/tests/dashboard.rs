@@ -389,9 +389,5 @@ fn a_server_that_asks_for_tokens_says_so_and_connects_once_one_is_saved() {
     let report = run_page("token.mjs", &[&server.url, &token, dir.to_str().unwrap()]);
     assert_eq!(report["withoutToken"], "API token needed");
     assert_eq!(report["withToken"], "connected");
-    assert!(
-        report["connectedAfterMs"].as_u64().is_some(),
-        "saving the token reconnects: {report:#}"
-    );
     assert!(["running", "completed"].contains(&report["jobState"].as_str().unwrap()));
 }
