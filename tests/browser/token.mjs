@@ -1,6 +1,6 @@
 // A server that asks for API tokens: without one the dashboard says so in
 // its connection badge (not an endless "reconnecting"); once a token is
-// saved in Settings, the live link connects at once and jobs show.
+// saved in Settings, the live link connects and jobs show.
 //
 // usage: node token.mjs <base-url> <token> <artifacts-dir>
 import { launch, watchErrors, text } from "./driver.mjs";
