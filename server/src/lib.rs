@@ -11,13 +11,21 @@
 //! * [`app`] builds the [`axum::Router`] from an [`AppState`]; [`run`]
 //!   serves it on a listener until a shutdown future resolves. Tests call
 //!   both on `127.0.0.1:0` to get a real server on a free port.
-//! * [`api`] — the JSON endpoints (`/healthz`, `/api/v1/version`) and the
-//!   [`error::AppError`] every handler returns.
-//! * [`jobs`] — jobs, templates and spec validation under `/api/v1`.
+//! * [`routes`] — the HTTP handlers, one module per resource, each with
+//!   its `#[utoipa::path]`: [`routes::jobs`] (create, list, inspect, tune,
+//!   stop, delete, ingest, events, metric history), [`routes::records`]
+//!   (leftovers and dead letters, paged), [`routes::templates`] (templates
+//!   and spec validation), [`routes::audit`] (the audit log and who is
+//!   calling) and [`routes::ops`] (`/healthz`, `/readyz`, `/metrics`,
+//!   `/api/v1/version`, JSON 404s). They return [`error::AppError`].
+//! * [`registry`] — the jobs of this process in memory: live engine
+//!   handles and archived records, mirrored into the store.
 //! * [`metrics`] — Prometheus text at `/metrics`.
 //! * [`openapi`] — the OpenAPI document and the interactive docs page.
-//! * [`store`] — jobs, events, metric history and the audit log in SQLite,
-//!   so finished runs survive restarts and crashes are noticed.
+//! * [`store`] — jobs, events, metric history and the audit log in SQLite
+//!   or PostgreSQL, so finished runs survive restarts and crashes are
+//!   noticed; `store::backend` runs the same SQL on either database and
+//!   `store::migrations` holds the schema.
 //! * [`ws`] — the WebSocket hub; today it streams heartbeats.
 //! * [`auth`] — bearer tokens with roles (viewer, operator, admin).
 //! * [`assets`] — finds the built dashboard and serves it, falling back to
@@ -27,17 +35,20 @@
 //! * [`ingest`] — the HTTP endpoint of `http_ingest` sources.
 //! * [`target`] — the built-in HTTP test target (`queuelab target`): slow
 //!   and flaky on demand, for experiments with the `http` operation.
+//!
+//! The layers only look down: [`routes`] use [`registry`] and [`store`],
+//! [`registry`] uses [`store`], and [`store`] uses neither.
 
-pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod healthcheck;
 pub mod ingest;
-pub mod jobs;
 pub mod metrics;
 pub mod openapi;
+pub mod registry;
+pub mod routes;
 pub mod store;
 pub mod target;
 pub mod ws;
@@ -72,7 +83,7 @@ struct Inner {
     started: Instant,
     heartbeat_every: Duration,
     assets: Option<PathBuf>,
-    jobs: jobs::SharedRegistry,
+    jobs: registry::SharedRegistry,
     /// One permit per WebSocket connection: the connection cap.
     ws_slots: Arc<tokio::sync::Semaphore>,
     /// The cap `ws_slots` started with.
@@ -95,7 +106,7 @@ impl AppState {
     /// State for a server whose dashboard files are in `assets` (or none),
     /// which sends a heartbeat every `heartbeat_every` and keeps job files
     /// under `data_dir`.
-    /// Opens the store in `data_dir` (see [`jobs::Registry::open`]).
+    /// Opens the store in `data_dir` (see [`registry::Registry::open`]).
     pub fn new(
         assets: Option<PathBuf>,
         heartbeat_every: Duration,
@@ -117,7 +128,7 @@ impl AppState {
                 started: Instant::now(),
                 heartbeat_every,
                 assets,
-                jobs: Arc::new(jobs::Registry::open(data_dir, store)?),
+                jobs: Arc::new(registry::Registry::open(data_dir, store)?),
                 ws_slots: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_WS_CLIENTS)),
                 ws_max: DEFAULT_MAX_WS_CLIENTS,
                 auth: false,
@@ -210,7 +221,7 @@ impl AppState {
     }
 
     /// The jobs of this server.
-    pub fn jobs(&self) -> &jobs::SharedRegistry {
+    pub fn jobs(&self) -> &registry::SharedRegistry {
         &self.inner.jobs
     }
 
@@ -225,7 +236,7 @@ pub fn app(state: AppState) -> Router {
     // Jobs, templates, the audit log and the WebSocket need a token when
     // auth is on; health, readiness, metrics and the dashboard do not.
     let guarded =
-        jobs::router()
+        routes::router()
             .merge(ws::router())
             .route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),
@@ -240,7 +251,7 @@ pub fn app(state: AppState) -> Router {
         ]);
     Router::new()
         .merge(guarded)
-        .merge(api::router())
+        .merge(routes::ops::router())
         .merge(openapi::router())
         .nest_service("/target", target::router(target::TargetConfig::default()))
         .fallback_service(assets::service(state.assets()))

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{api, jobs};
+use crate::routes;
 
 /// Adds the bearer-token scheme.
 struct BearerAuth;
@@ -30,9 +30,11 @@ impl Modify for BearerAuth {
             The WebSocket at /api/v1/ws streams the frames of `shared::ws`."
     ),
     paths(
-        jobs::create, jobs::list, jobs::detail, jobs::tune, jobs::stop, jobs::ingest,
-        jobs::delete, jobs::events, jobs::history, jobs::leftovers, jobs::dead_letters, jobs::audit_log, jobs::list_templates,
-        jobs::template, jobs::validate, api::healthz, api::readyz, api::version
+        routes::jobs::create, routes::jobs::list, routes::jobs::detail, routes::jobs::tune,
+        routes::jobs::stop, routes::jobs::ingest, routes::jobs::delete, routes::jobs::events,
+        routes::jobs::history, routes::records::leftovers, routes::records::dead_letters,
+        routes::audit::audit_log, routes::templates::list_templates, routes::templates::template,
+        routes::templates::validate, routes::ops::healthz, routes::ops::readyz, routes::ops::version
     ),
     components(schemas(shared::spec::PipelineSpec, shared::api::ErrorBody)),
     modifiers(&BearerAuth),

@@ -1,5 +1,6 @@
-//! Operational endpoints (`/healthz`, `/readyz`, `/metrics`) and the
-//! version; jobs and templates live in [`crate::jobs`].
+//! Operational endpoints (`/healthz`, `/readyz`, `/metrics`), the
+//! version, and JSON 404s for unknown API paths; none of them needs a
+//! token. Jobs live in [`super::jobs`], templates in [`super::templates`].
 
 use axum::extract::OriginalUri;
 use axum::routing::get;

@@ -5,10 +5,14 @@
 //! postgres://…`), with the same behaviour.
 //!
 //! The queries are written once, in the SQL both databases speak (`$n`
-//! parameters, `ON CONFLICT`, `RETURNING`); only the schema's DDL differs.
-//! Schema changes are numbered migrations, applied in order at open and
-//! recorded in `schema_version`. Writes are a few rows a second per
-//! running job, always from blocking threads.
+//! parameters, `ON CONFLICT`, `RETURNING`); `backend` runs them on
+//! either database. Only the schema's DDL differs: schema changes are
+//! numbered `migrations`, applied in order at open and recorded in
+//! `schema_version`. Writes are a few rows a second per running job,
+//! always from blocking threads.
+
+mod backend;
+mod migrations;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -16,6 +20,9 @@ use std::sync::Mutex;
 use shared::api::JobSummary;
 use shared::metrics::{JobEvent, JobReport, JobSnapshot, JobState};
 use shared::spec::PipelineSpec;
+
+use backend::{Backend, Cell, P, Stmt, off_runtime, t};
+use migrations::{MIGRATIONS, POSTGRES_SERIAL, SQLITE_SERIAL};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,216 +36,6 @@ pub enum StoreError {
     /// A stored document no longer reads.
     #[error("store: corrupt record: {0}")]
     Json(#[from] serde_json::Error),
-}
-
-/// Numbered schema migrations (index + 1 is the version), in the DDL both
-/// databases share; `{serial}` stands for an auto-numbered key column.
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE jobs (id TEXT PRIMARY KEY, name TEXT NOT NULL, template TEXT, spec TEXT NOT NULL,
-        state TEXT NOT NULL, created_at_ms BIGINT NOT NULL, updated_at_ms BIGINT NOT NULL,
-        snapshot TEXT, report TEXT);
-     CREATE INDEX jobs_state ON jobs(state);
-     CREATE TABLE events (job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-        n BIGINT NOT NULL, event TEXT NOT NULL, PRIMARY KEY (job_id, n));
-     CREATE TABLE history (job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-        elapsed_ms BIGINT NOT NULL, snapshot TEXT NOT NULL, PRIMARY KEY (job_id, elapsed_ms));
-     CREATE TABLE audit (id {serial}, at_ms BIGINT NOT NULL, who TEXT NOT NULL,
-        action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL, remote TEXT NOT NULL);",
-    "CREATE TABLE tokens (id {serial}, label TEXT NOT NULL, role TEXT NOT NULL,
-        hash TEXT NOT NULL UNIQUE, created_at_ms BIGINT NOT NULL);",
-];
-
-/// What `{serial}` means in SQLite.
-const SQLITE_SERIAL: &str = "INTEGER PRIMARY KEY AUTOINCREMENT";
-/// What `{serial}` means in PostgreSQL.
-const POSTGRES_SERIAL: &str = "BIGSERIAL PRIMARY KEY";
-
-/// A value bound to a `$n` parameter.
-#[derive(Debug, Clone)]
-enum P {
-    I(i64),
-    T(Option<String>),
-}
-
-fn t(s: impl Into<String>) -> P {
-    P::T(Some(s.into()))
-}
-
-/// A value read from a column.
-#[derive(Debug, Clone)]
-enum Cell {
-    I(i64),
-    T(Option<String>),
-}
-
-impl Cell {
-    fn int(&self) -> i64 {
-        match self {
-            Cell::I(i) => *i,
-            Cell::T(s) => s.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0),
-        }
-    }
-
-    fn text(&self) -> Option<String> {
-        match self {
-            Cell::T(s) => s.clone(),
-            Cell::I(i) => Some(i.to_string()),
-        }
-    }
-
-    fn string(&self) -> String {
-        self.text().unwrap_or_default()
-    }
-}
-
-/// Runs `f` where a blocking database client may block: off any tokio
-/// runtime (the PostgreSQL client drives its own), on the caller otherwise.
-fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        std::thread::scope(|s| s.spawn(f).join().expect("store thread panicked"))
-    } else {
-        f()
-    }
-}
-
-enum Backend {
-    Sqlite(Mutex<rusqlite::Connection>),
-    /// In an `Option` so it can be dropped off the runtime (see `Drop`).
-    Postgres(Mutex<Option<postgres::Client>>),
-}
-
-impl std::fmt::Debug for Backend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Backend::Sqlite(_) => "Sqlite",
-            Backend::Postgres(_) => "Postgres",
-        })
-    }
-}
-
-/// A statement and its parameters, for one transaction.
-type Stmt = (&'static str, Vec<P>);
-
-impl Backend {
-    fn query(&self, sql: &str, params: &[P]) -> Result<Vec<Vec<Cell>>, StoreError> {
-        match self {
-            Backend::Sqlite(conn) => {
-                let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-                let mut stmt = conn.prepare_cached(&sqlite_sql(sql))?;
-                let n = stmt.column_count();
-                let values: Vec<rusqlite::types::Value> = params.iter().map(to_sqlite).collect();
-                let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
-                    (0..n)
-                        .map(|i| {
-                            Ok(match r.get_ref(i)? {
-                                rusqlite::types::ValueRef::Integer(i) => Cell::I(i),
-                                rusqlite::types::ValueRef::Null => Cell::T(None),
-                                other => Cell::T(Some(
-                                    String::from_utf8_lossy(other.as_bytes().unwrap_or_default())
-                                        .into_owned(),
-                                )),
-                            })
-                        })
-                        .collect::<Result<Vec<_>, rusqlite::Error>>()
-                })?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
-            }
-            Backend::Postgres(client) => off_runtime(|| {
-                let mut guard = client.lock().unwrap_or_else(|e| e.into_inner());
-                let client = guard.as_mut().expect("open client");
-                let owned: Vec<Box<dyn postgres::types::ToSql + Sync>> =
-                    params.iter().map(to_pg).collect();
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                    owned.iter().map(|b| b.as_ref()).collect();
-                let rows = client.query(sql, &refs)?;
-                Ok(rows
-                    .iter()
-                    .map(|r| {
-                        (0..r.len())
-                            .map(|i| match *r.columns()[i].type_() {
-                                postgres::types::Type::INT8 => {
-                                    r.get::<_, Option<i64>>(i).map_or(Cell::T(None), Cell::I)
-                                }
-                                postgres::types::Type::INT4 => r
-                                    .get::<_, Option<i32>>(i)
-                                    .map_or(Cell::T(None), |v| Cell::I(i64::from(v))),
-                                _ => Cell::T(r.get::<_, Option<String>>(i)),
-                            })
-                            .collect()
-                    })
-                    .collect())
-            }),
-        }
-    }
-
-    /// Runs statements in one transaction.
-    fn transaction(&self, stmts: &[Stmt]) -> Result<(), StoreError> {
-        match self {
-            Backend::Sqlite(conn) => {
-                let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-                let tx = conn.transaction()?;
-                for (sql, params) in stmts {
-                    let values: Vec<rusqlite::types::Value> =
-                        params.iter().map(to_sqlite).collect();
-                    tx.prepare_cached(&sqlite_sql(sql))?
-                        .execute(rusqlite::params_from_iter(values))?;
-                }
-                tx.commit()?;
-                Ok(())
-            }
-            Backend::Postgres(client) => off_runtime(|| {
-                let mut guard = client.lock().unwrap_or_else(|e| e.into_inner());
-                let client = guard.as_mut().expect("open client");
-                let mut tx = client.transaction()?;
-                for (sql, params) in stmts {
-                    let owned: Vec<Box<dyn postgres::types::ToSql + Sync>> =
-                        params.iter().map(to_pg).collect();
-                    let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                        owned.iter().map(|b| b.as_ref()).collect();
-                    tx.execute(*sql, &refs)?;
-                }
-                tx.commit()?;
-                Ok(())
-            }),
-        }
-    }
-
-    fn exec(&self, sql: &'static str, params: Vec<P>) -> Result<(), StoreError> {
-        self.transaction(&[(sql, params)])
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        // The PostgreSQL client owns a runtime, which must not be dropped
-        // inside another one.
-        if let Backend::Postgres(client) = self
-            && let Some(client) = client.get_mut().unwrap_or_else(|e| e.into_inner()).take()
-        {
-            off_runtime(move || drop(client));
-        }
-    }
-}
-
-/// SQLite numbers `$n` parameters by first appearance, not by `n`; its
-/// `?n` means what PostgreSQL's `$n` does.
-fn sqlite_sql(sql: &str) -> String {
-    sql.replace('$', "?")
-}
-
-fn to_sqlite(p: &P) -> rusqlite::types::Value {
-    match p {
-        P::I(i) => rusqlite::types::Value::Integer(*i),
-        P::T(Some(s)) => rusqlite::types::Value::Text(s.clone()),
-        P::T(None) => rusqlite::types::Value::Null,
-    }
-}
-
-fn to_pg(p: &P) -> Box<dyn postgres::types::ToSql + Sync> {
-    match p {
-        P::I(i) => Box::new(*i),
-        P::T(s) => Box::new(s.clone()),
-    }
 }
 
 /// A job as stored.

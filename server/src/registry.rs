@@ -1,0 +1,302 @@
+//! The jobs of this server process, in memory: live ones (running in the
+//! engine, or finished in this process) and archived ones (loaded from the
+//! [`Store`] after a restart).
+//!
+//! The engine runs each job on its own threads and runtime; the registry
+//! only holds their handles, mirrors their progress into the store, and
+//! answers the listing and detail views the routes and the WebSocket
+//! need.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use engine::JobHandle;
+use shared::api::{JobDetail, JobSummary};
+
+use crate::error::AppError;
+use crate::store::{JobRecord, Store, StoreError};
+
+/// The jobs of this server: live ones (running in the engine, or finished
+/// in this process) and archived ones (loaded from the store after a
+/// restart). Everything is mirrored into the [`Store`].
+#[derive(Debug)]
+pub struct Registry {
+    data_dir: PathBuf,
+    next: AtomicU64,
+    jobs: RwLock<BTreeMap<String, Entry>>,
+    store: Store,
+    /// Per live job: events already saved, and whether its report is.
+    saved: Mutex<HashMap<String, (usize, bool)>>,
+}
+
+/// One job of the registry.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    /// The template it was made from, if any.
+    pub(crate) template: Option<String>,
+    /// When it was created, milliseconds since the Unix epoch.
+    pub(crate) created_at_ms: u64,
+    /// Where it lives: in the engine, or only in the store.
+    pub(crate) kind: Kind,
+}
+
+/// Where a job of the registry lives.
+#[derive(Debug, Clone)]
+pub(crate) enum Kind {
+    /// In the engine.
+    Live(JobHandle),
+    /// From the store: finished (or interrupted) before this process.
+    Archived(Arc<JobRecord>),
+}
+
+impl Entry {
+    /// The engine's handle, or a conflict if the job is archived.
+    pub(crate) fn live(&self) -> Result<&JobHandle, AppError> {
+        match &self.kind {
+            Kind::Live(h) => Ok(h),
+            Kind::Archived(r) => Err(AppError::Conflict(format!(
+                "the job is {}, not running",
+                r.summary.state
+            ))),
+        }
+    }
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Registry {
+    /// Opens the store under `data_dir` (`queuelab.db`), marks jobs a crash
+    /// left running as `interrupted`, and loads every stored job.
+    /// `store` names a PostgreSQL URL or a SQLite file; by default the
+    /// store is `queuelab.db` in `data_dir`.
+    pub fn open(data_dir: PathBuf, store: Option<&str>) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(&data_dir).map_err(|e| {
+            StoreError::Sql(rusqlite::Error::InvalidPath(
+                data_dir.join(format!("({e})")),
+            ))
+        })?;
+        let store = match store {
+            Some(place) => Store::open_at(place)?,
+            None => Store::open(&data_dir.join("queuelab.db"))?,
+        };
+        let interrupted = store.mark_interrupted()?;
+        if !interrupted.is_empty() {
+            tracing::warn!(jobs = ?interrupted, "jobs left running by the last process are marked interrupted");
+        }
+        let jobs = store
+            .jobs()?
+            .into_iter()
+            .map(|r| {
+                (
+                    r.summary.id.clone(),
+                    Entry {
+                        template: r.summary.template.clone(),
+                        created_at_ms: r.summary.created_at_ms,
+                        kind: Kind::Archived(Arc::new(r)),
+                    },
+                )
+            })
+            .collect();
+        Ok(Self {
+            data_dir,
+            next: AtomicU64::new(1),
+            jobs: RwLock::new(jobs),
+            store,
+            saved: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The store behind the registry.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The folder job files go under (each job in a folder named by its id).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Saves the progress of every live job not yet saved in full: its
+    /// snapshot, new events, a history point, its report once finished.
+    /// Blocking: run it on a blocking thread.
+    pub fn persist(&self) {
+        let live: Vec<JobHandle> = self
+            .jobs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter_map(|e| match &e.kind {
+                Kind::Live(h) => Some(h.clone()),
+                Kind::Archived(_) => None,
+            })
+            .collect();
+        for h in live {
+            let (from, done) = self
+                .saved
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(h.id())
+                .copied()
+                .unwrap_or((0, false));
+            if done {
+                continue;
+            }
+            // The report first: once it is there, the snapshot is final.
+            let report = h.report();
+            let snapshot = h.snapshot();
+            let events = h.events_since(from);
+            match self
+                .store
+                .save_progress(h.id(), &snapshot, from, &events, report.as_deref())
+            {
+                Ok(()) => {
+                    self.saved
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(h.id().to_owned(), (from + events.len(), report.is_some()));
+                }
+                Err(e) => tracing::error!(job = %h.id(), error = %e, "cannot save job progress"),
+            }
+        }
+    }
+
+    /// A fresh id: creation time and a counter, so ids sort by age and
+    /// never repeat across restarts (job folders are named after them).
+    pub(crate) fn new_id(&self) -> String {
+        format!(
+            "j{}-{}",
+            now_ms(),
+            self.next.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// Drains every running job, waits up to `deadline` for them to
+    /// finish, then aborts what is still running (into leftovers).
+    pub fn drain_all(&self, deadline: std::time::Duration) {
+        let handles: Vec<JobHandle> = self
+            .jobs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter_map(|e| match &e.kind {
+                Kind::Live(h) if !h.state().is_finished() => Some(h.clone()),
+                _ => None,
+            })
+            .collect();
+        for h in &handles {
+            let _ = h.drain_within(Some(deadline));
+        }
+        // The drain deadline escalates each job to an abort by itself.
+        for h in &handles {
+            h.wait();
+        }
+        self.persist();
+    }
+
+    /// The handle of job `id`, if there is one.
+    pub fn handle(&self, id: &str) -> Option<JobHandle> {
+        match &self
+            .jobs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)?
+            .kind
+        {
+            Kind::Live(h) => Some(h.clone()),
+            Kind::Archived(_) => None,
+        }
+    }
+
+    /// Every job, newest first.
+    pub fn summaries(&self) -> Vec<JobSummary> {
+        let jobs = self.jobs.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut all: Vec<JobSummary> = jobs.values().map(summary).collect();
+        all.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms).then(b.id.cmp(&a.id)));
+        all
+    }
+
+    /// Job `id`, or a 404.
+    pub(crate) fn get(&self, id: &str) -> Result<Entry, AppError> {
+        self.jobs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+            .ok_or_else(|| AppError::NotFound(format!("no job `{id}`")))
+    }
+
+    /// Adds (or replaces) job `id` in memory; the store is the caller's.
+    pub(crate) fn insert(&self, id: String, entry: Entry) {
+        self.jobs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, entry);
+    }
+
+    /// Forgets job `id` in memory, and what of it was saved; the store is
+    /// the caller's.
+    pub(crate) fn remove(&self, id: &str) {
+        self.jobs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        self.saved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+}
+
+/// The registry as the app state holds it.
+pub type SharedRegistry = Arc<Registry>;
+
+/// The listing fields of a job, live or archived.
+pub(crate) fn summary(entry: &Entry) -> JobSummary {
+    let h = match &entry.kind {
+        Kind::Live(h) => h,
+        Kind::Archived(r) => return r.summary.clone(),
+    };
+    let snap = h.snapshot();
+    let report = h.report();
+    JobSummary {
+        id: h.id().to_owned(),
+        name: h.spec().name.clone(),
+        template: entry.template.clone(),
+        state: h.state(),
+        created_at_ms: entry.created_at_ms,
+        elapsed_ms: report
+            .as_ref()
+            .map_or(snap.elapsed_ms, |r| (r.elapsed_s * 1000.0) as u64),
+        accounting: report.as_ref().map_or(snap.accounting, |r| r.accounting),
+        throughput: report.as_ref().map_or(snap.throughput, |r| r.throughput),
+        p99_us: report
+            .as_ref()
+            .map_or(snap.end_to_end_total.p99_us, |r| r.end_to_end.p99_us),
+    }
+}
+
+/// Everything about a job, live or archived: spec, snapshot, report.
+pub(crate) fn detail_of(entry: &Entry) -> JobDetail {
+    match &entry.kind {
+        Kind::Live(h) => JobDetail {
+            summary: summary(entry),
+            spec: h.spec().clone(),
+            snapshot: (*h.snapshot()).clone(),
+            report: h.report().map(|r| (*r).clone()),
+        },
+        Kind::Archived(r) => JobDetail {
+            summary: r.summary.clone(),
+            spec: r.spec.clone(),
+            snapshot: r.snapshot.clone().unwrap_or_default(),
+            report: r.report.clone(),
+        },
+    }
+}

@@ -1,0 +1,467 @@
+//! Jobs over REST, under `/api/v1/jobs`: create one from a spec (JSON or
+//! TOML) or from a template with overrides, list and filter them, inspect,
+//! tune, stop (drain or abort) and delete them, feed `http_ingest` sources,
+//! read their events and metric history.
+//!
+//! The jobs themselves are in the [`Registry`](crate::registry::Registry);
+//! handlers only call into it and the engine, from `spawn_blocking` where
+//! the engine blocks (starting a job opens files and connects to
+//! databases).
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use engine::{ControlError, JobOptions, StartError};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use shared::api::{JobDetail, JobPage, JobSummary, StopMode, StopRequest};
+use shared::metrics::{JobEvent, JobSnapshot, JobState, TuneRequest};
+use shared::spec::{FieldError, PipelineSpec, SpecError, SpecFormat};
+use shared::templates;
+
+use super::audit::{Caller, audit};
+use crate::AppState;
+use crate::error::AppError;
+use crate::registry::{Entry, Kind, detail_of, now_ms, summary};
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/jobs", post(create).get(list))
+        .route("/api/v1/jobs/{id}", get(detail).patch(tune).delete(delete))
+        .route("/api/v1/jobs/{id}/stop", post(stop))
+        .route("/api/v1/jobs/{id}/ingest", post(ingest))
+        .route("/api/v1/jobs/{id}/events", get(events))
+        .route("/api/v1/jobs/{id}/metrics", get(history))
+}
+
+/// Parses a JSON body into `T`, naming the field at fault.
+fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        AppError::InvalidField {
+            field: if path == "." { String::new() } else { path },
+            message: e.inner().to_string(),
+        }
+    })
+}
+
+/// The format of a spec body, from its `Content-Type` (JSON by default).
+fn spec_format(headers: &HeaderMap) -> Result<SpecFormat, AppError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" | "" => Ok(SpecFormat::Json),
+        "application/toml" | "application/x-toml" | "text/x-toml" | "text/toml" => {
+            Ok(SpecFormat::Toml)
+        }
+        other => Err(AppError::UnsupportedMediaType(format!(
+            "`{other}` is not a spec format: send application/json or application/toml"
+        ))),
+    }
+}
+
+/// Merges `patch` into `target`: objects key by key, arrays element by
+/// element (so `{"stages": [{"workers": 16}]}` changes only the first
+/// stage's workers), anything else replaced; `null` removes a key.
+pub fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (Value::Array(t), Value::Array(p)) => {
+            for (i, v) in p.iter().enumerate() {
+                match t.get_mut(i) {
+                    Some(slot) => merge(slot, v),
+                    None => t.push(v.clone()),
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+/// `{"template": NAME, "overrides": {...}}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FromTemplate {
+    template: String,
+    #[serde(default)]
+    overrides: Value,
+}
+
+/// The spec a create or validate request describes, and its template.
+pub(super) fn requested_spec(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(PipelineSpec, Option<String>), AppError> {
+    let format = spec_format(headers)?;
+    let text = std::str::from_utf8(body)
+        .map_err(|_| AppError::BadRequest("the body must be UTF-8 text".into()))?;
+    if format == SpecFormat::Json
+        && let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text)
+        && map.contains_key("template")
+    {
+        let req: FromTemplate = json_body(body)?;
+        let t = templates::get(&req.template).ok_or_else(|| AppError::InvalidField {
+            field: "template".into(),
+            message: format!("no template `{}`; see GET /api/v1/templates", req.template),
+        })?;
+        let base = t.spec().map_err(|e| AppError::Internal(e.to_string()))?;
+        let mut value =
+            serde_json::to_value(&base).map_err(|e| AppError::Internal(e.to_string()))?;
+        if !req.overrides.is_null() {
+            merge(&mut value, &req.overrides);
+        }
+        let spec = PipelineSpec::parse(&value.to_string(), SpecFormat::Json)
+            .map_err(AppError::InvalidSpec)?;
+        return Ok((spec, Some(req.template)));
+    }
+    let spec = PipelineSpec::parse(text, format).map_err(AppError::InvalidSpec)?;
+    Ok((spec, None))
+}
+
+/// Creates and starts a job from a spec (JSON, or TOML with
+/// `Content-Type: application/toml`) or from `{"template": NAME, "overrides": {...}}`.
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs",
+    request_body(content = serde_json::Value, description = "A PipelineSpec, or {template, overrides}", content_type = "application/json"),
+    responses((status = 201, description = "Started; Location names the job", body = JobDetail),
+        (status = 401, body = shared::api::ErrorBody), (status = 403, body = shared::api::ErrorBody),
+        (status = 415, body = shared::api::ErrorBody), (status = 422, description = "Invalid input; every problem with its field path", body = shared::api::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    remote: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    if state.is_stopping() {
+        return Err(AppError::Unavailable(
+            "the server is shutting down and takes no new jobs".into(),
+        ));
+    }
+    let (spec, template) = requested_spec(&headers, &body)?;
+    let registry = state.jobs().clone();
+    let id = registry.new_id();
+    let opts = JobOptions::new(id.clone(), registry.data_dir());
+    let handle = tokio::task::spawn_blocking(move || engine::start(spec, opts))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|e| match e {
+            StartError::Invalid(e) => AppError::InvalidSpec(e),
+            StartError::Io(message) => AppError::InvalidSpec(SpecError {
+                errors: vec![FieldError {
+                    path: String::new(),
+                    message: format!("cannot start: {message}"),
+                }],
+            }),
+            other => AppError::Internal(other.to_string()),
+        })?;
+    let entry = Entry {
+        template,
+        created_at_ms: now_ms(),
+        kind: Kind::Live(handle),
+    };
+    let body = detail_of(&entry);
+    {
+        let (registry, summary, spec) = (registry.clone(), body.summary.clone(), body.spec.clone());
+        tokio::task::spawn_blocking(move || registry.store().insert_job(&summary, &spec))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+    }
+    audit(
+        &state,
+        &remote,
+        "create",
+        &id,
+        &serde_json::json!({"name": body.summary.name, "template": body.summary.template}),
+    );
+    registry.insert(id.clone(), entry);
+    tracing::info!(job = %id, name = %body.summary.name, "job created");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/api/v1/jobs/{id}"))],
+        Json(body),
+    )
+        .into_response())
+}
+
+/// Filters and paging of `GET /api/v1/jobs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    state: Option<JobState>,
+    template: Option<String>,
+    /// Text that the id or the name contains.
+    q: Option<String>,
+    #[serde(default)]
+    offset: usize,
+    limit: Option<usize>,
+}
+
+/// Lists jobs, newest first, with filters and paging.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
+    params(("state" = Option<String>, Query, description = "Only jobs in this state"),
+        ("template" = Option<String>, Query, description = "Only jobs made from this template"),
+        ("q" = Option<String>, Query, description = "Text the id or name contains"),
+        ("offset" = Option<usize>, Query), ("limit" = Option<usize>, Query, description = "1 to 500, default 50")),
+    responses((status = 200, body = JobPage), (status = 422, description = "Invalid input; every problem with its field path", body = shared::api::ErrorBody)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<JobPage>, AppError> {
+    let Query(q) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::InvalidField {
+            field: "limit".into(),
+            message: "must be between 1 and 500".into(),
+        });
+    }
+    let matching: Vec<JobSummary> = state
+        .jobs()
+        .summaries()
+        .into_iter()
+        .filter(|s| q.state.is_none_or(|st| s.state == st))
+        .filter(|s| {
+            q.template
+                .as_deref()
+                .is_none_or(|t| s.template.as_deref() == Some(t))
+        })
+        .filter(|s| {
+            q.q.as_deref()
+                .is_none_or(|text| s.id.contains(text) || s.name.contains(text))
+        })
+        .collect();
+    let total = matching.len();
+    let jobs = matching.into_iter().skip(q.offset).take(limit).collect();
+    Ok(Json(JobPage { jobs, total }))
+}
+
+/// One job: spec, state, newest snapshot, final report.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
+    responses((status = 200, body = JobDetail), (status = 404, body = shared::api::ErrorBody)), security(("bearer" = [])))]
+pub async fn detail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobDetail>, AppError> {
+    Ok(Json(detail_of(&state.jobs().get(&id)?)))
+}
+
+fn control_error(e: ControlError) -> AppError {
+    match e {
+        ControlError::NotRunning(state) => {
+            AppError::Conflict(format!("the job is {state}, not running"))
+        }
+        ControlError::UnknownStage(name) => AppError::InvalidField {
+            field: "stage".into(),
+            message: format!("no stage named `{name}`"),
+        },
+        ControlError::Invalid { field, message } => AppError::InvalidField { field, message },
+        ControlError::Scale(e) => AppError::Conflict(e.to_string()),
+    }
+}
+
+/// Changes a running stage's workers, concurrency or rate limit, or the sink's batching.
+#[utoipa::path(patch, path = "/api/v1/jobs/{id}", tag = "jobs", request_body = TuneRequest,
+    responses((status = 200, body = JobDetail), (status = 409, description = "Not running", body = shared::api::ErrorBody), (status = 422, description = "Invalid input; every problem with its field path", body = shared::api::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn tune(
+    State(state): State<AppState>,
+    remote: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<JobDetail>, AppError> {
+    let entry = state.jobs().get(&id)?;
+    let req: TuneRequest = json_body(&body)?;
+    let handle = entry.live()?.clone();
+    audit(&state, &remote, "tune", &id, &req);
+    tokio::task::spawn_blocking(move || handle.tune(&req))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(control_error)?;
+    Ok(Json(detail_of(&entry)))
+}
+
+/// Stops a job: drain (graceful, with an optional deadline) or abort.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/stop", tag = "jobs", request_body = StopRequest,
+    responses((status = 202, body = JobDetail), (status = 409, body = shared::api::ErrorBody)), security(("bearer" = [])))]
+pub async fn stop(
+    State(state): State<AppState>,
+    remote: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let entry = state.jobs().get(&id)?;
+    let req: StopRequest = if body.is_empty() {
+        StopRequest::default()
+    } else {
+        json_body(&body)?
+    };
+    if let Some(ms) = req.deadline_ms
+        && !(1..=shared::spec::limits::MAX_DRAIN_DEADLINE_MS).contains(&ms)
+    {
+        return Err(AppError::InvalidField {
+            field: "deadline_ms".into(),
+            message: format!(
+                "must be between 1 and {}",
+                shared::spec::limits::MAX_DRAIN_DEADLINE_MS
+            ),
+        });
+    }
+    let handle = entry.live()?;
+    audit(&state, &remote, "stop", &id, &req);
+    let result = match req.mode {
+        StopMode::Drain => {
+            handle.drain_within(req.deadline_ms.map(std::time::Duration::from_millis))
+        }
+        StopMode::Abort => handle.abort(),
+    };
+    result.map_err(control_error)?;
+    Ok((StatusCode::ACCEPTED, Json(detail_of(&entry))).into_response())
+}
+
+/// Lines for a job whose source is `http_ingest`, one item per line.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/ingest", tag = "jobs",
+    request_body(content = String, content_type = "text/plain"),
+    responses((status = 202, description = "All lines taken"), (status = 429, description = "A full `reject` queue refused some; counts in the body"),
+        (status = 409, body = shared::api::ErrorBody)), security(("bearer" = [])))]
+pub async fn ingest(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let entry = state.jobs().get(&id)?;
+    let handle = entry.live()?.ingest().ok_or_else(|| {
+        AppError::Conflict(format!(
+            "job `{id}` does not read HTTP input (its source is not http_ingest)"
+        ))
+    })?;
+    Ok(crate::ingest::ingest(State(handle), body).await)
+}
+
+/// Deletes a finished job and its records (admin).
+#[utoipa::path(delete, path = "/api/v1/jobs/{id}", tag = "jobs",
+    responses((status = 204), (status = 409, description = "Still running", body = shared::api::ErrorBody)), security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    remote: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let entry = state.jobs().get(&id)?;
+    let st = summary(&entry).state;
+    if !st.is_finished() {
+        return Err(AppError::Conflict(format!(
+            "the job is {st}: stop it before deleting it"
+        )));
+    }
+    let registry = state.jobs().clone();
+    let job = id.clone();
+    tokio::task::spawn_blocking(move || {
+        registry.remove(&job);
+        registry.store().delete_job(&job)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?
+    .map_err(|e| AppError::Internal(e.to_string()))?;
+    audit(&state, &remote, "delete", &id, &serde_json::json!({}));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Time range and resolution of `GET /api/v1/jobs/{id}/metrics`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    #[serde(default)]
+    from_ms: u64,
+    to_ms: Option<u64>,
+    /// At most one point per this many milliseconds (default 1000).
+    step_ms: Option<u64>,
+}
+
+/// A job's metric history, at most one snapshot per `step_ms`.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/metrics", tag = "jobs",
+    params(("from_ms" = Option<u64>, Query), ("to_ms" = Option<u64>, Query), ("step_ms" = Option<u64>, Query, description = "Default 1000")),
+    responses((status = 200, body = Vec<JobSnapshot>)), security(("bearer" = [])))]
+pub async fn history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<JobSnapshot>>, AppError> {
+    let Query(q) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    state.jobs().get(&id)?;
+    let registry = state.jobs().clone();
+    // Save the newest progress first, so the history reaches "now".
+    let points = tokio::task::spawn_blocking(move || {
+        registry.persist();
+        registry.store().history(
+            &id,
+            q.from_ms,
+            q.to_ms.unwrap_or(u64::MAX),
+            q.step_ms.unwrap_or(1000),
+        )
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?
+    .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(Json(points))
+}
+
+/// A job's events: state changes and tunes, with times.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs",
+    responses((status = 200, body = Vec<JobEvent>)), security(("bearer" = [])))]
+pub async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<JobEvent>>, AppError> {
+    match state.jobs().get(&id)?.kind {
+        Kind::Live(h) => Ok(Json(h.events())),
+        Kind::Archived(_) => {
+            let registry = state.jobs().clone();
+            tokio::task::spawn_blocking(move || registry.store().events(&id))
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?
+                .map(Json)
+                .map_err(|e| AppError::Internal(e.to_string()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patches_objects_and_arrays_by_index() {
+        let mut v = json!({"a": 1, "stages": [{"w": 1, "n": "x"}, {"w": 2}], "drop": true});
+        merge(
+            &mut v,
+            &json!({"stages": [{"w": 16}], "drop": null, "b": {"c": 3}}),
+        );
+        assert_eq!(
+            v,
+            json!({"a": 1, "stages": [{"w": 16, "n": "x"}, {"w": 2}], "b": {"c": 3}})
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! The built-in templates (the article's scenarios) and spec validation
+//! without running anything.
+
+use axum::body::Bytes;
+use axum::extract::Path;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use shared::api::{TemplateInfo, Validated};
+use shared::templates;
+
+use super::jobs::requested_spec;
+use crate::AppState;
+use crate::error::AppError;
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/templates", get(list_templates))
+        .route("/api/v1/templates/{name}", get(template))
+        .route("/api/v1/validate", post(validate))
+}
+
+fn template_info(t: &templates::Template) -> TemplateInfo {
+    TemplateInfo {
+        name: t.name.to_owned(),
+        summary: t.summary(),
+        description: t
+            .spec()
+            .ok()
+            .and_then(|s| s.description)
+            .unwrap_or_default(),
+        toml: t.toml.to_owned(),
+    }
+}
+
+/// The built-in templates: the article's scenarios.
+#[utoipa::path(get, path = "/api/v1/templates", tag = "templates", responses((status = 200, body = Vec<TemplateInfo>)))]
+pub async fn list_templates() -> Json<Vec<TemplateInfo>> {
+    Json(templates::ALL.iter().map(template_info).collect())
+}
+
+/// One template.
+#[utoipa::path(get, path = "/api/v1/templates/{name}", tag = "templates",
+    responses((status = 200, body = TemplateInfo), (status = 404, body = shared::api::ErrorBody)))]
+pub async fn template(Path(name): Path<String>) -> Result<Json<TemplateInfo>, AppError> {
+    templates::get(&name)
+        .map(|t| Json(template_info(t)))
+        .ok_or_else(|| AppError::NotFound(format!("no template `{name}`")))
+}
+
+/// Validates a spec without running it; every problem with its field path.
+#[utoipa::path(post, path = "/api/v1/validate", tag = "jobs",
+    request_body(content = serde_json::Value, description = "A PipelineSpec (JSON or TOML) or {template, overrides}"),
+    responses((status = 200, body = Validated), (status = 422, description = "Invalid input; every problem with its field path", body = shared::api::ErrorBody)))]
+pub async fn validate(headers: HeaderMap, body: Bytes) -> Result<Json<Validated>, AppError> {
+    let (spec, _) = requested_spec(&headers, &body)?;
+    Ok(Json(Validated { valid: true, spec }))
+}
