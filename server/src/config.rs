@@ -55,6 +55,13 @@ pub struct ServeConfig {
     #[arg(long, env = "QUEUELAB_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origin: Vec<String>,
 
+    /// Host names the server answers for, besides IP addresses and
+    /// `localhost` (e.g. `queuelab.staging.example`); requests naming any
+    /// other host are refused, which defeats DNS rebinding. Repeat or
+    /// separate with commas.
+    #[arg(long, env = "QUEUELAB_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_host: Vec<String>,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "QUEUELAB_LOG_JSON")]
     pub log_json: bool,
@@ -78,6 +85,7 @@ pub const FILE_KEYS: &[&str] = &[
     "shutdown_drain_ms",
     "auth",
     "cors_origin",
+    "allowed_host",
     "log_json",
 ];
 

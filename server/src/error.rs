@@ -43,6 +43,10 @@ pub enum AppError {
     /// The body's media type is not one this endpoint reads.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The request names a host this server does not answer for (a DNS
+    /// rebinding attempt, or a name the operator has not configured).
+    #[error("{0}")]
+    MisdirectedHost(String),
     /// A bug or an I/O failure on the server's side.
     #[error("internal error: {0}")]
     Internal(String),
@@ -63,10 +67,16 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            AppError::MisdirectedHost(_) => (StatusCode::MISDIRECTED_REQUEST, "misdirected_host"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
 }
+
+/// What a client is told of a server-side failure: never the internal
+/// text (SQL, OS errors, paths, panics), which goes to the log instead.
+pub const INTERNAL_MESSAGE: &str =
+    "something went wrong on the server; the request id identifies it in the server's log";
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
@@ -85,17 +95,18 @@ impl IntoResponse for AppError {
                 .errors
                 .first()
                 .map_or_else(|| "invalid spec".to_owned(), |f| f.message.clone()),
+            AppError::Internal(_) => INTERNAL_MESSAGE.to_owned(),
             other => other.to_string(),
         };
-        let errors = match &self {
-            AppError::InvalidSpec(e) => e.errors.clone(),
+        let errors = match self {
+            AppError::InvalidSpec(e) => e.errors,
             _ => Vec::new(),
         };
         let body = ErrorBody {
-            code: code.to_owned(),
-            message,
             field,
             errors,
+            request_id: crate::request_id::current(),
+            ..ErrorBody::new(code, message)
         };
         (status, Json(body)).into_response()
     }
@@ -103,7 +114,8 @@ impl IntoResponse for AppError {
 
 /// Middleware: gives the framework's own error answers (unknown method,
 /// body too large, unreadable path parameter…) the same JSON shape as
-/// ours, so API clients always get `{code, message}`.
+/// ours, so API clients always get `{code, message, request_id}`; a
+/// server error's text is logged, never sent.
 pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let is_api = req.uri().path().starts_with("/api/");
     let resp = next.run(req).await;
@@ -126,18 +138,31 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
         s if s.is_server_error() => "internal",
         _ => "bad_request",
     };
-    let message = if text.is_empty() {
+    let message = if status.is_server_error() {
+        tracing::error!(%status, error = %text, "request failed");
+        INTERNAL_MESSAGE.to_owned()
+    } else if text.is_empty() {
         status.canonical_reason().unwrap_or("error").to_owned()
     } else {
         text
     };
     let body = ErrorBody {
-        code: code.to_owned(),
-        message,
-        field: None,
-        errors: Vec::new(),
+        request_id: crate::request_id::current(),
+        ..ErrorBody::new(code, message)
     };
     (status, Json(body)).into_response()
+}
+
+/// The answer to a handler that panicked: a plain 500 with the request
+/// id; the panic's text goes to the log only.
+pub fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let text = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = %text, "a handler panicked");
+    AppError::Internal(format!("panic: {text}")).into_response()
 }
 
 #[cfg(test)]
@@ -159,5 +184,22 @@ mod tests {
         assert_eq!(body.code, "invalid_field");
         assert_eq!(body.field.as_deref(), Some("stages[0].workers"));
         assert_eq!(body.message, "must be 1..=4096");
+    }
+
+    #[tokio::test]
+    async fn internal_errors_keep_their_text_out_of_the_body() {
+        let resp = crate::request_id::tests_scope("r1", async {
+            AppError::Internal("SELECT secret FROM x: /var/lib/db (os error 13)".into())
+                .into_response()
+        })
+        .await;
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body.code, "internal");
+        assert_eq!(body.message, INTERNAL_MESSAGE);
+        assert_eq!(body.request_id.as_deref(), Some("r1"));
     }
 }

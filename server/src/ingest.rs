@@ -53,23 +53,21 @@ pub async fn ingest(State(handle): State<IngestHandle>, body: Bytes) -> Response
             "stopped",
             "the job takes no more input",
         ),
-        Err(join) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            &format!("ingest failed: {join}"),
-        ),
+        Err(join) => {
+            tracing::error!(error = %join, "ingest task failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                crate::error::INTERNAL_MESSAGE,
+            )
+        }
     }
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(ErrorBody {
-            code: code.into(),
-            message: message.into(),
-            field: None,
-            errors: vec![],
-        }),
-    )
-        .into_response()
+    let body = ErrorBody {
+        request_id: crate::request_id::current(),
+        ..ErrorBody::new(code, message)
+    };
+    (status, Json(body)).into_response()
 }

@@ -26,8 +26,14 @@
 //!   or PostgreSQL, so finished runs survive restarts and crashes are
 //!   noticed; `store::backend` runs the same SQL on either database and
 //!   `store::migrations` holds the schema.
-//! * [`ws`] — the WebSocket hub; today it streams heartbeats.
+//! * [`ws`] — the WebSocket hub: heartbeats, job snapshots, events and the
+//!   job list, to subscribers.
 //! * [`auth`] — bearer tokens with roles (viewer, operator, admin).
+//! * [`browser`] — what keeps a browser from being turned against the
+//!   server: `Host` and `Origin` checks, JSON-only mutations, security
+//!   headers.
+//! * [`request_id`] — an id per request, in the response header, the log
+//!   and every error body; internals go to the log only.
 //! * [`assets`] — finds the built dashboard and serves it, falling back to
 //!   `index.html` so client-side routes survive a reload.
 //! * [`healthcheck`] — a dependency-free HTTP probe for container
@@ -41,6 +47,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod browser;
 pub mod config;
 pub mod error;
 pub mod healthcheck;
@@ -48,6 +55,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod openapi;
 pub mod registry;
+pub mod request_id;
 pub mod routes;
 pub mod store;
 pub mod target;
@@ -94,6 +102,9 @@ struct Inner {
     frames: ws::FrameCache,
     /// Browser origins allowed by CORS.
     cors: Vec<axum::http::HeaderValue>,
+    /// Host names the server answers for besides IP literals and
+    /// `localhost` (see [`browser::check_host`]).
+    allowed_hosts: Vec<String>,
     /// Set once shutdown began: no new jobs, not ready.
     stopping: std::sync::atomic::AtomicBool,
     /// Cancelled when the server begins to shut down, so long-lived
@@ -134,6 +145,7 @@ impl AppState {
                 auth: false,
                 frames: ws::FrameCache::default(),
                 cors: Vec::new(),
+                allowed_hosts: Vec::new(),
                 stopping: std::sync::atomic::AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
             }),
@@ -191,6 +203,26 @@ impl AppState {
         })
     }
 
+    /// Also answers for these host names (besides IP literals and
+    /// `localhost`), e.g. the name a team reaches a staging server by.
+    pub fn with_allowed_hosts(self, hosts: &[String]) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).expect("configure the state before sharing it");
+        inner.allowed_hosts = hosts.iter().map(|h| h.trim().to_owned()).collect();
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Host names answered for besides IP literals and `localhost`.
+    pub fn allowed_hosts(&self) -> &[String] {
+        &self.inner.allowed_hosts
+    }
+
+    /// Browser origins allowed to call the API (and open the WebSocket).
+    pub fn cors_origins(&self) -> &[axum::http::HeaderValue] {
+        &self.inner.cors
+    }
+
     /// Snapshot frames shared by WebSocket subscribers.
     pub fn frames(&self) -> &ws::FrameCache {
         &self.inner.frames
@@ -233,15 +265,16 @@ impl AppState {
 
 /// Builds the whole HTTP application: API, WebSocket and dashboard.
 pub fn app(state: AppState) -> Router {
-    // Jobs, templates, the audit log and the WebSocket need a token when
-    // auth is on; health, readiness, metrics and the dashboard do not.
-    let guarded =
-        routes::router()
-            .merge(ws::router())
-            .route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                auth::require,
-            ));
+    // Jobs, templates, the audit log, the WebSocket and the built-in test
+    // target need a token when auth is on; health, readiness, metrics and
+    // the dashboard do not.
+    let guarded = routes::router()
+        .merge(ws::router())
+        .nest_service("/target", target::router(target::TargetConfig::default()))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require,
+        ));
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(state.inner.cors.clone())
         .allow_methods(tower_http::cors::Any)
@@ -253,11 +286,20 @@ pub fn app(state: AppState) -> Router {
         .merge(guarded)
         .merge(routes::ops::router())
         .merge(openapi::router())
-        .nest_service("/target", target::router(target::TargetConfig::default()))
         .fallback_service(assets::service(state.assets()))
+        .layer(axum::middleware::from_fn(browser::check_content_type))
         .layer(cors)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            error::panicked,
+        ))
         .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            browser::check_host,
+        ))
+        .layer(axum::middleware::from_fn(browser::headers))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(request_id::assign))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

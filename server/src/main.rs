@@ -296,6 +296,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     .context("cannot open the store")?
     .with_max_ws_clients(config.max_ws_clients)
     .with_auth(config.auth_enabled())
+    .with_allowed_hosts(&config.allowed_host)
     .with_cors_origins(&config.cors_origin)
     .context("--cors-origin")?;
     tracing::info!(

@@ -51,7 +51,26 @@ pub fn router() -> Router<AppState> {
     Router::new().route(shared::WS_PATH, get(upgrade))
 }
 
-async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+/// Largest message a client may send. The protocol's frames are a few
+/// hundred bytes; anything bigger closes the connection (1009) before it
+/// is buffered.
+pub const MAX_CLIENT_MESSAGE: usize = 16 << 10;
+
+async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if !crate::browser::origin_allowed(&headers, state.cors_origins()) {
+        tracing::warn!(origin = ?headers.get(axum::http::header::ORIGIN), "refused a WebSocket from a foreign origin");
+        return AppError::Forbidden(
+            "this page's origin may not open the live link; the server's operator can allow it with --cors-origin".into(),
+        )
+        .into_response();
+    }
+    let ws = ws
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE);
     let Ok(slot) = state.ws_slots().clone().try_acquire_owned() else {
         return AppError::Unavailable("too many WebSocket clients; try again later".into())
             .into_response();

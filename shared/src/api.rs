@@ -35,6 +35,23 @@ pub struct ErrorBody {
     /// `field` and `message`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// The id of the request, also in the `x-request-id` header and in the
+    /// server's log: quote it when reporting a problem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl ErrorBody {
+    /// An error with a code and a message, naming no field.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            field: None,
+            errors: Vec::new(),
+            request_id: None,
+        }
+    }
 }
 
 /// A job as listed: identity, state and headline figures.
@@ -143,12 +160,7 @@ mod tests {
 
     #[test]
     fn error_body_omits_absent_field() {
-        let body = ErrorBody {
-            code: "not_found".into(),
-            message: "no route".into(),
-            field: None,
-            errors: vec![],
-        };
+        let body = ErrorBody::new("not_found", "no route");
         let json = serde_json::to_value(&body).unwrap();
         assert!(json.get("field").is_none());
         let back: ErrorBody = serde_json::from_value(json).unwrap();

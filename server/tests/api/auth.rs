@@ -96,6 +96,7 @@ async fn every_role_gets_exactly_its_rights() {
             0,
         ),
         (Method::GET, "/api/v1/templates".into(), json!(null), 0),
+        (Method::GET, "/target/anything".into(), json!(null), 0),
         (Method::POST, "/api/v1/validate".into(), spec.clone(), 0),
         (Method::POST, "/api/v1/jobs".into(), spec.clone(), 1),
         (
@@ -226,6 +227,7 @@ async fn framework_errors_are_json_too() {
     let big = client
         .post(app.url("/api/v1/validate"))
         .bearer_auth(&admin)
+        .header("content-type", "application/json")
         .body(huge)
         .send()
         .await

@@ -362,6 +362,7 @@ async fn ingest_and_the_test_target_are_mounted() {
     for _ in 0..100 {
         let resp = c
             .post(&url)
+            .header("content-type", "application/x-ndjson")
             .body("{\"id\":\"a\",\"level\":\"I\",\"msg\":\"m\"}\n{bad\n")
             .send()
             .await
@@ -394,6 +395,7 @@ async fn ingest_and_the_test_target_are_mounted() {
     let other = other.json::<JobDetail>().await.unwrap().summary.id;
     let refused = c
         .post(app.url(&format!("/api/v1/jobs/{other}/ingest")))
+        .header("content-type", "application/x-ndjson")
         .body("x\n")
         .send()
         .await

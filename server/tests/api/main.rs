@@ -2,6 +2,7 @@
 //! listening on `127.0.0.1:0` (one test binary for the whole API area).
 
 mod auth;
+mod browser;
 mod health;
 mod helpers;
 mod hub;
