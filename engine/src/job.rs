@@ -104,6 +104,9 @@ pub enum ControlError {
     /// The stage cannot take the change now.
     #[error(transparent)]
     Scale(#[from] ScaleError),
+    /// The job is being aborted: a drain can no longer apply.
+    #[error("the job is being aborted")]
+    Aborting,
 }
 
 struct Lifecycle {
@@ -321,6 +324,9 @@ impl JobHandle {
         let core = &self.inner.core;
         {
             let mut lc = core.lifecycle();
+            if lc.abort_reason.is_some() {
+                return Err(ControlError::Aborting);
+            }
             match lc.state {
                 JobState::Running if lc.closed => return Ok(()),
                 JobState::Running => {
@@ -1054,22 +1060,24 @@ impl Supervisor {
                 self.core.leftovers.put(&node.stats, item);
             }
         }
-        let saved = |result: Result<Option<String>, String>| match result {
-            Ok(place) => place,
+        let leftovers_file = match self.core.leftovers.finish() {
+            Ok(place) => place.map(|p| p.display().to_string()),
             Err(e) => {
                 self.core.fail(e);
                 None
             }
         };
-        let leftovers_file = saved(
-            self.core
-                .leftovers
-                .finish()
-                .map(|p| p.map(|p| p.display().to_string())),
-        );
-        let dead_letters_file = saved(self.core.dead_letters.finish());
-        let final_state = {
-            let mut lc = self.core.lifecycle();
+        let dead_letters = match self.core.dead_letters.finish() {
+            Ok(kept) => kept,
+            Err(e) => {
+                self.core.fail(e);
+                None
+            }
+        };
+        // The final state is announced only once the report is in place,
+        // so whoever sees a finished job can read its report.
+        let (final_state, final_event) = {
+            let lc = self.core.lifecycle();
             let (state, reason) = if let Some(f) = &lc.failure {
                 (JobState::Failed, Some(f.clone()))
             } else if let Some(r) = &lc.abort_reason {
@@ -1079,10 +1087,15 @@ impl Supervisor {
             } else {
                 (JobState::Completed, None)
             };
-            self.core.set_state(&mut lc, state, reason);
-            state
+            let event = JobEvent {
+                at_ms: now_ms(),
+                elapsed_ms: self.core.started.elapsed().as_millis() as u64,
+                kind: EventKind::State { state, reason },
+            };
+            (state, event)
         };
-        let whole = self.sampler.sample(&self.core, &self.nodes, true);
+        let mut whole = self.sampler.sample(&self.core, &self.nodes, true);
+        whole.state = Some(final_state);
         let mut drop_reasons = BTreeMap::new();
         for node in &self.nodes {
             for (reason, n) in node
@@ -1097,7 +1110,9 @@ impl Supervisor {
         }
         let (events, error) = {
             let lc = self.core.lifecycle();
-            (lc.events.clone(), lc.failure.clone())
+            let mut events = lc.events.clone();
+            events.push(final_event.clone());
+            (events, lc.failure.clone())
         };
         let report = JobReport {
             job: self.core.id.clone(),
@@ -1111,7 +1126,8 @@ impl Supervisor {
             end_to_end: whole.end_to_end_total,
             nodes: whole.nodes.clone(),
             drop_reasons,
-            dead_letters_file,
+            dead_letters_file: dead_letters.as_ref().map(|k| k.path.clone()),
+            dead_letters_table: dead_letters.and_then(|k| k.table),
             leftovers_file,
             events,
         };
@@ -1121,6 +1137,13 @@ impl Supervisor {
         {
             let mut slot = self.report.report.lock().unwrap_or_else(|e| e.into_inner());
             *slot = Some(Arc::new(report));
+            // Still under the report's lock, so `wait` returns only once
+            // the state is final too.
+            let mut lc = self.core.lifecycle();
+            tracing::info!(job = %self.core.id, from = %lc.state, to = %final_state, "job state");
+            lc.state = final_state;
+            lc.events.push(final_event);
+            drop(lc);
             self.report.ready.notify_all();
         }
         let mut last = whole;

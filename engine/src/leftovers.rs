@@ -104,6 +104,17 @@ impl Leftovers {
     }
 }
 
+/// Where dead letters were kept: a file, or a table of a SQLite file.
+/// Kept apart rather than joined into one string, so nothing ever has to
+/// split a path to find a table name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptAt {
+    /// The JSON-lines file, or the SQLite database file.
+    pub path: String,
+    /// The table, when the letters are rows of a SQLite database.
+    pub table: Option<String>,
+}
+
 /// The job's dead-letter sink: a JSON-lines file or a SQLite table.
 #[derive(Debug)]
 pub enum DeadLetters {
@@ -118,8 +129,10 @@ pub enum DeadLetters {
 pub struct SqliteLetters {
     conn: rusqlite::Connection,
     insert: String,
-    /// `path#table`, for the report.
-    name: String,
+    /// The database file, for the report.
+    path: String,
+    /// The table, for the report.
+    table: String,
     written: bool,
     error: Option<String>,
 }
@@ -159,7 +172,8 @@ impl DeadLetters {
                 "INSERT INTO \"{table}\" (at_ms, stage, error_kind, error, attempts, seq, item) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
             ),
-            name: format!("{path}#{table}"),
+            path: path.to_owned(),
+            table: table.to_owned(),
             written: false,
             error: None,
         })))
@@ -205,8 +219,8 @@ impl DeadLetters {
                     Ok(_) => db.written = true,
                     Err(e) => {
                         db.error.get_or_insert(format!(
-                            "cannot keep a dead letter in {}: {e}",
-                            db.name
+                            "cannot keep a dead letter in {} (table {}): {e}",
+                            db.path, db.table
                         ));
                     }
                 }
@@ -216,14 +230,22 @@ impl DeadLetters {
 
     /// Where the letters are (`Ok(None)` if there were none), or the first
     /// failure to keep one.
-    pub fn finish(&self) -> Result<Option<String>, String> {
+    pub fn finish(&self) -> Result<Option<KeptAt>, String> {
         match self {
-            DeadLetters::File(lines) => lines.finish().map(|p| p.map(|p| p.display().to_string())),
+            DeadLetters::File(lines) => lines.finish().map(|p| {
+                p.map(|p| KeptAt {
+                    path: p.display().to_string(),
+                    table: None,
+                })
+            }),
             DeadLetters::Sqlite(db) => {
                 let db = db.lock().unwrap_or_else(|e| e.into_inner());
                 match &db.error {
                     Some(e) => Err(e.clone()),
-                    None => Ok(db.written.then(|| db.name.clone())),
+                    None => Ok(db.written.then(|| KeptAt {
+                        path: db.path.clone(),
+                        table: Some(db.table.clone()),
+                    })),
                 }
             }
         }

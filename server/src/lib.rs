@@ -39,6 +39,8 @@
 //! * [`healthcheck`] — a dependency-free HTTP probe for container
 //!   `HEALTHCHECK`s (`queuelab healthcheck`).
 //! * [`ingest`] — the HTTP endpoint of `http_ingest` sources.
+//! * [`lines`] — pages of a JSON-lines file by seeking, for leftovers and
+//!   dead letters of any size.
 //! * [`target`] — the built-in HTTP test target (`queuelab target`): slow
 //!   and flaky on demand, for experiments with the `http` operation.
 //!
@@ -52,6 +54,7 @@ pub mod config;
 pub mod error;
 pub mod healthcheck;
 pub mod ingest;
+pub mod lines;
 pub mod metrics;
 pub mod openapi;
 pub mod registry;

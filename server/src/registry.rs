@@ -124,6 +124,36 @@ impl Registry {
         &self.data_dir
     }
 
+    /// How a file of the server's is named to clients: relative to the
+    /// data directory, never as the server's absolute path (which tells
+    /// an outsider how the host is laid out).
+    pub fn public_path(&self, path: &str) -> String {
+        let p = Path::new(path);
+        if let Ok(rel) = p.strip_prefix(&self.data_dir) {
+            return rel.display().to_string();
+        }
+        if p.is_relative() {
+            return path.to_owned();
+        }
+        p.file_name()
+            .map_or_else(String::new, |n| format!(".../{}", n.to_string_lossy()))
+    }
+
+    /// Everything about a job as clients see it: [`detail_of`] with the
+    /// report's file names made public (see [`Registry::public_path`]).
+    pub(crate) fn detail(&self, entry: &Entry) -> JobDetail {
+        let mut d = detail_of(entry);
+        if let Some(r) = &mut d.report {
+            for f in [&mut r.dead_letters_file, &mut r.leftovers_file]
+                .into_iter()
+                .flatten()
+            {
+                *f = self.public_path(f);
+            }
+        }
+        d
+    }
+
     /// Saves the progress of every live job not yet saved in full: its
     /// snapshot, new events, a history point, its report once finished.
     /// Blocking: run it on a blocking thread.
@@ -283,7 +313,9 @@ pub(crate) fn summary(entry: &Entry) -> JobSummary {
     }
 }
 
-/// Everything about a job, live or archived: spec, snapshot, report.
+/// Everything about a job, live or archived: spec, snapshot, report,
+/// with the server's own file paths (for the server's use; clients get
+/// [`Registry::detail`]).
 pub(crate) fn detail_of(entry: &Entry) -> JobDetail {
     match &entry.kind {
         Kind::Live(h) => JobDetail {

@@ -349,9 +349,14 @@ pub struct JobReport {
     /// Why items were dropped or dead-lettered, with counts (`queue full
     /// at stage x`, `op error at stage y: ...`).
     pub drop_reasons: BTreeMap<String, u64>,
-    /// File holding the dead letters, when there were any.
+    /// File holding the dead letters, when there were any: a JSON-lines
+    /// file, or the SQLite database named with `dead_letters_table`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letters_file: Option<String>,
+    /// The SQLite table of `dead_letters_file` holding the letters, when
+    /// they went to SQLite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letters_table: Option<String>,
     /// File holding the leftovers, when there were any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leftovers_file: Option<String>,
@@ -403,6 +408,7 @@ mod tests {
             nodes: vec![],
             drop_reasons: BTreeMap::new(),
             dead_letters_file: None,
+            dead_letters_table: None,
             leftovers_file: None,
             events: vec![JobEvent {
                 at_ms: 1,

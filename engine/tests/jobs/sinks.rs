@@ -192,8 +192,9 @@ op = {{ kind = "parse_json" }}
     assert!(n > 50);
     assert_eq!(
         report.dead_letters_file.as_deref(),
-        Some(format!("{}#bad_lines", dlq.display()).as_str())
+        Some(dlq.display().to_string().as_str())
     );
+    assert_eq!(report.dead_letters_table.as_deref(), Some("bad_lines"));
     let conn = Connection::open(&dlq).unwrap();
     let (rows, kinds): (i64, i64) = conn
         .query_row(

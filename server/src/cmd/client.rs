@@ -495,6 +495,7 @@ mod tests {
             nodes: vec![],
             drop_reasons: Default::default(),
             dead_letters_file: None,
+            dead_letters_table: None,
             leftovers_file: None,
             events: vec![],
         }

@@ -26,7 +26,7 @@ use shared::templates;
 use super::audit::{Caller, audit};
 use crate::AppState;
 use crate::error::AppError;
-use crate::registry::{Entry, Kind, detail_of, now_ms, summary};
+use crate::registry::{Entry, Kind, now_ms, summary};
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -181,7 +181,7 @@ pub async fn create(
         created_at_ms: now_ms(),
         kind: Kind::Live(handle),
     };
-    let body = detail_of(&entry);
+    let body = registry.detail(&entry);
     {
         let (registry, summary, spec) = (registry.clone(), body.summary.clone(), body.spec.clone());
         tokio::task::spawn_blocking(move || registry.store().insert_job(&summary, &spec))
@@ -265,7 +265,7 @@ pub async fn detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<JobDetail>, AppError> {
-    Ok(Json(detail_of(&state.jobs().get(&id)?)))
+    Ok(Json(state.jobs().detail(&state.jobs().get(&id)?)))
 }
 
 fn control_error(e: ControlError) -> AppError {
@@ -279,6 +279,9 @@ fn control_error(e: ControlError) -> AppError {
         },
         ControlError::Invalid { field, message } => AppError::InvalidField { field, message },
         ControlError::Scale(e) => AppError::Conflict(e.to_string()),
+        ControlError::Aborting => {
+            AppError::Conflict("the job is being aborted; a drain no longer applies".into())
+        }
     }
 }
 
@@ -300,7 +303,7 @@ pub async fn tune(
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?
         .map_err(control_error)?;
-    Ok(Json(detail_of(&entry)))
+    Ok(Json(state.jobs().detail(&entry)))
 }
 
 /// Stops a job: drain (graceful, with an optional deadline) or abort.
@@ -338,7 +341,7 @@ pub async fn stop(
         StopMode::Abort => handle.abort(),
     };
     result.map_err(control_error)?;
-    Ok((StatusCode::ACCEPTED, Json(detail_of(&entry))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(state.jobs().detail(&entry))).into_response())
 }
 
 /// Lines for a job whose source is `http_ingest`, one item per line.
@@ -399,9 +402,12 @@ pub struct HistoryQuery {
     step_ms: Option<u64>,
 }
 
+/// Longest step between two points of a metric history: a day.
+pub const MAX_STEP_MS: u64 = 86_400_000;
+
 /// A job's metric history, at most one snapshot per `step_ms`.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/metrics", tag = "jobs",
-    params(("from_ms" = Option<u64>, Query), ("to_ms" = Option<u64>, Query), ("step_ms" = Option<u64>, Query, description = "Default 1000")),
+    params(("from_ms" = Option<u64>, Query), ("to_ms" = Option<u64>, Query), ("step_ms" = Option<u64>, Query, description = "1 to 86400000, default 1000")),
     responses((status = 200, body = Vec<JobSnapshot>)), security(("bearer" = [])))]
 pub async fn history(
     State(state): State<AppState>,
@@ -409,6 +415,14 @@ pub async fn history(
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<JobSnapshot>>, AppError> {
     let Query(q) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    if let Some(step) = q.step_ms
+        && !(1..=MAX_STEP_MS).contains(&step)
+    {
+        return Err(AppError::InvalidField {
+            field: "step_ms".into(),
+            message: format!("must be between 1 and {MAX_STEP_MS}"),
+        });
+    }
     state.jobs().get(&id)?;
     let registry = state.jobs().clone();
     // Save the newest progress first, so the history reaches "now".

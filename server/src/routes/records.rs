@@ -10,7 +10,6 @@ use serde_json::Value;
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::registry::detail_of;
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -36,75 +35,93 @@ pub struct RecordPage {
     pub records: Vec<Value>,
     /// Records in all.
     pub total: usize,
-    /// Where they are kept.
+    /// Where they are kept, relative to the server's data directory or
+    /// files root (the server's own absolute paths are not shown).
     pub file: Option<String>,
 }
 
-/// Reads one page of a JSON-lines file (or of a SQLite dead-letter table,
-/// named `path#table`).
+/// Where a page is read from: a JSON-lines file, or a table of a SQLite
+/// database (dead letters only). Typed, so no path is ever split.
+enum Place {
+    Lines(String),
+    Table { path: String, table: String },
+}
+
+/// Whether `name` may be spliced into SQL as a quoted identifier (the
+/// spec's validation allows no other table names; checked again here
+/// because the name comes from a stored report).
+fn plain_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Reads one page of dead letters from a SQLite table.
+fn table_page(
+    path: &str,
+    table: &str,
+    offset: usize,
+    limit: usize,
+) -> Result<(Vec<Value>, usize), AppError> {
+    if !plain_identifier(table) {
+        return Err(AppError::Internal(format!(
+            "refused dead-letter table name {table:?}"
+        )));
+    }
+    let internal = |e: rusqlite::Error| AppError::Internal(format!("dead letters in {path}: {e}"));
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(internal)?;
+    let total: i64 = conn
+        .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+            r.get(0)
+        })
+        .map_err(internal)?;
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT at_ms, stage, error_kind, error, attempts, seq, item FROM \"{table}\" ORDER BY id LIMIT ?1 OFFSET ?2"
+        ))
+        .map_err(internal)?;
+    let records = stmt
+        .query_map(rusqlite::params![limit as i64, offset as i64], |r| {
+            Ok(serde_json::json!({
+                "at_ms": r.get::<_, i64>(0)?, "stage": r.get::<_, String>(1)?,
+                "error_kind": r.get::<_, String>(2)?, "error": r.get::<_, String>(3)?,
+                "attempts": r.get::<_, i64>(4)?, "seq": r.get::<_, i64>(5)?,
+                "item": r.get::<_, String>(6)?,
+            }))
+        })
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(internal)?;
+    Ok((records, total as usize))
+}
+
+/// Reads one page of `place`: JSON-lines files by seeking (see
+/// [`crate::lines`]), never whole.
 fn read_page(
-    place: Option<&str>,
+    place: &Place,
     json_lines: bool,
     offset: usize,
     limit: usize,
-) -> Result<RecordPage, AppError> {
-    let Some(place) = place else {
-        return Ok(RecordPage {
-            records: vec![],
-            total: 0,
-            file: None,
-        });
-    };
-    if let Some((path, table)) = place.rsplit_once('#') {
-        let conn =
-            rusqlite::Connection::open(path).map_err(|e| AppError::Internal(e.to_string()))?;
-        let total: i64 = conn
-            .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
-                r.get(0)
-            })
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT at_ms, stage, error_kind, error, attempts, seq, item FROM \"{table}\" ORDER BY id LIMIT ?1 OFFSET ?2"
-            ))
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-        let records = stmt
-            .query_map(rusqlite::params![limit as i64, offset as i64], |r| {
-                Ok(serde_json::json!({
-                    "at_ms": r.get::<_, i64>(0)?, "stage": r.get::<_, String>(1)?,
-                    "error_kind": r.get::<_, String>(2)?, "error": r.get::<_, String>(3)?,
-                    "attempts": r.get::<_, i64>(4)?, "seq": r.get::<_, i64>(5)?,
-                    "item": r.get::<_, String>(6)?,
-                }))
-            })
-            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-        return Ok(RecordPage {
-            records,
-            total: total as usize,
-            file: Some(place.to_owned()),
-        });
+) -> Result<(Vec<Value>, usize), AppError> {
+    match place {
+        Place::Table { path, table } => table_page(path, table, offset, limit),
+        Place::Lines(path) => {
+            let (lines, total) = crate::lines::page(std::path::Path::new(path), offset, limit)
+                .map_err(|e| AppError::Internal(format!("{path}: {e}")))?;
+            let records = lines
+                .into_iter()
+                .map(|l| {
+                    if json_lines {
+                        serde_json::from_str(&l).unwrap_or(Value::String(l))
+                    } else {
+                        Value::String(l)
+                    }
+                })
+                .collect();
+            Ok((records, total))
+        }
     }
-    let text =
-        std::fs::read_to_string(place).map_err(|e| AppError::Internal(format!("{place}: {e}")))?;
-    let lines: Vec<&str> = text.lines().collect();
-    let records = lines
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|l| {
-            if json_lines {
-                serde_json::from_str(l).unwrap_or_else(|_| Value::String((*l).to_owned()))
-            } else {
-                Value::String((*l).to_owned())
-            }
-        })
-        .collect();
-    Ok(RecordPage {
-        records,
-        total: lines.len(),
-        file: Some(place.to_owned()),
-    })
 }
 
 async fn record_page(
@@ -120,18 +137,39 @@ async fn record_page(
             message: "must be between 1 and 1000".into(),
         });
     }
-    let report = detail_of(&state.jobs().get(&id)?).report;
+    let registry = state.jobs().clone();
+    let entry = registry.get(&id)?;
+    let report = crate::registry::detail_of(&entry).report;
     let place = report.and_then(|r| {
         if dead {
-            r.dead_letters_file
+            let path = r.dead_letters_file?;
+            Some(match r.dead_letters_table {
+                Some(table) => Place::Table { path, table },
+                None => Place::Lines(path),
+            })
         } else {
-            r.leftovers_file
+            r.leftovers_file.map(Place::Lines)
         }
     });
-    tokio::task::spawn_blocking(move || read_page(place.as_deref(), dead, q.offset, limit))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .map(Json)
+    let Some(place) = place else {
+        return Ok(Json(RecordPage {
+            records: vec![],
+            total: 0,
+            file: None,
+        }));
+    };
+    let shown = match &place {
+        Place::Lines(path) | Place::Table { path, .. } => registry.public_path(path),
+    };
+    let (records, total) =
+        tokio::task::spawn_blocking(move || read_page(&place, dead, q.offset, limit))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))??;
+    Ok(Json(RecordPage {
+        records,
+        total,
+        file: Some(shown),
+    }))
 }
 
 /// A finished job's leftovers (what was queued or in flight at an abort),

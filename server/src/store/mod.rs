@@ -253,7 +253,7 @@ impl Store {
              WHERE job_id = $1 AND elapsed_ms BETWEEN $2 AND $3 ORDER BY elapsed_ms",
             &[
                 t(id),
-                P::I(from_ms as i64),
+                P::I(from_ms.min(i64::MAX as u64) as i64),
                 P::I(to_ms.min(i64::MAX as u64) as i64),
             ],
         )?;
@@ -263,7 +263,7 @@ impl Store {
             let at = r[0].int() as u64;
             if at >= next {
                 out.push(serde_json::from_str(&r[1].string())?);
-                next = at + step_ms.max(1);
+                next = at.saturating_add(step_ms.max(1));
             }
         }
         Ok(out)

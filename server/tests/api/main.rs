@@ -8,4 +8,5 @@ mod helpers;
 mod hub;
 mod jobs;
 mod persistence;
+mod semantics;
 mod ws;
