@@ -35,7 +35,8 @@ try {
   // Anything else is a bug.
   const expected = (e) =>
     /WebSocket connection to .* failed/.test(e) ||
-    /Failed to load resource: net::ERR_CONNECTION_(REFUSED|RESET)/.test(e);
+    /Failed to load resource: net::ERR_CONNECTION_(REFUSED|RESET)/.test(e) ||
+    /^requestfailed: .* net::ERR_CONNECTION_(REFUSED|RESET)$/.test(e);
   report.errors = errors.filter((e) => !expected(e));
   report.wsFailures = errors.length - report.errors.length;
 } catch (err) {

@@ -391,3 +391,17 @@ fn a_server_that_asks_for_tokens_says_so_and_connects_once_one_is_saved() {
     assert_eq!(report["withToken"], "connected");
     assert!(["running", "completed"].contains(&report["jobState"].as_str().unwrap()));
 }
+
+#[test]
+fn the_api_docs_render_under_the_content_security_policy() {
+    let server = ServerProcess::spawn();
+    let shot = artifacts_dir().join("api-docs.png");
+    let report = run_page("apidocs.mjs", &[&server.url, shot.to_str().unwrap()]);
+    let csp = report["csp"].as_str().expect("a CSP header");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(
+        report["operations"].as_u64().unwrap() >= 10,
+        "Swagger UI rendered the operations: {report:#}"
+    );
+    assert!(shot.is_file());
+}
