@@ -1134,6 +1134,11 @@ impl Supervisor {
         if !report.balanced {
             tracing::error!(job = %self.core.id, accounting = %report.accounting, "accounting mismatch");
         }
+        // The final snapshot goes out before the report, so whoever sees
+        // the report finds the final snapshot too.
+        let mut last = whole;
+        last.seq = self.sampler.seq;
+        self.snapshots.send_replace(Arc::new(last));
         {
             let mut slot = self.report.report.lock().unwrap_or_else(|e| e.into_inner());
             *slot = Some(Arc::new(report));
@@ -1146,9 +1151,6 @@ impl Supervisor {
             drop(lc);
             self.report.ready.notify_all();
         }
-        let mut last = whole;
-        last.seq = self.sampler.seq;
-        self.snapshots.send_replace(Arc::new(last));
         if let Some(rt) = self.runtime.take() {
             rt.shutdown(Duration::from_secs(1));
         }

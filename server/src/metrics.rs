@@ -113,10 +113,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
                 continue;
             }
         }
-        let Some(handle) = state.jobs().handle(&s.id) else {
+        let Some(snap) = state.jobs().latest_snapshot(&s.id) else {
             continue;
         };
-        let snap = handle.snapshot();
         let job = label(&s.id);
         let a = s.accounting;
         for (bucket, v) in [

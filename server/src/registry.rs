@@ -15,6 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use engine::JobHandle;
 use shared::api::{JobDetail, JobSummary};
+use shared::metrics::{JobReport, JobSnapshot};
 
 use crate::error::AppError;
 use crate::store::{JobRecord, Store, StoreError};
@@ -187,15 +188,43 @@ impl Registry {
                 .store
                 .save_progress(h.id(), &snapshot, from, &events, report.as_deref())
             {
-                Ok(()) => {
-                    self.saved
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(h.id().to_owned(), (from + events.len(), report.is_some()));
-                }
+                Ok(()) => match report {
+                    Some(report) => self.archive(&h, snapshot, report),
+                    None => {
+                        self.saved
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(h.id().to_owned(), (from + events.len(), false));
+                    }
+                },
                 Err(e) => tracing::error!(job = %h.id(), error = %e, "cannot save job progress"),
             }
         }
+    }
+
+    /// Swaps a finished job's engine handle for its stored record, once
+    /// the record is complete in the store. Dropping the handle releases
+    /// what the job still held (its runtime's epoll and eventfd, HTTP
+    /// pools, database connections, histograms); the history, the report
+    /// and the final snapshot are all a finished job needs.
+    fn archive(&self, h: &JobHandle, snapshot: Arc<JobSnapshot>, report: Arc<JobReport>) {
+        let mut jobs = self.jobs.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = jobs.get_mut(h.id())
+            && matches!(entry.kind, Kind::Live(_))
+        {
+            let record = JobRecord {
+                summary: summary(entry),
+                spec: h.spec().clone(),
+                snapshot: Some((*snapshot).clone()),
+                report: Some((*report).clone()),
+            };
+            entry.kind = Kind::Archived(Arc::new(record));
+        }
+        drop(jobs);
+        self.saved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(h.id());
     }
 
     /// A fresh id: creation time and a counter, so ids sort by age and
@@ -242,6 +271,34 @@ impl Registry {
         {
             Kind::Live(h) => Some(h.clone()),
             Kind::Archived(_) => None,
+        }
+    }
+
+    /// The final report of job `id`, once it has finished.
+    pub fn report(&self, id: &str) -> Option<JobReport> {
+        match &self
+            .jobs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)?
+            .kind
+        {
+            Kind::Live(h) => h.report().map(|r| (*r).clone()),
+            Kind::Archived(r) => r.report.clone(),
+        }
+    }
+
+    /// The newest snapshot of job `id`: live, or the last one stored.
+    pub fn latest_snapshot(&self, id: &str) -> Option<Arc<JobSnapshot>> {
+        match &self
+            .jobs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)?
+            .kind
+        {
+            Kind::Live(h) => Some(h.snapshot()),
+            Kind::Archived(r) => r.snapshot.clone().map(Arc::new),
         }
     }
 

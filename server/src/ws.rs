@@ -35,6 +35,7 @@ use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
 use crate::error::AppError;
+use crate::registry::Kind;
 use crate::{AppState, VERSION};
 
 /// How often subscribed jobs are looked at for news.
@@ -97,14 +98,19 @@ pub fn heartbeat(state: &AppState, seq: u64) -> ServerFrame {
 }
 
 /// One subscribed job.
-struct Sub {
-    handle: JobHandle,
-    snapshots: watch::Receiver<Arc<JobSnapshot>>,
-    /// Number of the last snapshot sent. Compared rather than asking the
-    /// channel whether it changed: once a job ends its sender is gone, and
-    /// the final snapshot must still go out.
-    sent_seq: Option<u64>,
-    events_sent: usize,
+enum Sub {
+    /// A job in the engine: its snapshots as they come, and its events.
+    Live {
+        handle: JobHandle,
+        snapshots: watch::Receiver<Arc<JobSnapshot>>,
+        /// Number of the last snapshot sent. Compared rather than asking
+        /// the channel whether it changed: once a job ends its sender is
+        /// gone, and the final snapshot must still go out.
+        sent_seq: Option<u64>,
+        events_sent: usize,
+    },
+    /// A finished job: its final snapshot and events, sent once.
+    Finished(Arc<crate::store::JobRecord>),
 }
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -122,6 +128,24 @@ async fn send(sink: &mut Sink, frame: &ServerFrame) -> bool {
     sink.send(Message::Text(frame.to_json().into()))
         .await
         .is_ok()
+}
+
+/// A job's events as frames: each state change also as a `state` frame.
+fn event_frames(job: &str, events: Vec<shared::metrics::JobEvent>) -> Vec<ServerFrame> {
+    let mut frames = Vec::new();
+    for event in events {
+        if let EventKind::State { state, .. } = &event.kind {
+            frames.push(ServerFrame::State {
+                job: job.to_owned(),
+                state: *state,
+            });
+        }
+        frames.push(ServerFrame::Event {
+            job: job.to_owned(),
+            event,
+        });
+    }
+    frames
 }
 
 /// Snapshot frames, serialised once per job and snapshot number and shared
@@ -151,35 +175,60 @@ impl FrameCache {
 
 impl Session {
     /// Sends what changed in the subscribed jobs; false if the socket broke.
+    /// A job whose last frames went out is let go of, so a finished job's
+    /// engine handle is not kept alive by a dashboard left open.
     async fn push(&mut self, state: &AppState, sink: &mut Sink) -> bool {
+        let mut done = Vec::new();
         for (id, sub) in &mut self.subs {
-            let snapshot = sub.snapshots.borrow_and_update().clone();
-            if sub.sent_seq != Some(snapshot.seq) {
-                sub.sent_seq = Some(snapshot.seq);
-                let text = state.frames().snapshot_frame(id, &snapshot);
-                if sink.send(Message::Text(text)).await.is_err() {
-                    return false;
-                }
-            }
-            for event in sub.handle.events_since(sub.events_sent) {
-                sub.events_sent += 1;
-                if let EventKind::State { state, .. } = &event.kind {
-                    let frame = ServerFrame::State {
-                        job: id.clone(),
-                        state: *state,
-                    };
-                    if !send(sink, &frame).await {
-                        return false;
+            let frames = match sub {
+                Sub::Live {
+                    handle,
+                    snapshots,
+                    sent_seq,
+                    events_sent,
+                } => {
+                    let snapshot = snapshots.borrow_and_update().clone();
+                    if *sent_seq != Some(snapshot.seq) {
+                        *sent_seq = Some(snapshot.seq);
+                        let text = state.frames().snapshot_frame(id, &snapshot);
+                        if sink.send(Message::Text(text)).await.is_err() {
+                            return false;
+                        }
                     }
+                    let events = handle.events_since(*events_sent);
+                    *events_sent += events.len();
+                    // The final snapshot goes out before the report is
+                    // set, and the last event with it: nothing follows.
+                    if handle.report().is_some()
+                        && snapshot.state.is_some_and(|s| s.is_finished())
+                        && handle.events_since(*events_sent).is_empty()
+                    {
+                        done.push(id.clone());
+                    }
+                    event_frames(id, events)
                 }
-                let frame = ServerFrame::Event {
-                    job: id.clone(),
-                    event,
-                };
-                if !send(sink, &frame).await {
+                Sub::Finished(record) => {
+                    done.push(id.clone());
+                    let mut frames = Vec::new();
+                    if let Some(snapshot) = &record.snapshot {
+                        frames.push(ServerFrame::Snapshot {
+                            job: id.clone(),
+                            snapshot: Box::new(snapshot.clone()),
+                        });
+                    }
+                    let events = record.report.as_ref().map(|r| r.events.clone());
+                    frames.extend(event_frames(id, events.unwrap_or_default()));
+                    frames
+                }
+            };
+            for frame in &frames {
+                if !send(sink, frame).await {
                     return false;
                 }
             }
+        }
+        for id in done {
+            self.subs.remove(&id);
         }
         true
     }
@@ -213,13 +262,13 @@ impl Session {
             }
         };
         match frame {
-            ClientFrame::Subscribe { job } => match state.jobs().handle(&job) {
-                Some(handle) => {
+            ClientFrame::Subscribe { job } => match state.jobs().get(&job).map(|e| e.kind) {
+                Ok(Kind::Live(handle)) => {
                     // The current snapshot goes out on the next push.
                     let snapshots = handle.subscribe();
                     self.subs.insert(
                         job,
-                        Sub {
+                        Sub::Live {
                             handle,
                             snapshots,
                             sent_seq: None,
@@ -228,7 +277,11 @@ impl Session {
                     );
                     None
                 }
-                None => Some(ServerFrame::Error {
+                Ok(Kind::Archived(record)) => {
+                    self.subs.insert(job, Sub::Finished(record));
+                    None
+                }
+                Err(_) => Some(ServerFrame::Error {
                     code: "not_found".into(),
                     message: format!("no job `{job}`"),
                 }),

@@ -128,6 +128,11 @@ impl ServerProcess {
         }
     }
 
+    /// The server's process id, to read its `/proc` entries.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `host:port` part of [`ServerProcess::url`].
     pub fn authority(&self) -> &str {
         self.url.trim_start_matches("http://").trim_end_matches('/')

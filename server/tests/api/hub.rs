@@ -185,3 +185,31 @@ async fn the_connection_cap_refuses_extra_clients() {
         other => panic!("expected a 503, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_finished_job_released_by_the_engine_still_answers_a_subscription() {
+    let app = spawn_app().await;
+    let id = start(&app, slow_job(20, 1000.0)).await;
+    crate::helpers::wait_job(&app, &id, "finished", |d| d.report.is_some()).await;
+    // Once its record is stored the engine's handle is let go of.
+    for _ in 0..100 {
+        if app.state.jobs().handle(&id).is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(app.state.jobs().handle(&id).is_none(), "handle released");
+    let mut ws = connect(&app).await;
+    say(&mut ws, ClientFrame::Subscribe { job: id.clone() }).await;
+    let (mut sunk, mut finished) = (None, None);
+    while finished.is_none() {
+        match next_frame(&mut ws).await {
+            ServerFrame::Snapshot { snapshot, .. } => sunk = Some(snapshot.accounting.sunk),
+            ServerFrame::State { state, .. } if state.is_finished() => finished = Some(state),
+            ServerFrame::Error { message, .. } => panic!("{message}"),
+            _ => {}
+        }
+    }
+    assert_eq!(sunk, Some(20), "the final snapshot first");
+    assert_eq!(finished, Some(JobState::Completed));
+}

@@ -321,12 +321,7 @@ async fn server_shutdown_drains_running_jobs() {
     .await;
     let state = app.state.clone();
     app.shutdown().await;
-    let report = state
-        .jobs()
-        .handle(&id)
-        .unwrap()
-        .report()
-        .expect("finished by shutdown");
+    let report = state.jobs().report(&id).expect("finished by shutdown");
     assert_eq!(
         report.state,
         shared::metrics::JobState::Stopped,

@@ -1,0 +1,100 @@
+//! A finished job gives back what it held: after 100 jobs the server's
+//! open files and threads return to where they were, read from the real
+//! server process's `/proc` entries.
+
+use std::process::Command;
+use std::time::Duration;
+
+use e2e::{ServerProcess, queuelab_bin};
+
+fn jobs(server: &ServerProcess, args: &[&str]) -> String {
+    let out = Command::new(queuelab_bin())
+        .arg("jobs")
+        .args(args)
+        .env("QUEUELAB_URL", server.url.trim_end_matches('/'))
+        .env("QUEUELAB_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "queuelab jobs {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Open file descriptors of process `pid`, and its threads that belong
+/// to jobs (the engine names them `ql-<job>-…`). The server's own pools
+/// (tokio's blocking threads) grow and shrink with the request load, so
+/// they are not what a finished job must give back.
+fn fds_and_threads(pid: u32) -> (usize, usize) {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|name| name.starts_with("ql-"))
+        })
+        .count();
+    (fds, threads)
+}
+
+/// Runs one small job to its end: alternately a thread stage and an
+/// async stage (which has a runtime of its own).
+fn run_one(server: &ServerProcess, dir: &std::path::Path, n: usize) {
+    let spec = if n.is_multiple_of(2) {
+        r#"{"name":"t","source":{"kind":"synthetic","count":50,"payload":"counter"},
+            "stages":[{"name":"s","runtime":"thread","workers":4,"op":{"kind":"sleep","latency":{"dist":"uniform","min_ms":0.0,"max_ms":1.0}}}]}"#
+    } else {
+        r#"{"name":"a","source":{"kind":"synthetic","count":50,"payload":"counter"},
+            "stages":[{"name":"s","runtime":"async","workers":8,"concurrency":8,"op":{"kind":"sleep","latency":{"dist":"uniform","min_ms":0.0,"max_ms":1.0}}}]}"#
+    };
+    let file = dir.join(format!("job{}.json", n % 2));
+    std::fs::write(&file, spec).unwrap();
+    let id = jobs(server, &["start", file.to_str().unwrap()]);
+    jobs(server, &["wait", &id]);
+}
+
+#[test]
+fn a_hundred_finished_jobs_leave_no_files_or_threads_behind() {
+    let server = ServerProcess::spawn();
+    let dir = tempfile::tempdir().unwrap();
+    // Warm up: the first jobs open the store's files and start the
+    // server's own pools.
+    for n in 0..4 {
+        run_one(&server, dir.path(), n);
+    }
+    // Settled: finished jobs are archived within a second, and idle
+    // blocking threads of the server's runtime leave after 10 s.
+    let settle = |limit: (usize, usize)| {
+        let mut now = fds_and_threads(server.pid());
+        for _ in 0..60 {
+            if now.0 <= limit.0 && now.1 <= limit.1 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            now = fds_and_threads(server.pid());
+        }
+        now
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    let base = fds_and_threads(server.pid());
+    for n in 0..100 {
+        run_one(&server, dir.path(), n);
+    }
+    let after = settle(base);
+    assert!(
+        after.0 <= base.0,
+        "open files went from {} to {} over 100 jobs",
+        base.0,
+        after.0
+    );
+    assert!(
+        after.1 <= base.1,
+        "job threads went from {} to {} over 100 jobs",
+        base.1,
+        after.1
+    );
+}
