@@ -82,6 +82,10 @@ pub enum StartError {
     /// A stage's workers could not start.
     #[error(transparent)]
     Scale(#[from] ScaleError),
+    /// The system refused one of the job's threads (a thread or memory
+    /// limit).
+    #[error("the server could not start the job's threads (a system limit)")]
+    Spawn,
 }
 
 /// Why a control request was refused.
@@ -686,28 +690,36 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
                 let done_tx = done_tx.clone();
                 stats.workers.store(1, Ordering::Relaxed);
                 let batch = batch_ctl.clone();
-                threads.push(spawn_thread(format!("ql-{}-sink", spec.name), move || {
+                let started = spawn_thread(format!("ql-{}-sink", spec.name), move || {
                     let result = crate::sink::run(sink, rx, stats.clone(), &c, &batch);
                     stats.workers.store(0, Ordering::Relaxed);
                     let _ = done_tx.send(result);
-                }));
+                });
+                match started {
+                    Ok(t) => threads.push(t),
+                    Err(e) => return Err(abandon(&core, threads, &nodes, e)),
+                }
             }
             Plan::Bridge(..) => {
                 let tx = txs[k + 1].clone();
                 stats.workers.store(1, Ordering::Relaxed);
-                threads.push(spawn_thread(
-                    format!("ql-{}-bridge-{k}", spec.name),
-                    move || {
-                        run_bridge(rx, tx, stats.clone(), &c);
-                        stats.workers.store(0, Ordering::Relaxed);
-                    },
-                ));
+                let started = spawn_thread(format!("ql-{}-bridge-{k}", spec.name), move || {
+                    run_bridge(rx, tx, stats.clone(), &c);
+                    stats.workers.store(0, Ordering::Relaxed);
+                });
+                match started {
+                    Ok(t) => threads.push(t),
+                    Err(e) => return Err(abandon(&core, threads, &nodes, e)),
+                }
             }
             Plan::Stage(i) => {
                 let ctl =
                     StageCtl::new(i, spec.stages[i].clone(), stats, rx, txs[k + 1].clone(), c);
-                ctl.scale_to(spec.stages[i].workers)?;
+                let scaled = ctl.scale_to(spec.stages[i].workers);
                 nodes[k].stage = Some(ctl);
+                if let Err(e) = scaled {
+                    return Err(abandon(&core, threads, &nodes, e.into()));
+                }
             }
         }
     }
@@ -716,14 +728,15 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         let tx = txs[0].clone();
         let first = nodes[0].stats.clone();
         let c = core.clone();
-        threads.push(spawn_thread(
-            format!("ql-{}-source", spec.name),
-            move || {
-                if let Err(e) = crate::source::run(source, &c, tx, first) {
-                    c.fail(e);
-                }
-            },
-        ));
+        let started = spawn_thread(format!("ql-{}-source", spec.name), move || {
+            if let Err(e) = crate::source::run(source, &c, tx, first) {
+                c.fail(e);
+            }
+        });
+        match started {
+            Ok(t) => threads.push(t),
+            Err(e) => return Err(abandon(&core, threads, &nodes, e)),
+        }
     }
     // Only workers hold senders now: their exits drive the drain cascade.
     drop(txs);
@@ -746,6 +759,17 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         report: Mutex::new(None),
         ready: Condvar::new(),
     });
+    // The supervisor's thread starts first and waits for its work, so a
+    // refused thread leaves everything here to be abandoned cleanly.
+    let (hand_over, handed) = crossbeam_channel::bounded::<Supervisor>(1);
+    let started = spawn_thread(format!("ql-{}-supervisor", spec.name), move || {
+        if let Ok(supervisor) = handed.recv() {
+            supervisor.run();
+        }
+    });
+    if let Err(e) = started {
+        return Err(abandon(&core, threads, &nodes, e));
+    }
     let supervisor = Supervisor {
         core: core.clone(),
         spec: spec.clone(),
@@ -758,9 +782,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         report: report.clone(),
         sampler,
     };
-    spawn_thread(format!("ql-{}-supervisor", spec.name), move || {
-        supervisor.run()
-    });
+    let _ = hand_over.send(supervisor);
     Ok(JobHandle {
         inner: Arc::new(HandleInner {
             core,
@@ -775,11 +797,40 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
     })
 }
 
-fn spawn_thread(name: String, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+/// Undoes a start that failed half-way: aborts what already runs (held
+/// items go to leftovers), joins its threads, and passes the error on.
+fn abandon(
+    core: &JobCore,
+    threads: Vec<JoinHandle<()>>,
+    nodes: &[Node],
+    e: StartError,
+) -> StartError {
+    core.request_abort(format!("could not start: {e}"));
+    let mut handles = threads;
+    for node in nodes {
+        if let Some(stage) = &node.stage {
+            handles.extend(stage.finish());
+        }
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    e
+}
+
+/// Starts one of a job's own threads (source, bridge, sink, supervisor);
+/// the system may refuse (a thread or memory limit), which fails the start.
+fn spawn_thread(
+    name: String,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, StartError> {
     std::thread::Builder::new()
-        .name(name)
+        .name(name.clone())
         .spawn(f)
-        .expect("spawn an engine thread")
+        .map_err(|e| {
+            tracing::warn!(thread = %name, error = %e, "cannot start an engine thread");
+            StartError::Spawn
+        })
 }
 
 /// Measures how late a periodic timer fires on the job's runtime: the

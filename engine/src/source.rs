@@ -485,15 +485,21 @@ fn tcp(
                     tracing::debug!(job = %core.id, %peer, "tcp source: client connected");
                     let out = Emitter::new(core, tx.clone(), first);
                     let finished = &finished;
-                    std::thread::Builder::new()
+                    let spawned = std::thread::Builder::new()
                         .name(format!("ql-{}-tcp-{accepted}", core.name))
                         .spawn_scoped(scope, move || {
                             if let Err(e) = read_client(stream, out) {
                                 tracing::warn!(job = %core.id, %peer, error = %e, "tcp source: client dropped");
                             }
                             finished.fetch_add(1, Ordering::Release);
-                        })
-                        .expect("spawn a tcp reader thread");
+                        });
+                    if let Err(e) = spawned {
+                        // The refused closure took the connection with it:
+                        // the client sees it closed, having sent nothing
+                        // that was counted.
+                        tracing::warn!(job = %core.id, %peer, error = %e, "tcp source: no thread for a client; connection closed");
+                        finished.fetch_add(1, Ordering::Release);
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     core.stop.wait_timeout(POLL);

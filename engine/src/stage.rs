@@ -78,6 +78,19 @@ pub enum ScaleError {
     /// `concurrency` was asked of a thread stage.
     #[error("stage `{0}` runs on threads; only async stages have a concurrency limit")]
     NotAsync(String),
+    /// The operating system refused another thread (a process or memory
+    /// limit); the stage was put back to the workers it had.
+    #[error(
+        "the server could not start {wanted} threads for stage `{stage}` (a system limit); it keeps its {kept} workers"
+    )]
+    Spawn {
+        /// The stage.
+        stage: String,
+        /// Workers asked for.
+        wanted: u32,
+        /// Workers it still has.
+        kept: u32,
+    },
 }
 
 impl StageCtl {
@@ -149,6 +162,7 @@ impl StageCtl {
                         .unwrap_or_else(|e| e.into_inner())
                         .push(handle);
                 }
+                let before = inner.threads.len();
                 while inner.threads.len() < target {
                     let n = inner.next_worker;
                     inner.next_worker += 1;
@@ -163,11 +177,31 @@ impl StageCtl {
                     };
                     let name = format!("ql-{}-{}-{n}", core.name, self.spec.name);
                     self.worker_started();
-                    let handle = std::thread::Builder::new()
+                    match std::thread::Builder::new()
                         .name(name)
                         .spawn(move || worker.run())
-                        .expect("spawn a stage thread");
-                    inner.threads.push((retire, handle));
+                    {
+                        Ok(handle) => inner.threads.push((retire, handle)),
+                        Err(e) => {
+                            self.worker_exited();
+                            tracing::warn!(job = %core.id, stage = %self.spec.name, error = %e, wanted = target, "cannot start a stage thread; scaling back");
+                            // Leave the stage as it was: retire what this
+                            // call started.
+                            while inner.threads.len() > before {
+                                let (retire, handle) = inner.threads.pop().expect("len > before");
+                                retire.store(true, Ordering::Relaxed);
+                                core.retired_threads
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .push(handle);
+                            }
+                            return Err(ScaleError::Spawn {
+                                stage: self.spec.name.clone(),
+                                wanted: target as u32,
+                                kept: before as u32,
+                            });
+                        }
+                    }
                 }
             }
             Runtime::Async => {

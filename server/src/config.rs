@@ -62,6 +62,19 @@ pub struct ServeConfig {
     #[arg(long, env = "QUEUELAB_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_host: Vec<String>,
 
+    /// Jobs that may run at once; more are refused with 429.
+    #[arg(long, env = "QUEUELAB_MAX_JOBS", default_value_t = crate::limits::Limits::default().max_jobs)]
+    pub max_jobs: usize,
+
+    /// Stage workers (threads and tasks) all running jobs may have
+    /// together; starts and scale-ups past it are refused with 429.
+    #[arg(long, env = "QUEUELAB_MAX_WORKERS", default_value_t = crate::limits::Limits::default().max_workers)]
+    pub max_workers: u64,
+
+    /// Items the bounded queues of all running jobs may hold together.
+    #[arg(long, env = "QUEUELAB_MAX_QUEUED", default_value_t = crate::limits::Limits::default().max_queued)]
+    pub max_queued: u64,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "QUEUELAB_LOG_JSON")]
     pub log_json: bool,
@@ -86,6 +99,9 @@ pub const FILE_KEYS: &[&str] = &[
     "auth",
     "cors_origin",
     "allowed_host",
+    "max_jobs",
+    "max_workers",
+    "max_queued",
     "log_json",
 ];
 
@@ -143,6 +159,15 @@ impl ServeConfig {
             crate::auth::AuthMode::On => true,
             crate::auth::AuthMode::Off => false,
             crate::auth::AuthMode::Auto => !self.bind.is_loopback(),
+        }
+    }
+
+    /// The server-wide limits these flags set.
+    pub fn limits(&self) -> crate::limits::Limits {
+        crate::limits::Limits {
+            max_jobs: self.max_jobs,
+            max_workers: self.max_workers,
+            max_queued: self.max_queued,
         }
     }
 

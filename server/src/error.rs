@@ -43,6 +43,9 @@ pub enum AppError {
     /// The body's media type is not one this endpoint reads.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A server-wide limit (jobs, workers, queued items) would be passed.
+    #[error("{0}")]
+    LimitReached(String),
     /// The request names a host this server does not answer for (a DNS
     /// rebinding attempt, or a name the operator has not configured).
     #[error("{0}")]
@@ -67,6 +70,7 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            AppError::LimitReached(_) => (StatusCode::TOO_MANY_REQUESTS, "limit_reached"),
             AppError::MisdirectedHost(_) => (StatusCode::MISDIRECTED_REQUEST, "misdirected_host"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -39,6 +39,8 @@
 //! * [`healthcheck`] — a dependency-free HTTP probe for container
 //!   `HEALTHCHECK`s (`queuelab healthcheck`).
 //! * [`ingest`] — the HTTP endpoint of `http_ingest` sources.
+//! * [`limits`] — server-wide caps on running jobs, workers and queued
+//!   items, checked by reservation when a job starts or scales up.
 //! * [`lines`] — pages of a JSON-lines file by seeking, for leftovers and
 //!   dead letters of any size.
 //! * [`target`] — the built-in HTTP test target (`queuelab target`): slow
@@ -54,6 +56,7 @@ pub mod config;
 pub mod error;
 pub mod healthcheck;
 pub mod ingest;
+pub mod limits;
 pub mod lines;
 pub mod metrics;
 pub mod openapi;
@@ -105,6 +108,10 @@ struct Inner {
     frames: ws::FrameCache,
     /// Browser origins allowed by CORS.
     cors: Vec<axum::http::HeaderValue>,
+    /// What all running jobs together may hold.
+    limits: limits::Limits,
+    /// Shares held by jobs being started.
+    reservations: Arc<limits::Reservations>,
     /// Host names the server answers for besides IP literals and
     /// `localhost` (see [`browser::check_host`]).
     allowed_hosts: Vec<String>,
@@ -149,6 +156,8 @@ impl AppState {
                 frames: ws::FrameCache::default(),
                 cors: Vec::new(),
                 allowed_hosts: Vec::new(),
+                limits: limits::Limits::default(),
+                reservations: Arc::default(),
                 stopping: std::sync::atomic::AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
             }),
@@ -214,6 +223,24 @@ impl AppState {
         Self {
             inner: Arc::new(inner),
         }
+    }
+
+    /// Caps what all running jobs together may hold (see [`limits`]).
+    pub fn with_limits(self, limits: limits::Limits) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).expect("configure the state before sharing it");
+        inner.limits = limits;
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Reserves `more` against the server-wide limits, on top of what the
+    /// running jobs hold; the share is given back when the reservation is
+    /// dropped.
+    pub fn reserve(&self, more: limits::Usage) -> Result<limits::Reservation, limits::LimitError> {
+        self.inner
+            .reservations
+            .reserve(&self.inner.limits, self.jobs().running_usage(), more)
     }
 
     /// Host names answered for besides IP literals and `localhost`.

@@ -297,6 +297,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     .with_max_ws_clients(config.max_ws_clients)
     .with_auth(config.auth_enabled())
     .with_allowed_hosts(&config.allowed_host)
+    .with_limits(config.limits())
     .with_cors_origins(&config.cors_origin)
     .context("--cors-origin")?;
     tracing::info!(

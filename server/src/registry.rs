@@ -274,6 +274,23 @@ impl Registry {
         }
     }
 
+    /// What the running jobs hold against the server-wide limits.
+    pub fn running_usage(&self) -> crate::limits::Usage {
+        let jobs = self.jobs.read().unwrap_or_else(|e| e.into_inner());
+        let mut used = crate::limits::Usage::default();
+        for entry in jobs.values() {
+            if let Kind::Live(h) = &entry.kind
+                && !h.state().is_finished()
+            {
+                let u = crate::limits::Usage::of_running(h.spec(), &h.snapshot());
+                used.jobs += u.jobs;
+                used.workers += u.workers;
+                used.queued += u.queued;
+            }
+        }
+        used
+    }
+
     /// The final report of job `id`, once it has finished.
     pub fn report(&self, id: &str) -> Option<JobReport> {
         match &self

@@ -76,8 +76,21 @@ impl ServerProcess {
     /// Like [`ServerProcess::spawn`], with extra `serve` arguments (which
     /// may name their own `--data-dir`).
     pub fn spawn_with(extra: &[&str]) -> Self {
+        Self::spawn_under(&[], extra)
+    }
+
+    /// Like [`ServerProcess::spawn_with`], run through a wrapper command
+    /// such as `prlimit --as=…` (empty: none).
+    pub fn spawn_under(wrapper: &[&str], extra: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp data dir");
-        let mut cmd = Command::new(queuelab_bin());
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(queuelab_bin());
+                c
+            }
+            None => Command::new(queuelab_bin()),
+        };
         cmd.arg("serve");
         // Defaults for tests, unless the caller names the flag itself.
         let data_dir_arg = data_dir.path().to_string_lossy().into_owned();

@@ -98,3 +98,45 @@ fn a_hundred_finished_jobs_leave_no_files_or_threads_behind() {
         after.1
     );
 }
+
+#[test]
+fn a_scale_up_the_system_refuses_is_a_clean_error_and_leaves_the_stage_as_it_was() {
+    // 1.2 GB of address space: a few hundred thread stacks, not 4096.
+    let server = ServerProcess::spawn_under(&["prlimit", "--as=1200000000", "--"], &[]);
+    let id = jobs(
+        &server,
+        &[
+            "start",
+            "thread-io-pool",
+            "--override",
+            r#"{"source":{"count":100000000}}"#,
+        ],
+    );
+    let out = Command::new(queuelab_bin())
+        .args(["jobs", "tune", &id, "--stage", "io", "--workers", "4096"])
+        .env("QUEUELAB_URL", server.url.trim_end_matches('/'))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the tune was refused");
+    assert!(
+        err.contains("503") && err.contains("keeps its 8 workers"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("os error") && !err.contains("panicked"),
+        "no internals: {err}"
+    );
+    let detail = jobs(&server, &["get", &id]);
+    let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+    let io = detail["snapshot"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "io")
+        .unwrap()
+        .clone();
+    assert_eq!(io["workers"], 8, "{io}");
+    assert_eq!(detail["state"], "running", "the job carries on");
+    jobs(&server, &["stop", &id, "--abort"]);
+}

@@ -160,6 +160,10 @@ pub async fn create(
         ));
     }
     let (spec, template) = requested_spec(&headers, &body)?;
+    // Held until the job is in the registry, where it counts as running.
+    let _share = state
+        .reserve(crate::limits::Usage::of_spec(&spec))
+        .map_err(|e| AppError::LimitReached(e.to_string()))?;
     let registry = state.jobs().clone();
     let id = registry.new_id();
     let opts = JobOptions::new(id.clone(), registry.data_dir());
@@ -174,6 +178,9 @@ pub async fn create(
                     message: format!("cannot start: {message}"),
                 }],
             }),
+            StartError::Spawn | StartError::Scale(engine::stage::ScaleError::Spawn { .. }) => {
+                AppError::Unavailable(e.to_string())
+            }
             other => AppError::Internal(other.to_string()),
         })?;
     let entry = Entry {
@@ -278,6 +285,9 @@ fn control_error(e: ControlError) -> AppError {
             message: format!("no stage named `{name}`"),
         },
         ControlError::Invalid { field, message } => AppError::InvalidField { field, message },
+        ControlError::Scale(e @ engine::stage::ScaleError::Spawn { .. }) => {
+            AppError::Unavailable(e.to_string())
+        }
         ControlError::Scale(e) => AppError::Conflict(e.to_string()),
         ControlError::Aborting => {
             AppError::Conflict("the job is being aborted; a drain no longer applies".into())
@@ -298,6 +308,23 @@ pub async fn tune(
     let entry = state.jobs().get(&id)?;
     let req: TuneRequest = json_body(&body)?;
     let handle = entry.live()?.clone();
+    // A scale-up holds its extra workers against the server-wide limit
+    // until the stage has them.
+    let current = handle
+        .snapshot()
+        .nodes
+        .iter()
+        .find(|n| n.name == req.stage)
+        .map_or(0, |n| u64::from(n.workers));
+    let more = req
+        .workers
+        .map_or(0, |w| u64::from(w).saturating_sub(current));
+    let _share = state
+        .reserve(crate::limits::Usage {
+            workers: more,
+            ..Default::default()
+        })
+        .map_err(|e| AppError::LimitReached(e.to_string()))?;
     audit(&state, &remote, "tune", &id, &req);
     tokio::task::spawn_blocking(move || handle.tune(&req))
         .await

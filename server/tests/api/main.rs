@@ -7,6 +7,7 @@ mod health;
 mod helpers;
 mod hub;
 mod jobs;
+mod limits;
 mod persistence;
 mod semantics;
 mod ws;
