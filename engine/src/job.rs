@@ -27,6 +27,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::confine::{Files, SpecPaths};
+use crate::egress::Egress;
 use crate::leftovers::{DeadLetters, Leftovers};
 use crate::process::ProcessSampler;
 use crate::queue::{Rx, channel};
@@ -53,6 +55,11 @@ pub struct JobOptions {
     pub data_dir: PathBuf,
     /// Worker threads of the job's own tokio runtime.
     pub runtime_threads: usize,
+    /// Where the spec's paths may lead (anywhere, relative to the working
+    /// directory, unless a server confines them).
+    pub files: Files,
+    /// Where the job may connect (anywhere unless a server says otherwise).
+    pub egress: Egress,
 }
 
 impl JobOptions {
@@ -63,6 +70,24 @@ impl JobOptions {
             id: id.into(),
             data_dir: data_dir.into(),
             runtime_threads: cores.max(2),
+            files: Files::default(),
+            egress: Egress::default(),
+        }
+    }
+
+    /// Checks what `spec` would touch against [`JobOptions::files`] and
+    /// [`JobOptions::egress`]: every refusal with its field, or the
+    /// resolved paths [`start`] opens.
+    pub fn check(&self, spec: &PipelineSpec) -> Result<SpecPaths, SpecError> {
+        let paths = self.files.resolve_spec(spec);
+        let urls = self.egress.check_spec(spec);
+        match (paths, urls) {
+            (Ok(paths), Ok(())) => Ok(paths),
+            (Err(mut a), Err(b)) => {
+                a.errors.extend(b.errors);
+                Err(a)
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
         }
     }
 }
@@ -144,6 +169,8 @@ pub struct JobCore {
     pub leftovers: Leftovers,
     /// The dead-letter sink.
     pub dead_letters: DeadLetters,
+    /// Where the job may connect; its HTTP clients enforce it.
+    pub egress: Egress,
     /// Every async task of the job, so teardown can wait for them.
     pub tracker: TaskTracker,
     /// The job's own runtime.
@@ -535,11 +562,13 @@ impl JobHandle {
 /// call it from a blocking context (`spawn_blocking` in a server).
 pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartError> {
     spec.validate()?;
-    let source = Source::open(&spec.source).map_err(StartError::Io)?;
+    let paths = opts.check(&spec)?;
+    let source = Source::open(&spec.source, &paths).map_err(StartError::Io)?;
     let source_addr = source.local_addr();
     let ingest = source.ingest();
     let runtime = EngineRuntime::named(opts.runtime_threads, &format!("ql-{}-rt", spec.name))?;
-    let sink = Sink::open(&spec.sink, runtime.handle()).map_err(StartError::Io)?;
+    let sink =
+        Sink::open(&spec.sink, runtime.handle(), &paths, &opts.egress).map_err(StartError::Io)?;
     let seed = match spec.source {
         SourceSpec::Synthetic { seed, .. } => seed,
         _ => 0,
@@ -548,9 +577,12 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
     let leftovers_path = job_dir.join("leftovers.jsonl");
     let dead_letters = match &spec.dead_letter {
         DeadLetterSpec::File => DeadLetters::new(job_dir.join("dead_letters.jsonl")),
-        DeadLetterSpec::FileAt { path } => DeadLetters::new(PathBuf::from(path)),
+        DeadLetterSpec::FileAt { path } => {
+            DeadLetters::new(paths.get(path).map_err(StartError::Io)?.to_owned())
+        }
         DeadLetterSpec::Sqlite { path, table } => {
-            DeadLetters::sqlite(path, table).map_err(StartError::Io)?
+            DeadLetters::sqlite(paths.get(path).map_err(StartError::Io)?, table)
+                .map_err(StartError::Io)?
         }
     };
     let core = Arc::new(JobCore {
@@ -562,6 +594,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         produced: AtomicU64::new(0),
         leftovers: Leftovers::new(leftovers_path),
         dead_letters,
+        egress: opts.egress.clone(),
         tracker: TaskTracker::new(),
         handle: runtime.handle().clone(),
         retired_threads: Mutex::new(Vec::new()),

@@ -145,9 +145,9 @@ impl DeadLetters {
 
     /// Dead letters kept in `table` of the SQLite database at `path`,
     /// created if missing.
-    pub fn sqlite(path: &str, table: &str) -> Result<Self, String> {
+    pub fn sqlite(path: &Path, table: &str) -> Result<Self, String> {
         let open = || -> Result<rusqlite::Connection, rusqlite::Error> {
-            if let Some(dir) = Path::new(path).parent()
+            if let Some(dir) = path.parent()
                 && !dir.as_os_str().is_empty()
             {
                 let _ = std::fs::create_dir_all(dir);
@@ -165,14 +165,14 @@ impl DeadLetters {
             )?;
             Ok(conn)
         };
-        let conn = open().map_err(|e| format!("dead letters in {path}: {e}"))?;
+        let conn = open().map_err(|e| format!("dead letters in {}: {e}", path.display()))?;
         Ok(DeadLetters::Sqlite(Mutex::new(SqliteLetters {
             conn,
             insert: format!(
                 "INSERT INTO \"{table}\" (at_ms, stage, error_kind, error, attempts, seq, item) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
             ),
-            path: path.to_owned(),
+            path: path.display().to_string(),
             table: table.to_owned(),
             written: false,
             error: None,

@@ -1,7 +1,7 @@
 //! # `engine` — where QueueLab's pipelines run
 //!
 //! The engine turns pipeline specs (from `shared`) into running stages. It
-//! has no HTTP in it: the server drives it, and so can a headless CLI or a
+//! serves no HTTP: the server drives it, and so can a headless CLI or a
 //! benchmark.
 //!
 //! A short tour:
@@ -17,16 +17,23 @@
 //! * [`stage`] — thread workers, task workers with a concurrency
 //!   semaphore, and the bridges that hand items across worlds.
 //! * [`ops`] — the work: sleep (latency distributions), spin, the
-//!   deliberately blocking sleep, JSON parsing, filter, map, fault injection.
+//!   deliberately blocking sleep, JSON parsing, filter, map, HTTP
+//!   requests, fault injection.
 //! * [`source`] and [`sink`] — synthetic log lines or a JSON-lines file in;
-//!   a counter, a JSON-lines file, a SQLite table ([`sqlite`]) or a
-//!   PostgreSQL table ([`pg`]) out, in
+//!   a counter, a JSON-lines file, a SQLite table ([`sqlite`]), a
+//!   PostgreSQL table ([`pg`]) or an HTTP endpoint out, in
 //!   batches, with retries for outages and dead letters for bad records.
 //! * [`policy`] — per-attempt timeouts, retries with backoff and jitter,
 //!   rate limits.
 //! * [`stats`] — sharded counters and HDR histograms per node;
 //!   [`process`] — RSS, threads, FDs and CPU from `/proc`.
 //! * [`leftovers`] — where an abort puts what was queued or in flight.
+//! * [`confine`] and [`egress`] — what a spec may touch. `queuelab run`
+//!   lets it reach anything; a shared server ([`JobOptions`]' `files` and
+//!   `egress`) keeps its paths inside files roots and away from the
+//!   store, and its HTTP and PostgreSQL connections on an allow-list.
+//!   [`start`] resolves every path before opening anything and opens
+//!   exactly what it resolved.
 //! * [`runtime`] — each job's own tokio runtime. Async stages run there,
 //!   never on the server's runtime, so a pipeline that blocks its event
 //!   loop (the article's classic pitfall, reproduced on purpose) cannot
@@ -37,6 +44,8 @@
 //! stops when its input queue is empty and closed, which cascades to the
 //! sink. A deadline escalates a drain to an abort.
 
+pub mod confine;
+pub mod egress;
 pub mod item;
 pub mod job;
 pub mod leftovers;

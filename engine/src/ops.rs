@@ -10,6 +10,7 @@ use rand_distr::Distribution as _;
 use serde_json::Value;
 use shared::spec::{Distribution, FilterMode, HttpMethod, OpSpec};
 
+use crate::egress::Egress;
 use crate::item::{Item, Payload};
 use crate::signal::Flag;
 
@@ -171,18 +172,14 @@ impl HttpOp {
             HttpMethod::Post => self.client.post(&self.url).body(item.payload.to_line()),
         };
         let response = request.send().await.map_err(|e| {
-            if e.is_timeout() {
-                OpError {
-                    kind: "timed out",
-                    detail: format!("HTTP request timed out: {e}"),
-                    retryable: true,
-                }
-            } else {
-                OpError {
-                    kind: "http connection failed",
-                    detail: format!("HTTP request failed: {e}"),
-                    retryable: true,
-                }
+            // Only the few words of `describe` reach the dead letter: an
+            // OS error would tell a refused port from a closed one.
+            tracing::debug!(url = %self.url, error = %e, "http operation failed");
+            let reason = crate::egress::describe(&e);
+            OpError {
+                kind: reason,
+                detail: reason.to_owned(),
+                retryable: reason != crate::egress::REFUSED,
             }
         })?;
         let status = response.status();
@@ -198,15 +195,19 @@ impl HttpOp {
             } else {
                 "http 4xx"
             },
-            detail: format!("{} answered {status}", self.url),
+            detail: format!("HTTP {}", status.as_u16()),
             retryable,
         })
     }
 }
 
 impl Op {
-    /// Compiles a validated spec.
+    /// Compiles a validated spec (HTTP requests may go anywhere).
     pub fn new(spec: &OpSpec) -> Self {
+        Self::compile(spec, &Egress::Anywhere)
+    }
+
+    fn compile(spec: &OpSpec, egress: &Egress) -> Self {
         match spec {
             OpSpec::Sleep { latency } => Op::Sleep(Latency::new(latency)),
             OpSpec::Spin { micros } => Op::Spin(Duration::from_micros(*micros)),
@@ -232,7 +233,7 @@ impl Op {
                 retryable: *retryable,
             },
             OpSpec::Http { method, url } => Op::Http(HttpOp {
-                client: reqwest::Client::new(),
+                client: egress.client(),
                 method: *method,
                 url: url.clone(),
                 runtime: None,
@@ -241,9 +242,10 @@ impl Op {
     }
 
     /// Compiles a validated spec for a stage of a job whose runtime drives
-    /// asynchronous I/O (HTTP) for thread workers too.
-    pub fn with_runtime(spec: &OpSpec, runtime: &tokio::runtime::Handle) -> Self {
-        let mut op = Self::new(spec);
+    /// asynchronous I/O (HTTP) for thread workers too, and whose `egress`
+    /// says where that I/O may go.
+    pub fn for_job(spec: &OpSpec, runtime: &tokio::runtime::Handle, egress: &Egress) -> Self {
+        let mut op = Self::compile(spec, egress);
         if let Op::Http(http) = &mut op {
             http.runtime = Some(runtime.clone());
         }

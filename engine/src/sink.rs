@@ -24,6 +24,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rand::Rng;
 use shared::spec::{BatchSpec, RetrySpec, SinkSpec};
 
+use crate::confine::SpecPaths;
+use crate::egress::Egress;
 use crate::item::{Item, Payload};
 use crate::job::JobCore;
 use crate::ops::OpError;
@@ -84,8 +86,15 @@ impl std::fmt::Debug for Sink {
 
 impl Sink {
     /// Opens `spec`'s target, so a bad path or schema fails the start,
-    /// not the run. `runtime` drives asynchronous clients (HTTP).
-    pub fn open(spec: &SinkSpec, runtime: &tokio::runtime::Handle) -> Result<Self, String> {
+    /// not the run. `runtime` drives asynchronous clients (HTTP); `paths`
+    /// are where the spec's paths were resolved to (they are what is
+    /// opened); `egress` is where clients may connect.
+    pub fn open(
+        spec: &SinkSpec,
+        runtime: &tokio::runtime::Handle,
+        paths: &SpecPaths,
+        egress: &Egress,
+    ) -> Result<Self, String> {
         Ok(match spec {
             SinkSpec::Null => Sink {
                 writer: Box::new(NullWriter),
@@ -93,8 +102,7 @@ impl Sink {
             },
             SinkSpec::File { path, .. } => Sink {
                 writer: Box::new(FileWriter {
-                    file: create_parent(path)
-                        .and_then(|()| OpenOptions::new().create(true).append(true).open(path))
+                    file: append_at(paths.get(path)?)
                         .map_err(|e| format!("sink file {path}: {e}"))?,
                     buf: Vec::new(),
                 }),
@@ -109,14 +117,14 @@ impl Sink {
                 ..
             } => Sink {
                 writer: Box::new(
-                    crate::sqlite::SqliteWriter::open(path, table, key, columns)
+                    crate::sqlite::SqliteWriter::open(paths.get(path)?, table, key, columns)
                         .map_err(|e| format!("sink sqlite {path}: {e}"))?,
                 ),
                 retry: Some(*retry),
             },
             SinkSpec::Http { url, retry, .. } => Sink {
                 writer: Box::new(HttpWriter {
-                    client: reqwest::Client::new(),
+                    client: egress.client(),
                     url: url.clone(),
                     runtime: runtime.clone(),
                 }),
@@ -153,8 +161,13 @@ impl Sink {
                     );
                     Sink {
                         writer: Box::new(
-                            crate::sqlite::SqliteWriter::open(path, table, key, columns)
-                                .map_err(|e| format!("sink sqlite fallback {path}: {e}"))?,
+                            crate::sqlite::SqliteWriter::open(
+                                paths.get(path)?,
+                                table,
+                                key,
+                                columns,
+                            )
+                            .map_err(|e| format!("sink sqlite fallback {path}: {e}"))?,
                         ),
                         retry: Some(*retry),
                     }
@@ -184,35 +197,41 @@ impl SinkWriter for HttpWriter {
             .header("content-type", "application/x-ndjson")
             .body(body);
         self.runtime.block_on(async {
-            let response = request
-                .send()
-                .await
-                .map_err(|e| WriteError::Outage(format!("POST {}: {e}", self.url)))?;
+            let response = request.send().await.map_err(|e| {
+                // Only the few words of `describe` leave the engine: an OS
+                // error would tell a refused port from a closed one.
+                tracing::debug!(url = %self.url, error = %e, "http sink request failed");
+                match crate::egress::describe(&e) {
+                    // Not transient: every item is refused alike.
+                    crate::egress::REFUSED => WriteError::Data(crate::egress::REFUSED.into()),
+                    reason => WriteError::Outage(format!("POST {}: {reason}", self.url)),
+                }
+            })?;
             let status = response.status();
             let _ = response.bytes().await;
             if status.is_success() {
                 Ok(())
             } else if status.is_server_error() || status.as_u16() == 429 {
                 Err(WriteError::Outage(format!(
-                    "POST {} answered {status}",
-                    self.url
+                    "POST {}: HTTP {}",
+                    self.url,
+                    status.as_u16()
                 )))
             } else {
-                Err(WriteError::Data(format!(
-                    "POST {} answered {status}",
-                    self.url
-                )))
+                Err(WriteError::Data(format!("HTTP {}", status.as_u16())))
             }
         })
     }
 }
 
-/// Creates the folder a sink file goes in.
-fn create_parent(path: &str) -> std::io::Result<()> {
-    match std::path::Path::new(path).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir),
-        _ => Ok(()),
+/// Opens a sink file for appending, creating it and its folder.
+fn append_at(path: &std::path::Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)?;
     }
+    OpenOptions::new().create(true).append(true).open(path)
 }
 
 /// The connection string a Postgres sink uses: the URL itself, or the

@@ -12,6 +12,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use shared::spec::{Payload as PayloadShape, SampleSpec, SourceSpec};
 
+use crate::confine::SpecPaths;
 use crate::item::{Item, Payload};
 use crate::job::JobCore;
 use crate::queue::{POLL, PushError, Tx};
@@ -47,7 +48,9 @@ pub enum Source {
 
 impl Source {
     /// Prepares `spec`: opens and positions its file, or binds its port.
-    pub fn open(spec: &SourceSpec) -> Result<Self, String> {
+    /// Files are opened where `paths` resolved them; messages show them as
+    /// written.
+    pub fn open(spec: &SourceSpec, paths: &SpecPaths) -> Result<Self, String> {
         match spec {
             SourceSpec::Synthetic { .. } => Ok(Source::Synthetic(spec.clone())),
             SourceSpec::File {
@@ -56,15 +59,22 @@ impl Source {
                 offset_file,
                 sample,
             } => {
+                let at = paths
+                    .get(path)
+                    .map_err(|e| format!("source file {path}: {e}"))?;
                 if let Some(sample) = sample
-                    && !Path::new(path).exists()
+                    && !at.exists()
                 {
-                    write_sample(Path::new(path), sample)
+                    write_sample(at, sample)
                         .map_err(|e| format!("source file {path}: cannot write the sample: {e}"))?;
                     tracing::info!(%path, lines = sample.count, "wrote a sample input");
                 }
-                let mut file = File::open(path).map_err(|e| format!("source file {path}: {e}"))?;
-                let offset_file = offset_file.as_ref().map(PathBuf::from);
+                let mut file = File::open(at).map_err(|e| format!("source file {path}: {e}"))?;
+                let offset_file = offset_file
+                    .as_deref()
+                    .map(|o| paths.get(o).map(Path::to_path_buf))
+                    .transpose()
+                    .map_err(|e| format!("source offset file: {e}"))?;
                 let len = file.metadata().map(|m| m.len()).unwrap_or(0);
                 let saved = offset_file.as_deref().and_then(read_offset).unwrap_or(0);
                 let offset = if saved > len {

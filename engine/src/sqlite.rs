@@ -83,12 +83,12 @@ impl SqliteWriter {
     /// Opens (or creates) the database and table, and checks the upsert
     /// against the table's actual schema.
     pub fn open(
-        path: &str,
+        path: &std::path::Path,
         table: &str,
         key: &str,
         columns: &[String],
     ) -> Result<Self, rusqlite::Error> {
-        if let Some(dir) = std::path::Path::new(path).parent()
+        if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
             // The folder is part of the configuration; create it like the file.
@@ -156,7 +156,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
         let cols = vec!["level".to_owned()];
-        let mut w = SqliteWriter::open(db.to_str().unwrap(), "logs", "id", &cols).unwrap();
+        let mut w = SqliteWriter::open(&db, "logs", "id", &cols).unwrap();
         w.write(&[
             record(r#"{"id":"a","level":"INFO"}"#),
             record(r#"{"id":"b","level":"WARN"}"#),
@@ -182,7 +182,7 @@ mod tests {
     fn a_bad_record_fails_the_whole_batch_as_a_data_error() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
-        let mut w = SqliteWriter::open(db.to_str().unwrap(), "logs", "id", &[]).unwrap();
+        let mut w = SqliteWriter::open(&db, "logs", "id", &[]).unwrap();
         let err = w
             .write(&[record(r#"{"id":"a"}"#), record(r#"{"no_id":1}"#)])
             .unwrap_err();
@@ -197,7 +197,7 @@ mod tests {
     fn a_trigger_rejection_is_a_data_error() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
-        let mut w = SqliteWriter::open(db.to_str().unwrap(), "logs", "id", &[]).unwrap();
+        let mut w = SqliteWriter::open(&db, "logs", "id", &[]).unwrap();
         Connection::open(&db)
             .unwrap()
             .execute_batch(
@@ -220,6 +220,6 @@ mod tests {
             .unwrap()
             .execute_batch("CREATE TABLE logs (id INTEGER)")
             .unwrap();
-        assert!(SqliteWriter::open(db.to_str().unwrap(), "logs", "id", &[]).is_err());
+        assert!(SqliteWriter::open(&db, "logs", "id", &[]).is_err());
     }
 }

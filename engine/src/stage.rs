@@ -113,7 +113,7 @@ impl StageCtl {
         Arc::new(Self {
             index,
             policy: Policy::new(&spec),
-            op: Arc::new(Op::with_runtime(&spec.op, &core.handle)),
+            op: Arc::new(Op::for_job(&spec.op, &core.handle, &core.egress)),
             spec,
             stats,
             inner: Mutex::new(Inner {

@@ -75,6 +75,21 @@ pub struct ServeConfig {
     #[arg(long, env = "QUEUELAB_MAX_QUEUED", default_value_t = crate::limits::Limits::default().max_queued)]
     pub max_queued: u64,
 
+    /// Folders the paths in specs must resolve inside (sources, offsets,
+    /// samples, sinks, dead letters); relative paths resolve against the
+    /// first. Repeat or separate with commas; `<data dir>/files` when
+    /// omitted. Created if missing. The store is never a target.
+    #[arg(long, env = "QUEUELAB_FILES_ROOT", value_delimiter = ',')]
+    pub files_root: Vec<PathBuf>,
+
+    /// Hosts `http` operations and sinks (and literal `postgres://` URLs)
+    /// may connect to: `host`, `host:port`, an IP address or a CIDR such as
+    /// `10.0.0.0/8`. Repeat or separate with commas. Nothing when omitted,
+    /// except this server's own `/target`.
+    #[arg(long, env = "QUEUELAB_HTTP_ALLOW", value_delimiter = ',',
+          value_parser = engine::egress::AllowEntry::parse)]
+    pub http_allow: Vec<engine::egress::AllowEntry>,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "QUEUELAB_LOG_JSON")]
     pub log_json: bool,
@@ -102,6 +117,8 @@ pub const FILE_KEYS: &[&str] = &[
     "max_jobs",
     "max_workers",
     "max_queued",
+    "files_root",
+    "http_allow",
     "log_json",
 ];
 

@@ -7,7 +7,8 @@
 //! A short tour:
 //!
 //! * [`config`] — what `queuelab serve` is told: bind address, port, data
-//!   directory, where the dashboard's files are.
+//!   directory, where the dashboard's files are, the files roots specs'
+//!   paths must stay in and the hosts jobs may connect to.
 //! * [`app`] builds the [`axum::Router`] from an [`AppState`]; [`run`]
 //!   serves it on a listener until a shutdown future resolves. Tests call
 //!   both on `127.0.0.1:0` to get a real server on a free port.
@@ -20,6 +21,11 @@
 //!   `/api/v1/version`, JSON 404s). They return [`error::AppError`].
 //! * [`registry`] — the jobs of this process in memory: live engine
 //!   handles and archived records, mirrored into the store.
+//! * Trust: [`AppState::job_options`] is how every job of the server
+//!   runs — paths confined to the files roots (`engine::confine`),
+//!   connections to the allow-list plus this server's `/target`
+//!   (`engine::egress`). Creation and `/api/v1/validate` check a spec
+//!   against them first, so a refusal is a 422 naming the field.
 //! * [`metrics`] — Prometheus text at `/metrics`.
 //! * [`openapi`] — the OpenAPI document and the interactive docs page.
 //! * [`store`] — jobs, events, metric history and the audit log in SQLite
@@ -121,6 +127,13 @@ struct Inner {
     /// WebSocket tasks can say goodbye with a Close frame instead of being
     /// cut off.
     shutdown: CancellationToken,
+    /// Where the paths of specs may lead: inside the files roots, never
+    /// onto the store.
+    files: Arc<engine::confine::FileRoots>,
+    /// Hosts jobs may connect to, besides this server's own `/target`.
+    http_allow: Vec<engine::egress::AllowEntry>,
+    /// Where [`run`] listens, once it does (for the built-in target).
+    local_addr: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl AppState {
@@ -144,12 +157,18 @@ impl AppState {
         data_dir: PathBuf,
         store: Option<&str>,
     ) -> Result<Self, store::StoreError> {
+        let jobs = Arc::new(registry::Registry::open(data_dir.clone(), store)?);
+        let files = default_files(&data_dir, store).map_err(|e| {
+            store::StoreError::Sql(rusqlite::Error::InvalidPath(
+                data_dir.join(format!("files ({e})")),
+            ))
+        })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 started: Instant::now(),
                 heartbeat_every,
                 assets,
-                jobs: Arc::new(registry::Registry::open(data_dir, store)?),
+                jobs,
                 ws_slots: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_WS_CLIENTS)),
                 ws_max: DEFAULT_MAX_WS_CLIENTS,
                 auth: false,
@@ -160,8 +179,54 @@ impl AppState {
                 reservations: Arc::default(),
                 stopping: std::sync::atomic::AtomicBool::new(false),
                 shutdown: CancellationToken::new(),
+                files: Arc::new(files),
+                http_allow: Vec::new(),
+                local_addr: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Confines the paths of specs to `roots` instead of `<data dir>/files`
+    /// (no change when empty). Each is created if missing.
+    pub fn with_files_roots(self, roots: &[PathBuf]) -> std::io::Result<Self> {
+        if roots.is_empty() {
+            return Ok(self);
+        }
+        let mut inner = Arc::try_unwrap(self.inner).expect("configure the state before sharing it");
+        inner.files = Arc::new(inner.files.with_roots(roots)?);
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Lets jobs connect to these hosts and networks (besides the built-in
+    /// target, which is always allowed).
+    pub fn with_http_allow(self, entries: Vec<engine::egress::AllowEntry>) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).expect("configure the state before sharing it");
+        inner.http_allow = entries;
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The folders specs' paths must resolve inside, first the one relative
+    /// paths resolve against.
+    pub fn files_roots(&self) -> &[PathBuf] {
+        self.inner.files.roots()
+    }
+
+    /// How a job `id` of this server runs: its files under the data
+    /// directory, its paths confined to the files roots, its connections to
+    /// the allow-list and this server's own `/target`.
+    pub fn job_options(&self, id: &str) -> engine::JobOptions {
+        let mut allow = self.inner.http_allow.clone();
+        if let Some(addr) = self.inner.local_addr.get() {
+            allow.extend(target::allow_entries(*addr));
+        }
+        let mut opts = engine::JobOptions::new(id, self.jobs().data_dir());
+        opts.files = engine::confine::Files::Confined(self.inner.files.clone());
+        opts.egress = engine::egress::Egress::Only(Arc::new(engine::egress::AllowList::new(allow)));
+        opts
     }
 
     /// Time since the state was created, i.e. since the server started.
@@ -293,6 +358,24 @@ impl AppState {
     }
 }
 
+/// The default confinement of a server keeping its state in `data_dir`:
+/// `<data dir>/files` (created), never the store (`queuelab.db`, or the
+/// SQLite file `store` names) nor the jobs' folders.
+fn default_files(
+    data_dir: &std::path::Path,
+    store: Option<&str>,
+) -> std::io::Result<engine::confine::FileRoots> {
+    let mut files = engine::confine::FileRoots::new(&[data_dir.join("files")])?
+        .protect_database(&data_dir.join("queuelab.db"))
+        .protect_dir(&data_dir.join("jobs"));
+    if let Some(place) = store
+        && !(place.starts_with("postgres://") || place.starts_with("postgresql://"))
+    {
+        files = files.protect_database(std::path::Path::new(place));
+    }
+    Ok(files)
+}
+
 /// Builds the whole HTTP application: API, WebSocket and dashboard.
 pub fn app(state: AppState) -> Router {
     // Jobs, templates, the audit log, the WebSocket and the built-in test
@@ -344,6 +427,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain_deadline: Duration,
 ) -> std::io::Result<()> {
+    let _ = state.inner.local_addr.set(listener.local_addr()?);
     let router = app(state.clone());
     // Job progress goes to the store once a second.
     let persister = {

@@ -299,7 +299,15 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     .with_allowed_hosts(&config.allowed_host)
     .with_limits(config.limits())
     .with_cors_origins(&config.cors_origin)
-    .context("--cors-origin")?;
+    .context("--cors-origin")?
+    .with_files_roots(&config.files_root)
+    .context("--files-root")?
+    .with_http_allow(config.http_allow.clone());
+    tracing::info!(
+        roots = ?state.files_roots(),
+        http_allow = config.http_allow.len(),
+        "spec paths confined to the files roots; outbound connections to the allow-list"
+    );
     tracing::info!(
         auth = config.auth_enabled(),
         "API tokens {}",

@@ -106,6 +106,29 @@ struct Target {
     seed: AtomicU64,
 }
 
+/// The allow-list entries that keep the target of a server listening on
+/// `addr` reachable from its jobs: `/target` on its address and port (on
+/// loopback, by name too, when it listens on loopback or everywhere), and
+/// nothing else of that server.
+pub fn allow_entries(addr: std::net::SocketAddr) -> Vec<engine::egress::AllowEntry> {
+    let ip = addr.ip();
+    let mut hosts = Vec::new();
+    if !ip.is_unspecified() {
+        hosts.push(ip.to_string());
+    }
+    if ip.is_unspecified() || ip.is_loopback() {
+        for local in ["127.0.0.1", "::1", "localhost"] {
+            if !hosts.iter().any(|h| h == local) {
+                hosts.push(local.to_owned());
+            }
+        }
+    }
+    hosts
+        .iter()
+        .filter_map(|h| engine::egress::AllowEntry::under_path(h, addr.port(), "/target").ok())
+        .collect()
+}
+
 /// The target's routes: `GET /_stats`, and everything else answered.
 pub fn router(config: TargetConfig) -> Router {
     let state = Arc::new(Target {

@@ -26,7 +26,8 @@ try {
       { name: "fetch", runtime: "async", workers: 32, concurrency: 32,
         op: { kind: "sleep", latency: { dist: "uniform", min_ms: 1, max_ms: 3 } } },
     ],
-    sink: { kind: "sqlite", path: `${dir}/tune-sink.db`, batch: { size: 500, linger_ms: 200 } },
+    // Relative: the server keeps it in its files root (a path outside is refused).
+    sink: { kind: "sqlite", path: "tune-sink.db", batch: { size: 500, linger_ms: 200 } },
   };
   const created = await page.request.post(new URL("api/v1/jobs", base).href, { data: spec });
   const job = (await created.json()).id;

@@ -453,3 +453,169 @@ fn run_redraws_its_live_display_in_place_in_a_real_terminal() {
     );
     assert!(rows[0].contains("running"), "{screen}");
 }
+
+/// Answers every HTTP request on a loopback port with 200, counting them.
+fn tiny_http_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn run_on_ones_own_machine_is_not_confined() {
+    let work = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let input = elsewhere.path().join("app.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\":\"a\",\"level\":\"INFO\",\"msg\":\"m\"}\n{\"id\":\"b\",\"level\":\"INFO\",\"msg\":\"m\"}\n",
+    )
+    .unwrap();
+    let (port, seen) = tiny_http_server();
+    let spec = spec_file(
+        work.path(),
+        &format!(
+            r#"
+name = "mine"
+source = {{ kind = "file", path = "{}" }}
+[[stages]]
+name = "parse"
+op = {{ kind = "parse_json" }}
+[[stages]]
+name = "call"
+op = {{ kind = "http", url = "http://127.0.0.1:{port}/anything" }}
+[sink]
+kind = "file"
+path = "out/clean.jsonl"
+"#,
+            input.display()
+        ),
+    );
+    let out = queuelab()
+        .args(["run", &spec, "--json", "--data-dir", "data"])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    let report = report_of(&out);
+    assert_eq!(report["sunk"], 2, "{report}");
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert!(
+        work.path().join("out/clean.jsonl").is_file(),
+        "a spec file's relative paths resolve where the command runs"
+    );
+}
+
+#[test]
+fn serve_confines_paths_and_connections_as_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    let config = dir.path().join("queuelab.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "files_root = [\"{}\", \"{}\"]\nhttp_allow = [\"127.0.0.1:9\", \"10.0.0.0/8\"]\n",
+            one.display(),
+            two.display()
+        ),
+    )
+    .unwrap();
+    let server = ServerProcess::spawn_with(&["--config", config.to_str().unwrap()]);
+    assert!(one.is_dir() && two.is_dir(), "roots are created");
+    let start = |toml: String| {
+        let spec = spec_file(dir.path(), &toml);
+        Command::new(queuelab_bin())
+            .args(["jobs", "start", &spec])
+            .env("QUEUELAB_URL", server.url.trim_end_matches('/'))
+            .env("QUEUELAB_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let sink_at = |path: &str| {
+        format!(
+            "name = \"s\"\nsource = {{ kind = \"synthetic\", count = 1 }}\nsink = {{ kind = \"file\", path = \"{path}\" }}\n"
+        )
+    };
+    let ok = start(sink_at("out.jsonl"));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let ok = start(sink_at(two.join("out.jsonl").to_str().unwrap()));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let refused = start(sink_at(dir.path().join("out.jsonl").to_str().unwrap()));
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("sink.path"), "{stderr}");
+    let call = |url: &str| {
+        format!(
+            "name = \"c\"\nsource = {{ kind = \"synthetic\", count = 1 }}\n[[stages]]\nname = \"call\"\nop = {{ kind = \"http\", url = \"{url}\" }}\n"
+        )
+    };
+    // Port 9 on loopback is on the list (nothing answers there: the item
+    // becomes a dead letter); port 10 is not.
+    let ok = start(call("http://127.0.0.1:9/"));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let refused = start(call("http://127.0.0.1:10/"));
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("stages[0].op.url"));
+
+    let out = Command::new(queuelab_bin())
+        .args(["serve", "--port", "0", "--http-allow", "http://example.com"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--http-allow") && stderr.contains("host[:port]"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_templates_files_go_to_the_data_directory_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = queuelab()
+        .args([
+            "run",
+            "log-clean-threads",
+            "--json",
+            "--data-dir",
+            "elsewhere/data",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(report_of(&out)["state"], "completed");
+    let data = dir.path().join("elsewhere/data");
+    assert!(data.join("samples/app-logs.jsonl").is_file());
+    assert!(data.join("log-clean.db").is_file());
+    assert!(
+        !dir.path().join("queuelab-data").exists(),
+        "nothing beside it"
+    );
+}

@@ -155,3 +155,52 @@ source = {{ kind = "file", path = "{}", follow = true }}
     assert_eq!(report.state, JobState::Stopped);
     assert_balanced(&report);
 }
+
+#[test]
+fn a_confined_job_refuses_paths_outside_its_roots_before_opening_anything() {
+    use std::sync::Arc;
+
+    use engine::confine::{FileRoots, Files};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let outside = dir.path().join("outside.jsonl");
+    let mut opts = engine::JobOptions::new("confined", dir.path().join("data"));
+    opts.files = Files::Confined(Arc::new(
+        FileRoots::new(std::slice::from_ref(&root)).unwrap(),
+    ));
+    let text = format!(
+        r#"
+name = "confined"
+source = {{ kind = "file", path = "{}", sample = {{ count = 5 }} }}
+sink = {{ kind = "file", path = "out/x.jsonl" }}
+"#,
+        outside.display()
+    );
+    match engine::start(spec(&text), opts.clone()) {
+        Err(engine::StartError::Invalid(e)) => {
+            assert_eq!(e.errors.len(), 1, "{e}");
+            assert_eq!(e.errors[0].path, "source.path");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(!outside.exists(), "no sample was written outside");
+    assert!(!root.join("out").exists(), "the sink was not opened either");
+
+    // Inside, relative paths land in the root: exactly where it checked.
+    let text = r#"
+name = "confined"
+source = { kind = "file", path = "in/x.jsonl", sample = { count = 5 } }
+sink = { kind = "file", path = "out/x.jsonl" }
+"#;
+    let job = engine::start(spec(text), opts).unwrap();
+    let report = job.wait();
+    assert_eq!(report.accounting.sunk, 5);
+    assert!(root.join("in/x.jsonl").is_file());
+    assert_eq!(
+        std::fs::read_to_string(root.join("out/x.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        5
+    );
+}

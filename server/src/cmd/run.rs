@@ -31,14 +31,23 @@ pub struct RunArgs {
 
 /// Runs the job to its end and returns the process exit code.
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
-    let spec = super::load_spec(&args.spec)?;
+    let (spec, template) = super::load(&args.spec)?;
     let id = format!(
         "run-{}",
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis())
     );
-    let job = engine::start(spec.clone(), engine::JobOptions::new(id, &args.data_dir))?;
+    // On one's own machine nothing is confined. A template's relative
+    // paths (its sample, its database) go to the data directory; those of
+    // one's own spec file resolve where the command runs, as usual.
+    let mut opts = engine::JobOptions::new(id, &args.data_dir);
+    if template {
+        opts.files = engine::confine::Files::Anywhere {
+            base: args.data_dir.clone(),
+        };
+    }
+    let job = engine::start(spec.clone(), opts)?;
     let show_progress = !args.json && !args.quiet;
     let report = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use engine::{ControlError, JobOptions, StartError};
+use engine::{ControlError, StartError};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -166,7 +166,11 @@ pub async fn create(
         .map_err(|e| AppError::LimitReached(e.to_string()))?;
     let registry = state.jobs().clone();
     let id = registry.new_id();
-    let opts = JobOptions::new(id.clone(), registry.data_dir());
+    // Paths inside the files roots, hosts on the allow-list: refused here
+    // with the field at fault, before anything is opened. (The engine
+    // checks again, and opens exactly what it resolved.)
+    let opts = state.job_options(&id);
+    opts.check(&spec).map_err(AppError::InvalidSpec)?;
     let handle = tokio::task::spawn_blocking(move || engine::start(spec, opts))
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?

@@ -2,7 +2,7 @@
 //! without running anything.
 
 use axum::body::Bytes;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -53,7 +53,17 @@ pub async fn template(Path(name): Path<String>) -> Result<Json<TemplateInfo>, Ap
 #[utoipa::path(post, path = "/api/v1/validate", tag = "jobs",
     request_body(content = serde_json::Value, description = "A PipelineSpec (JSON or TOML) or {template, overrides}"),
     responses((status = 200, body = Validated), (status = 422, description = "Invalid input; every problem with its field path", body = shared::api::ErrorBody)))]
-pub async fn validate(headers: HeaderMap, body: Bytes) -> Result<Json<Validated>, AppError> {
+pub async fn validate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Validated>, AppError> {
     let (spec, _) = requested_spec(&headers, &body)?;
+    // What creating it would refuse: paths outside the files roots, hosts
+    // not on the allow-list.
+    state
+        .job_options("validate")
+        .check(&spec)
+        .map_err(AppError::InvalidSpec)?;
     Ok(Json(Validated { valid: true, spec }))
 }

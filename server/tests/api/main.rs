@@ -3,6 +3,7 @@
 
 mod auth;
 mod browser;
+mod confinement;
 mod health;
 mod helpers;
 mod hub;
