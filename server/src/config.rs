@@ -90,6 +90,12 @@ pub struct ServeConfig {
           value_parser = engine::egress::AllowEntry::parse)]
     pub http_allow: Vec<engine::egress::AllowEntry>,
 
+    /// The built-in test target at `/target`: `auto` mounts it only when
+    /// no tokens are asked for (it answers without one, so that jobs'
+    /// `http` ops can call it); `on` mounts it on a shared server too.
+    #[arg(long, env = "QUEUELAB_TARGET", value_enum, default_value_t = TargetMode::Auto)]
+    pub target: TargetMode,
+
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "QUEUELAB_LOG_JSON")]
     pub log_json: bool,
@@ -99,6 +105,28 @@ pub struct ServeConfig {
     /// Flags win over environment variables, which win over the file.
     #[arg(long, env = "QUEUELAB_CONFIG")]
     pub config: Option<PathBuf>,
+}
+
+/// Whether `/target` is mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TargetMode {
+    /// Only while the API asks for no tokens.
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
+impl TargetMode {
+    /// As [`crate::AppState::with_target`] takes it.
+    pub fn mounted(self) -> Option<bool> {
+        match self {
+            TargetMode::Auto => None,
+            TargetMode::On => Some(true),
+            TargetMode::Off => Some(false),
+        }
+    }
 }
 
 /// Settings a config file may hold: the `serve` flags, by their names.
@@ -119,6 +147,7 @@ pub const FILE_KEYS: &[&str] = &[
     "max_queued",
     "files_root",
     "http_allow",
+    "target",
     "log_json",
 ];
 

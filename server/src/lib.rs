@@ -110,6 +110,9 @@ struct Inner {
     ws_max: usize,
     /// Whether the API asks for tokens.
     auth: bool,
+    /// Whether `/target` is mounted: `None` follows auth (mounted only
+    /// when no tokens are asked for).
+    target: Option<bool>,
     /// Serialised snapshot frames shared by WebSocket subscribers.
     frames: ws::FrameCache,
     /// Browser origins allowed by CORS.
@@ -172,6 +175,7 @@ impl AppState {
                 ws_slots: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_WS_CLIENTS)),
                 ws_max: DEFAULT_MAX_WS_CLIENTS,
                 auth: false,
+                target: None,
                 frames: ws::FrameCache::default(),
                 cors: Vec::new(),
                 allowed_hosts: Vec::new(),
@@ -262,6 +266,23 @@ impl AppState {
         Self {
             inner: Arc::new(inner),
         }
+    }
+
+    /// Mounts the built-in test target at `/target` (`Some(true)`), never
+    /// (`Some(false)`), or only while the API asks for no tokens (`None`,
+    /// the default): it answers without a token, since a job's `http` op
+    /// cannot send one, so a shared server offers it only when asked.
+    pub fn with_target(self, mounted: Option<bool>) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).expect("configure the state before sharing it");
+        inner.target = mounted;
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Whether `/target` is mounted.
+    pub fn target_mounted(&self) -> bool {
+        self.inner.target.unwrap_or(!self.inner.auth)
     }
 
     /// Allows browsers on these origins to call the API.
@@ -378,16 +399,21 @@ fn default_files(
 
 /// Builds the whole HTTP application: API, WebSocket and dashboard.
 pub fn app(state: AppState) -> Router {
-    // Jobs, templates, the audit log, the WebSocket and the built-in test
-    // target need a token when auth is on; health, readiness, metrics and
-    // the dashboard do not.
-    let guarded = routes::router()
-        .merge(ws::router())
-        .nest_service("/target", target::router(target::TargetConfig::default()))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require,
-        ));
+    // Jobs, templates, the audit log and the WebSocket need a token when
+    // auth is on; health, readiness, metrics and the dashboard do not. The
+    // test target is open when mounted (see `AppState::with_target`).
+    let guarded =
+        routes::router()
+            .merge(ws::router())
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                auth::require,
+            ));
+    let guarded = if state.target_mounted() {
+        guarded.nest_service("/target", target::router(target::TargetConfig::default()))
+    } else {
+        guarded
+    };
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(state.inner.cors.clone())
         .allow_methods(tower_http::cors::Any)

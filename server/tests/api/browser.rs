@@ -181,3 +181,22 @@ async fn every_response_carries_the_security_headers_and_a_request_id() {
     let err: ErrorBody = resp.json().await.unwrap();
     assert_eq!(err.request_id.as_deref(), Some(id.as_str()));
 }
+
+#[tokio::test]
+async fn the_test_target_is_mounted_on_a_shared_server_only_when_asked_for() {
+    let shared = crate::helpers::spawn_app_with_auth().await;
+    let r = reqwest::get(shared.url("/target/anything?status=418"))
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 418, "not mounted when tokens are asked for");
+    let asked = spawn_configured(None, tempfile::tempdir().unwrap().keep(), |s| {
+        s.with_auth(true).with_target(Some(true))
+    })
+    .await;
+    let r = reqwest::get(asked.url("/target/anything?status=418"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 418, "mounted with --target on, no token needed");
+    let r = reqwest::get(asked.url("/api/v1/jobs")).await.unwrap();
+    assert_eq!(r.status(), 401, "the API still asks for one");
+}
