@@ -36,6 +36,14 @@ impl LazyLines {
         &self.path
     }
 
+    /// The file as failures name it: its name only, not the server's path.
+    fn shown(&self) -> String {
+        format!(
+            "`{}`",
+            self.path.file_name().unwrap_or_default().to_string_lossy()
+        )
+    }
+
     /// Appends one line. A failure is kept and reported by [`LazyLines::finish`].
     pub fn append(&self, line: &str) {
         let mut guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
@@ -54,14 +62,20 @@ impl LazyLines {
             match opened {
                 Ok(file) => *slot = Some(BufWriter::new(file)),
                 Err(e) => {
-                    *guard = Err(format!("cannot open {}: {e}", self.path.display()));
+                    *guard = Err(crate::fail::io(
+                        format_args!("opening {}", self.shown()),
+                        &e,
+                    ));
                     return;
                 }
             }
         }
         let writer = slot.as_mut().expect("opened above");
         if let Err(e) = writeln!(writer, "{line}") {
-            *guard = Err(format!("cannot write {}: {e}", self.path.display()));
+            *guard = Err(crate::fail::io(
+                format_args!("writing {}", self.shown()),
+                &e,
+            ));
         }
     }
 
@@ -73,7 +87,10 @@ impl LazyLines {
             Ok(None) => Ok(None),
             Ok(Some(writer)) => match writer.flush() {
                 Ok(()) => Ok(Some(self.path.clone())),
-                Err(e) => Err(format!("cannot write {}: {e}", self.path.display())),
+                Err(e) => Err(crate::fail::io(
+                    format_args!("writing {}", self.shown()),
+                    &e,
+                )),
             },
             Err(e) => Err(e.clone()),
         }
@@ -165,7 +182,9 @@ impl DeadLetters {
             )?;
             Ok(conn)
         };
-        let conn = open().map_err(|e| format!("dead letters in {}: {e}", path.display()))?;
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let conn =
+            open().map_err(|e| crate::fail::other(format_args!("dead letters in `{name}`"), &e))?;
         Ok(DeadLetters::Sqlite(Mutex::new(SqliteLetters {
             conn,
             insert: format!(

@@ -27,6 +27,8 @@
 //!   rate limits.
 //! * [`stats`] — sharded counters and HDR histograms per node;
 //!   [`process`] — RSS, threads, FDs and CPU from `/proc`.
+//! * [`fail`] — how a failure to open a source or sink is worded: the
+//!   kind of failure for the user, the OS's or database's text for the log.
 //! * [`leftovers`] — where an abort puts what was queued or in flight.
 //! * [`confine`] and [`egress`] — what a spec may touch. `queuelab run`
 //!   lets it reach anything; a shared server ([`JobOptions`]' `files` and
@@ -46,6 +48,7 @@
 
 pub mod confine;
 pub mod egress;
+pub mod fail;
 pub mod item;
 pub mod job;
 pub mod leftovers;

@@ -103,7 +103,7 @@ impl Sink {
             SinkSpec::File { path, .. } => Sink {
                 writer: Box::new(FileWriter {
                     file: append_at(paths.get(path)?)
-                        .map_err(|e| format!("sink file {path}: {e}"))?,
+                        .map_err(|e| crate::fail::io(format_args!("sink file `{path}`"), &e))?,
                     buf: Vec::new(),
                 }),
                 retry: None,
@@ -118,7 +118,9 @@ impl Sink {
             } => Sink {
                 writer: Box::new(
                     crate::sqlite::SqliteWriter::open(paths.get(path)?, table, key, columns)
-                        .map_err(|e| format!("sink sqlite {path}: {e}"))?,
+                        .map_err(|e| {
+                            crate::fail::other(format_args!("sink sqlite `{path}`"), &e)
+                        })?,
                 ),
                 retry: Some(*retry),
             },
@@ -143,7 +145,7 @@ impl Sink {
                 Some(url) => Sink {
                     writer: Box::new(
                         crate::pg::PgWriter::open(&url, table, key, columns, *pool_size)
-                            .map_err(|e| format!("sink postgres: {e}"))?,
+                            .map_err(|e| crate::fail::other("sink postgres", &e))?,
                     ),
                     retry: Some(*retry),
                 },
@@ -167,7 +169,12 @@ impl Sink {
                                 key,
                                 columns,
                             )
-                            .map_err(|e| format!("sink sqlite fallback {path}: {e}"))?,
+                            .map_err(|e| {
+                                crate::fail::other(
+                                    format_args!("sink sqlite fallback `{path}`"),
+                                    &e,
+                                )
+                            })?,
                         ),
                         retry: Some(*retry),
                     }

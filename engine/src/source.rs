@@ -65,11 +65,16 @@ impl Source {
                 if let Some(sample) = sample
                     && !at.exists()
                 {
-                    write_sample(at, sample)
-                        .map_err(|e| format!("source file {path}: cannot write the sample: {e}"))?;
+                    write_sample(at, sample).map_err(|e| {
+                        crate::fail::io(
+                            format_args!("source file `{path}`: writing the sample"),
+                            &e,
+                        )
+                    })?;
                     tracing::info!(%path, lines = sample.count, "wrote a sample input");
                 }
-                let mut file = File::open(at).map_err(|e| format!("source file {path}: {e}"))?;
+                let mut file = File::open(at)
+                    .map_err(|e| crate::fail::io(format_args!("source file `{path}`"), &e))?;
                 let offset_file = offset_file
                     .as_deref()
                     .map(|o| paths.get(o).map(Path::to_path_buf))
@@ -84,7 +89,7 @@ impl Source {
                     saved
                 };
                 file.seek(SeekFrom::Start(offset))
-                    .map_err(|e| format!("source file {path}: {e}"))?;
+                    .map_err(|e| crate::fail::io(format_args!("source file `{path}`"), &e))?;
                 Ok(Source::File {
                     reader: BufReader::new(file),
                     offset,
@@ -94,11 +99,11 @@ impl Source {
             }
             SourceSpec::HttpIngest { .. } => Ok(Source::Ingest(IngestHandle::default())),
             SourceSpec::Tcp { bind, connections } => {
-                let listener =
-                    TcpListener::bind(bind).map_err(|e| format!("source tcp {bind}: {e}"))?;
+                let listener = TcpListener::bind(bind)
+                    .map_err(|e| crate::fail::io(format_args!("source tcp {bind}"), &e))?;
                 listener
                     .set_nonblocking(true)
-                    .map_err(|e| format!("source tcp {bind}: {e}"))?;
+                    .map_err(|e| crate::fail::io(format_args!("source tcp {bind}"), &e))?;
                 Ok(Source::Tcp {
                     listener,
                     connections: *connections,
