@@ -25,7 +25,9 @@
 //! * [`store`] — jobs, events, metric history and the audit log in SQLite
 //!   or PostgreSQL, so finished runs survive restarts and crashes are
 //!   noticed; `store::backend` runs the same SQL on either database and
-//!   `store::migrations` holds the schema.
+//!   `store::migrations` holds the schema. While serving, every store call
+//!   runs on the store's own threads ([`store::StoreThreads`]), never on
+//!   the runtime or a pool a pipeline can fill.
 //! * [`ws`] — the WebSocket hub; today it streams heartbeats.
 //! * [`auth`] — bearer tokens with roles (viewer, operator, admin).
 //! * [`assets`] — finds the built dashboard and serves it, falling back to
@@ -90,6 +92,10 @@ struct Inner {
     ws_max: usize,
     /// Whether the API asks for tokens.
     auth: bool,
+    /// Failed-token throttling and the short-lived token cache.
+    guard: auth::Guard,
+    /// One permit per ingest request waiting for room: the cap.
+    ingest_waiting: Arc<tokio::sync::Semaphore>,
     /// Serialised snapshot frames shared by WebSocket subscribers.
     frames: ws::FrameCache,
     /// Browser origins allowed by CORS.
@@ -132,6 +138,8 @@ impl AppState {
                 ws_slots: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_WS_CLIENTS)),
                 ws_max: DEFAULT_MAX_WS_CLIENTS,
                 auth: false,
+                guard: auth::Guard::default(),
+                ingest_waiting: Arc::new(tokio::sync::Semaphore::new(ingest::DEFAULT_MAX_WAITING)),
                 frames: ws::FrameCache::default(),
                 cors: Vec::new(),
                 stopping: std::sync::atomic::AtomicBool::new(false),
@@ -175,6 +183,16 @@ impl AppState {
         }
     }
 
+    /// Caps ingest requests waiting for room at once, server-wide (the
+    /// default is [`ingest::DEFAULT_MAX_WAITING`]); more get 503.
+    pub fn with_max_ingest_waiting(self, max: usize) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).expect("configure the state before sharing it");
+        inner.ingest_waiting = Arc::new(tokio::sync::Semaphore::new(max));
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
     /// Allows browsers on these origins to call the API.
     pub fn with_cors_origins(
         self,
@@ -199,6 +217,16 @@ impl AppState {
     /// Whether the API asks for tokens.
     pub fn auth_enabled(&self) -> bool {
         self.inner.auth
+    }
+
+    /// Failed-token throttling and the token cache.
+    pub fn guard(&self) -> &auth::Guard {
+        &self.inner.guard
+    }
+
+    /// Permits of ingest requests allowed to wait.
+    pub fn ingest_waiting(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.inner.ingest_waiting
     }
 
     /// Open WebSocket connections.
@@ -281,8 +309,7 @@ pub async fn run(
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tick.tick().await;
-                let jobs = jobs.clone();
-                let _ = tokio::task::spawn_blocking(move || jobs.persist()).await;
+                jobs.persist_async().await;
             }
         })
     };

@@ -5,6 +5,7 @@ mod auth;
 mod health;
 mod helpers;
 mod hub;
+mod ingest;
 mod jobs;
 mod persistence;
 mod ws;
