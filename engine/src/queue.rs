@@ -378,6 +378,56 @@ impl Tx {
     }
 }
 
+impl Tx {
+    /// Pushes from a task into either kind of queue, with the same
+    /// `when_full` semantics as [`Tx::push_blocking`]. Why: the server's
+    /// ingest requests wait on its runtime, holding no thread, yet a job's
+    /// first queue may be a blocking one. An awaiting queue is awaited; a
+    /// full blocking queue is polled with a backoff of 1 ms doubling to
+    /// [`POLL`], which also bounds how late an abort is noticed.
+    pub async fn push_async_any(
+        &self,
+        item: Item,
+        now: Option<Instant>,
+        abort: &Flag,
+    ) -> Result<Pushed, PushError> {
+        if matches!(self.sender, Sender::Awaiting(_)) {
+            return self.push_async(item, now).await;
+        }
+        let mut item = match self.push_now(item, now)? {
+            Ok(refused) => {
+                return Ok(Pushed {
+                    waited: false,
+                    refused,
+                });
+            }
+            Err(item) => item,
+        };
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if abort.is_set() {
+                return Err(PushError::Aborted(item));
+            }
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = abort.cancelled() => {}
+            }
+            pause = (pause * 2).min(POLL);
+            if item.enqueued.is_some() {
+                item.enqueued = Some(Instant::now());
+            }
+            item = match self.try_send(item) {
+                Try::Sent => {
+                    self.accepted();
+                    return Ok(WAITED);
+                }
+                Try::Closed(item) => return Err(PushError::Aborted(item)),
+                Try::Full(item) => item,
+            };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,6 +494,60 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(drain(&rx), vec![0]);
+    }
+
+    #[test]
+    fn a_task_waits_for_room_in_either_kind_of_queue_and_aborts_with_the_item_back() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        for awaiting in [false, true] {
+            // Policies other than `block` settle at once, as from a thread.
+            let s = stats();
+            let (tx, rx) = channel(Capacity::Bounded(1), WhenFull::Reject, awaiting, s.clone());
+            let abort = Flag::new();
+            for n in 0..2 {
+                rt.block_on(tx.push_async_any(item(n), None, &abort))
+                    .unwrap();
+            }
+            assert_eq!(drain(&rx), vec![0], "awaiting={awaiting}");
+            assert_eq!(s.dropped.load(Ordering::Relaxed), 1);
+            // `block` waits until a consumer makes room.
+            let (tx, rx) = channel(Capacity::Bounded(1), WhenFull::Block, awaiting, stats());
+            rt.block_on(tx.push_async_any(item(0), None, &abort))
+                .unwrap();
+            let consumer = {
+                let rx = rx.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(20));
+                    rx.try_recv().map(|i| i.seq)
+                })
+            };
+            let pushed = rt
+                .block_on(tx.push_async_any(item(1), None, &abort))
+                .unwrap();
+            assert!(pushed.waited && !pushed.refused);
+            assert_eq!(consumer.join().unwrap(), Some(0));
+            assert_eq!(drain(&rx), vec![1]);
+            // An abort hands the waiting item back (awaiting queues are
+            // closed by the abort, as `JobCore` does).
+            let abort = Arc::new(Flag::new());
+            rt.block_on(tx.push_async_any(item(2), None, &abort))
+                .unwrap();
+            let (a, r) = (abort.clone(), rx.clone());
+            let aborter = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                a.set();
+                r.close();
+            });
+            match rt.block_on(tx.push_async_any(item(3), None, &abort)) {
+                Err(PushError::Aborted(i)) => assert_eq!(i.seq, 3),
+                other => panic!("awaiting={awaiting}: {other:?}"),
+            }
+            aborter.join().unwrap();
+            assert_eq!(drain(&rx), vec![2]);
+        }
     }
 
     #[test]

@@ -190,20 +190,28 @@ impl<'a> Emitter<'a> {
         self.offer(payload).is_some()
     }
 
-    /// Produces one item: `Some(true)` if the queue's policy refused it
-    /// (already counted), `Some(false)` if queued, `None` if the job is
-    /// aborting (the item went to leftovers).
-    fn offer(&mut self, payload: Payload) -> Option<bool> {
+    /// Numbers and stamps the next item; it counts as produced from now on
+    /// (see [`Emitter::unproduce`] for one that is handed back).
+    fn next_item(&mut self, payload: Payload) -> Item {
         let seq = self.core.produced.fetch_add(1, Ordering::Relaxed);
         let born = self.stride.tick().then(Instant::now);
         if let Some(now) = born {
             if let Some((then, then_seq)) = self.last_timed {
-                let per_item = (now - then) / (seq - then_seq).max(1) as u32;
+                // Saturating: a handed-back item may have lowered the count.
+                let per_item = (now - then) / seq.saturating_sub(then_seq).max(1) as u32;
                 self.stride.adapt(per_item);
             }
             self.last_timed = Some((now, seq));
         }
-        let item = Item::new(seq, payload, born);
+        Item::new(seq, payload, born)
+    }
+
+    /// Produces one item: `Some(true)` if the queue's policy refused it
+    /// (already counted), `Some(false)` if queued, `None` if the job is
+    /// aborting (the item went to leftovers).
+    fn offer(&mut self, payload: Payload) -> Option<bool> {
+        let item = self.next_item(payload);
+        let born = item.born;
         match self.tx.push_blocking(item, born, &self.core.abort) {
             Ok(pushed) => Some(pushed.refused),
             Err(PushError::Aborted(item)) => {
@@ -230,7 +238,9 @@ pub fn run(
         Source::Ingest(handle) => {
             handle.open(core.clone(), tx, first);
             // Lines arrive through the handle until the source is stopped;
-            // then the handle lets go of its sender, closing the queue.
+            // then the handle lets go of its sender, closing the queue, and
+            // waits for the pushes under way to settle: this thread is
+            // joined before the leftovers are written.
             while !core.stop.wait_timeout(Duration::from_secs(3600)) {}
             handle.close();
             Ok(())
@@ -344,14 +354,16 @@ pub fn log_line(seq: u64, malformed: f64, duplicate: f64, rng: &mut SmallRng) ->
 }
 
 /// How an ingest request went.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ingested {
     /// Lines queued.
     pub accepted: u64,
     /// Lines refused by a full queue's policy (`reject`, `drop_newest`);
     /// counted as dropped. The client may send them again.
     pub refused: u64,
-    /// Lines not taken because the source stopped; send them elsewhere.
+    /// Lines not taken because the source stopped (a drain, or an abort
+    /// that handed a waiting line back); not counted as produced. Send
+    /// them elsewhere.
     pub not_taken: u64,
 }
 
@@ -361,42 +373,147 @@ pub enum IngestError {
     /// The job has not started its source yet.
     #[error("the job is not ready for input yet")]
     NotReady,
-    /// The source has stopped (drain or abort).
+    /// The source has stopped (drain or abort), or the job has finished.
     #[error("the job takes no more input")]
     Stopped,
 }
 
-type IngestSlot = Option<(Arc<JobCore>, Tx, Arc<NodeStats>)>;
+/// Where an ingest source is in its life, as its handle sees it.
+#[derive(Debug, Default)]
+enum Phase {
+    /// The source thread has not opened the way in yet.
+    #[default]
+    NotStarted,
+    /// Running: pushes go to the first queue.
+    Open(Arc<JobCore>, Tx, Arc<NodeStats>),
+    /// The source has stopped; nothing more is taken.
+    Stopped,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    phase: Phase,
+    /// Pushes that started and have not settled yet. Counted under the
+    /// same mutex as `phase`, so no push can start once the source closed.
+    in_flight: usize,
+}
+
+#[derive(Debug, Default)]
+struct IngestShared {
+    slot: std::sync::Mutex<Slot>,
+    /// Signalled when `in_flight` drops to zero.
+    settled: std::sync::Condvar,
+}
+
+impl IngestShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// The way in for lines pushed to an `http_ingest` source. Cheap to
 /// clone; the HTTP layer (headless `queuelab run`, or the server) calls
-/// [`IngestHandle::push`]. It holds the first queue's sender only while the
-/// source runs, so a drain can close the queue behind the last request.
+/// [`IngestHandle::push_async`] (or [`IngestHandle::push`] from a thread).
+/// It holds the first queue's sender only while the source runs, so a
+/// drain can close the queue behind the last request.
+///
+/// Nothing is lost on abort: the source thread (which the supervisor joins
+/// before it sweeps the queues and finishes the leftovers file) waits until
+/// every push that started has settled. A line is then either in the queue
+/// (processed, or swept into leftovers) or handed back to its client as
+/// `not_taken` and no longer counted as produced.
 #[derive(Debug, Clone, Default)]
 pub struct IngestHandle {
-    slot: Arc<std::sync::Mutex<IngestSlot>>,
+    shared: Arc<IngestShared>,
+}
+
+/// One push under way; dropping it (even with its future cancelled) marks
+/// it settled.
+struct InFlight<'a> {
+    shared: &'a IngestShared,
+    core: Arc<JobCore>,
+    tx: Tx,
+    first: Arc<NodeStats>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut slot = self.shared.lock();
+        slot.in_flight -= 1;
+        if slot.in_flight == 0 {
+            self.shared.settled.notify_all();
+        }
+    }
+}
+
+/// An item counted as produced whose push has not settled: if it is
+/// dropped unsettled (handed back, or its future cancelled with the item
+/// inside), the count goes back down.
+struct Unsettled<'a>(Option<&'a AtomicU64>);
+
+impl Unsettled<'_> {
+    fn settled(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Unsettled<'_> {
+    fn drop(&mut self) {
+        if let Some(produced) = self.0 {
+            produced.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl IngestHandle {
     fn open(&self, core: Arc<JobCore>, tx: Tx, first: Arc<NodeStats>) {
-        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some((core, tx, first));
+        self.shared.lock().phase = Phase::Open(core, tx, first);
     }
 
+    /// Takes no more pushes, lets go of the sender, and waits until every
+    /// push under way has settled.
     fn close(&self) {
-        self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut slot = self.shared.lock();
+        slot.phase = Phase::Stopped;
+        while slot.in_flight > 0 {
+            // Pushes watch the abort flag themselves; the timeout only
+            // guards against a missed wake-up.
+            slot = self
+                .shared
+                .settled
+                .wait_timeout(slot, POLL)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
-    /// Produces one item per non-empty line, blocking while a `block`
-    /// queue is full. Blocking: call it from a blocking context.
-    pub fn push<I: IntoIterator<Item = String>>(&self, lines: I) -> Result<Ingested, IngestError> {
-        let Some((core, tx, first)) = self.slot.lock().unwrap_or_else(|e| e.into_inner()).clone()
-        else {
-            return Err(IngestError::NotReady);
+    /// Registers a push, unless the source is not open.
+    fn begin(&self) -> Result<InFlight<'_>, IngestError> {
+        let mut slot = self.shared.lock();
+        let (core, tx, first) = match &slot.phase {
+            Phase::NotStarted => return Err(IngestError::NotReady),
+            Phase::Stopped => return Err(IngestError::Stopped),
+            Phase::Open(core, tx, first) => (core.clone(), tx.clone(), first.clone()),
         };
         if core.stop.is_set() {
             return Err(IngestError::Stopped);
         }
-        let mut out = Emitter::new(&core, tx, &first);
+        slot.in_flight += 1;
+        Ok(InFlight {
+            shared: &self.shared,
+            core,
+            tx,
+            first,
+        })
+    }
+
+    /// Produces one item per non-empty line, blocking while a `block`
+    /// queue is full. Blocking: call it from a thread, not a task (see
+    /// [`IngestHandle::push_async`]).
+    pub fn push<I: IntoIterator<Item = String>>(&self, lines: I) -> Result<Ingested, IngestError> {
+        let flight = self.begin()?;
+        let core = &flight.core;
+        let mut out = Emitter::new(core, flight.tx.clone(), &flight.first);
         let mut done = Ingested::default();
         for line in lines {
             if line.trim().is_empty() {
@@ -406,13 +523,63 @@ impl IngestHandle {
                 done.not_taken += 1;
                 continue;
             }
-            match out.offer(Payload::Line(line)) {
-                Some(false) => done.accepted += 1,
-                Some(true) => done.refused += 1,
-                None => return Err(IngestError::Stopped),
+            let item = out.next_item(Payload::Line(line));
+            let unsettled = Unsettled(Some(&core.produced));
+            let born = item.born;
+            match out.tx.push_blocking(item, born, &core.abort) {
+                Ok(pushed) => {
+                    unsettled.settled();
+                    done.add(pushed.refused);
+                }
+                Err(PushError::Aborted(_)) => done.not_taken += 1,
             }
         }
         Ok(done)
+    }
+
+    /// [`IngestHandle::push`] for a task: waits for room on the caller's
+    /// runtime, holding no thread, so any number of blocked requests cost
+    /// the server only memory. Cancelling the future loses nothing: a line
+    /// not yet queued is no longer counted as produced.
+    pub async fn push_async<I>(&self, lines: I) -> Result<Ingested, IngestError>
+    where
+        I: IntoIterator<Item = String>,
+        I::IntoIter: Send,
+    {
+        let flight = self.begin()?;
+        let core = &flight.core;
+        let mut out = Emitter::new(core, flight.tx.clone(), &flight.first);
+        let mut done = Ingested::default();
+        for line in lines {
+            if line.trim().is_empty() {
+                continue;
+            }
+            if core.stop.is_set() {
+                done.not_taken += 1;
+                continue;
+            }
+            let item = out.next_item(Payload::Line(line));
+            let unsettled = Unsettled(Some(&core.produced));
+            let born = item.born;
+            match out.tx.push_async_any(item, born, &core.abort).await {
+                Ok(pushed) => {
+                    unsettled.settled();
+                    done.add(pushed.refused);
+                }
+                Err(PushError::Aborted(_)) => done.not_taken += 1,
+            }
+        }
+        Ok(done)
+    }
+}
+
+impl Ingested {
+    fn add(&mut self, refused: bool) {
+        if refused {
+            self.refused += 1;
+        } else {
+            self.accepted += 1;
+        }
     }
 }
 

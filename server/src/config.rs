@@ -41,6 +41,12 @@ pub struct ServeConfig {
     #[arg(long, env = "QUEUELAB_MAX_WS_CLIENTS", default_value_t = crate::DEFAULT_MAX_WS_CLIENTS)]
     pub max_ws_clients: usize,
 
+    /// Most ingest requests waiting for room in their job at once, over
+    /// all jobs; more are refused with 503 and `Retry-After`. A waiting
+    /// request costs memory and a connection, never a thread.
+    #[arg(long, env = "QUEUELAB_MAX_INGEST_WAITING", default_value_t = crate::ingest::DEFAULT_MAX_WAITING)]
+    pub max_ingest_waiting: usize,
+
     /// On shutdown, how long running jobs may drain before they are aborted
     /// (what is left goes to their leftovers files).
     #[arg(long, env = "QUEUELAB_SHUTDOWN_DRAIN_MS", default_value_t = 10_000)]
@@ -138,6 +144,7 @@ pub const FILE_KEYS: &[&str] = &[
     "assets",
     "heartbeat_ms",
     "max_ws_clients",
+    "max_ingest_waiting",
     "shutdown_drain_ms",
     "auth",
     "cors_origin",

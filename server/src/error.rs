@@ -40,6 +40,9 @@ pub enum AppError {
     /// The server cannot take this request now (a cap is reached).
     #[error("{0}")]
     Unavailable(String),
+    /// This client made too many failed attempts; it may retry later.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// The body's media type is not one this endpoint reads.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -67,6 +70,7 @@ impl AppError {
             AppError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             AppError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }

@@ -31,7 +31,9 @@
 //! * [`store`] — jobs, events, metric history and the audit log in SQLite
 //!   or PostgreSQL, so finished runs survive restarts and crashes are
 //!   noticed; `store::backend` runs the same SQL on either database and
-//!   `store::migrations` holds the schema.
+//!   `store::migrations` holds the schema. While serving, every store call
+//!   runs on the store's own threads ([`store::StoreThreads`]), never on
+//!   the runtime or a pool a pipeline can fill.
 //! * [`ws`] — the WebSocket hub: heartbeats, job snapshots, events and the
 //!   job list, to subscribers.
 //! * [`auth`] — bearer tokens with roles (viewer, operator, admin).
@@ -113,6 +115,10 @@ struct Inner {
     /// Whether `/target` is mounted: `None` follows auth (mounted only
     /// when no tokens are asked for).
     target: Option<bool>,
+    /// Failed-token throttling and the short-lived token cache.
+    guard: auth::Guard,
+    /// One permit per ingest request waiting for room: the cap.
+    ingest_waiting: Arc<tokio::sync::Semaphore>,
     /// Serialised snapshot frames shared by WebSocket subscribers.
     frames: ws::FrameCache,
     /// Browser origins allowed by CORS.
@@ -176,6 +182,8 @@ impl AppState {
                 ws_max: DEFAULT_MAX_WS_CLIENTS,
                 auth: false,
                 target: None,
+                guard: auth::Guard::default(),
+                ingest_waiting: Arc::new(tokio::sync::Semaphore::new(ingest::DEFAULT_MAX_WAITING)),
                 frames: ws::FrameCache::default(),
                 cors: Vec::new(),
                 allowed_hosts: Vec::new(),
@@ -280,6 +288,16 @@ impl AppState {
         }
     }
 
+    /// Caps ingest requests waiting for room at once, server-wide (the
+    /// default is [`ingest::DEFAULT_MAX_WAITING`]); more get 503.
+    pub fn with_max_ingest_waiting(self, max: usize) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).expect("configure the state before sharing it");
+        inner.ingest_waiting = Arc::new(tokio::sync::Semaphore::new(max));
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
     /// Whether `/target` is mounted.
     pub fn target_mounted(&self) -> bool {
         self.inner.target.unwrap_or(!self.inner.auth)
@@ -347,6 +365,16 @@ impl AppState {
     /// Whether the API asks for tokens.
     pub fn auth_enabled(&self) -> bool {
         self.inner.auth
+    }
+
+    /// Failed-token throttling and the token cache.
+    pub fn guard(&self) -> &auth::Guard {
+        &self.inner.guard
+    }
+
+    /// Permits of ingest requests allowed to wait.
+    pub fn ingest_waiting(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.inner.ingest_waiting
     }
 
     /// Open WebSocket connections.
@@ -463,8 +491,7 @@ pub async fn run(
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tick.tick().await;
-                let jobs = jobs.clone();
-                let _ = tokio::task::spawn_blocking(move || jobs.persist()).await;
+                jobs.persist_async().await;
             }
         })
     };

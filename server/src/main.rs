@@ -295,6 +295,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     )
     .context("cannot open the store")?
     .with_max_ws_clients(config.max_ws_clients)
+    .with_max_ingest_waiting(config.max_ingest_waiting)
     .with_auth(config.auth_enabled())
     .with_allowed_hosts(&config.allowed_host)
     .with_limits(config.limits())

@@ -18,7 +18,12 @@ use shared::api::{JobDetail, JobSummary};
 use shared::metrics::{JobReport, JobSnapshot};
 
 use crate::error::AppError;
-use crate::store::{JobRecord, Store, StoreError};
+use crate::store::{JobRecord, Store, StoreError, StoreThreads};
+
+/// Threads serving the store's calls (see [`StoreThreads`]): one for the
+/// persist loop and one for requests, so neither waits behind the other
+/// for a thread (they still take turns on the one connection).
+const STORE_THREADS: usize = 2;
 
 /// The jobs of this server: live ones (running in the engine, or finished
 /// in this process) and archived ones (loaded from the store after a
@@ -28,7 +33,9 @@ pub struct Registry {
     data_dir: PathBuf,
     next: AtomicU64,
     jobs: RwLock<BTreeMap<String, Entry>>,
-    store: Store,
+    store: Arc<Store>,
+    /// Where store calls run while serving.
+    db: StoreThreads,
     /// Per live job: events already saved, and whether its report is.
     saved: Mutex<HashMap<String, (usize, bool)>>,
 }
@@ -106,18 +113,35 @@ impl Registry {
                 )
             })
             .collect();
+        let store = Arc::new(store);
         Ok(Self {
             data_dir,
             next: AtomicU64::new(1),
             jobs: RwLock::new(jobs),
+            db: StoreThreads::start(store.clone(), STORE_THREADS),
             store,
             saved: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The store behind the registry.
+    /// The store behind the registry, for blocking callers (the CLI,
+    /// tests). While serving, go through [`Registry::db`].
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The store's own threads: how handlers, auth and the persist loop
+    /// reach the store without blocking the runtime.
+    pub fn db(&self) -> &StoreThreads {
+        &self.db
+    }
+
+    /// [`Registry::persist`] on the store's threads.
+    pub async fn persist_async(self: &Arc<Self>) {
+        let me = self.clone();
+        if let Err(e) = self.db.run(move |_| me.persist()).await {
+            tracing::error!(error = %e, "cannot save job progress");
+        }
     }
 
     /// The folder job files go under (each job in a folder named by its id).
@@ -157,7 +181,7 @@ impl Registry {
 
     /// Saves the progress of every live job not yet saved in full: its
     /// snapshot, new events, a history point, its report once finished.
-    /// Blocking: run it on a blocking thread.
+    /// Blocking: run it on the store's threads ([`Registry::persist_async`]).
     pub fn persist(&self) {
         let live: Vec<JobHandle> = self
             .jobs

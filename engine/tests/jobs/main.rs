@@ -3,6 +3,7 @@
 
 mod accounting;
 mod helpers;
+mod ingest;
 mod lifecycle;
 mod policies;
 mod postgres;

@@ -21,10 +21,11 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(get, path = "/api/v1/audit", tag = "admin",
     responses((status = 200, body = Vec<AuditEntry>)), security(("bearer" = [])))]
 pub async fn audit_log(State(state): State<AppState>) -> Result<Json<Vec<AuditEntry>>, AppError> {
-    let registry = state.jobs().clone();
-    tokio::task::spawn_blocking(move || registry.store().audit_log(500))
+    state
+        .jobs()
+        .db()
+        .call(|s| s.audit_log(500))
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
         .map(Json)
         .map_err(|e| AppError::Internal(e.to_string()))
 }
@@ -51,8 +52,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
     }
 }
 
-/// Writes an audit entry for a mutation.
-pub(super) fn audit(
+/// Writes an audit entry for a mutation, on the store's threads; the
+/// request waits for it, so the log is in order with the answers.
+pub(super) async fn audit(
     state: &AppState,
     caller: &Caller,
     action: &str,
@@ -67,7 +69,7 @@ pub(super) fn audit(
         detail: serde_json::to_string(detail).unwrap_or_default(),
         remote: caller.remote.clone(),
     };
-    if let Err(e) = state.jobs().store().audit(&entry) {
+    if let Err(e) = state.jobs().db().call(move |s| s.audit(&entry)).await {
         tracing::error!(error = %e, "cannot write the audit log");
     }
 }

@@ -6,7 +6,8 @@
 //! The jobs themselves are in the [`Registry`](crate::registry::Registry);
 //! handlers only call into it and the engine, from `spawn_blocking` where
 //! the engine blocks (starting a job opens files and connects to
-//! databases).
+//! databases), and reach the store through its own threads
+//! ([`crate::store::StoreThreads`]).
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -194,10 +195,11 @@ pub async fn create(
     };
     let body = registry.detail(&entry);
     {
-        let (registry, summary, spec) = (registry.clone(), body.summary.clone(), body.spec.clone());
-        tokio::task::spawn_blocking(move || registry.store().insert_job(&summary, &spec))
+        let (summary, spec) = (body.summary.clone(), body.spec.clone());
+        registry
+            .db()
+            .call(move |s| s.insert_job(&summary, &spec))
             .await
-            .map_err(|e| AppError::Internal(e.to_string()))?
             .map_err(|e| AppError::Internal(e.to_string()))?;
     }
     audit(
@@ -206,7 +208,8 @@ pub async fn create(
         "create",
         &id,
         &serde_json::json!({"name": body.summary.name, "template": body.summary.template}),
-    );
+    )
+    .await;
     registry.insert(id.clone(), entry);
     tracing::info!(job = %id, name = %body.summary.name, "job created");
     Ok((
@@ -329,7 +332,7 @@ pub async fn tune(
             ..Default::default()
         })
         .map_err(|e| AppError::LimitReached(e.to_string()))?;
-    audit(&state, &remote, "tune", &id, &req);
+    audit(&state, &remote, "tune", &id, &req).await;
     tokio::task::spawn_blocking(move || handle.tune(&req))
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?
@@ -364,7 +367,7 @@ pub async fn stop(
         });
     }
     let handle = entry.live()?;
-    audit(&state, &remote, "stop", &id, &req);
+    audit(&state, &remote, "stop", &id, &req).await;
     let result = match req.mode {
         StopMode::Drain => {
             handle.drain_within(req.deadline_ms.map(std::time::Duration::from_millis))
@@ -379,7 +382,9 @@ pub async fn stop(
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/ingest", tag = "jobs",
     request_body(content = String, content_type = "text/plain"),
     responses((status = 202, description = "All lines taken"), (status = 429, description = "A full `reject` queue refused some; counts in the body"),
-        (status = 409, body = shared::api::ErrorBody)), security(("bearer" = [])))]
+        (status = 409, description = "The job stopped (drain, abort, finished); counts in the body if it took some", body = shared::api::ErrorBody),
+        (status = 503, description = "The source has not started yet, or too many ingest requests wait; see Retry-After", body = shared::api::ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn ingest(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -391,7 +396,7 @@ pub async fn ingest(
             "job `{id}` does not read HTTP input (its source is not http_ingest)"
         ))
     })?;
-    Ok(crate::ingest::ingest(State(handle), body).await)
+    Ok(crate::ingest::feed(&handle, state.ingest_waiting(), body).await)
 }
 
 /// Deletes a finished job and its records (admin).
@@ -409,16 +414,15 @@ pub async fn delete(
             "the job is {st}: stop it before deleting it"
         )));
     }
-    let registry = state.jobs().clone();
+    state.jobs().remove(&id);
     let job = id.clone();
-    tokio::task::spawn_blocking(move || {
-        registry.remove(&job);
-        registry.store().delete_job(&job)
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?
-    .map_err(|e| AppError::Internal(e.to_string()))?;
-    audit(&state, &remote, "delete", &id, &serde_json::json!({}));
+    state
+        .jobs()
+        .db()
+        .call(move |s| s.delete_job(&job))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    audit(&state, &remote, "delete", &id, &serde_json::json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -457,18 +461,20 @@ pub async fn history(
     state.jobs().get(&id)?;
     let registry = state.jobs().clone();
     // Save the newest progress first, so the history reaches "now".
-    let points = tokio::task::spawn_blocking(move || {
-        registry.persist();
-        registry.store().history(
-            &id,
-            q.from_ms,
-            q.to_ms.unwrap_or(u64::MAX),
-            q.step_ms.unwrap_or(1000),
-        )
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?
-    .map_err(|e| AppError::Internal(e.to_string()))?;
+    let points = state
+        .jobs()
+        .db()
+        .call(move |s| {
+            registry.persist();
+            s.history(
+                &id,
+                q.from_ms,
+                q.to_ms.unwrap_or(u64::MAX),
+                q.step_ms.unwrap_or(1000),
+            )
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(Json(points))
 }
 
@@ -481,14 +487,13 @@ pub async fn events(
 ) -> Result<Json<Vec<JobEvent>>, AppError> {
     match state.jobs().get(&id)?.kind {
         Kind::Live(h) => Ok(Json(h.events())),
-        Kind::Archived(_) => {
-            let registry = state.jobs().clone();
-            tokio::task::spawn_blocking(move || registry.store().events(&id))
-                .await
-                .map_err(|e| AppError::Internal(e.to_string()))?
-                .map(Json)
-                .map_err(|e| AppError::Internal(e.to_string()))
-        }
+        Kind::Archived(_) => state
+            .jobs()
+            .db()
+            .call(move |s| s.events(&id))
+            .await
+            .map(Json)
+            .map_err(|e| AppError::Internal(e.to_string())),
     }
 }
 

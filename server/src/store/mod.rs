@@ -9,10 +9,13 @@
 //! either database. Only the schema's DDL differs: schema changes are
 //! numbered `migrations`, applied in order at open and recorded in
 //! `schema_version`. Writes are a few rows a second per running job,
-//! always from blocking threads.
+//! always from the store's own threads ([`StoreThreads`]) while serving.
 
 mod backend;
+mod exec;
 mod migrations;
+
+pub use exec::StoreThreads;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -36,6 +39,9 @@ pub enum StoreError {
     /// A stored document no longer reads.
     #[error("store: corrupt record: {0}")]
     Json(#[from] serde_json::Error),
+    /// The store's threads could not run the call.
+    #[error("store: {0}")]
+    Unavailable(String),
 }
 
 /// A job as stored.

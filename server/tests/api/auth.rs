@@ -6,7 +6,7 @@ use shared::api::{ErrorBody, JobDetail};
 
 use crate::helpers::{TestApp, spawn_app_with_auth};
 
-fn token(app: &TestApp, role: &str) -> String {
+pub(crate) fn token(app: &TestApp, role: &str) -> String {
     let t = server::auth::generate();
     app.state
         .jobs()
@@ -236,4 +236,74 @@ async fn framework_errors_are_json_too() {
         big.json::<ErrorBody>().await.unwrap().code,
         "payload_too_large"
     );
+}
+
+#[tokio::test]
+async fn unknown_tokens_are_throttled_per_address_good_ones_included() {
+    let app = spawn_app_with_auth().await;
+    let good = token(&app, "viewer");
+    let client = reqwest::Client::new();
+    let get = |client: &reqwest::Client, t: &str| {
+        client
+            .get(app.url("/api/v1/jobs"))
+            .bearer_auth(t.to_owned())
+            .send()
+    };
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for i in 0..20 {
+        let r = get(&client, &format!("ql_guess_{i}")).await.unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            retry_after = r.headers().get("retry-after").cloned();
+            assert_eq!(
+                r.json::<ErrorBody>().await.unwrap().code,
+                "too_many_requests"
+            );
+        }
+    }
+    let allowed = server::auth::FAILURES_PER_MINUTE as usize;
+    assert!(
+        statuses[..allowed].iter().all(|s| *s == 401),
+        "the first {allowed} failures are plain 401s: {statuses:?}"
+    );
+    assert!(
+        statuses[allowed..].iter().filter(|s| **s == 429).count() >= 9,
+        "then the address is throttled: {statuses:?}"
+    );
+    let secs: u64 = retry_after
+        .expect("429 carries Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&secs), "{secs}");
+    // While throttled, the address is refused even with a good token: a
+    // guesser learns nothing from hitting one.
+    assert_eq!(get(&client, &good).await.unwrap().status(), 429);
+    // Another address is not throttled (Linux routes all of 127/8 to lo).
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    assert_eq!(get(&elsewhere, &good).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn a_query_token_opens_only_the_websocket() {
+    let app = spawn_app_with_auth().await;
+    let viewer = token(&app, "viewer");
+    let r = reqwest::get(app.url(&format!("/api/v1/jobs?token={viewer}")))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.json::<ErrorBody>()
+            .await
+            .unwrap()
+            .message
+            .contains("only on the WebSocket")
+    );
+    let ws = tokio_tungstenite::connect_async(format!("{}?token={viewer}", app.ws_url())).await;
+    assert!(ws.is_ok(), "the WebSocket still takes ?token=");
 }

@@ -8,6 +8,7 @@ mod errors;
 mod health;
 mod helpers;
 mod hub;
+mod ingest;
 mod jobs;
 mod limits;
 mod persistence;
