@@ -284,18 +284,22 @@ impl Registry {
         self.persist();
     }
 
-    /// The handle of job `id`, if there is one.
-    pub fn handle(&self, id: &str) -> Option<JobHandle> {
-        match &self
+    /// Looks at where job `id` lives, under the read lock.
+    fn kind_of<R>(&self, id: &str, f: impl FnOnce(&Kind) -> Option<R>) -> Option<R> {
+        f(&self
             .jobs
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(id)?
-            .kind
-        {
+            .kind)
+    }
+
+    /// The handle of job `id`, if there is one.
+    pub fn handle(&self, id: &str) -> Option<JobHandle> {
+        self.kind_of(id, |k| match k {
             Kind::Live(h) => Some(h.clone()),
             Kind::Archived(_) => None,
-        }
+        })
     }
 
     /// What the running jobs hold against the server-wide limits.
@@ -317,30 +321,18 @@ impl Registry {
 
     /// The final report of job `id`, once it has finished.
     pub fn report(&self, id: &str) -> Option<JobReport> {
-        match &self
-            .jobs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)?
-            .kind
-        {
+        self.kind_of(id, |k| match k {
             Kind::Live(h) => h.report().map(|r| (*r).clone()),
             Kind::Archived(r) => r.report.clone(),
-        }
+        })
     }
 
     /// The newest snapshot of job `id`: live, or the last one stored.
     pub fn latest_snapshot(&self, id: &str) -> Option<Arc<JobSnapshot>> {
-        match &self
-            .jobs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)?
-            .kind
-        {
+        self.kind_of(id, |k| match k {
             Kind::Live(h) => Some(h.snapshot()),
             Kind::Archived(r) => r.snapshot.clone().map(Arc::new),
-        }
+        })
     }
 
     /// Every job, newest first.

@@ -3,22 +3,12 @@
 //! framing; and every response carries the security headers.
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::json;
 use shared::api::{ErrorBody, JobDetail};
 use shared::metrics::JobState;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::helpers::{TestApp, get_json, spawn_app, spawn_configured, start};
-
-/// A job that runs until stopped.
-async fn running_job(app: &TestApp) -> String {
-    start(
-        app,
-        json!({"template": "thread-io-pool", "overrides": {"source": {"count": 1_000_000}}}),
-    )
-    .await
-}
+use crate::helpers::{TestApp, get_json, running_job, spawn_app, spawn_configured, stop};
 
 #[tokio::test]
 async fn a_cross_site_text_plain_stop_is_refused_and_the_job_keeps_running() {
@@ -45,13 +35,7 @@ async fn a_cross_site_text_plain_stop_is_refused_and_the_job_keeps_running() {
     let d: JobDetail = get_json(&app, &format!("/api/v1/jobs/{id}")).await;
     assert_eq!(d.summary.state, JobState::Running);
     // The same request as JSON works.
-    let resp = reqwest::Client::new()
-        .post(app.url(&format!("/api/v1/jobs/{id}/stop")))
-        .json(&json!({"mode": "abort"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
+    assert_eq!(stop(&app, &id, "abort").await.status(), 202);
 }
 
 #[tokio::test]

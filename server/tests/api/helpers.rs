@@ -182,3 +182,23 @@ pub async fn wait_job(
     }
     panic!("timed out waiting for {what}");
 }
+
+/// Starts a job that runs until stopped (a million items at the pace of
+/// the `thread-io-pool` template) and returns its id.
+pub async fn running_job(app: &TestApp) -> String {
+    start(
+        app,
+        serde_json::json!({"template": "thread-io-pool", "overrides": {"source": {"count": 1_000_000}}}),
+    )
+    .await
+}
+
+/// `POST /jobs/{id}/stop` with `{"mode": mode}`; the answer as it came.
+pub async fn stop(app: &TestApp, id: &str, mode: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/jobs/{id}/stop")))
+        .json(&serde_json::json!({ "mode": mode }))
+        .send()
+        .await
+        .unwrap()
+}

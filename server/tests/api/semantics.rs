@@ -5,24 +5,14 @@
 use serde_json::json;
 use shared::api::{ErrorBody, JobDetail};
 
-use crate::helpers::{spawn_app, start, wait_job};
+use crate::helpers::{running_job, spawn_app, start, stop, wait_job};
 
 #[tokio::test]
 async fn a_drain_after_an_abort_is_a_conflict() {
     let app = spawn_app().await;
-    let id = start(
-        &app,
-        json!({"template": "thread-io-pool", "overrides": {"source": {"count": 1_000_000}}}),
-    )
-    .await;
-    let c = reqwest::Client::new();
-    let stop = |mode: &'static str| {
-        c.post(app.url(&format!("/api/v1/jobs/{id}/stop")))
-            .json(&json!({ "mode": mode }))
-            .send()
-    };
-    assert_eq!(stop("abort").await.unwrap().status(), 202);
-    let drain = stop("drain").await.unwrap();
+    let id = running_job(&app).await;
+    assert_eq!(stop(&app, &id, "abort").await.status(), 202);
+    let drain = stop(&app, &id, "drain").await;
     assert_eq!(drain.status(), 409);
     assert_eq!(drain.json::<ErrorBody>().await.unwrap().code, "conflict");
     let d = wait_job(&app, &id, "aborted", |d| d.report.is_some()).await;
@@ -59,17 +49,8 @@ async fn history_steps_out_of_range_are_refused() {
 #[tokio::test]
 async fn a_finished_job_names_its_files_without_the_servers_absolute_paths() {
     let app = spawn_app().await;
-    let id = start(
-        &app,
-        json!({"template": "thread-io-pool", "overrides": {"source": {"count": 1_000_000}}}),
-    )
-    .await;
-    reqwest::Client::new()
-        .post(app.url(&format!("/api/v1/jobs/{id}/stop")))
-        .json(&json!({"mode": "abort"}))
-        .send()
-        .await
-        .unwrap();
+    let id = running_job(&app).await;
+    stop(&app, &id, "abort").await;
     let d: JobDetail = wait_job(&app, &id, "aborted", |d| d.report.is_some()).await;
     let file = d.report.unwrap().leftovers_file.expect("leftovers");
     assert_eq!(file, format!("jobs/{id}/leftovers.jsonl"));
