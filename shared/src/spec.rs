@@ -779,6 +779,11 @@ pub mod limits {
     pub const MAX_ATTEMPTS: u32 = 100;
     /// Longest per-item timeout and retry backoff, in milliseconds.
     pub const MAX_WAIT_MS: f64 = 3_600_000.0;
+    /// Deepest nesting of arrays and objects in a `filter`'s values or a
+    /// `map`'s `set`: the spec's JSON form (how the store keeps it) must
+    /// stay within the 128 levels serde_json reads back. TOML's own limit
+    /// is per construct, so table headers and arrays together go deeper.
+    pub const MAX_VALUE_DEPTH: usize = 64;
 }
 
 /// One problem with one field of a spec.
@@ -1153,10 +1158,16 @@ impl StageSpec {
                 if values.is_empty() {
                     v.err(&format!("{op}.values"), "needs at least one value".into());
                 }
+                for (i, x) in values.iter().enumerate() {
+                    v.check_depth(&format!("{op}.values[{i}]"), x);
+                }
             }
             OpSpec::Map { set, rename } => {
                 if set.is_empty() && rename.is_empty() {
                     v.err(&op, "a map needs `set` or `rename`".into());
+                }
+                for (k, x) in set {
+                    v.check_depth(&format!("{op}.set.{k}"), x);
                 }
                 for (from, to) in rename {
                     if from.is_empty() || to.is_empty() {
@@ -1298,6 +1309,31 @@ impl Validator {
         }
     }
 
+    /// A free-form value nested at most [`limits::MAX_VALUE_DEPTH`] deep
+    /// (walked without recursion, whatever its depth).
+    fn check_depth(&mut self, path: &str, value: &serde_json::Value) {
+        use serde_json::Value;
+        let mut stack = vec![(value, 0)];
+        while let Some((value, depth)) = stack.pop() {
+            let children: Vec<&Value> = match value {
+                Value::Array(a) => a.iter().collect(),
+                Value::Object(o) => o.values().collect(),
+                _ => continue,
+            };
+            if depth == limits::MAX_VALUE_DEPTH {
+                self.err(
+                    path,
+                    format!(
+                        "must not nest arrays and tables more than {} levels deep",
+                        limits::MAX_VALUE_DEPTH
+                    ),
+                );
+                return;
+            }
+            stack.extend(children.into_iter().map(|c| (c, depth + 1)));
+        }
+    }
+
     fn check_path(&mut self, path: &str, value: &str) {
         if value.trim().is_empty() {
             self.err(path, "must not be empty".into());
@@ -1415,6 +1451,52 @@ op = { kind = "sleep", latency = { dist = "fixed", ms = 1.0 } }
             err.to_string()
                 .contains("stages[1].queue.capacity: must be between 1 and 10000000")
         );
+    }
+
+    /// A stage whose `map` sets `k0.k1.….k{tables-1}.x` (through a table
+    /// header) to a value in `arrays` nested arrays.
+    fn deep_map(tables: usize, arrays: usize) -> String {
+        let keys: Vec<String> = (0..tables).map(|i| format!("k{i}")).collect();
+        format!(
+            "name = \"deep\"\nsource = {{ kind = \"synthetic\", count = 1 }}\n\
+             [[stages]]\nname = \"m\"\n[stages.op]\nkind = \"map\"\n\
+             [stages.op.set.{}]\nx = {}1{}\n",
+            keys.join("."),
+            "[".repeat(arrays),
+            "]".repeat(arrays)
+        )
+    }
+
+    #[test]
+    fn every_accepted_spec_reads_back_from_json() {
+        // TOML limits each construct's depth on its own; a table header and
+        // an array together went past the 128 levels serde_json reads, so
+        // the store kept a spec it could not load again (found by fuzzing
+        // the round trip).
+        for depth in [1, 10, 40, 62, 77, 200] {
+            let text = deep_map(depth, depth);
+            if let Ok(spec) = PipelineSpec::parse(&text, SpecFormat::Toml) {
+                let json = serde_json::to_string(&spec).unwrap();
+                let again: PipelineSpec =
+                    serde_json::from_str(&json).unwrap_or_else(|e| panic!("depth {depth}: {e}"));
+                assert_eq!(again, spec);
+            }
+        }
+        let err = PipelineSpec::parse(&deep_map(62, 62), SpecFormat::Toml).unwrap_err();
+        assert_eq!(err.errors.len(), 1, "{err}");
+        assert_eq!(err.errors[0].path, "stages[0].op.set.k0");
+        assert!(err.errors[0].message.contains("64 levels"), "{err}");
+        // 64 levels in all is fine, 65 is not.
+        assert!(PipelineSpec::parse(&deep_map(32, 32), SpecFormat::Toml).is_ok());
+        assert!(PipelineSpec::parse(&deep_map(32, 33), SpecFormat::Toml).is_err());
+        let json = format!(
+            r#"{{"name":"d","source":{{"kind":"synthetic","count":1}},
+               "stages":[{{"name":"f","op":{{"kind":"filter","field":"x","values":[1,{}0{}]}}}}]}}"#,
+            "[".repeat(65),
+            "]".repeat(65)
+        );
+        let err = PipelineSpec::parse(&json, SpecFormat::Json).unwrap_err();
+        assert_eq!(err.errors[0].path, "stages[0].op.values[1]", "{err}");
     }
 
     #[test]
