@@ -25,16 +25,20 @@ use shared::templates;
 
 use super::audit::{Caller, audit};
 use crate::AppState;
+use crate::browser::typed;
 use crate::error::AppError;
 use crate::registry::{Entry, Kind, now_ms, summary};
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/jobs", post(create).get(list))
-        .route("/api/v1/jobs/{id}", get(detail).patch(tune).delete(delete))
-        .route("/api/v1/jobs/{id}/stop", post(stop))
-        .route("/api/v1/jobs/{id}/ingest", post(ingest))
+        .route("/api/v1/jobs", typed(post(create).get(list)))
+        .route(
+            "/api/v1/jobs/{id}",
+            typed(get(detail).patch(tune).delete(delete)),
+        )
+        .route("/api/v1/jobs/{id}/stop", typed(post(stop)))
+        .route("/api/v1/jobs/{id}/ingest", typed(post(ingest)))
         .route("/api/v1/jobs/{id}/events", get(events))
         .route("/api/v1/jobs/{id}/metrics", get(history))
 }

@@ -18,7 +18,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/templates", get(list_templates))
         .route("/api/v1/templates/{name}", get(template))
-        .route("/api/v1/validate", post(validate))
+        .route("/api/v1/validate", crate::browser::typed(post(validate)))
 }
 
 fn template_info(t: &templates::Template) -> TemplateInfo {
