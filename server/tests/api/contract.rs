@@ -368,3 +368,70 @@ async fn counts_and_times_past_64_bits_are_not_errors() {
         assert_eq!(resp.status(), 400, "{path}");
     }
 }
+
+/// A job whose drain takes about a minute: a full queue of slow items.
+async fn slow_drainer(app: &TestApp) -> String {
+    let id = start(
+        app,
+        json!({"name": "slow", "source": {"kind": "synthetic", "count": 1_000_000},
+            "stages": [{"name": "s", "workers": 1, "queue": {"capacity": 1000},
+                "op": {"kind": "sleep", "latency": {"dist": "fixed", "ms": 60.0}}}]}),
+    )
+    .await;
+    crate::helpers::wait_job(app, &id, "a full queue", |d| {
+        d.snapshot.nodes.iter().any(|n| n.depth >= 500)
+    })
+    .await;
+    id
+}
+
+async fn stop(app: &TestApp, id: &str, body: Value) -> StatusCode {
+    reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/jobs/{id}/stop")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Found by the contract run: a second drain with a shorter deadline was a
+/// 202 and changed nothing, so the job drained for the first one's hour.
+/// A deadline on a draining job brings its abort closer.
+#[tokio::test]
+async fn a_shorter_drain_deadline_shortens_a_drain_under_way() {
+    let app = spawn_app().await;
+    let id = slow_drainer(&app).await;
+    assert_eq!(
+        stop(&app, &id, json!({"deadline_ms": 3_600_000})).await,
+        202
+    );
+    assert_eq!(stop(&app, &id, json!({"deadline_ms": 1})).await, 202);
+    let d =
+        crate::helpers::wait_job(&app, &id, "the abort", |d| d.summary.state.is_finished()).await;
+    assert_eq!(d.summary.state, shared::metrics::JobState::Aborted);
+    // A longer one does not put it off.
+    let id = slow_drainer(&app).await;
+    assert_eq!(stop(&app, &id, json!({"deadline_ms": 300})).await, 202);
+    assert_eq!(
+        stop(&app, &id, json!({"deadline_ms": 3_600_000})).await,
+        202
+    );
+    let d =
+        crate::helpers::wait_job(&app, &id, "the abort", |d| d.summary.state.is_finished()).await;
+    assert_eq!(d.summary.state, shared::metrics::JobState::Aborted);
+}
+
+/// Found by the contract run: a server shutting down waited for a drain a
+/// client had given an hour, past its own shutdown drain deadline (5 s in
+/// tests; `shutdown` fails after 10 s).
+#[tokio::test]
+async fn shutdown_is_not_held_up_by_a_long_drain_under_way() {
+    let app = spawn_app().await;
+    let id = slow_drainer(&app).await;
+    assert_eq!(
+        stop(&app, &id, json!({"deadline_ms": 3_600_000})).await,
+        202
+    );
+    app.shutdown().await;
+}
