@@ -347,7 +347,8 @@ impl ToSchema for StateFilter {}
         routes::jobs::stop, routes::jobs::ingest, routes::jobs::delete, routes::jobs::events,
         routes::jobs::history, routes::records::leftovers, routes::records::dead_letters,
         routes::audit::audit_log, routes::templates::list_templates, routes::templates::template,
-        routes::templates::validate, routes::ops::healthz, routes::ops::readyz, routes::ops::version
+        routes::templates::validate, routes::ops::healthz, routes::ops::readyz, routes::ops::version,
+        crate::metrics::metrics
     ),
     components(
         schemas(shared::spec::PipelineSpec, ErrorBody, shared::metrics::JobState, StateFilter,

@@ -425,8 +425,9 @@ pub async fn stop(
 
 /// Lines for a job whose source is `http_ingest`, one item per line.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/ingest", tag = "jobs", params(crate::openapi::JobId),
-    request_body(description = "Items, one per line (UTF-8)",
-        content((String = "application/x-ndjson"), (String = "application/jsonl"), (String = "application/json"))),
+    request_body(description = "Items, one per line (UTF-8 text; each line is an item, JSON or not, as the job's first stage reads it)",
+        content((String = "application/x-ndjson"), (String = "application/jsonl"),
+            (serde_json::Value = "application/json"))),
     responses(crate::openapi::Mutation,
         (status = 202, description = "Every line was queued", body = crate::openapi::IngestCounts),
         (status = 400, description = "`invalid_body`: the body is not UTF-8 text", body = ErrorBody),

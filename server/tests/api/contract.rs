@@ -183,6 +183,16 @@ async fn openapi_ranges_and_names_are_the_servers() {
         schemas["StopRequest"]["properties"]["deadline_ms"]["maximum"],
         json!(limits::MAX_DRAIN_DEADLINE_MS)
     );
+    let spec = &schemas["PipelineSpec"]["properties"];
+    assert_eq!(
+        spec["drain_deadline_ms"]["maximum"],
+        json!(limits::MAX_DRAIN_DEADLINE_MS)
+    );
+    assert_eq!(spec["stages"]["maxItems"], json!(limits::MAX_STAGES));
+    assert_eq!(
+        schemas["StageSpec"]["properties"]["workers"]["maximum"],
+        json!(limits::MAX_WORKERS)
+    );
     // The template names are the built-in ones.
     let names: Vec<&str> = shared::templates::ALL.iter().map(|t| t.name).collect();
     assert_eq!(schemas["TemplateName"]["enum"], json!(names));
