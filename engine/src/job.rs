@@ -351,6 +351,10 @@ impl JobHandle {
     }
 
     /// [`JobHandle::drain`] with a deadline of its own instead of the spec's.
+    /// On a job already draining, a deadline can only bring the abort
+    /// closer: the drain then ends within `deadline` from now at the latest
+    /// (so a server shutting down is not held up by a drain someone asked
+    /// to last an hour).
     pub fn drain_within(&self, deadline: Option<Duration>) -> Result<(), ControlError> {
         let core = &self.inner.core;
         {
@@ -365,7 +369,14 @@ impl JobHandle {
                     lc.drain_deadline = deadline;
                     core.set_state(&mut lc, JobState::Draining, Some("drain requested".into()));
                 }
-                JobState::Draining => return Ok(()),
+                JobState::Draining => {
+                    if let (Some(within), Some(started)) = (deadline, lc.drain_started) {
+                        let spec = Duration::from_millis(self.inner.spec.drain_deadline_ms);
+                        let limit = lc.drain_deadline.unwrap_or(spec);
+                        lc.drain_deadline = Some(limit.min(started.elapsed() + within));
+                    }
+                    return Ok(());
+                }
                 other => return Err(ControlError::NotRunning(other)),
             }
         }

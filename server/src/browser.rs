@@ -11,6 +11,9 @@
 //!   (or TOML, or JSON lines where documented). The media types an HTML
 //!   form or a "simple" cross-site `fetch` may send without a preflight
 //!   (`text/plain`, form encodings, none at all) are refused with 415.
+//!   Routes with a `POST` or `PATCH` handler wrap it with [`typed`], so the
+//!   check runs for the methods a path has, and a method it lacks still
+//!   answers 405 (with `Allow`), whatever the media type.
 //! * [`origin_allowed`] — a WebSocket upgrade from a browser must come
 //!   from the served origin or a `--cors-origin` (WebSockets are not
 //!   covered by CORS).
@@ -22,6 +25,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 
 use crate::AppState;
 use crate::error::AppError;
@@ -128,6 +132,17 @@ pub async fn check_content_type(req: Request, next: Next) -> Response {
         }
     }
     next.run(req).await
+}
+
+/// Wraps the handlers of a route that has a `POST` or `PATCH` handler in
+/// [`check_content_type`]. Only the handlers: the route's answer to a
+/// method it does not have stays a 405, never a 415 (a layer around the
+/// whole router would run before routing knows the method is wrong).
+pub fn typed<S>(route: MethodRouter<S>) -> MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    route.route_layer(axum::middleware::from_fn(check_content_type))
 }
 
 /// Whether a WebSocket upgrade carrying these headers comes from a page

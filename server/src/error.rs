@@ -120,12 +120,19 @@ impl IntoResponse for AppError {
     }
 }
 
+/// Whether errors at `path` are JSON: the API's, and those of the
+/// operational endpoints it documents (`/healthz`, `/readyz`, `/metrics`);
+/// the dashboard's pages are not.
+fn speaks_json(path: &str) -> bool {
+    path.starts_with("/api/") || matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
 /// Middleware: gives the framework's own error answers (unknown method,
 /// body too large, unreadable path parameter…) the same JSON shape as
 /// ours, so API clients always get `{code, message, request_id}`; a
 /// server error's text is logged, never sent.
 pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let is_api = req.uri().path().starts_with("/api/");
+    let is_api = speaks_json(req.uri().path());
     let resp = next.run(req).await;
     let status = resp.status();
     let is_json = resp

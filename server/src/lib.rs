@@ -454,7 +454,6 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::ops::router())
         .merge(openapi::router())
         .fallback_service(assets::service(state.assets()))
-        .layer(axum::middleware::from_fn(browser::check_content_type))
         .layer(cors)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panicked,

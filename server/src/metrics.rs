@@ -77,6 +77,10 @@ const FAMILIES: &[(&str, &str, &str)] = &[
 ];
 
 /// The exposition: each family's HELP and TYPE, then all its samples.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses(crate::openapi::Always,
+        (status = 200, description = "Prometheus text exposition (version 0.0.4): server, job and stage metrics",
+            body = String, content_type = "text/plain; version=0.0.4; charset=utf-8")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut samples: std::collections::HashMap<&str, Vec<String>> = Default::default();
     let mut add = |family: &'static str, labels: String, value: String| {

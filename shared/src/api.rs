@@ -125,8 +125,11 @@ pub struct StopRequest {
     /// Drain or abort.
     #[serde(default)]
     pub mode: StopMode,
-    /// Overrides the spec's drain deadline.
+    /// Overrides the spec's drain deadline: 1 to 3600000 (an hour,
+    /// `spec::limits::MAX_DRAIN_DEADLINE_MS`). For a job already draining
+    /// it can only bring the abort closer (within this much from now).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3600000))]
     pub deadline_ms: Option<u64>,
 }
 

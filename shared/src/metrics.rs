@@ -303,20 +303,28 @@ pub enum EventKind {
 pub struct TuneRequest {
     /// Stage to change.
     pub stage: String,
-    /// New number of workers (threads or tasks).
+    /// New number of workers (threads or tasks), 1 to 4096
+    /// (`spec::limits::MAX_WORKERS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 4096))]
     pub workers: Option<u32>,
-    /// New async concurrency limit.
+    /// New async concurrency limit (async stages only), 1 to 100000
+    /// (`spec::limits::MAX_CONCURRENCY`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100000))]
     pub concurrency: Option<u32>,
-    /// New rate limit, items per second.
+    /// New rate limit, items per second, 0.001 to 100000000
+    /// (`spec::limits::MIN_RATE`..=`MAX_RATE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0.001, maximum = 100000000))]
     pub rate_limit: Option<f64>,
-    /// New sink batch size (stage `sink`).
+    /// New sink batch size (stage `sink`), 1 to 100000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100000))]
     pub batch_size: Option<u32>,
-    /// New sink batch linger in milliseconds (stage `sink`).
+    /// New sink batch linger in milliseconds (stage `sink`), at most 60000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 60000))]
     pub linger_ms: Option<u64>,
 }
 

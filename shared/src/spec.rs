@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct PipelineSpec {
     /// Short name shown in lists and thread names (`ql-<name>-<stage>-<n>`).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
     pub name: String,
     /// What the pipeline demonstrates or does, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -26,15 +27,18 @@ pub struct PipelineSpec {
     pub source: SourceSpec,
     /// Processing stages, in order; each has its own input queue.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 32))]
     pub stages: Vec<StageSpec>,
     /// Where items end up.
     #[serde(default)]
     pub sink: SinkSpec,
     /// How long a drain may take before it escalates to an abort.
     #[serde(default = "defaults::drain_deadline_ms")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3600000))]
     pub drain_deadline_ms: u64,
     /// How many metric snapshots per second the engine publishes.
     #[serde(default = "defaults::sample_hz")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0.1, maximum = 50))]
     pub sample_hz: f64,
     /// Where items that failed for good go.
     #[serde(default, skip_serializing_if = "is_default")]
@@ -72,12 +76,14 @@ impl fmt::Display for Runtime {
 #[serde(deny_unknown_fields)]
 pub struct StageSpec {
     /// Unique within the pipeline.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
     pub name: String,
     /// Threads or tasks.
     #[serde(default)]
     pub runtime: Runtime,
     /// Number of threads (thread stage) or tasks (async stage).
     #[serde(default = "defaults::workers")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 4096))]
     pub workers: u32,
     /// The stage's input queue.
     #[serde(default)]
@@ -633,9 +639,11 @@ pub enum SinkSpec {
 pub struct BatchSpec {
     /// Items per write.
     #[serde(default = "defaults::batch_size")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100000))]
     pub size: u32,
     /// Longest an item waits for its batch to fill.
     #[serde(default = "defaults::linger_ms")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 60000))]
     pub linger_ms: u64,
 }
 

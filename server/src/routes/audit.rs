@@ -19,7 +19,8 @@ pub fn router() -> Router<AppState> {
 
 /// The newest 500 audit entries (admin).
 #[utoipa::path(get, path = "/api/v1/audit", tag = "admin",
-    responses((status = 200, body = Vec<AuditEntry>)), security(("bearer" = [])))]
+    responses(crate::openapi::Guarded, (status = 200, body = Vec<AuditEntry>)),
+    security(("bearer" = [])))]
 pub async fn audit_log(State(state): State<AppState>) -> Result<Json<Vec<AuditEntry>>, AppError> {
     state
         .jobs()

@@ -19,23 +19,27 @@ use engine::{ControlError, StartError};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use shared::api::{JobDetail, JobPage, JobSummary, StopMode, StopRequest};
+use shared::api::{ErrorBody, JobDetail, JobPage, JobSummary, StopMode, StopRequest};
 use shared::metrics::{JobEvent, JobSnapshot, JobState, TuneRequest};
 use shared::spec::{FieldError, PipelineSpec, SpecError, SpecFormat};
 use shared::templates;
 
 use super::audit::{Caller, audit};
 use crate::AppState;
+use crate::browser::typed;
 use crate::error::AppError;
 use crate::registry::{Entry, Kind, now_ms, summary};
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/jobs", post(create).get(list))
-        .route("/api/v1/jobs/{id}", get(detail).patch(tune).delete(delete))
-        .route("/api/v1/jobs/{id}/stop", post(stop))
-        .route("/api/v1/jobs/{id}/ingest", post(ingest))
+        .route("/api/v1/jobs", typed(post(create).get(list)))
+        .route(
+            "/api/v1/jobs/{id}",
+            typed(get(detail).patch(tune).delete(delete)),
+        )
+        .route("/api/v1/jobs/{id}/stop", typed(post(stop)))
+        .route("/api/v1/jobs/{id}/ingest", typed(post(ingest)))
         .route("/api/v1/jobs/{id}/events", get(events))
         .route("/api/v1/jobs/{id}/metrics", get(history))
 }
@@ -101,12 +105,18 @@ pub fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
-/// `{"template": NAME, "overrides": {...}}`.
-#[derive(Debug, Deserialize)]
+/// `{"template": NAME, "overrides": {...}}`: a job from a built-in
+/// template, with parts of its spec replaced.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct FromTemplate {
+pub struct FromTemplate {
+    /// A name from `GET /api/v1/templates`.
+    #[schema(value_type = crate::openapi::TemplateName)]
     template: String,
+    /// Merged into the template's spec: objects key by key, arrays element
+    /// by element, anything else replaced; `null` removes a key.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     overrides: Value,
 }
 
@@ -144,10 +154,27 @@ pub(super) fn requested_spec(
 /// Creates and starts a job from a spec (JSON, or TOML with
 /// `Content-Type: application/toml`) or from `{"template": NAME, "overrides": {...}}`.
 #[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs",
-    request_body(content = serde_json::Value, description = "A PipelineSpec, or {template, overrides}", content_type = "application/json"),
-    responses((status = 201, description = "Started; Location names the job", body = JobDetail),
-        (status = 401, body = shared::api::ErrorBody), (status = 403, body = shared::api::ErrorBody),
-        (status = 415, body = shared::api::ErrorBody), (status = 422, description = "Invalid input; every problem with its field path", body = shared::api::ErrorBody)),
+    request_body(description = "A PipelineSpec (JSON or TOML), or {template, overrides} (JSON)",
+        content((crate::openapi::JobRequest = "application/json"), (String = "application/toml"))),
+    responses(crate::openapi::Mutation,
+        (status = 201, description = "Started; `Location` names the job", body = JobDetail,
+            headers(("location" = String, description = "`/api/v1/jobs/{id}` of the new job")),
+            links(
+                ("detail" = (operation_id = "detail", parameters(("id" = "$response.body#/id")))),
+                ("tune" = (operation_id = "tune", parameters(("id" = "$response.body#/id")))),
+                ("stop" = (operation_id = "stop", parameters(("id" = "$response.body#/id")))),
+                ("ingest" = (operation_id = "ingest", parameters(("id" = "$response.body#/id")))),
+                ("events" = (operation_id = "events", parameters(("id" = "$response.body#/id")))),
+                ("history" = (operation_id = "history", parameters(("id" = "$response.body#/id")))),
+                ("leftovers" = (operation_id = "leftovers", parameters(("id" = "$response.body#/id")))),
+                ("dead_letters" = (operation_id = "dead_letters", parameters(("id" = "$response.body#/id")))),
+                ("delete" = (operation_id = "delete", parameters(("id" = "$response.body#/id")))),
+            )),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 422, description = "`invalid_spec` or `invalid_field`: the spec is invalid (every problem with its field path in `errors`), names no known template, or cannot start (a file it reads is missing)", body = ErrorBody),
+        (status = 429, description = "`limit_reached`: the job would pass a server-wide limit on running jobs, workers or queued items; or the client is throttled for bad tokens (`Retry-After`)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait (when throttled)"))),
+        (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -220,26 +247,35 @@ pub async fn create(
         .into_response())
 }
 
-/// Filters and paging of `GET /api/v1/jobs`.
-#[derive(Debug, Deserialize)]
+/// Filters and paging of `GET /api/v1/jobs`. An empty filter (`state=`,
+/// `template=`, `q=`, as a form or a query builder sends one that is not
+/// set) filters nothing, like leaving it out.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only jobs in this state; empty: any state.
+    #[serde(default, deserialize_with = "super::query::empty_as_none")]
+    #[param(value_type = Option<crate::openapi::StateFilter>)]
     state: Option<JobState>,
+    /// Only jobs made from this template; empty: any.
     template: Option<String>,
-    /// Text that the id or the name contains.
+    /// Text that the id or the name contains; empty: any.
     q: Option<String>,
-    #[serde(default)]
+    /// Jobs to skip (newest first); past the end, the page is empty.
+    #[serde(default, deserialize_with = "super::query::saturating")]
     offset: usize,
+    /// Jobs per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
 }
 
 /// Lists jobs, newest first, with filters and paging.
-#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
-    params(("state" = Option<String>, Query, description = "Only jobs in this state"),
-        ("template" = Option<String>, Query, description = "Only jobs made from this template"),
-        ("q" = Option<String>, Query, description = "Text the id or name contains"),
-        ("offset" = Option<usize>, Query), ("limit" = Option<usize>, Query, description = "1 to 500, default 50")),
-    responses((status = 200, body = JobPage), (status = 422, description = "Invalid input; every problem with its field path", body = shared::api::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(ListQuery),
+    responses(crate::openapi::Guarded, (status = 200, body = JobPage),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 422, description = "`invalid_field`: `limit` is out of range", body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
@@ -260,6 +296,7 @@ pub async fn list(
         .filter(|s| {
             q.template
                 .as_deref()
+                .filter(|t| !t.is_empty())
                 .is_none_or(|t| s.template.as_deref() == Some(t))
         })
         .filter(|s| {
@@ -273,8 +310,10 @@ pub async fn list(
 }
 
 /// One job: spec, state, newest snapshot, final report.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs",
-    responses((status = 200, body = JobDetail), (status = 404, body = shared::api::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(crate::openapi::JobId),
+    responses(crate::openapi::Guarded, (status = 200, body = JobDetail),
+        (status = 404, response = crate::openapi::NotFound)),
+    security(("bearer" = [])))]
 pub async fn detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -303,8 +342,15 @@ fn control_error(e: ControlError) -> AppError {
 }
 
 /// Changes a running stage's workers, concurrency or rate limit, or the sink's batching.
-#[utoipa::path(patch, path = "/api/v1/jobs/{id}", tag = "jobs", request_body = TuneRequest,
-    responses((status = 200, body = JobDetail), (status = 409, description = "Not running", body = shared::api::ErrorBody), (status = 422, description = "Invalid input; every problem with its field path", body = shared::api::ErrorBody)),
+#[utoipa::path(patch, path = "/api/v1/jobs/{id}", tag = "jobs", params(crate::openapi::JobId),
+    request_body = TuneRequest,
+    responses(crate::openapi::Mutation, (status = 200, body = JobDetail),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, description = "`conflict`: the job is not running, or the stage cannot be scaled that way", body = ErrorBody),
+        (status = 422, description = "`invalid_field`: the body is not a TuneRequest, names no stage of the job, or a value is out of range (the field names it)", body = ErrorBody),
+        (status = 429, description = "`limit_reached`: the extra workers would pass the server-wide limit; or the client is throttled for bad tokens (`Retry-After`)", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait (when throttled)"))),
+        (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn tune(
     State(state): State<AppState>,
@@ -341,8 +387,14 @@ pub async fn tune(
 }
 
 /// Stops a job: drain (graceful, with an optional deadline) or abort.
-#[utoipa::path(post, path = "/api/v1/jobs/{id}/stop", tag = "jobs", request_body = StopRequest,
-    responses((status = 202, body = JobDetail), (status = 409, body = shared::api::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/stop", tag = "jobs", params(crate::openapi::JobId),
+    request_body(content = StopRequest, description = "How to stop; an empty body (with the media type) drains with the spec's deadline"),
+    responses(crate::openapi::Mutation,
+        (status = 202, description = "Stopping; the job's state says when it is done", body = JobDetail),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, description = "`conflict`: the job is finished, or a drain was asked after an abort", body = ErrorBody),
+        (status = 422, description = "`invalid_field`: the body is not a StopRequest, or `deadline_ms` is out of range", body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn stop(
     State(state): State<AppState>,
     remote: Caller,
@@ -379,11 +431,21 @@ pub async fn stop(
 }
 
 /// Lines for a job whose source is `http_ingest`, one item per line.
-#[utoipa::path(post, path = "/api/v1/jobs/{id}/ingest", tag = "jobs",
-    request_body(content = String, content_type = "text/plain"),
-    responses((status = 202, description = "All lines taken"), (status = 429, description = "A full `reject` queue refused some; counts in the body"),
-        (status = 409, description = "The job stopped (drain, abort, finished); counts in the body if it took some", body = shared::api::ErrorBody),
-        (status = 503, description = "The source has not started yet, or too many ingest requests wait; see Retry-After", body = shared::api::ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/ingest", tag = "jobs", params(crate::openapi::JobId),
+    request_body(description = "Items, one per line (UTF-8 text; each line is an item, JSON or not, as the job's first stage reads it)",
+        content((String = "application/x-ndjson"), (String = "application/jsonl"),
+            (serde_json::Value = "application/json"))),
+    responses(crate::openapi::Mutation,
+        (status = 202, description = "Every line was queued", body = crate::openapi::IngestCounts),
+        (status = 400, description = "`invalid_body`: the body is not UTF-8 text", body = ErrorBody),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, description = "`conflict` or `stopped`: the job's source is not http_ingest, or the job takes no more input (an ErrorBody); or it stopped during the request, which took some lines (counts in the body: send the `not_taken` ones elsewhere)",
+            content((crate::openapi::IngestRefused = "application/json"))),
+        // Replaces the 429 of `Mutation`: refused lines answer with counts.
+        (status = 429, description = "A full queue refused some lines (`refused`): counts in the body, send those again; or the client is throttled for bad tokens (an ErrorBody, `Retry-After`)",
+            content((crate::openapi::IngestRefused = "application/json")),
+            headers(("retry-after" = u64, description = "Seconds to wait (when throttled)"))),
+        (status = 503, description = "`not_ready`: the job is not ready for input yet; try again", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn ingest(
     State(state): State<AppState>,
@@ -400,8 +462,11 @@ pub async fn ingest(
 }
 
 /// Deletes a finished job and its records (admin).
-#[utoipa::path(delete, path = "/api/v1/jobs/{id}", tag = "jobs",
-    responses((status = 204), (status = 409, description = "Still running", body = shared::api::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/v1/jobs/{id}", tag = "jobs", params(crate::openapi::JobId),
+    responses(crate::openapi::Guarded, (status = 204, description = "Deleted, with its records"),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, description = "`conflict`: the job is still running; stop it first", body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<AppState>,
     remote: Caller,
@@ -427,13 +492,23 @@ pub async fn delete(
 }
 
 /// Time range and resolution of `GET /api/v1/jobs/{id}/metrics`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
-    #[serde(default)]
+    /// From this time on, milliseconds since the Unix epoch (default 0).
+    // Documented as a `usize` is (integer, minimum 0, no `format`): `u64`
+    // would say `int64`, a bound that `saturating` does not have.
+    #[serde(default, deserialize_with = "super::query::saturating")]
+    #[param(value_type = usize)]
     from_ms: u64,
+    /// Up to this time, milliseconds since the Unix epoch (default: now).
+    #[serde(default, deserialize_with = "super::query::saturating_opt")]
+    #[param(value_type = Option<usize>)]
     to_ms: Option<u64>,
-    /// At most one point per this many milliseconds (default 1000).
+    /// At most one point per this many milliseconds, 1 to 86400000
+    /// (a day; default 1000).
+    #[param(minimum = 1, maximum = 86400000)]
     step_ms: Option<u64>,
 }
 
@@ -442,8 +517,12 @@ pub const MAX_STEP_MS: u64 = 86_400_000;
 
 /// A job's metric history, at most one snapshot per `step_ms`.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/metrics", tag = "jobs",
-    params(("from_ms" = Option<u64>, Query), ("to_ms" = Option<u64>, Query), ("step_ms" = Option<u64>, Query, description = "1 to 86400000, default 1000")),
-    responses((status = 200, body = Vec<JobSnapshot>)), security(("bearer" = [])))]
+    params(crate::openapi::JobId, HistoryQuery),
+    responses(crate::openapi::Guarded, (status = 200, body = Vec<JobSnapshot>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 422, description = "`invalid_field`: `step_ms` is out of range", body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn history(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -479,8 +558,10 @@ pub async fn history(
 }
 
 /// A job's events: state changes and tunes, with times.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs",
-    responses((status = 200, body = Vec<JobEvent>)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs", params(crate::openapi::JobId),
+    responses(crate::openapi::Guarded, (status = 200, body = Vec<JobEvent>),
+        (status = 404, response = crate::openapi::NotFound)),
+    security(("bearer" = [])))]
 pub async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod jobs;
 pub mod ops;
+pub mod query;
 pub mod records;
 pub mod templates;
 

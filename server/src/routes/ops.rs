@@ -32,7 +32,8 @@ pub struct Health {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses(crate::openapi::Always, (status = 200, body = Health)))]
 pub async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok",
@@ -40,19 +41,29 @@ pub async fn healthz(axum::extract::State(state): axum::extract::State<AppState>
     })
 }
 
+/// Body of `GET /readyz` when ready.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    /// Always `"ready"`.
+    pub status: &'static str,
+}
+
 /// Ready to take work: not shutting down.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503, body = shared::api::ErrorBody)))]
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(crate::openapi::Always, (status = 200, description = "Ready", body = Ready),
+        (status = 503, response = crate::openapi::Unavailable)))]
 pub async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
-) -> Result<Json<serde_json::Value>, AppError> {
+) -> Result<Json<Ready>, AppError> {
     if state.is_stopping() {
         return Err(AppError::Unavailable("shutting down".into()));
     }
-    Ok(Json(serde_json::json!({"status": "ready"})))
+    Ok(Json(Ready { status: "ready" }))
 }
 
 /// The server's name, version and protocol revision.
-#[utoipa::path(get, path = "/api/v1/version", tag = "operations", responses((status = 200, body = VersionInfo)))]
+#[utoipa::path(get, path = "/api/v1/version", tag = "operations",
+    responses(crate::openapi::Always, (status = 200, body = VersionInfo)))]
 pub async fn version() -> Json<VersionInfo> {
     Json(VersionInfo {
         name: "queuelab".to_owned(),

@@ -19,11 +19,15 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Paging of leftovers and dead letters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    #[serde(default)]
+    /// Records to skip; past the end, the page is empty.
+    #[serde(default, deserialize_with = "super::query::saturating")]
     offset: usize,
+    /// Records per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
@@ -175,8 +179,12 @@ async fn record_page(
 /// A finished job's leftovers (what was queued or in flight at an abort),
 /// as the original lines, paged.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/leftovers", tag = "jobs",
-    params(("offset" = Option<usize>, Query), ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
-    responses((status = 200, body = RecordPage)), security(("bearer" = [])))]
+    params(crate::openapi::JobId, PageQuery),
+    responses(crate::openapi::Guarded, (status = 200, body = RecordPage),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 422, description = "`invalid_field`: `limit` is out of range", body = shared::api::ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn leftovers(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -189,8 +197,12 @@ pub async fn leftovers(
 /// A finished job's dead letters (items that failed for good, with the
 /// stage, the error and the attempts), paged.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/dead_letters", tag = "jobs",
-    params(("offset" = Option<usize>, Query), ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
-    responses((status = 200, body = RecordPage)), security(("bearer" = [])))]
+    params(crate::openapi::JobId, PageQuery),
+    responses(crate::openapi::Guarded, (status = 200, body = RecordPage),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 422, description = "`invalid_field`: `limit` is out of range", body = shared::api::ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn dead_letters(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -18,7 +18,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/templates", get(list_templates))
         .route("/api/v1/templates/{name}", get(template))
-        .route("/api/v1/validate", post(validate))
+        .route("/api/v1/validate", crate::browser::typed(post(validate)))
 }
 
 fn template_info(t: &templates::Template) -> TemplateInfo {
@@ -35,14 +35,19 @@ fn template_info(t: &templates::Template) -> TemplateInfo {
 }
 
 /// The built-in templates: the article's scenarios.
-#[utoipa::path(get, path = "/api/v1/templates", tag = "templates", responses((status = 200, body = Vec<TemplateInfo>)))]
+#[utoipa::path(get, path = "/api/v1/templates", tag = "templates",
+    responses(crate::openapi::Guarded, (status = 200, body = Vec<TemplateInfo>)),
+    security(("bearer" = [])))]
 pub async fn list_templates() -> Json<Vec<TemplateInfo>> {
     Json(templates::ALL.iter().map(template_info).collect())
 }
 
 /// One template.
 #[utoipa::path(get, path = "/api/v1/templates/{name}", tag = "templates",
-    responses((status = 200, body = TemplateInfo), (status = 404, body = shared::api::ErrorBody)))]
+    params(crate::openapi::TemplatePath),
+    responses(crate::openapi::Guarded, (status = 200, body = TemplateInfo),
+        (status = 404, response = crate::openapi::NotFound)),
+    security(("bearer" = [])))]
 pub async fn template(Path(name): Path<String>) -> Result<Json<TemplateInfo>, AppError> {
     templates::get(&name)
         .map(|t| Json(template_info(t)))
@@ -51,8 +56,12 @@ pub async fn template(Path(name): Path<String>) -> Result<Json<TemplateInfo>, Ap
 
 /// Validates a spec without running it; every problem with its field path.
 #[utoipa::path(post, path = "/api/v1/validate", tag = "jobs",
-    request_body(content = serde_json::Value, description = "A PipelineSpec (JSON or TOML) or {template, overrides}"),
-    responses((status = 200, body = Validated), (status = 422, description = "Invalid input; every problem with its field path", body = shared::api::ErrorBody)))]
+    request_body(description = "A PipelineSpec (JSON or TOML), or {template, overrides} (JSON)",
+        content((crate::openapi::JobRequest = "application/json"), (String = "application/toml"))),
+    responses(crate::openapi::Mutation, (status = 200, body = Validated),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 422, description = "`invalid_spec` or `invalid_field`: the spec is invalid (every problem with its field path in `errors`), or names no known template", body = shared::api::ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn validate(
     State(state): State<AppState>,
     headers: HeaderMap,

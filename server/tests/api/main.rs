@@ -4,6 +4,7 @@
 mod auth;
 mod browser;
 mod confinement;
+mod contract;
 mod errors;
 mod health;
 mod helpers;
