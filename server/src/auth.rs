@@ -280,9 +280,7 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
     }
     let peer = peer_of(&req);
     let guard = state.guard();
-    if let Some(wait) = guard.throttled(peer) {
-        return throttled(wait);
-    }
+    // No token guesses nothing: it is always a plain 401.
     let Some(token) = token_of(&req) else {
         return AppError::Unauthorized(
             "an API token is required: Authorization: Bearer <token> \
@@ -291,6 +289,9 @@ pub async fn require(State(state): State<AppState>, mut req: Request, next: Next
         )
         .into_response();
     };
+    if let Some(wait) = guard.throttled(peer) {
+        return throttled(wait);
+    }
     let hash = hash(&token);
     let who = match guard.cached(&hash) {
         Some(who) => who,

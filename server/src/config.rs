@@ -96,6 +96,12 @@ pub struct ServeConfig {
           value_parser = engine::egress::AllowEntry::parse)]
     pub http_allow: Vec<engine::egress::AllowEntry>,
 
+    /// Unknown API tokens a client address may send per minute before its
+    /// requests are refused with 429 and `Retry-After`.
+    #[arg(long, env = "QUEUELAB_AUTH_FAILURES_PER_MINUTE", default_value_t = crate::auth::FAILURES_PER_MINUTE,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_failures_per_minute: u32,
+
     /// The built-in test target at `/target`: `auto` mounts it only when
     /// no tokens are asked for (it answers without one, so that jobs'
     /// `http` ops can call it); `on` mounts it on a shared server too.
@@ -155,6 +161,7 @@ pub const FILE_KEYS: &[&str] = &[
     "files_root",
     "http_allow",
     "target",
+    "auth_failures_per_minute",
     "log_json",
 ];
 

@@ -276,6 +276,16 @@ impl AppState {
         }
     }
 
+    /// Allows `per_minute` unknown tokens per client address before it is
+    /// refused with 429 (the default is [`auth::FAILURES_PER_MINUTE`]).
+    pub fn with_auth_failures_per_minute(self, per_minute: u32) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).expect("configure the state before sharing it");
+        inner.guard = auth::Guard::new(per_minute);
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
     /// Mounts the built-in test target at `/target` (`Some(true)`), never
     /// (`Some(false)`), or only while the API asks for no tokens (`None`,
     /// the default): it answers without a token, since a job's `http` op

@@ -300,6 +300,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     .with_allowed_hosts(&config.allowed_host)
     .with_limits(config.limits())
     .with_target(config.target.mounted())
+    .with_auth_failures_per_minute(config.auth_failures_per_minute)
     .with_cors_origins(&config.cors_origin)
     .context("--cors-origin")?
     .with_files_roots(&config.files_root)
