@@ -60,6 +60,10 @@ pub struct JobOptions {
     pub files: Files,
     /// Where the job may connect (anywhere unless a server says otherwise).
     pub egress: Egress,
+    /// Whether a `tcp` source may listen on any address, or on loopback
+    /// only (what a shared server allows unless told otherwise: a spec
+    /// must not open the host to the network).
+    pub listen_anywhere: bool,
 }
 
 impl JobOptions {
@@ -72,6 +76,7 @@ impl JobOptions {
             runtime_threads: cores.max(2),
             files: Files::default(),
             egress: Egress::default(),
+            listen_anywhere: true,
         }
     }
 
@@ -79,15 +84,31 @@ impl JobOptions {
     /// [`JobOptions::egress`]: every refusal with its field, or the
     /// resolved paths [`start`] opens.
     pub fn check(&self, spec: &PipelineSpec) -> Result<SpecPaths, SpecError> {
-        let paths = self.files.resolve_spec(spec);
-        let urls = self.egress.check_spec(spec);
-        match (paths, urls) {
-            (Ok(paths), Ok(())) => Ok(paths),
-            (Err(mut a), Err(b)) => {
-                a.errors.extend(b.errors);
-                Err(a)
-            }
-            (Err(e), _) | (_, Err(e)) => Err(e),
+        let mut errors = Vec::new();
+        let paths = self
+            .files
+            .resolve_spec(spec)
+            .map_err(|e| errors.extend(e.errors))
+            .ok();
+        if let Err(e) = self.egress.check_spec(spec) {
+            errors.extend(e.errors);
+        }
+        if let SourceSpec::Tcp { bind, .. } = &spec.source
+            && !self.listen_anywhere
+            && !bind
+                .parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| a.ip().is_loopback())
+        {
+            errors.push(shared::spec::FieldError {
+                path: "source.bind".into(),
+                message: format!(
+                    "`{bind}`: this server lets a tcp source listen on a loopback address only (127.0.0.1:PORT or [::1]:PORT); its operator can allow more with --listen-anywhere"
+                ),
+            });
+        }
+        match paths {
+            Some(paths) if errors.is_empty() => Ok(paths),
+            _ => Err(SpecError { errors }),
         }
     }
 }

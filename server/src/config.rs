@@ -96,6 +96,12 @@ pub struct ServeConfig {
           value_parser = engine::egress::AllowEntry::parse)]
     pub http_allow: Vec<engine::egress::AllowEntry>,
 
+    /// Lets `tcp` sources listen on any address; without it a spec's tcp
+    /// source may listen on loopback only, so no spec opens the host to
+    /// the network.
+    #[arg(long, env = "QUEUELAB_LISTEN_ANYWHERE")]
+    pub listen_anywhere: bool,
+
     /// Unknown API tokens a client address may send per minute before its
     /// requests are refused with 429 and `Retry-After`.
     #[arg(long, env = "QUEUELAB_AUTH_FAILURES_PER_MINUTE", default_value_t = crate::auth::FAILURES_PER_MINUTE,
@@ -162,6 +168,7 @@ pub const FILE_KEYS: &[&str] = &[
     "http_allow",
     "target",
     "auth_failures_per_minute",
+    "listen_anywhere",
     "log_json",
 ];
 

@@ -123,6 +123,8 @@ struct Inner {
     frames: ws::FrameCache,
     /// Browser origins allowed by CORS.
     cors: Vec<axum::http::HeaderValue>,
+    /// Whether `tcp` sources may listen beyond loopback.
+    listen_anywhere: bool,
     /// What all running jobs together may hold.
     limits: limits::Limits,
     /// Shares held by jobs being started.
@@ -187,6 +189,7 @@ impl AppState {
                 frames: ws::FrameCache::default(),
                 cors: Vec::new(),
                 allowed_hosts: Vec::new(),
+                listen_anywhere: false,
                 limits: limits::Limits::default(),
                 reservations: Arc::default(),
                 stopping: std::sync::atomic::AtomicBool::new(false),
@@ -238,7 +241,17 @@ impl AppState {
         let mut opts = engine::JobOptions::new(id, self.jobs().data_dir());
         opts.files = engine::confine::Files::Confined(self.inner.files.clone());
         opts.egress = engine::egress::Egress::Only(Arc::new(engine::egress::AllowList::new(allow)));
+        opts.listen_anywhere = self.inner.listen_anywhere;
         opts
+    }
+
+    /// Lets `tcp` sources listen on any address, not only on loopback.
+    pub fn with_listen_anywhere(self, anywhere: bool) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).expect("configure the state before sharing it");
+        inner.listen_anywhere = anywhere;
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 
     /// Time since the state was created, i.e. since the server started.

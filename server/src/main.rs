@@ -301,6 +301,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     .with_limits(config.limits())
     .with_target(config.target.mounted())
     .with_auth_failures_per_minute(config.auth_failures_per_minute)
+    .with_listen_anywhere(config.listen_anywhere)
     .with_cors_origins(&config.cors_origin)
     .context("--cors-origin")?
     .with_files_roots(&config.files_root)

@@ -497,3 +497,29 @@ async fn every_template_starts_under_the_serve_defaults() {
     );
     assert!(root.join("log-clean.db").is_file());
 }
+
+#[tokio::test]
+async fn a_tcp_source_listens_on_loopback_only_unless_the_operator_allows_more() {
+    let app = spawn_app().await;
+    let tcp = |bind: &str| json!({"name": "t", "source": {"kind": "tcp", "bind": bind}});
+    for bind in ["0.0.0.0:0", "[::]:0", "localhost:0"] {
+        let body = refused(&app, tcp(bind)).await;
+        assert_eq!(body.field.as_deref(), Some("source.bind"), "{bind}");
+        let (status, _) = validate(&app, tcp(bind)).await;
+        assert_eq!(status, 422, "validate agrees for {bind}");
+    }
+    let id = start(&app, tcp("127.0.0.1:0")).await;
+    reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/jobs/{id}/stop")))
+        .json(&json!({"mode": "abort"}))
+        .send()
+        .await
+        .unwrap();
+    // An operator who allows it: checked without binding anything.
+    let open = spawn_in(&tempfile::tempdir().unwrap().keep(), |s| {
+        s.with_listen_anywhere(true)
+    })
+    .await;
+    let (status, body) = validate(&open, tcp("0.0.0.0:0")).await;
+    assert_eq!(status, 200, "{body}");
+}
