@@ -199,6 +199,16 @@ pub fn channel(
     )
 }
 
+impl Pushed {
+    /// A push settled without waiting: queued, or `refused` by the policy.
+    fn at_once(refused: bool) -> Self {
+        Self {
+            waited: false,
+            refused,
+        }
+    }
+}
+
 /// A push that queued its item after waiting for room.
 const WAITED: Pushed = Pushed {
     waited: true,
@@ -298,12 +308,7 @@ impl Tx {
         abort: &Flag,
     ) -> Result<Pushed, PushError> {
         let mut item = match self.push_now(item, now)? {
-            Ok(refused) => {
-                return Ok(Pushed {
-                    waited: false,
-                    refused,
-                });
-            }
+            Ok(refused) => return Ok(Pushed::at_once(refused)),
             Err(item) => item,
         };
         // Full: spin a little before blocking, as in `Rx::recv_blocking`.
@@ -351,12 +356,7 @@ impl Tx {
     /// (bridges see to that).
     pub async fn push_async(&self, item: Item, now: Option<Instant>) -> Result<Pushed, PushError> {
         let mut item = match self.push_now(item, now)? {
-            Ok(refused) => {
-                return Ok(Pushed {
-                    waited: false,
-                    refused,
-                });
-            }
+            Ok(refused) => return Ok(Pushed::at_once(refused)),
             Err(item) => item,
         };
         if item.enqueued.is_some() {
@@ -395,12 +395,7 @@ impl Tx {
             return self.push_async(item, now).await;
         }
         let mut item = match self.push_now(item, now)? {
-            Ok(refused) => {
-                return Ok(Pushed {
-                    waited: false,
-                    refused,
-                });
-            }
+            Ok(refused) => return Ok(Pushed::at_once(refused)),
             Err(item) => item,
         };
         let mut pause = Duration::from_millis(1);
