@@ -1172,7 +1172,7 @@ impl Supervisor {
         }
         // Whatever is still queued was never processed: leftovers.
         for node in &self.nodes {
-            while let Some(item) = node.rx.try_recv() {
+            for item in node.rx.drain_all() {
                 self.core.leftovers.put(&node.stats, item);
             }
         }

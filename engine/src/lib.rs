@@ -11,9 +11,10 @@
 //!   [`JobHandle`] to watch, tune, drain and abort it. A supervisor thread
 //!   samples metrics, enforces the drain deadline, and writes the
 //!   [`shared::metrics::JobReport`] whose buckets always add up.
-//! * [`queue`] — bounded MPMC queues of two kinds: blocking
-//!   (crossbeam-channel, for threads) and awaiting (async-channel, for
-//!   tasks), and the `when_full` policies applied when pushing.
+//! * [`queue`] — the bounded FIFO between nodes, which threads block on
+//!   and tasks await, moved in chunks (one lock and at most one wake-up
+//!   per chunk; `capacity` still counts items), and the `when_full`
+//!   policies applied to each item pushed.
 //! * [`stage`] — thread workers, task workers with a concurrency
 //!   semaphore, and the bridges that hand items across worlds.
 //! * [`ops`] — the work: sleep (latency distributions), spin, the

@@ -55,6 +55,12 @@ impl Policy {
     pub fn max_attempts(&self) -> u32 {
         self.retry.map_or(1, |r| r.max_attempts.max(1))
     }
+
+    /// Whether no item ever waits in this policy (no rate limit now, no
+    /// retry backoff), so a worker may take its input in chunks.
+    pub fn never_waits(&self) -> bool {
+        self.retry.is_none() && self.gate.is_open()
+    }
 }
 
 /// A token bucket (governor) that lets at most `rate` items per second
@@ -91,6 +97,11 @@ impl RateGate {
         let mut guard = self.limiter.lock().unwrap_or_else(|e| e.into_inner());
         *guard = rate.map(|r| (r, limiter(r)));
         self.active.store(guard.is_some(), Ordering::Relaxed);
+    }
+
+    /// Whether no limit is set (no item waits at this gate).
+    pub fn is_open(&self) -> bool {
+        !self.active.load(Ordering::Relaxed)
     }
 
     /// The current rate.

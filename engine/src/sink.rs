@@ -30,8 +30,8 @@ use crate::item::{Item, Payload};
 use crate::job::JobCore;
 use crate::ops::OpError;
 use crate::policy::backoff;
-use crate::queue::{Recv, Rx};
-use crate::stats::{NodeStats, Stride};
+use crate::queue::{CHUNK, Chunk, Rx, Took};
+use crate::stats::{Laps, NodeStats, Stride};
 
 /// Why a write failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,12 @@ pub trait SinkWriter: Send {
     /// Writes `items`; on error nothing of the batch may be assumed written
     /// (an upserting writer makes a partial write harmless).
     fn write(&mut self, items: &[Item]) -> Result<(), WriteError>;
+
+    /// Whether a write costs next to nothing (counting only), so the
+    /// runner may group items by chunks even when the spec has no batch.
+    fn is_instant(&self) -> bool {
+        false
+    }
 }
 
 /// Live batching knobs of the sink, shared with the job handle for tuning.
@@ -256,6 +262,10 @@ impl SinkWriter for NullWriter {
     fn write(&mut self, _items: &[Item]) -> Result<(), WriteError> {
         Ok(())
     }
+
+    fn is_instant(&self) -> bool {
+        true
+    }
 }
 
 struct FileWriter {
@@ -399,7 +409,8 @@ impl Runner<'_> {
 }
 
 /// Consumes the sink's queue until it closes (drain) or the job aborts,
-/// writing in batches of `batch.size`, or after `batch.linger_ms`.
+/// writing in batches of `batch.size`, or after `batch.linger_ms`. Items
+/// are taken in chunks of at most what the batch still needs.
 pub fn run(
     sink: Sink,
     rx: Rx,
@@ -415,60 +426,79 @@ pub fn run(
         core,
         rng: crate::ops::worker_rng(core.seed, usize::MAX, 0),
     };
+    let mut input = Chunk::new(&rx);
+    let mut laps = Laps::start();
     let mut held: Vec<Item> = Vec::new();
     let mut first_at: Option<Instant> = None;
+    // A writer that only counts takes whole chunks: with no linger, what
+    // is held is still written as soon as the queue runs dry.
+    let least = if runner.sink.writer.is_instant() {
+        CHUNK
+    } else {
+        1
+    };
     let result = loop {
-        let linger = Duration::from_millis(batch.linger_ms.load(Ordering::Relaxed));
-        let deadline = first_at.map(|t| t + linger);
-        let t0 = stride.tick().then(Instant::now);
-        let got = match deadline {
-            Some(d) => rx.recv_until(d),
-            None => rx.recv_blocking(),
-        };
-        let item = match got {
-            Recv::Item(item) => item,
-            Recv::Timeout => {
-                if core.abort.is_set() {
-                    break Ok(());
-                }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    first_at = None;
-                    if let Err(Outage(e)) = runner.flush(&mut held) {
-                        break Err(e);
+        let size = (batch.size.load(Ordering::Relaxed) as usize).max(least);
+        if input.is_empty() {
+            let want = size.saturating_sub(held.len()).clamp(1, CHUNK);
+            if rx.try_take(want, &mut input) == 0 {
+                let linger = Duration::from_millis(batch.linger_ms.load(Ordering::Relaxed));
+                let deadline = first_at.map(|t| t + linger);
+                laps.lap(&shard.0.busy_ns);
+                let took = rx.take_blocking(want, deadline, &mut input);
+                laps.lap(&shard.0.idle_ns);
+                match took {
+                    Took::Items => {}
+                    Took::Timeout => {
+                        if core.abort.is_set() {
+                            break Ok(());
+                        }
+                        if deadline.is_some_and(|d| Instant::now() >= d) {
+                            first_at = None;
+                            if let Err(Outage(e)) = runner.flush(&mut held) {
+                                break Err(e);
+                            }
+                        }
+                        continue;
                     }
+                    Took::Closed => break Ok(()),
                 }
-                continue;
             }
-            Recv::Closed => break Ok(()),
-        };
+        }
         if core.abort.is_set() {
-            core.leftovers.put(&node, item);
             break Ok(());
         }
+        let Some(item) = input.pop() else {
+            continue;
+        };
         // Items the source timed are timed here too, for end-to-end latency.
-        let now = (t0.is_some() || item.born.is_some()).then(Instant::now);
+        let now = (stride.tick() || item.born.is_some()).then(Instant::now);
         if let Some(now) = now {
             let since = |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t));
             shard.record(since(item.enqueued), None, since(item.born));
+            // Holding an item for its batch is always quick: sample one in
+            // a stride.
+            stride.adapt(Duration::ZERO);
         }
         held.push(item);
-        first_at.get_or_insert_with(Instant::now);
-        if held.len() >= batch.size.load(Ordering::Relaxed).max(1) as usize {
+        if held.len() >= size {
             first_at = None;
             if let Err(Outage(e)) = runner.flush(&mut held) {
                 break Err(e);
             }
-        }
-        if let (Some(t0), Some(now)) = (t0, now) {
-            let done = Instant::now();
-            shard.add_time(&shard.0.idle_ns, now - t0);
-            shard.add_time(&shard.0.busy_ns, done - now);
-            stride.adapt(done - t0);
+        } else if first_at.is_none() {
+            // The batch's linger starts with its first item.
+            first_at = Some(now.unwrap_or_else(Instant::now));
         }
     };
+    // What was taken but not held yet was never written: leftovers.
+    for item in input.drain() {
+        core.leftovers.put(&node, item);
+    }
     // What is held was received: write it now, on drain and on abort alike
     // (an abort allows one attempt; what fails goes to leftovers).
     let flushed = runner.flush(&mut held).map_err(|Outage(e)| e);
+    laps.lap(&shard.0.busy_ns);
     result
         .and(flushed)
         .map_err(|e| format!("sink write failed: {e}"))

@@ -1,5 +1,6 @@
 //! Sources: the thread that produces a job's items.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -15,7 +16,7 @@ use shared::spec::{Payload as PayloadShape, SampleSpec, SourceSpec};
 use crate::confine::SpecPaths;
 use crate::item::{Item, Payload};
 use crate::job::JobCore;
-use crate::queue::{POLL, PushError, Tx};
+use crate::queue::{CHUNK, POLL, Tx};
 use crate::stats::{NodeStats, Stride};
 
 /// A source ready to run: its spec, plus whatever it reads from already
@@ -171,6 +172,9 @@ struct Emitter<'a> {
     /// Which items to stamp with a birth time (for end-to-end latency).
     stride: Stride,
     last_timed: Option<(Instant, u64)>,
+    /// Items produced and not yet pushed: handed on a chunk at a time,
+    /// and before the source waits for anything (see [`crate::queue`]).
+    out: VecDeque<Item>,
 }
 
 impl<'a> Emitter<'a> {
@@ -181,13 +185,35 @@ impl<'a> Emitter<'a> {
             first,
             stride: Stride::default(),
             last_timed: None,
+            out: VecDeque::with_capacity(CHUNK),
         }
     }
 
     /// Produces one item; false when the job is aborting and the source
-    /// must stop (the item went to leftovers).
+    /// must stop (what it held went to leftovers).
     fn emit(&mut self, payload: Payload) -> bool {
-        self.offer(payload).is_some()
+        let item = self.next_item(payload);
+        self.out.push_back(item);
+        self.out.len() < CHUNK || self.flush()
+    }
+
+    /// Hands on what was produced, waiting for room under `block`; false
+    /// when the job is aborting (what was not pushed went to leftovers).
+    /// Called when the chunk is full and before every wait.
+    fn flush(&mut self) -> bool {
+        if self.out.is_empty() {
+            return true;
+        }
+        match self.tx.push_blocking(&mut self.out, &self.core.abort) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(job = %self.core.id, error = %e, "source: push stopped");
+                for item in self.out.drain(..) {
+                    self.core.leftovers.put(self.first, item);
+                }
+                false
+            }
+        }
     }
 
     /// Numbers and stamps the next item; it counts as produced from now on
@@ -206,23 +232,16 @@ impl<'a> Emitter<'a> {
         Item::new(seq, payload, born)
     }
 
-    /// Produces one item: `Some(true)` if the queue's policy refused it
-    /// (already counted), `Some(false)` if queued, `None` if the job is
-    /// aborting (the item went to leftovers).
-    fn offer(&mut self, payload: Payload) -> Option<bool> {
-        let item = self.next_item(payload);
-        let born = item.born;
-        match self.tx.push_blocking(item, born, &self.core.abort) {
-            Ok(pushed) => Some(pushed.refused),
-            Err(PushError::Aborted(item)) => {
-                self.core.leftovers.put(self.first, item);
-                None
-            }
-        }
-    }
-
     fn stopping(&self) -> bool {
         self.core.stop.is_set()
+    }
+}
+
+impl Drop for Emitter<'_> {
+    /// Whatever way the source ends, what it produced goes on (or, on an
+    /// abort, to leftovers).
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -290,8 +309,13 @@ fn synthetic(spec: &SourceSpec, out: &mut Emitter<'_>) -> Result<(), String> {
         if let Some(period) = period {
             let due = start + Duration::from_secs_f64(seq as f64 * period);
             let now = Instant::now();
-            if due > now && out.core.stop.wait_timeout(due - now) {
-                return Ok(());
+            if due > now {
+                if !out.flush() {
+                    return Ok(());
+                }
+                if out.core.stop.wait_timeout(due - now) {
+                    return Ok(());
+                }
             }
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -525,13 +549,12 @@ impl IngestHandle {
             }
             let item = out.next_item(Payload::Line(line));
             let unsettled = Unsettled(Some(&core.produced));
-            let born = item.born;
-            match out.tx.push_blocking(item, born, &core.abort) {
+            match out.tx.push_one_blocking(item, &core.abort) {
                 Ok(pushed) => {
                     unsettled.settled();
-                    done.add(pushed.refused);
+                    done.add(pushed.refused > 0);
                 }
-                Err(PushError::Aborted(_)) => done.not_taken += 1,
+                Err(_) => done.not_taken += 1,
             }
         }
         Ok(done)
@@ -560,13 +583,14 @@ impl IngestHandle {
             }
             let item = out.next_item(Payload::Line(line));
             let unsettled = Unsettled(Some(&core.produced));
-            let born = item.born;
-            match out.tx.push_async_any(item, born, &core.abort).await {
+            // Awaits room in either kind of queue; an abort closes the
+            // queue, which hands the item back here.
+            match out.tx.push_one(item).await {
                 Ok(pushed) => {
                     unsettled.settled();
-                    done.add(pushed.refused);
+                    done.add(pushed.refused > 0);
                 }
-                Err(PushError::Aborted(_)) => done.not_taken += 1,
+                Err(_) => done.not_taken += 1,
             }
         }
         Ok(done)
@@ -601,6 +625,10 @@ fn file(
         if out.stopping() {
             break Ok(());
         }
+        // The next read may wait for the disk: hand on what is ready.
+        if reader.buffer().is_empty() && !out.flush() {
+            break Ok(());
+        }
         let n = match reader.read_until(b'\n', &mut buf) {
             Ok(n) => n,
             Err(e) => break Err(format!("reading source file: {e}")),
@@ -612,7 +640,7 @@ fn file(
             if !follow {
                 break Ok(());
             }
-            if out.core.stop.wait_timeout(FOLLOW_POLL) {
+            if !out.flush() || out.core.stop.wait_timeout(FOLLOW_POLL) {
                 break Ok(());
             }
             continue;
@@ -705,6 +733,10 @@ fn read_client(stream: TcpStream, mut out: Emitter<'_>) -> std::io::Result<()> {
     let mut buf = Vec::new();
     loop {
         if out.stopping() {
+            return Ok(());
+        }
+        // The next read may wait for the client: hand on what is ready.
+        if reader.buffer().is_empty() && !out.flush() {
             return Ok(());
         }
         match reader.read_until(b'\n', &mut buf) {

@@ -2,18 +2,27 @@
 //! next.
 //!
 //! * A **thread stage** runs N named OS threads, each looping
-//!   `recv → op → push` on a blocking queue.
+//!   `take → op → push` on its input queue.
 //! * An **async stage** runs N tokio tasks on the job's runtime, each
-//!   looping `recv().await → permit → op → push().await`, with a semaphore
+//!   looping `take().await → permit → op → push().await`, with a semaphore
 //!   bounding the operations in flight (`concurrency`).
 //! * A **bridge** is one OS thread that hands items across worlds: it
 //!   blocks on one side and pushes with the blocking API of the other, so
 //!   neither threads nor tasks ever wait in the other world's way.
 //!
+//! Items move in chunks where no item can wait (see
+//! [`crate::queue`]): a worker takes up to [`CHUNK`] items in one go, runs
+//! them one by one, and hands its results on when it has a chunk or is
+//! about to wait, whichever comes first. An async worker holds one permit
+//! for a chunk of instant items. Stages whose items may wait (sleeps,
+//! HTTP, rate limits, retries) take and hand on one item at a time.
+//!
 //! Workers stop when their input queue is empty and closed (a drain
-//! cascading down the pipeline), when they are retired by a tune, or when
-//! the job aborts, in which case whatever they hold goes to leftovers.
+//! cascading down the pipeline), when they are retired by a tune (after
+//! the chunk they hold), or when the job aborts, in which case whatever
+//! they hold goes to leftovers.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -23,16 +32,16 @@ use rand::Rng;
 use rand::rngs::SmallRng;
 
 use shared::spec::{OnError, Runtime, StageSpec};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::item::Item;
 use crate::job::JobCore;
 use crate::ops::{Op, OpError, OpFailure, Verdict, worker_rng};
 use crate::policy::{Policy, backoff};
-use crate::queue::{PushError, Recv, Rx, Tx};
+use crate::queue::{CHUNK, Chunk, PushError, Pushed, Rx, Took, Tx};
 use crate::signal::Flag;
-use crate::stats::{NodeStats, ShardRef, Stride};
+use crate::stats::{Laps, NodeStats, ShardRef, Stride};
 
 /// Control of one stage: spawning and retiring workers while it runs.
 #[derive(Debug)]
@@ -208,9 +217,6 @@ impl StageCtl {
                 while inner.tasks.len() > target {
                     inner.tasks.pop().expect("len > target").cancel();
                 }
-                let Rx::Awaiting(input) = rx else {
-                    unreachable!("async stages read awaiting queues")
-                };
                 let semaphore = inner.semaphore.clone().expect("async stage semaphore");
                 while inner.tasks.len() < target {
                     let n = inner.next_worker;
@@ -219,7 +225,7 @@ impl StageCtl {
                     let worker = TaskWorker {
                         n,
                         ctl: self.clone(),
-                        rx: input.clone(),
+                        rx: rx.clone(),
                         tx: tx.clone(),
                         core: core.clone(),
                         retire: retire.clone(),
@@ -371,25 +377,93 @@ impl StageCtl {
         None
     }
 
-    /// Books a push downstream; false when the job is aborting (the item
-    /// it handed back went to leftovers) and the worker must stop.
-    fn after_push(
+    /// How many items a worker takes at once: a chunk when no item can
+    /// wait (an instant op, no rate limit, no retries), else one, so a
+    /// slow item never holds others back. Asked at every refill, so a
+    /// tune that sets a rate limit takes effect from the next chunk.
+    fn chunk_bound(&self) -> usize {
+        if self.op.is_instant() && self.policy.never_waits() {
+            CHUNK
+        } else {
+            1
+        }
+    }
+
+    /// Books a flush downstream: what was handed on counts as out, and the
+    /// time as blocked if the push waited for room. False when the push
+    /// stopped (an abort): what it did not hand on went to leftovers.
+    fn after_flush(
         &self,
         shard: ShardRef<'_>,
         core: &JobCore,
-        done: Option<Instant>,
-        pushed: Result<crate::queue::Pushed, PushError>,
+        handed: usize,
+        out: &mut VecDeque<Item>,
+        pushed: Result<Pushed, PushError>,
+        laps: &mut Laps,
     ) -> bool {
+        let gone = (handed - out.len()) as u64;
+        shard.0.out.fetch_add(gone, Ordering::Relaxed);
         match pushed {
             Ok(pushed) => {
-                shard.0.out.fetch_add(1, Ordering::Relaxed);
-                book_blocked(shard, done, pushed.waited);
+                laps.lap(if pushed.waited {
+                    &shard.0.blocked_ns
+                } else {
+                    &shard.0.busy_ns
+                });
                 true
             }
-            Err(PushError::Aborted(item)) => {
-                core.leftovers.put(&self.stats, item);
+            Err(e) => {
+                laps.lap(&shard.0.blocked_ns);
+                tracing::debug!(job = %core.id, stage = %self.spec.name, error = %e, "push stopped");
+                for item in out.drain(..) {
+                    core.leftovers.put(&self.stats, item);
+                }
                 false
             }
+        }
+    }
+
+    /// Hands on what the worker finished, from a thread.
+    fn flush_blocking(
+        &self,
+        shard: ShardRef<'_>,
+        core: &JobCore,
+        tx: &Tx,
+        out: &mut VecDeque<Item>,
+        laps: &mut Laps,
+    ) -> bool {
+        if out.is_empty() {
+            return true;
+        }
+        laps.lap(&shard.0.busy_ns);
+        let handed = out.len();
+        let pushed = tx.push_blocking(out, &core.abort);
+        self.after_flush(shard, core, handed, out, pushed, laps)
+    }
+
+    /// Hands on what the worker finished, from a task.
+    async fn flush_async(
+        &self,
+        shard: ShardRef<'_>,
+        core: &JobCore,
+        tx: &Tx,
+        out: &mut VecDeque<Item>,
+        laps: &mut Laps,
+    ) -> bool {
+        if out.is_empty() {
+            return true;
+        }
+        laps.lap(&shard.0.busy_ns);
+        let handed = out.len();
+        let pushed = tx.push(out).await;
+        self.after_flush(shard, core, handed, out, pushed, laps)
+    }
+
+    /// A worker leaving: on an abort what it holds goes to leftovers;
+    /// otherwise what it finished has been handed on already.
+    fn leave(&self, core: &JobCore, input: &mut Chunk, out: &mut VecDeque<Item>) {
+        for item in out.drain(..).chain(input.drain()) {
+            core.leftovers.put(&self.stats, item);
         }
     }
 
@@ -420,6 +494,21 @@ impl StageCtl {
                     attempt += 1;
                 }
             }
+        }
+    }
+
+    /// Runs an instant operation (no waits, no retries) inline, from a
+    /// task working through a chunk.
+    fn attempt_instant(
+        &self,
+        item: &mut Item,
+        rng: &mut SmallRng,
+        abort: &Flag,
+    ) -> Result<Verdict, Unsettled> {
+        match self.op.run_blocking(item, rng, abort, None) {
+            Ok(verdict) => Ok(verdict),
+            Err(OpFailure::Interrupted) => Err(Unsettled::Interrupted),
+            Err(OpFailure::Error(err)) => Err(Unsettled::Failed(err, 1)),
         }
     }
 
@@ -490,32 +579,15 @@ fn panicked(panic: Box<dyn std::any::Any + Send>) -> OpError {
     }
 }
 
-/// Books one worker iteration's times when it was timed: idle before the
-/// item arrived, busy in the operation, and the latencies.
+/// Records what was timed of one item: its queue wait and service time.
+/// Only items picked by the stride are timed; time shares are booked by
+/// [`Laps`], exactly, per chunk.
 #[inline]
-fn book(
-    shard: ShardRef<'_>,
-    stride: &mut Stride,
-    t0: Option<Instant>,
-    start: Option<Instant>,
-    done: Option<Instant>,
-    enqueued: Option<Instant>,
-) {
-    if let (Some(t0), Some(start), Some(done)) = (t0, start, done) {
-        shard.add_time(&shard.0.idle_ns, start - t0);
-        shard.add_time(&shard.0.busy_ns, done - start);
-        let wait = enqueued.map(|e| start.saturating_duration_since(e));
-        shard.record(wait, Some(done - start), None);
-        stride.adapt(done - t0);
-    }
-}
-
-/// Books the time a timed push spent waiting for room downstream.
-#[inline]
-fn book_blocked(shard: ShardRef<'_>, done: Option<Instant>, waited: bool) {
-    if let (Some(done), true) = (done, waited) {
-        shard.add_time(&shard.0.blocked_ns, done.elapsed());
-    }
+fn book_item(shard: ShardRef<'_>, stride: &mut Stride, start: Instant, item: &Item) {
+    let done = Instant::now();
+    let wait = item.enqueued.map(|e| start.saturating_duration_since(e));
+    shard.record(wait, Some(done - start), None);
+    stride.adapt(done - start);
 }
 
 struct ThreadWorker {
@@ -529,65 +601,84 @@ struct ThreadWorker {
 
 impl ThreadWorker {
     fn run(self) {
-        let stats = &self.ctl.stats;
-        let shard = stats.shard(self.n);
-        let mut rng = worker_rng(self.core.seed, self.ctl.index, self.n);
+        let ctl = &*self.ctl;
+        let core = &*self.core;
+        let shard = ctl.stats.shard(self.n);
+        let mut rng = worker_rng(core.seed, ctl.index, self.n);
         let mut stride = Stride::default();
-        let abort = &self.core.abort;
+        let abort = &core.abort;
+        let mut input = Chunk::new(&self.rx);
+        let mut out = VecDeque::with_capacity(CHUNK);
+        let mut laps = Laps::start();
+        let mut bound = 1;
         loop {
-            if self.retire.load(Ordering::Relaxed) {
-                break;
-            }
-            let t0 = stride.tick().then(Instant::now);
-            let item = match self.rx.recv_blocking() {
-                Recv::Item(item) => item,
-                Recv::Timeout => {
-                    if let Some(t0) = t0 {
-                        shard.add_time(&shard.0.idle_ns, t0.elapsed());
-                    }
-                    if abort.is_set() {
-                        break;
-                    }
-                    continue;
-                }
-                Recv::Closed => {
-                    self.ctl.input_closed();
+            if input.is_empty() {
+                // A retired worker finishes the chunk it holds first.
+                if self.retire.load(Ordering::Relaxed) {
                     break;
                 }
-            };
+                bound = ctl.chunk_bound();
+                if self.rx.try_take(bound, &mut input) == 0 {
+                    // About to wait: hand on what is finished first.
+                    if !ctl.flush_blocking(shard, core, &self.tx, &mut out, &mut laps) {
+                        break;
+                    }
+                    laps.lap(&shard.0.busy_ns);
+                    let took = self.rx.take_blocking(bound, None, &mut input);
+                    laps.lap(&shard.0.idle_ns);
+                    match took {
+                        Took::Items => {}
+                        Took::Timeout if abort.is_set() => break,
+                        Took::Timeout => continue,
+                        Took::Closed => {
+                            ctl.input_closed();
+                            break;
+                        }
+                    }
+                }
+            }
             if abort.is_set() {
-                self.core.leftovers.put(stats, item);
                 break;
             }
-            let start = t0.map(|_| Instant::now());
-            let mut item = item;
+            let Some(mut item) = input.pop() else {
+                continue;
+            };
+            let start = stride.tick().then(Instant::now);
             // A panicking operation must not take the item with it: it
             // becomes a dead letter and the worker carries on.
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.ctl.attempt_blocking(shard, &mut item, &mut rng, abort)
+                ctl.attempt_blocking(shard, &mut item, &mut rng, abort)
             }))
             .unwrap_or_else(|panic| Err(Unsettled::Failed(panicked(panic), 1)));
-            let done = start.map(|_| Instant::now());
-            book(shard, &mut stride, t0, start, done, item.enqueued);
-            let go_on = match self.ctl.settle(shard, &self.core, item, outcome) {
+            if let Some(start) = start {
+                book_item(shard, &mut stride, start, &item);
+            }
+            match ctl.settle(shard, core, item, outcome) {
                 Some(item) => {
-                    let pushed = self.tx.push_blocking(item, done, abort);
-                    self.ctl.after_push(shard, &self.core, done, pushed)
+                    out.push_back(item);
+                    if out.len() >= bound
+                        && !ctl.flush_blocking(shard, core, &self.tx, &mut out, &mut laps)
+                    {
+                        break;
+                    }
                 }
-                None => !abort.is_set(),
-            };
-            if !go_on {
-                break;
+                None if abort.is_set() => break,
+                None => {}
             }
         }
-        self.ctl.worker_exited();
+        if !abort.is_set() {
+            ctl.flush_blocking(shard, core, &self.tx, &mut out, &mut laps);
+        }
+        ctl.leave(core, &mut input, &mut out);
+        laps.lap(&shard.0.busy_ns);
+        ctl.worker_exited();
     }
 }
 
 struct TaskWorker {
     n: usize,
     ctl: Arc<StageCtl>,
-    rx: async_channel::Receiver<Item>,
+    rx: Rx,
     tx: Tx,
     core: Arc<JobCore>,
     retire: CancellationToken,
@@ -596,81 +687,150 @@ struct TaskWorker {
 
 impl TaskWorker {
     async fn run(self) {
-        let stats = &self.ctl.stats;
-        let shard = stats.shard(self.n);
-        let mut rng = worker_rng(self.core.seed, self.ctl.index, self.n);
+        let ctl = &*self.ctl;
+        let core = &*self.core;
+        let shard = ctl.stats.shard(self.n);
+        let mut rng = worker_rng(core.seed, ctl.index, self.n);
         let mut stride = Stride::default();
-        let abort = &self.core.abort;
+        let abort = &core.abort;
+        let mut input = Chunk::new(&self.rx);
+        let mut out = VecDeque::with_capacity(CHUNK);
+        let mut laps = Laps::start();
+        let mut bound = 1;
+        // While working through a chunk of instant items, one permit: this
+        // task runs one of them at a time.
+        let mut permit: Option<OwnedSemaphorePermit> = None;
         loop {
-            let t0 = stride.tick().then(Instant::now);
-            // `recv` is cancel-safe: losing the race loses no item.
-            let got = tokio::select! {
-                biased;
-                _ = self.retire.cancelled() => break,
-                _ = abort.cancelled() => break,
-                got = self.rx.recv() => got,
-            };
-            let Ok(item) = got else {
-                self.ctl.input_closed();
-                break;
-            };
-            let start = t0.map(|_| Instant::now());
-            let mut item = item;
-            let outcome = self
-                .ctl
-                .attempt_async(shard, &mut item, &mut rng, abort, &self.semaphore)
-                .await;
-            let done = start.map(|_| Instant::now());
-            book(shard, &mut stride, t0, start, done, item.enqueued);
-            let go_on = match self.ctl.settle(shard, &self.core, item, outcome) {
-                Some(item) => {
-                    let pushed = self.tx.push_async(item, done).await;
-                    self.ctl.after_push(shard, &self.core, done, pushed)
+            if input.is_empty() {
+                permit = None;
+                if self.retire.is_cancelled() {
+                    break;
                 }
-                None => !abort.is_set(),
-            };
-            if !go_on {
+                bound = ctl.chunk_bound();
+                if self.rx.try_take(bound, &mut input) == 0 {
+                    if !ctl
+                        .flush_async(shard, core, &self.tx, &mut out, &mut laps)
+                        .await
+                    {
+                        break;
+                    }
+                    laps.lap(&shard.0.busy_ns);
+                    // `take` is cancel-safe: losing the race loses no item.
+                    let got = tokio::select! {
+                        biased;
+                        _ = self.retire.cancelled() => break,
+                        _ = abort.cancelled() => break,
+                        got = self.rx.take(bound, &mut input) => got,
+                    };
+                    laps.lap(&shard.0.idle_ns);
+                    if !got {
+                        ctl.input_closed();
+                        break;
+                    }
+                }
+            }
+            if abort.is_set() {
                 break;
             }
+            let Some(mut item) = input.pop() else {
+                continue;
+            };
+            let start = stride.tick().then(Instant::now);
+            let outcome = if bound > 1 && ctl.policy.never_waits() {
+                if permit.is_none() {
+                    permit = tokio::select! {
+                        biased;
+                        _ = abort.cancelled() => None,
+                        p = self.semaphore.clone().acquire_owned() => p.ok(),
+                    };
+                }
+                if permit.is_some() {
+                    ctl.attempt_instant(&mut item, &mut rng, abort)
+                } else {
+                    Err(Unsettled::Interrupted)
+                }
+            } else {
+                ctl.attempt_async(shard, &mut item, &mut rng, abort, &self.semaphore)
+                    .await
+            };
+            if let Some(start) = start {
+                book_item(shard, &mut stride, start, &item);
+            }
+            match ctl.settle(shard, core, item, outcome) {
+                Some(item) => {
+                    out.push_back(item);
+                    if out.len() >= bound {
+                        permit = None;
+                        if !ctl
+                            .flush_async(shard, core, &self.tx, &mut out, &mut laps)
+                            .await
+                        {
+                            break;
+                        }
+                    }
+                }
+                None if abort.is_set() => break,
+                None => {}
+            }
         }
-        self.ctl.worker_exited();
+        drop(permit);
+        if !abort.is_set() {
+            ctl.flush_async(shard, core, &self.tx, &mut out, &mut laps)
+                .await;
+        }
+        ctl.leave(core, &mut input, &mut out);
+        laps.lap(&shard.0.busy_ns);
+        ctl.worker_exited();
     }
 }
 
-/// Runs a bridge on the current thread: takes items from `rx` (blocking
-/// on either kind of queue) and pushes them into `tx` with the blocking
-/// API, until `rx` closes or the job aborts.
+/// Runs a bridge on the current thread: takes chunks from `rx` and pushes
+/// them into `tx`, blocking on both sides (a thread can wait on either
+/// kind of queue), until `rx` closes or the job aborts.
 pub fn run_bridge(rx: Rx, tx: Tx, stats: Arc<NodeStats>, core: &JobCore) {
     let shard = stats.shard(0);
     let mut stride = Stride::default();
+    let mut input = Chunk::new(&rx);
+    let mut out = VecDeque::with_capacity(CHUNK);
+    let mut laps = Laps::start();
     loop {
-        let t0 = stride.tick().then(Instant::now);
-        let item = match rx.recv_blocking() {
-            Recv::Item(item) => item,
-            Recv::Timeout => {
-                if core.abort.is_set() {
-                    break;
-                }
-                continue;
+        if rx.try_take(CHUNK, &mut input) == 0 {
+            laps.lap(&shard.0.busy_ns);
+            let took = rx.take_blocking(CHUNK, None, &mut input);
+            laps.lap(&shard.0.idle_ns);
+            match took {
+                Took::Items => {}
+                Took::Timeout if core.abort.is_set() => break,
+                Took::Timeout => continue,
+                Took::Closed => break,
             }
-            Recv::Closed => break,
-        };
+        }
         if core.abort.is_set() {
-            core.leftovers.put(&stats, item);
             break;
         }
-        let now = t0.map(|_| Instant::now());
-        let enqueued = item.enqueued;
-        book(shard, &mut stride, t0, now, now, enqueued);
-        match tx.push_blocking(item, now, &core.abort) {
-            Ok(pushed) => {
-                shard.0.out.fetch_add(1, Ordering::Relaxed);
-                book_blocked(shard, now, pushed.waited);
+        while let Some(item) = input.pop() {
+            if stride.tick() {
+                // A bridge does no work: only its queue wait is worth timing.
+                let start = Instant::now();
+                book_item(shard, &mut stride, start, &item);
             }
-            Err(PushError::Aborted(item)) => {
-                core.leftovers.put(&stats, item);
-                break;
-            }
+            out.push_back(item);
+        }
+        laps.lap(&shard.0.busy_ns);
+        let handed = out.len() as u64;
+        let pushed = tx.push_blocking(&mut out, &core.abort);
+        shard
+            .0
+            .out
+            .fetch_add(handed - out.len() as u64, Ordering::Relaxed);
+        match pushed {
+            Ok(p) if p.waited => laps.lap(&shard.0.blocked_ns),
+            Ok(_) => laps.lap(&shard.0.busy_ns),
+            Err(_) => break,
         }
     }
+    for item in out.drain(..).chain(input.drain()) {
+        core.leftovers.put(&stats, item);
+    }
+    laps.lap(&shard.0.busy_ns);
 }

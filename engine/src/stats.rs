@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 use hdrhistogram::Histogram;
@@ -88,6 +88,32 @@ impl Stride {
         } else {
             1
         };
+    }
+}
+
+/// Splits a worker's time into busy, idle and blocked exactly, by laps:
+/// each [`Laps::lap`] books the time since the last one to a counter. A
+/// worker laps where its activity changes (before and after a wait, around
+/// a push), which is once per chunk when items come in chunks.
+#[derive(Debug)]
+pub struct Laps {
+    last: Instant,
+}
+
+impl Laps {
+    /// Starts the first lap now.
+    pub fn start() -> Self {
+        Self {
+            last: Instant::now(),
+        }
+    }
+
+    /// Books the time since the last lap to `counter`.
+    #[inline]
+    pub fn lap(&mut self, counter: &AtomicU64) {
+        let now = Instant::now();
+        counter.fetch_add((now - self.last).as_nanos() as u64, Ordering::Relaxed);
+        self.last = now;
     }
 }
 
@@ -206,8 +232,13 @@ impl NodeStats {
 
     /// Counts one occurrence of `reason`.
     pub fn note_reason(&self, reason: String) {
+        self.note_reasons(reason, 1);
+    }
+
+    /// Counts `n` occurrences of `reason` at once (a chunk's drops).
+    pub fn note_reasons(&self, reason: String, n: u64) {
         let mut map = self.reasons.lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry(reason).or_default() += 1;
+        *map.entry(reason).or_default() += n;
     }
 
     /// Sum of a shard counter.
