@@ -28,6 +28,10 @@ pub const MAX_WAIT_MS: f64 = 3_600_000.0;
 /// stay within the 128 levels serde_json reads back. TOML's own limit
 /// is per construct, so table headers and arrays together go deeper.
 pub const MAX_VALUE_DEPTH: usize = 64;
+/// Most fields in a `parse_json` schema.
+pub const MAX_SCHEMA_FIELDS: usize = 64;
+/// Longest field name in a `parse_json` schema, in bytes.
+pub const MAX_FIELD_NAME_LEN: usize = 128;
 
 /// Defaults for omitted fields, shared with the dashboard's form.
 pub mod defaults {

@@ -36,7 +36,7 @@ pub mod stages;
 pub mod validation;
 
 pub use limits::defaults;
-pub use ops::{Distribution, FilterMode, HttpMethod, OpSpec};
+pub use ops::{Distribution, FieldType, FilterMode, HttpMethod, JsonType, OpSpec};
 pub use sinks::{BatchSpec, DeadLetterSpec, SinkSpec};
 pub use sources::{Payload, SampleSpec, SourceSpec};
 pub use stages::{Capacity, Jitter, OnError, QueueSpec, RetrySpec, Runtime, StageSpec, WhenFull};
