@@ -186,6 +186,8 @@ pub struct JobCore {
     pub stop: Flag,
     /// Items the source emitted.
     pub produced: AtomicU64,
+    /// Blank lines a file or TCP source skipped (never items; reported).
+    pub skipped_lines: AtomicU64,
     /// The leftovers file.
     pub leftovers: Leftovers,
     /// The dead-letter sink.
@@ -624,6 +626,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         abort: Flag::new(),
         stop: Flag::new(),
         produced: AtomicU64::new(0),
+        skipped_lines: AtomicU64::new(0),
         leftovers: Leftovers::new(leftovers_path),
         dead_letters,
         egress: opts.egress.clone(),
@@ -1241,6 +1244,7 @@ impl Supervisor {
             throughput: whole.throughput,
             end_to_end: whole.end_to_end_total,
             nodes: whole.nodes.clone(),
+            skipped_lines: self.core.skipped_lines.load(Ordering::Relaxed),
             drop_reasons,
             dead_letters_file: dead_letters.as_ref().map(|k| k.path.clone()),
             dead_letters_table: dead_letters.and_then(|k| k.table),

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::Distribution as _;
-use serde_json::Value;
-use shared::spec::{Distribution, FilterMode, HttpMethod, OpSpec};
+use serde_json::{Map, Value};
+use shared::spec::{Distribution, FieldType, FilterMode, HttpMethod, JsonType, OpSpec};
 
 use crate::egress::Egress;
 use crate::item::{Item, Payload};
@@ -126,6 +126,8 @@ pub enum Op {
     ParseJson {
         /// Required fields.
         require: Vec<String>,
+        /// Fields with the type each must have, in name order.
+        schema: Vec<(String, FieldType)>,
     },
     /// Keeps or drops records by a field's value.
     Filter {
@@ -212,8 +214,9 @@ impl Op {
             OpSpec::Sleep { latency } => Op::Sleep(Latency::new(latency)),
             OpSpec::Spin { micros } => Op::Spin(Duration::from_micros(*micros)),
             OpSpec::BlockingSleep { latency } => Op::BlockingSleep(Latency::new(latency)),
-            OpSpec::ParseJson { require } => Op::ParseJson {
+            OpSpec::ParseJson { require, schema } => Op::ParseJson {
                 require: require.clone(),
+                schema: schema.iter().map(|(k, t)| (k.clone(), t.clone())).collect(),
             },
             OpSpec::Filter {
                 field,
@@ -359,8 +362,8 @@ impl Op {
     /// Operations that only transform data.
     fn run_pure(&self, item: &mut Item, rng: &mut SmallRng) -> OpResult {
         match self {
-            Op::ParseJson { require } => {
-                item.payload = parse_record(&item.payload, require)?;
+            Op::ParseJson { require, schema } => {
+                item.payload = parse_checked(&item.payload, require, schema)?;
                 Ok(Verdict::Pass)
             }
             Op::Filter {
@@ -457,6 +460,16 @@ fn spin(d: Duration, abort: &Flag) -> bool {
 
 /// Parses a log line into a record with the required fields.
 pub fn parse_record(payload: &Payload, require: &[String]) -> Result<Payload, OpError> {
+    parse_checked(payload, require, &[])
+}
+
+/// Parses a log line into a record that matches `schema` (checked first,
+/// so its reasons name the field) and has the `require`d fields.
+pub fn parse_checked(
+    payload: &Payload,
+    require: &[String],
+    schema: &[(String, FieldType)],
+) -> Result<Payload, OpError> {
     let map = match payload {
         Payload::Record(map) => map.clone(),
         Payload::Counter(n) => {
@@ -484,6 +497,7 @@ pub fn parse_record(payload: &Payload, require: &[String]) -> Result<Payload, Op
             }
         },
     };
+    check_schema(&map, schema)?;
     if let Some(missing) = require.iter().find(|f| !map.contains_key(f.as_str())) {
         return Err(OpError {
             kind: "missing field",
@@ -492,6 +506,99 @@ pub fn parse_record(payload: &Payload, require: &[String]) -> Result<Payload, Op
         });
     }
     Ok(Payload::Record(map))
+}
+
+/// Checks a record against a `parse_json` schema. Every field that does
+/// not match is named in the reason, as `field: what was wrong`
+/// (`id: missing`, `level: expected string, got integer`), in name order.
+pub fn check_schema(
+    map: &Map<String, Value>,
+    schema: &[(String, FieldType)],
+) -> Result<(), OpError> {
+    let mut detail = String::new();
+    let mut kind = None;
+    for (field, ty) in schema {
+        let (want, optional) = match ty {
+            FieldType::Required(t) => (*t, false),
+            FieldType::Optional(t) => (*t, true),
+            FieldType::Unknown(name) => {
+                // Validation refuses these; never pass a record unchecked.
+                note(
+                    &mut detail,
+                    &mut kind,
+                    "wrong type",
+                    field,
+                    &format!("`{name}` is not a type"),
+                );
+                continue;
+            }
+        };
+        match map.get(field) {
+            None if optional => {}
+            None => note(&mut detail, &mut kind, "missing field", field, "missing"),
+            Some(Value::Null) if optional => {}
+            Some(value) if has_type(value, want) => {}
+            Some(value) => note(
+                &mut detail,
+                &mut kind,
+                "wrong type",
+                field,
+                &format!("expected {want}, got {}", type_name(value)),
+            ),
+        }
+    }
+    match kind {
+        None => Ok(()),
+        Some(kind) => Err(OpError {
+            kind,
+            detail,
+            retryable: false,
+        }),
+    }
+}
+
+/// Adds `field: problem` to a schema error's detail; the first problem
+/// gives the error its kind.
+fn note(
+    detail: &mut String,
+    kind: &mut Option<&'static str>,
+    k: &'static str,
+    field: &str,
+    problem: &str,
+) {
+    if !detail.is_empty() {
+        detail.push_str("; ");
+    }
+    detail.push_str(field);
+    detail.push_str(": ");
+    detail.push_str(problem);
+    kind.get_or_insert(k);
+}
+
+/// Whether `value` is of JSON type `want`.
+fn has_type(value: &Value, want: JsonType) -> bool {
+    match want {
+        JsonType::String => value.is_string(),
+        JsonType::Integer => value.is_i64() || value.is_u64(),
+        JsonType::Number => value.is_number(),
+        JsonType::Boolean => value.is_boolean(),
+        JsonType::Object => value.is_object(),
+        JsonType::Array => value.is_array(),
+        JsonType::Any => true,
+    }
+}
+
+/// The schema type name of a value (`integer` for a whole number).
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -541,6 +648,7 @@ mod tests {
     fn parse_json_gives_records_or_reasons() {
         let op = Op::new(&OpSpec::ParseJson {
             require: vec!["id".into(), "level".into()],
+            schema: Default::default(),
         });
         let mut item = line(r#"{"id":"a","level":"INFO"}"#);
         assert_eq!(run(&op, &mut item), Ok(Verdict::Pass));
@@ -559,6 +667,142 @@ mod tests {
             assert_eq!(kind_of(result), kind, "{bad}");
             assert_eq!(item.payload, Payload::Line(bad.into()), "item kept intact");
         }
+    }
+
+    fn schema_op(schema: &[(&str, &str)], require: &[&str]) -> Op {
+        Op::new(&OpSpec::ParseJson {
+            require: require.iter().map(|f| f.to_string()).collect(),
+            schema: schema
+                .iter()
+                .map(|(f, t)| (f.to_string(), FieldType::from(t.to_string())))
+                .collect(),
+        })
+    }
+
+    /// The reason a line is refused for, or `None` if it passes.
+    fn refusal(op: &Op, text: &str) -> Option<(&'static str, String)> {
+        let mut item = line(text);
+        match run(op, &mut item) {
+            Ok(Verdict::Pass) => None,
+            Err(OpFailure::Error(e)) => {
+                assert!(!e.retryable, "{text}");
+                assert_eq!(item.payload, Payload::Line(text.into()), "item kept intact");
+                Some((e.kind, e.detail))
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_schema_type_takes_its_values_and_names_what_it_got() {
+        // (type, value, what a mismatch is called; None: accepted)
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("string", r#""x""#, None),
+            ("string", "1", Some("integer")),
+            ("string", "null", Some("null")),
+            ("integer", "-7", None),
+            ("integer", "18446744073709551615", None),
+            ("integer", "1.5", Some("number")),
+            ("integer", "1e3", Some("number")),
+            ("integer", r#""1""#, Some("string")),
+            ("number", "3", None),
+            ("number", "3.25", None),
+            ("number", r#""3""#, Some("string")),
+            ("boolean", "true", None),
+            ("boolean", "0", Some("integer")),
+            ("object", r#"{"a":1}"#, None),
+            ("object", "[1]", Some("array")),
+            ("array", "[]", None),
+            ("array", "{}", Some("object")),
+            ("any", "null", None),
+            ("any", r#"[{"a":null}]"#, None),
+            ("any", "false", None),
+        ];
+        for (ty, value, got) in cases {
+            let op = schema_op(&[("f", ty)], &[]);
+            let text = format!(r#"{{"f":{value}}}"#);
+            let expected = got.map(|got| ("wrong type", format!("f: expected {ty}, got {got}")));
+            assert_eq!(refusal(&op, &text), expected, "{ty} <- {value}");
+        }
+    }
+
+    #[test]
+    fn schema_reasons_name_the_field_and_what_was_wrong() {
+        let op = schema_op(
+            &[
+                ("id", "integer"),
+                ("level", "string"),
+                ("msg", "string"),
+                ("ts", "number?"),
+            ],
+            &[],
+        );
+        let ok = r#"{"id":1,"level":"INFO","msg":"m","ts":1.5}"#;
+        assert_eq!(refusal(&op, ok), None);
+        let mut item = line(ok);
+        assert_eq!(run(&op, &mut item), Ok(Verdict::Pass));
+        assert!(matches!(item.payload, Payload::Record(_)));
+        for (text, kind, reason) in [
+            (
+                r#"{"id":1,"level":3,"msg":"m"}"#,
+                "wrong type",
+                "level: expected string, got integer",
+            ),
+            (
+                r#"{"id":1,"level":"I","msg":"m","ts":"noon"}"#,
+                "wrong type",
+                "ts: expected number, got string",
+            ),
+            (r#"{"level":"I","msg":"m"}"#, "missing field", "id: missing"),
+            (
+                r#"{"id":null,"level":"I","msg":"m"}"#,
+                "wrong type",
+                "id: expected integer, got null",
+            ),
+            (
+                r#"{"id":"k-1","msg":"m"}"#,
+                "wrong type",
+                "id: expected integer, got string; level: missing",
+            ),
+        ] {
+            assert_eq!(
+                refusal(&op, text),
+                Some((kind, reason.to_owned())),
+                "{text}"
+            );
+        }
+        // A nullable-optional field may be absent or null.
+        assert_eq!(refusal(&op, r#"{"id":1,"level":"I","msg":"m"}"#), None);
+        assert_eq!(
+            refusal(&op, r#"{"id":1,"level":"I","msg":"m","ts":null}"#),
+            None
+        );
+        // Bad JSON is still told apart from a record that does not match.
+        assert_eq!(refusal(&op, "[1]").unwrap().0, "not a JSON object");
+        assert_eq!(refusal(&op, "{torn").unwrap().0, "invalid JSON");
+    }
+
+    #[test]
+    fn schema_and_require_work_together() {
+        // The schema is checked first, so its reasons name the field; what
+        // only `require` lists keeps its own reason.
+        let op = schema_op(&[("id", "string")], &["id", "level"]);
+        assert_eq!(
+            refusal(&op, r#"{"level":"I"}"#),
+            Some(("missing field", "id: missing".to_owned()))
+        );
+        assert_eq!(
+            refusal(&op, r#"{"id":"a"}"#),
+            Some(("missing field", "missing field `level`".to_owned()))
+        );
+        assert_eq!(refusal(&op, r#"{"id":"a","level":1}"#), None);
+        // An optional field listed in `require` must be there (null is fine).
+        let op = schema_op(&[("ts", "number?")], &["ts"]);
+        assert_eq!(refusal(&op, r#"{"ts":null}"#), None);
+        assert_eq!(
+            refusal(&op, "{}"),
+            Some(("missing field", "missing field `ts`".to_owned()))
+        );
     }
 
     #[test]

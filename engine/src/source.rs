@@ -649,7 +649,10 @@ fn file(
         let line = String::from_utf8_lossy(&buf);
         let line = line.trim_end_matches(['\n', '\r']).to_owned();
         buf.clear();
-        if !line.trim().is_empty() && !out.emit(Payload::Line(line)) {
+        if line.trim().is_empty() {
+            // Not an item; counted so the report shows it was read.
+            out.core.skipped_lines.fetch_add(1, Ordering::Relaxed);
+        } else if !out.emit(Payload::Line(line)) {
             // Aborted: this line went to leftovers, so count it as read.
             offset += consumed;
             break Ok(());
@@ -763,13 +766,21 @@ fn read_client(stream: TcpStream, mut out: Emitter<'_>) -> std::io::Result<()> {
     }
 }
 
-/// Emits the line in `buf` (if any); false when the job is aborting.
+/// Emits the line in `buf` (if any; a blank one is counted as skipped);
+/// false when the job is aborting.
 fn flush_line(buf: &mut Vec<u8>, out: &mut Emitter<'_>) -> bool {
+    if buf.is_empty() {
+        return true;
+    }
     let line = String::from_utf8_lossy(buf)
         .trim_end_matches(['\n', '\r'])
         .to_owned();
     buf.clear();
-    line.trim().is_empty() || out.emit(Payload::Line(line))
+    if line.trim().is_empty() {
+        out.core.skipped_lines.fetch_add(1, Ordering::Relaxed);
+        return true;
+    }
+    out.emit(Payload::Line(line))
 }
 
 #[cfg(test)]

@@ -90,6 +90,7 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "Sum of buckets" => "各项之和",
         "Why items were dropped" => "丢弃原因",
         "Every produced item is accounted for." => "每个生产出的条目都有去处。",
+        "Blank lines the source skipped (not items)" => "来源跳过的空行（不算条目）",
         "The buckets do not add up to what was produced." => "各项之和与生产数不符。",
         "No jobs yet." => "还没有任务。",
         "Draining" => "排空中",
@@ -234,13 +235,14 @@ pub fn template_text(lang: Lang, name: &str, english: &str) -> String {
         ),
         (_, "log-clean-threads") => Some(
             "文章 §6.1 的真实版本：用线程流水线把日志文件清洗进 SQLite。文件来源读取 JSON 日志行（首次运行会\
-             生成 20 000 行样本，含 3% 残缺行和 5% 重复 id），4 个解析线程把它们变成记录，过滤掉 DEBUG 行，\
+             生成 20 000 行样本，含 3% 残缺行和 5% 重复 id），4 个解析线程把它们变成记录并按 schema 检查字段类型\
+             （`id`、`level`、`msg` 为字符串，`ts` 为数字，`seq` 若有则为整数），过滤掉 DEBUG 行，\
              一个写线程把每批 500 条 upsert 进 SQLite（WAL，每批一个事务，以 `id` 为键）。文章模板用\
              `except: pass` 吞掉坏行，QueueLab 则把每一行都作为死信连同原因保存；运行两次也不会多出重复行。",
         ),
         (_, "log-clean-async") => Some(
             "文章 §6.2：异步日志流水线。JSON 行经 TCP 到达 127.0.0.1:9009；队列满了就停止读取，\
-             TCP 流控让发送方慢下来，什么都不丢。8 个任务解析，每批 500 条经连接池 upsert 进 PostgreSQL，\
+             TCP 流控让发送方慢下来，什么都不丢。8 个任务解析并按 schema 检查字段（同 `log-clean-threads`），每批 500 条经连接池 upsert 进 PostgreSQL，\
              以 `id` 为键。设置 QUEUELAB_PG_URL 即可使用 PostgreSQL；未设置时汇出会说明并改写 SQLite。\
              一直运行直到被停止：Ctrl-C 排空。",
         ),

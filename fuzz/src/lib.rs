@@ -148,6 +148,7 @@ pub fn parse_json_line(data: &[u8]) {
     for require in [shared::spec::defaults::required_fields(), Vec::new()] {
         let op = Op::new(&OpSpec::ParseJson {
             require: require.clone(),
+            schema: Default::default(),
         });
         let mut item = Item::new(0, Payload::Line(line.to_owned()), None);
         match op.run_blocking(&mut item, &mut rng, &abort, None) {

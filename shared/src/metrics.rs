@@ -354,6 +354,12 @@ pub struct JobReport {
     pub end_to_end: Latency,
     /// Per node, cumulative.
     pub nodes: Vec<NodeSnapshot>,
+    /// Blank lines a `file` or `tcp` source read and skipped. They never
+    /// became items, so no bucket counts them; they are counted here so
+    /// nothing the source read disappears silently. Reports stored before
+    /// this count existed read it as 0.
+    #[serde(default)]
+    pub skipped_lines: u64,
     /// Why items were dropped or dead-lettered, with counts (`queue full
     /// at stage x`, `op error at stage y: ...`).
     pub drop_reasons: BTreeMap<String, u64>,
@@ -414,6 +420,7 @@ mod tests {
             throughput: 2.0,
             end_to_end: Latency::default(),
             nodes: vec![],
+            skipped_lines: 2,
             drop_reasons: BTreeMap::new(),
             dead_letters_file: None,
             dead_letters_table: None,
@@ -432,7 +439,13 @@ mod tests {
         assert_eq!(json["leftovers"], 0);
         assert_eq!(json["state"], "completed");
         assert_eq!(json["events"][0]["event"], "state");
-        let back: JobReport = serde_json::from_value(json).unwrap();
+        assert_eq!(json["skipped_lines"], 2);
+        let back: JobReport = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(back, report);
+        // A report stored before blank lines were counted still reads.
+        let mut old = json;
+        old.as_object_mut().unwrap().remove("skipped_lines");
+        let back: JobReport = serde_json::from_value(old).unwrap();
+        assert_eq!(back.skipped_lines, 0);
     }
 }

@@ -8,5 +8,6 @@ mod lifecycle;
 mod policies;
 mod postgres;
 mod properties;
+mod schema;
 mod sinks;
 mod sources;

@@ -29,7 +29,8 @@ fn op() -> impl Strategy<Value = OpSpec> {
             retryable: false
         }),
         Just(OpSpec::ParseJson {
-            require: vec!["id".into()]
+            require: vec!["id".into()],
+            schema: Default::default(),
         }),
     ]
 }

@@ -204,3 +204,44 @@ sink = { kind = "file", path = "out/x.jsonl" }
         5
     );
 }
+
+#[test]
+fn blank_lines_a_file_or_tcp_source_skips_are_counted_in_the_report() {
+    // File: blank lines between, whitespace-only and CRLF ones, and a last
+    // blank line without a newline.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "a\n\nb\n   \n\r\nc\r\n\t").unwrap();
+    let (job, _data) = start(spec(&format!(
+        r#"
+name = "blanks"
+source = {{ kind = "file", path = "{}" }}
+"#,
+        input.display()
+    )));
+    let report = job.wait();
+    assert_balanced(&report);
+    assert_eq!(report.accounting.produced, 3);
+    assert_eq!(report.accounting.sunk, 3);
+    assert_eq!(report.skipped_lines, 4);
+    let json = serde_json::to_value(&*report).unwrap();
+    assert_eq!(json["skipped_lines"], 4);
+
+    // TCP: the same from two clients, one closing right after a blank
+    // line, and a client that sends nothing at all (not a blank line).
+    let (job, _data) = start(spec(
+        r#"
+name = "tcp-blanks"
+source = { kind = "tcp", bind = "127.0.0.1:0", connections = 3 }
+"#,
+    ));
+    let addr = job.source_addr().unwrap();
+    for text in ["x\n\ny\n \n", "\r\nz", ""] {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(text.as_bytes()).unwrap();
+    }
+    let report = job.wait();
+    assert_balanced(&report);
+    assert_eq!(report.accounting.produced, 3);
+    assert_eq!(report.skipped_lines, 3);
+}

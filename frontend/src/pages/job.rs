@@ -529,6 +529,9 @@ pub fn Report(report: JobReport) -> impl IntoView {
             <p data-testid="report-balanced" class=if report.balanced { "ok" } else { "error" }>
                 {tr(if report.balanced { "Every produced item is accounted for." } else { "The buckets do not add up to what was produced." })}
             </p>
+            {(report.skipped_lines > 0).then(|| view! {
+                <p>{tr("Blank lines the source skipped (not items)")}": "<span class="num" data-testid="report-skipped-lines">{report.skipped_lines}</span></p>
+            })}
             <table class="jobs nodes">
                 <thead><tr><th>{tr("Node")}</th><th>"in"</th><th>"out"</th><th>"filtered"</th><th>"dropped"</th><th>"errors"</th><th>"dead"</th><th>"retries"</th><th>"timeouts"</th><th>"leftovers"</th></tr></thead>
                 <tbody>

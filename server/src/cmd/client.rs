@@ -493,6 +493,7 @@ mod tests {
                 mean_us: 5.0,
             },
             nodes: vec![],
+            skipped_lines: 0,
             drop_reasons: Default::default(),
             dead_letters_file: None,
             dead_letters_table: None,

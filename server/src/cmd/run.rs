@@ -310,6 +310,13 @@ pub fn render_report(r: &JobReport) -> String {
     for (reason, n) in &r.drop_reasons {
         let _ = writeln!(out, "{n:>9} × {reason}");
     }
+    if r.skipped_lines > 0 {
+        let _ = writeln!(
+            out,
+            "{:>9} × blank lines skipped by the source (not items)",
+            r.skipped_lines
+        );
+    }
     if let Some(file) = &r.dead_letters_file {
         let _ = writeln!(out, "dead letters: {file}");
     }

@@ -193,6 +193,26 @@ async fn openapi_ranges_and_names_are_the_servers() {
         schemas["StageSpec"]["properties"]["workers"]["maximum"],
         json!(limits::MAX_WORKERS)
     );
+    // A `parse_json` schema: as many fields as validation allows, each
+    // one of the type names it knows.
+    let parse_json = schemas["OpSpec"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["properties"]["kind"]["enum"] == json!(["parse_json"]))
+        .expect("OpSpec documents parse_json");
+    let schema = &parse_json["properties"]["schema"];
+    assert_eq!(schema["maxProperties"], json!(limits::MAX_SCHEMA_FIELDS));
+    let field_type = &schema["additionalProperties"];
+    let field_type = match field_type["$ref"].as_str() {
+        Some(r) => &schemas[r.trim_start_matches("#/components/schemas/")],
+        None => field_type,
+    };
+    let names: Vec<String> = shared::spec::JsonType::ALL
+        .into_iter()
+        .flat_map(|t| [t.to_string(), format!("{t}?")])
+        .collect();
+    assert_eq!(field_type["enum"], json!(names), "{parse_json:#}");
     // The template names are the built-in ones.
     let names: Vec<&str> = shared::templates::ALL.iter().map(|t| t.name).collect();
     assert_eq!(schemas["TemplateName"]["enum"], json!(names));

@@ -1,0 +1,112 @@
+//! Pipeline specs: what a job runs, as data.
+//!
+//! A [`PipelineSpec`] is a source, an ordered list of stages and a sink. It
+//! is written in TOML or JSON, parsed with unknown fields rejected, and
+//! [validated](PipelineSpec::validate) so that *every* problem is reported
+//! with the path of the field at fault (`stages[1].queue.capacity`), not
+//! just the first one. Running a spec is the engine's business; this
+//! module only describes it.
+//!
+//! A short tour, in the order data flows:
+//!
+//! * [`sources`] — [`SourceSpec`]: synthetic log lines, a JSON-lines file,
+//!   HTTP ingest or TCP clients.
+//! * [`stages`] — [`StageSpec`]: the runtime (threads or tasks), workers,
+//!   the input [`QueueSpec`] ([`Capacity`], [`WhenFull`]), timeouts,
+//!   [`RetrySpec`], rate limits and [`OnError`].
+//! * [`ops`] — [`OpSpec`]: the work a stage does on each item.
+//! * [`sinks`] — [`SinkSpec`] with its [`BatchSpec`], and the
+//!   [`DeadLetterSpec`] for items that failed for good.
+//! * [`limits`] — the bounds validation enforces, and [`defaults`] for
+//!   omitted fields.
+//! * [`validation`] — [`PipelineSpec::parse`] and
+//!   [`PipelineSpec::validate`], which report every problem as a
+//!   [`FieldError`] inside one [`SpecError`].
+//!
+//! Every type is re-exported here, so `shared::spec::StageSpec` and the
+//! like are the paths to use.
+
+use serde::{Deserialize, Serialize};
+
+pub mod limits;
+pub mod ops;
+pub mod sinks;
+pub mod sources;
+pub mod stages;
+pub mod validation;
+
+pub use limits::defaults;
+pub use ops::{Distribution, FieldType, FilterMode, HttpMethod, JsonType, OpSpec};
+pub use sinks::{BatchSpec, DeadLetterSpec, SinkSpec};
+pub use sources::{Payload, SampleSpec, SourceSpec};
+pub use stages::{Capacity, Jitter, OnError, QueueSpec, RetrySpec, Runtime, StageSpec, WhenFull};
+pub use validation::{FieldError, SpecError, SpecFormat};
+
+/// A whole pipeline: source → stages → sink, plus lifecycle settings.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// Short name shown in lists and thread names (`ql-<name>-<stage>-<n>`).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
+    pub name: String,
+    /// What the pipeline demonstrates or does, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Where items come from.
+    pub source: SourceSpec,
+    /// Processing stages, in order; each has its own input queue.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 32))]
+    pub stages: Vec<StageSpec>,
+    /// Where items end up.
+    #[serde(default)]
+    pub sink: SinkSpec,
+    /// How long a drain may take before it escalates to an abort.
+    #[serde(default = "defaults::drain_deadline_ms")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3600000))]
+    pub drain_deadline_ms: u64,
+    /// How many metric snapshots per second the engine publishes.
+    #[serde(default = "defaults::sample_hz")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0.1, maximum = 50))]
+    pub sample_hz: f64,
+    /// Where items that failed for good go.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub dead_letter: DeadLetterSpec,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+impl PipelineSpec {
+    /// The spec as pretty TOML (how templates are shown for editing).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("specs always serialise to TOML")
+    }
+}
+
+/// The smallest spec the unit tests start from.
+#[cfg(test)]
+const MINIMAL: &str = r#"
+name = "demo"
+source = { kind = "synthetic", count = 10 }
+
+[[stages]]
+name = "work"
+op = { kind = "sleep", latency = { dist = "fixed", ms = 1.0 } }
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_and_json_round_trip() {
+        let spec = PipelineSpec::parse(MINIMAL, SpecFormat::Toml).unwrap();
+        let toml = spec.to_toml();
+        assert_eq!(PipelineSpec::parse(&toml, SpecFormat::Toml).unwrap(), spec);
+        let json = serde_json::to_string(&spec).unwrap();
+        assert_eq!(PipelineSpec::parse(&json, SpecFormat::Json).unwrap(), spec);
+    }
+}

@@ -1,0 +1,381 @@
+//! Stages: where each runs, its input queue, and what happens to an item
+//! whose operation fails (retries, `on_error`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::defaults;
+use super::limits;
+use super::ops::OpSpec;
+use super::validation::Validator;
+
+/// Where a stage runs: the two worlds of the article.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Runtime {
+    /// N OS threads blocking on a bounded queue (Python's `queue.Queue`).
+    #[default]
+    Thread,
+    /// N tokio tasks awaiting a bounded queue (Python's `asyncio.Queue`).
+    Async,
+}
+
+impl fmt::Display for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Runtime::Thread => "thread",
+            Runtime::Async => "async",
+        })
+    }
+}
+
+/// One processing stage.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSpec {
+    /// Unique within the pipeline.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
+    pub name: String,
+    /// Threads or tasks.
+    #[serde(default)]
+    pub runtime: Runtime,
+    /// Number of threads (thread stage) or tasks (async stage).
+    #[serde(default = "defaults::workers")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 4096))]
+    pub workers: u32,
+    /// The stage's input queue.
+    #[serde(default)]
+    pub queue: QueueSpec,
+    /// Async stages only: most operations in flight at once (a semaphore);
+    /// defaults to `workers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// The work done on each item.
+    pub op: OpSpec,
+    /// Longest an operation may take on one item; it then fails as timed
+    /// out (retryable). Async operations are cancelled; on threads,
+    /// operations that wait stop waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Retries of retryable errors, with exponential backoff and jitter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetrySpec>,
+    /// Most items per second this stage starts (all workers together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<f64>,
+    /// What happens to an item whose operation failed for good.
+    #[serde(default)]
+    pub on_error: OnError,
+}
+
+/// How to retry a failed operation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Attempts in all, the first one included (1 = no retry).
+    pub max_attempts: u32,
+    /// Backoff before the first retry; it doubles for each next one.
+    #[serde(default = "defaults::retry_base_ms")]
+    pub base_ms: f64,
+    /// Longest backoff.
+    #[serde(default = "defaults::retry_cap_ms")]
+    pub cap_ms: f64,
+    /// How the backoff is randomised, so retries of many items spread out.
+    #[serde(default)]
+    pub jitter: Jitter,
+}
+
+/// Randomisation of a backoff `d = min(cap, base * 2^n)`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Jitter {
+    /// Uniform in `[0, d]`: spreads retries most.
+    #[default]
+    Full,
+    /// Uniform in `[d/2, d]`: spread, with a floor.
+    Equal,
+    /// Exactly `d`.
+    None,
+}
+
+/// What happens to an item whose operation failed for good.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Keep it in the dead-letter sink, with the error and the attempts.
+    #[default]
+    DeadLetter,
+    /// Discard it (counted, with the reason).
+    Drop,
+    /// Fail the whole job (the item is dead-lettered first).
+    FailJob,
+}
+
+/// A stage's input queue: its size and what producers do when it is full.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    /// Bounded by default; unbounded only when written out.
+    #[serde(default)]
+    pub capacity: Capacity,
+    /// Policy when the queue is full.
+    #[serde(default)]
+    pub when_full: WhenFull,
+}
+
+impl Default for QueueSpec {
+    fn default() -> Self {
+        Self {
+            capacity: Capacity::default(),
+            when_full: WhenFull::Block,
+        }
+    }
+}
+
+/// How many items a queue holds: a number, or `"unbounded"` (a memory risk,
+/// shown as such).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "CapacityRepr", into = "CapacityRepr")]
+pub enum Capacity {
+    /// At most this many items; producers meet `when_full` beyond it.
+    Bounded(u64),
+    /// No limit: the article's memory pitfall, available on purpose.
+    Unbounded,
+}
+
+/// The schema of what a capacity looks like on the wire: a positive
+/// number, or the word `unbounded`.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Capacity {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["unbounded"])),
+            )
+            .description(Some(
+                "Items the queue holds, or \"unbounded\" (a memory risk)",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Capacity {}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Capacity::Bounded(defaults::CAPACITY)
+    }
+}
+
+impl fmt::Display for Capacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Capacity::Bounded(n) => write!(f, "{n}"),
+            Capacity::Unbounded => f.write_str("unbounded"),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum CapacityRepr {
+    Number(u64),
+    Word(String),
+}
+
+impl TryFrom<CapacityRepr> for Capacity {
+    type Error = String;
+    fn try_from(repr: CapacityRepr) -> Result<Self, Self::Error> {
+        match repr {
+            CapacityRepr::Number(n) => Ok(Capacity::Bounded(n)),
+            CapacityRepr::Word(w) if w == "unbounded" => Ok(Capacity::Unbounded),
+            CapacityRepr::Word(w) => Err(format!(
+                "capacity must be a number or \"unbounded\", not {w:?}"
+            )),
+        }
+    }
+}
+
+impl From<Capacity> for CapacityRepr {
+    fn from(c: Capacity) -> Self {
+        match c {
+            Capacity::Bounded(n) => CapacityRepr::Number(n),
+            Capacity::Unbounded => CapacityRepr::Word("unbounded".into()),
+        }
+    }
+}
+
+/// What a producer does when the queue it feeds is full.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
+    /// Wait for room: backpressure (`q.put()` / `await q.put()`).
+    #[default]
+    Block,
+    /// Discard the item being offered (counted).
+    DropNewest,
+    /// Discard the oldest queued item to make room (counted).
+    DropOldest,
+    /// Refuse the item: an error for the producer (counted as dropped).
+    Reject,
+}
+
+impl fmt::Display for WhenFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WhenFull::Block => "block",
+            WhenFull::DropNewest => "drop_newest",
+            WhenFull::DropOldest => "drop_oldest",
+            WhenFull::Reject => "reject",
+        })
+    }
+}
+
+impl StageSpec {
+    /// Effective async concurrency: the explicit value, or one per worker.
+    pub fn effective_concurrency(&self) -> u32 {
+        self.concurrency.unwrap_or(self.workers)
+    }
+
+    /// Checks the stage's own fields, then its operation's.
+    pub(super) fn validate(&self, at: &str, v: &mut Validator) {
+        if !(1..=limits::MAX_WORKERS).contains(&self.workers) {
+            v.err(
+                &format!("{at}.workers"),
+                format!("must be between 1 and {}", limits::MAX_WORKERS),
+            );
+        }
+        if let Capacity::Bounded(n) = self.queue.capacity
+            && !(1..=limits::MAX_CAPACITY).contains(&n)
+        {
+            v.err(
+                &format!("{at}.queue.capacity"),
+                format!(
+                    "must be between 1 and {} (or \"unbounded\")",
+                    limits::MAX_CAPACITY
+                ),
+            );
+        }
+        match (self.runtime, self.concurrency) {
+            (Runtime::Thread, Some(_)) => v.err(
+                &format!("{at}.concurrency"),
+                "only async stages have a concurrency limit; a thread stage's is its `workers`"
+                    .into(),
+            ),
+            (Runtime::Async, Some(c)) if !(1..=limits::MAX_CONCURRENCY).contains(&c) => v.err(
+                &format!("{at}.concurrency"),
+                format!("must be between 1 and {}", limits::MAX_CONCURRENCY),
+            ),
+            _ => {}
+        }
+        if let Some(t) = self.timeout_ms
+            && !(1..=limits::MAX_WAIT_MS as u64).contains(&t)
+        {
+            v.err(
+                &format!("{at}.timeout_ms"),
+                format!("must be between 1 and {}", limits::MAX_WAIT_MS),
+            );
+        }
+        if let Some(r) = &self.retry {
+            validate_retry(&format!("{at}.retry"), r, v);
+        }
+        if let Some(rate) = self.rate_limit
+            && !(rate.is_finite() && (limits::MIN_RATE..=limits::MAX_RATE).contains(&rate))
+        {
+            v.err(
+                &format!("{at}.rate_limit"),
+                format!(
+                    "must be between {} and {}",
+                    limits::MIN_RATE,
+                    limits::MAX_RATE
+                ),
+            );
+        }
+        self.op.validate(&format!("{at}.op"), v);
+    }
+}
+
+/// Checks a retry policy (a stage's or a sink's).
+pub(super) fn validate_retry(at: &str, r: &RetrySpec, v: &mut Validator) {
+    if !(1..=limits::MAX_ATTEMPTS).contains(&r.max_attempts) {
+        v.err(
+            &format!("{at}.max_attempts"),
+            format!("must be between 1 and {}", limits::MAX_ATTEMPTS),
+        );
+    }
+    for (field, x) in [("base_ms", r.base_ms), ("cap_ms", r.cap_ms)] {
+        if !(x.is_finite() && (0.0..=limits::MAX_WAIT_MS).contains(&x)) {
+            v.err(
+                &format!("{at}.{field}"),
+                format!("must be between 0 and {}", limits::MAX_WAIT_MS),
+            );
+        }
+    }
+    if r.cap_ms < r.base_ms {
+        v.err(&format!("{at}.cap_ms"), "must not be below base_ms".into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::{MINIMAL, PipelineSpec, SinkSpec, SpecFormat};
+
+    use super::*;
+
+    #[test]
+    fn minimal_toml_gets_defaults() {
+        let spec = PipelineSpec::parse(MINIMAL, SpecFormat::Toml).unwrap();
+        let stage = &spec.stages[0];
+        assert_eq!(stage.runtime, Runtime::Thread);
+        assert_eq!(stage.workers, 1);
+        assert_eq!(stage.queue.capacity, Capacity::Bounded(1000));
+        assert_eq!(stage.queue.when_full, WhenFull::Block);
+        assert_eq!(spec.sink, SinkSpec::Null);
+        assert_eq!(spec.drain_deadline_ms, 30_000);
+        assert_eq!(spec.sample_hz, 4.0);
+    }
+
+    #[test]
+    fn unbounded_must_be_written_out() {
+        let text = MINIMAL.replace(
+            "name = \"work\"",
+            "name = \"work\"\nqueue = { capacity = \"unbounded\" }",
+        );
+        let spec = PipelineSpec::parse(&text, SpecFormat::Toml).unwrap();
+        assert_eq!(spec.stages[0].queue.capacity, Capacity::Unbounded);
+        let text = MINIMAL.replace(
+            "name = \"work\"",
+            "name = \"work\"\nqueue = { capacity = \"lots\" }",
+        );
+        let err = PipelineSpec::parse(&text, SpecFormat::Toml).unwrap_err();
+        assert_eq!(err.errors[0].path, "stages[0].queue.capacity");
+        assert!(err.errors[0].message.contains("unbounded"), "{err}");
+    }
+
+    #[test]
+    fn concurrency_is_for_async_stages() {
+        let text = MINIMAL.replace(
+            "name = \"work\"",
+            "name = \"work\"\nruntime = \"async\"\nconcurrency = 8\nworkers = 2",
+        );
+        let spec = PipelineSpec::parse(&text, SpecFormat::Toml).unwrap();
+        assert_eq!(spec.stages[0].effective_concurrency(), 8);
+    }
+}
