@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use shared::metrics::{
@@ -28,6 +28,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::confine::{Files, SpecPaths};
+// The sink still names `crate::job::JobCore`; it moves with `sink/`.
+pub(crate) use crate::core::JobCore;
+use crate::core::{Lifecycle, now_ms};
 use crate::egress::Egress;
 use crate::leftovers::{DeadLetters, Leftovers};
 use crate::process::ProcessSampler;
@@ -157,124 +160,6 @@ pub enum ControlError {
     /// The job is being aborted: a drain can no longer apply.
     #[error("the job is being aborted")]
     Aborting,
-}
-
-struct Lifecycle {
-    state: JobState,
-    events: Vec<JobEvent>,
-    drain_started: Option<Instant>,
-    /// Overrides the spec's drain deadline for this drain.
-    drain_deadline: Option<Duration>,
-    abort_reason: Option<String>,
-    failure: Option<String>,
-    /// The sink has finished: drain and abort requests no longer apply.
-    closed: bool,
-}
-
-/// State shared by every thread and task of one job.
-#[derive(Debug)]
-pub struct JobCore {
-    /// Job id.
-    pub id: String,
-    /// Pipeline name, used in thread names.
-    pub name: String,
-    /// Base seed for worker RNGs.
-    pub seed: u64,
-    /// Set to abort: everything stops, held items go to leftovers.
-    pub abort: Flag,
-    /// Set to stop the source (drain; also set by abort).
-    pub stop: Flag,
-    /// Items the source emitted.
-    pub produced: AtomicU64,
-    /// Blank lines a file or TCP source skipped (never items; reported).
-    pub skipped_lines: AtomicU64,
-    /// The leftovers file.
-    pub leftovers: Leftovers,
-    /// The dead-letter sink.
-    pub dead_letters: DeadLetters,
-    /// Where the job may connect; its HTTP clients enforce it.
-    pub egress: Egress,
-    /// Every async task of the job, so teardown can wait for them.
-    pub tracker: TaskTracker,
-    /// The job's own runtime.
-    pub handle: tokio::runtime::Handle,
-    /// Threads retired by tunes, joined at teardown.
-    pub retired_threads: Mutex<Vec<JoinHandle<()>>>,
-    /// Queues closed on abort to wake blocked parties.
-    queues: Mutex<Vec<Rx>>,
-    lifecycle: Mutex<Lifecycle>,
-    started: Instant,
-    /// Worst event-loop lag since the last sample, in microseconds.
-    lag_us: AtomicU64,
-}
-
-impl std::fmt::Debug for Lifecycle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lifecycle")
-            .field("state", &self.state)
-            .finish_non_exhaustive()
-    }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-impl JobCore {
-    fn lifecycle(&self) -> std::sync::MutexGuard<'_, Lifecycle> {
-        self.lifecycle.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn event(&self, lc: &mut Lifecycle, kind: EventKind) {
-        lc.events.push(JobEvent {
-            at_ms: now_ms(),
-            elapsed_ms: self.started.elapsed().as_millis() as u64,
-            kind,
-        });
-    }
-
-    fn set_state(&self, lc: &mut Lifecycle, state: JobState, reason: Option<String>) {
-        if lc.state == state {
-            return;
-        }
-        tracing::info!(job = %self.id, from = %lc.state, to = %state, reason = reason.as_deref().unwrap_or(""), "job state");
-        lc.state = state;
-        self.event(lc, EventKind::State { state, reason });
-    }
-
-    /// Current state.
-    pub fn state(&self) -> JobState {
-        self.lifecycle().state
-    }
-
-    /// Aborts: stops everything now; held items go to leftovers.
-    fn request_abort(&self, reason: String) {
-        {
-            let mut lc = self.lifecycle();
-            if lc.state.is_finished() || lc.abort_reason.is_some() {
-                return;
-            }
-            tracing::info!(job = %self.id, %reason, "aborting");
-            lc.abort_reason = Some(reason);
-        }
-        self.stop.set();
-        self.abort.set();
-        for rx in self.queues.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            rx.close();
-        }
-    }
-
-    /// Records a failure (first one wins) and aborts.
-    pub(crate) fn fail(&self, error: String) {
-        tracing::warn!(job = %self.id, %error, "job failed");
-        {
-            let mut lc = self.lifecycle();
-            lc.failure.get_or_insert(error.clone());
-        }
-        self.request_abort(error);
-    }
 }
 
 /// A node as the supervisor sees it.

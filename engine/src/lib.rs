@@ -48,6 +48,7 @@
 //! sink. A deadline escalates a drain to an abort.
 
 pub mod confine;
+pub mod core;
 pub mod egress;
 pub mod fail;
 pub mod item;

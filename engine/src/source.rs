@@ -14,8 +14,8 @@ use rand::{Rng, SeedableRng};
 use shared::spec::{Payload as PayloadShape, SampleSpec, SourceSpec};
 
 use crate::confine::SpecPaths;
+use crate::core::JobCore;
 use crate::item::{Item, Payload};
-use crate::job::JobCore;
 use crate::queue::{CHUNK, POLL, Tx};
 use crate::stats::{NodeStats, Stride};
 

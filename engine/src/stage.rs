@@ -35,8 +35,8 @@ use shared::spec::{OnError, Runtime, StageSpec};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::core::JobCore;
 use crate::item::Item;
-use crate::job::JobCore;
 use crate::ops::{Op, OpError, OpFailure, Verdict, worker_rng};
 use crate::policy::{Policy, backoff};
 use crate::queue::{CHUNK, Chunk, PushError, Pushed, Rx, Took, Tx};
