@@ -1,0 +1,369 @@
+//! The `build` step: [`start`] turns a spec into running nodes. It opens
+//! the source and sink, lays out the nodes (stages, with a bridge wherever
+//! the runtime changes, then the sink), creates each node's queue, starts
+//! every consumer back to front and finally the source, then hands the
+//! nodes to the supervisor.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use shared::metrics::{EventKind, JobState, NodeKind};
+use shared::spec::{
+    Capacity, DeadLetterSpec, PipelineSpec, Runtime, SourceSpec, SpecError, WhenFull,
+};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::Node;
+use super::handle::{HandleInner, JobHandle, ReportSlot};
+use super::options::JobOptions;
+use super::sampler::{Sampler, probe_lag};
+use super::supervisor::Supervisor;
+use crate::core::{JobCore, Lifecycle};
+use crate::leftovers::{DeadLetters, Leftovers};
+use crate::queue::channel;
+use crate::runtime::{EngineRuntime, RuntimeError};
+use crate::signal::Flag;
+use crate::sink::{BatchCtl, Sink};
+use crate::source::Source;
+use crate::stage::{ScaleError, StageCtl, run_bridge};
+use crate::stats::{NodeInfo, NodeStats};
+
+/// Capacity of the handoff queue of an automatic bridge.
+pub const BRIDGE_CAPACITY: u64 = 256;
+/// Capacity of the sink's input queue.
+pub const SINK_CAPACITY: u64 = 1000;
+
+/// Why a job could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The spec has problems (each with its field path).
+    #[error("invalid spec:\n{0}")]
+    Invalid(#[from] SpecError),
+    /// The source or sink could not be opened.
+    #[error("{0}")]
+    Io(String),
+    /// The job's runtime could not start.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A stage's workers could not start.
+    #[error(transparent)]
+    Scale(#[from] ScaleError),
+    /// The system refused one of the job's threads (a thread or memory
+    /// limit).
+    #[error("the server could not start the job's threads (a system limit)")]
+    Spawn,
+}
+
+/// Builds and starts a job from a spec. It opens files and connects to
+/// databases before returning, so errors name the culprit; being blocking,
+/// call it from a blocking context (`spawn_blocking` in a server).
+pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartError> {
+    spec.validate()?;
+    let paths = opts.check(&spec)?;
+    let source = Source::open(&spec.source, &paths).map_err(StartError::Io)?;
+    let source_addr = source.local_addr();
+    let ingest = source.ingest();
+    let runtime = EngineRuntime::named(opts.runtime_threads, &format!("ql-{}-rt", spec.name))?;
+    let sink =
+        Sink::open(&spec.sink, runtime.handle(), &paths, &opts.egress).map_err(StartError::Io)?;
+    let seed = match spec.source {
+        SourceSpec::Synthetic { seed, .. } => seed,
+        _ => 0,
+    };
+    let job_dir = opts.data_dir.join("jobs").join(&opts.id);
+    let leftovers_path = job_dir.join("leftovers.jsonl");
+    let dead_letters = match &spec.dead_letter {
+        DeadLetterSpec::File => DeadLetters::new(job_dir.join("dead_letters.jsonl")),
+        DeadLetterSpec::FileAt { path } => {
+            DeadLetters::new(paths.get(path).map_err(StartError::Io)?.to_owned())
+        }
+        DeadLetterSpec::Sqlite { path, table } => {
+            DeadLetters::sqlite(paths.get(path).map_err(StartError::Io)?, table)
+                .map_err(StartError::Io)?
+        }
+    };
+    let core = Arc::new(JobCore {
+        id: opts.id.clone(),
+        name: spec.name.clone(),
+        seed,
+        abort: Flag::new(),
+        stop: Flag::new(),
+        produced: AtomicU64::new(0),
+        skipped_lines: AtomicU64::new(0),
+        leftovers: Leftovers::new(leftovers_path),
+        dead_letters,
+        egress: opts.egress.clone(),
+        tracker: TaskTracker::new(),
+        handle: runtime.handle().clone(),
+        retired_threads: Mutex::new(Vec::new()),
+        queues: Mutex::new(Vec::new()),
+        lifecycle: Mutex::new(Lifecycle {
+            state: JobState::Pending,
+            events: Vec::new(),
+            drain_started: None,
+            drain_deadline: None,
+            abort_reason: None,
+            failure: None,
+            closed: false,
+        }),
+        started: Instant::now(),
+        lag_us: AtomicU64::new(0),
+    });
+    {
+        let mut lc = core.lifecycle();
+        core.event(
+            &mut lc,
+            EventKind::State {
+                state: JobState::Pending,
+                reason: None,
+            },
+        );
+    }
+
+    // Lay out the nodes: stages in order, a bridge wherever the runtime
+    // changes, the sink last. A queue is awaiting when tasks are on either
+    // end of it; threads (source, bridges, sink) use the blocking API of
+    // an awaiting queue when they must.
+    enum Plan {
+        Stage(usize),
+        Bridge(Runtime, Runtime),
+        Sink,
+    }
+    let mut plan = Vec::new();
+    let mut prev: Option<Runtime> = None;
+    for (i, stage) in spec.stages.iter().enumerate() {
+        if let Some(p) = prev
+            && p != stage.runtime
+        {
+            plan.push(Plan::Bridge(p, stage.runtime));
+        }
+        plan.push(Plan::Stage(i));
+        prev = Some(stage.runtime);
+    }
+    // The sink is a thread: an async last stage reaches it through a bridge.
+    if prev == Some(Runtime::Async) {
+        plan.push(Plan::Bridge(Runtime::Async, Runtime::Thread));
+    }
+    plan.push(Plan::Sink);
+
+    let mut infos = Vec::new();
+    for (k, p) in plan.iter().enumerate() {
+        let (info, awaiting) = match *p {
+            Plan::Stage(i) => {
+                let s = &spec.stages[i];
+                (
+                    NodeInfo {
+                        name: s.name.clone(),
+                        kind: NodeKind::Stage,
+                        runtime: s.runtime,
+                        capacity: s.queue.capacity,
+                        when_full: s.queue.when_full,
+                    },
+                    s.runtime == Runtime::Async,
+                )
+            }
+            Plan::Bridge(from, to) => {
+                let name = |j: usize| match plan.get(j) {
+                    Some(Plan::Stage(i)) => spec.stages[*i].name.clone(),
+                    _ => "sink".into(),
+                };
+                (
+                    NodeInfo {
+                        name: format!("bridge:{}->{}", name(k - 1), name(k + 1)),
+                        kind: NodeKind::Bridge,
+                        runtime: to,
+                        capacity: Capacity::Bounded(BRIDGE_CAPACITY),
+                        when_full: WhenFull::Block,
+                    },
+                    from == Runtime::Async,
+                )
+            }
+            Plan::Sink => (
+                NodeInfo {
+                    name: "sink".into(),
+                    kind: NodeKind::Sink,
+                    runtime: Runtime::Thread,
+                    capacity: Capacity::Bounded(SINK_CAPACITY),
+                    when_full: WhenFull::Block,
+                },
+                false,
+            ),
+        };
+        infos.push((info, awaiting));
+    }
+    let batch_ctl = Arc::new(BatchCtl::new(spec.sink.batch()));
+    let mut txs = Vec::new();
+    let mut nodes = Vec::new();
+    for (info, awaiting) in infos {
+        let stats = Arc::new(NodeStats::new(info.clone()));
+        let (tx, rx) = channel(info.capacity, info.when_full, awaiting, stats.clone());
+        txs.push(tx);
+        nodes.push(Node {
+            stats,
+            rx,
+            stage: None,
+        });
+    }
+    *core.queues.lock().unwrap_or_else(|e| e.into_inner()) =
+        nodes.iter().map(|n| n.rx.clone()).collect();
+
+    // Start consumers back to front, then the source.
+    let mut threads: Vec<JoinHandle<()>> = Vec::new();
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<Result<(), String>>(1);
+    let mut sink = Some(sink);
+    for (k, p) in plan.iter().enumerate().rev() {
+        let rx = nodes[k].rx.clone();
+        let stats = nodes[k].stats.clone();
+        let c = core.clone();
+        match *p {
+            Plan::Sink => {
+                let sink = sink.take().expect("one sink");
+                let done_tx = done_tx.clone();
+                stats.workers.store(1, Ordering::Relaxed);
+                let batch = batch_ctl.clone();
+                let started = spawn_thread(format!("ql-{}-sink", spec.name), move || {
+                    let result = crate::sink::run(sink, rx, stats.clone(), &c, &batch);
+                    stats.workers.store(0, Ordering::Relaxed);
+                    let _ = done_tx.send(result);
+                });
+                match started {
+                    Ok(t) => threads.push(t),
+                    Err(e) => return Err(abandon(&core, threads, &nodes, e)),
+                }
+            }
+            Plan::Bridge(..) => {
+                let tx = txs[k + 1].clone();
+                stats.workers.store(1, Ordering::Relaxed);
+                let started = spawn_thread(format!("ql-{}-bridge-{k}", spec.name), move || {
+                    run_bridge(rx, tx, stats.clone(), &c);
+                    stats.workers.store(0, Ordering::Relaxed);
+                });
+                match started {
+                    Ok(t) => threads.push(t),
+                    Err(e) => return Err(abandon(&core, threads, &nodes, e)),
+                }
+            }
+            Plan::Stage(i) => {
+                let ctl =
+                    StageCtl::new(i, spec.stages[i].clone(), stats, rx, txs[k + 1].clone(), c);
+                let scaled = ctl.scale_to(spec.stages[i].workers);
+                nodes[k].stage = Some(ctl);
+                if let Err(e) = scaled {
+                    return Err(abandon(&core, threads, &nodes, e.into()));
+                }
+            }
+        }
+    }
+    drop(done_tx);
+    {
+        let tx = txs[0].clone();
+        let first = nodes[0].stats.clone();
+        let c = core.clone();
+        let started = spawn_thread(format!("ql-{}-source", spec.name), move || {
+            if let Err(e) = crate::source::run(source, &c, tx, first) {
+                c.fail(e);
+            }
+        });
+        match started {
+            Ok(t) => threads.push(t),
+            Err(e) => return Err(abandon(&core, threads, &nodes, e)),
+        }
+    }
+    // Only workers hold senders now: their exits drive the drain cascade.
+    drop(txs);
+
+    let lag_stop = CancellationToken::new();
+    runtime
+        .handle()
+        .spawn(probe_lag(core.clone(), lag_stop.clone()));
+
+    {
+        let mut lc = core.lifecycle();
+        core.set_state(&mut lc, JobState::Running, None);
+    }
+    let stages: Vec<Arc<StageCtl>> = nodes.iter().filter_map(|n| n.stage.clone()).collect();
+    // The first snapshot is taken before returning, so every subscriber
+    // sees the full list of nodes from the start.
+    let mut sampler = Sampler::default();
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(sampler.sample(&core, &nodes, false)));
+    let report = Arc::new(ReportSlot {
+        report: Mutex::new(None),
+        ready: Condvar::new(),
+    });
+    // The supervisor's thread starts first and waits for its work, so a
+    // refused thread leaves everything here to be abandoned cleanly.
+    let (hand_over, handed) = crossbeam_channel::bounded::<Supervisor>(1);
+    let started = spawn_thread(format!("ql-{}-supervisor", spec.name), move || {
+        if let Ok(supervisor) = handed.recv() {
+            supervisor.run();
+        }
+    });
+    if let Err(e) = started {
+        return Err(abandon(&core, threads, &nodes, e));
+    }
+    let supervisor = Supervisor {
+        core: core.clone(),
+        spec: spec.clone(),
+        nodes,
+        threads,
+        runtime: Some(runtime),
+        lag_stop,
+        done_rx,
+        snapshots: snap_tx,
+        report: report.clone(),
+        sampler,
+    };
+    let _ = hand_over.send(supervisor);
+    Ok(JobHandle {
+        inner: Arc::new(HandleInner {
+            core,
+            spec,
+            stages,
+            batch: batch_ctl,
+            source_addr,
+            ingest,
+            snapshots: snap_rx,
+            report,
+        }),
+    })
+}
+
+/// Undoes a start that failed half-way: aborts what already runs (held
+/// items go to leftovers), joins its threads, and passes the error on.
+fn abandon(
+    core: &JobCore,
+    threads: Vec<JoinHandle<()>>,
+    nodes: &[Node],
+    e: StartError,
+) -> StartError {
+    core.request_abort(format!("could not start: {e}"));
+    let mut handles = threads;
+    for node in nodes {
+        if let Some(stage) = &node.stage {
+            handles.extend(stage.finish());
+        }
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    e
+}
+
+/// Starts one of a job's own threads (source, bridge, sink, supervisor);
+/// the system may refuse (a thread or memory limit), which fails the start.
+fn spawn_thread(
+    name: String,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, StartError> {
+    std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(f)
+        .map_err(|e| {
+            tracing::warn!(thread = %name, error = %e, "cannot start an engine thread");
+            StartError::Spawn
+        })
+}

@@ -1,0 +1,208 @@
+//! Turning the nodes' counters and histograms into snapshots (rates and
+//! time shares per interval, or over the whole run for the report), and
+//! the probe that measures the job's event-loop lag.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use shared::metrics::{Accounting, JobSnapshot, NodeKind, NodeSnapshot, ProcessSnapshot};
+use tokio_util::sync::CancellationToken;
+
+use super::Node;
+use crate::core::JobCore;
+use crate::process::ProcessSampler;
+use crate::stats::{new_histogram, summarize};
+
+/// Period of the event-loop lag probe.
+const LAG_PROBE: Duration = Duration::from_millis(20);
+
+/// Measures how late a periodic timer fires on the job's runtime: the
+/// signature of blocking code on an event loop.
+pub(super) async fn probe_lag(core: Arc<JobCore>, stop: CancellationToken) {
+    loop {
+        let before = Instant::now();
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(LAG_PROBE) => {}
+        }
+        let late = before.elapsed().saturating_sub(LAG_PROBE);
+        core.lag_us
+            .fetch_max(late.as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Totals of one node at the previous sample, to turn counters into rates.
+#[derive(Default, Clone, Copy)]
+struct Prev {
+    accepted: u64,
+    out: u64,
+    busy: u64,
+    idle: u64,
+    blocked: u64,
+}
+
+struct Cumulative {
+    queue_wait: Histogram<u64>,
+    service: Histogram<u64>,
+}
+
+#[derive(Default)]
+pub(super) struct Sampler {
+    pub(super) seq: u64,
+    last: Option<Instant>,
+    prev: Vec<Prev>,
+    totals: Vec<Cumulative>,
+    end_to_end: Option<Histogram<u64>>,
+    prev_sunk: u64,
+    process: ProcessSampler,
+}
+
+impl Sampler {
+    /// Takes a snapshot; `whole_run` reports rates and shares over the
+    /// whole run instead of the last interval (for the final report).
+    pub(super) fn sample(
+        &mut self,
+        core: &JobCore,
+        nodes: &[Node],
+        whole_run: bool,
+    ) -> JobSnapshot {
+        let now = Instant::now();
+        let dt = if whole_run {
+            core.started.elapsed()
+        } else {
+            now - self.last.unwrap_or(core.started)
+        }
+        .as_secs_f64()
+        .max(1e-9);
+        self.last = Some(now);
+        if self.prev.len() != nodes.len() {
+            self.prev = vec![Prev::default(); nodes.len()];
+            self.totals = nodes
+                .iter()
+                .map(|_| Cumulative {
+                    queue_wait: new_histogram(),
+                    service: new_histogram(),
+                })
+                .collect();
+        }
+        let e2e_total = self.end_to_end.get_or_insert_with(new_histogram);
+        let mut accounting = Accounting::default();
+        let mut e2e = new_histogram();
+        let mut snapshots = Vec::with_capacity(nodes.len());
+        for (i, node) in nodes.iter().enumerate() {
+            let s = &node.stats;
+            let interval = s.take_interval();
+            let totals = &mut self.totals[i];
+            let _ = totals.queue_wait.add(&interval.queue_wait);
+            let _ = totals.service.add(&interval.service);
+            let _ = e2e.add(&interval.end_to_end);
+            let cur = Prev {
+                accepted: s.accepted.load(Ordering::Relaxed),
+                out: s.sum(|x| &x.out),
+                busy: s.sum(|x| &x.busy_ns),
+                idle: s.sum(|x| &x.idle_ns),
+                blocked: s.sum(|x| &x.blocked_ns),
+            };
+            let base = if whole_run {
+                Prev::default()
+            } else {
+                self.prev[i]
+            };
+            self.prev[i] = cur;
+            let (busy, idle, blocked) = (
+                cur.busy - base.busy,
+                cur.idle - base.idle,
+                cur.blocked - base.blocked,
+            );
+            let time = (busy + idle + blocked).max(1) as f64;
+            let filtered = s.sum(|x| &x.filtered);
+            let errors = s.sum(|x| &x.errors);
+            let dead_lettered = s.sum(|x| &x.dead_lettered);
+            let dropped = s.dropped.load(Ordering::Relaxed);
+            let leftovers = s.leftovers.load(Ordering::Relaxed);
+            accounting.filtered += filtered;
+            accounting.dead_lettered += dead_lettered;
+            accounting.dropped_by_policy += dropped + errors;
+            accounting.leftovers += leftovers;
+            if s.info.kind == NodeKind::Sink {
+                accounting.sunk = cur.out;
+            }
+            let concurrency = s.concurrency.load(Ordering::Relaxed);
+            snapshots.push(NodeSnapshot {
+                name: s.info.name.clone(),
+                kind: Some(s.info.kind),
+                runtime: Some(s.info.runtime),
+                workers: s.workers.load(Ordering::Relaxed),
+                concurrency: (concurrency > 0).then_some(concurrency),
+                rate_limit: node.stage.as_ref().and_then(|st| st.policy.gate.rate()),
+                capacity: Some(s.info.capacity),
+                when_full: Some(s.info.when_full),
+                depth: node.rx.len() as u64,
+                items_in: cur.accepted,
+                items_out: cur.out,
+                filtered,
+                dropped,
+                errors,
+                dead_lettered,
+                retries: s.sum(|x| &x.retries),
+                timeouts: s.sum(|x| &x.timeouts),
+                leftovers,
+                in_rate: (cur.accepted - base.accepted) as f64 / dt,
+                out_rate: (cur.out - base.out) as f64 / dt,
+                busy: busy as f64 / time,
+                idle: idle as f64 / time,
+                blocked: blocked as f64 / time,
+                queue_wait: if whole_run {
+                    summarize(&totals.queue_wait)
+                } else {
+                    summarize(&interval.queue_wait)
+                },
+                service: if whole_run {
+                    summarize(&totals.service)
+                } else {
+                    summarize(&interval.service)
+                },
+                queue_wait_total: summarize(&totals.queue_wait),
+                service_total: summarize(&totals.service),
+            });
+        }
+        // Read last: everything settled above was produced before, so a
+        // live snapshot never shows more settled than produced.
+        accounting.produced = core.produced.load(Ordering::Relaxed);
+        let _ = e2e_total.add(&e2e);
+        let throughput = if whole_run {
+            accounting.sunk as f64 / dt
+        } else {
+            (accounting.sunk - self.prev_sunk) as f64 / dt
+        };
+        self.prev_sunk = accounting.sunk;
+        let proc = self.process.sample();
+        let snapshot = JobSnapshot {
+            job: core.id.clone(),
+            state: Some(core.state()),
+            seq: self.seq,
+            elapsed_ms: core.started.elapsed().as_millis() as u64,
+            accounting,
+            throughput,
+            end_to_end: if whole_run {
+                summarize(e2e_total)
+            } else {
+                summarize(&e2e)
+            },
+            end_to_end_total: summarize(e2e_total),
+            nodes: snapshots,
+            process: ProcessSnapshot {
+                rss_bytes: proc.rss_bytes,
+                threads: proc.threads,
+                open_fds: proc.open_fds,
+                cpu_percent: proc.cpu_percent,
+                event_loop_lag_ms: core.lag_us.swap(0, Ordering::Relaxed) as f64 / 1000.0,
+                async_tasks: core.handle.metrics().num_alive_tasks() as u64,
+            },
+        };
+        self.seq += 1;
+        snapshot
+    }
+}
