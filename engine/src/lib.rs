@@ -56,7 +56,6 @@ pub mod job;
 pub mod leftovers;
 pub mod ops;
 pub mod pg;
-pub mod policy;
 pub mod process;
 pub mod queue;
 pub mod runtime;
@@ -66,6 +65,9 @@ pub mod source;
 pub mod sqlite;
 pub mod stage;
 pub mod stats;
+
+// The sink still names `crate::policy`; it moves with `sink/`.
+pub(crate) use stage::policy;
 
 pub use job::{ControlError, JobHandle, JobOptions, StartError, start};
 pub use runtime::{EngineRuntime, RuntimeError};
