@@ -266,11 +266,25 @@ pub struct SpecPaths(HashMap<String, PathBuf>);
 impl SpecPaths {
     /// Where the spec's `written` path leads. A path that was never
     /// resolved is an error, so nothing unchecked is ever opened.
-    pub fn get(&self, written: &str) -> Result<&Path, String> {
+    pub fn get(&self, written: &str) -> Result<&Path, UncheckedPath> {
         self.0
             .get(written)
             .map(PathBuf::as_path)
-            .ok_or_else(|| format!("`{written}` was not checked against the files policy"))
+            .ok_or_else(|| UncheckedPath(written.to_owned()))
+    }
+}
+
+/// A path the engine was asked to open that was never resolved against
+/// the files policy (so it is not opened).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` was not checked against the files policy")]
+pub struct UncheckedPath(pub String);
+
+// The sink's open still words its errors as strings; it moves to a typed
+// error with `sink/`.
+impl From<UncheckedPath> for String {
+    fn from(e: UncheckedPath) -> Self {
+        e.to_string()
     }
 }
 

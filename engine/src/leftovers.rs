@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::fail::Failure;
 use crate::item::Item;
 use crate::ops::OpError;
 use crate::stats::NodeStats;
@@ -19,7 +20,7 @@ use crate::stats::NodeStats;
 pub struct LazyLines {
     path: PathBuf,
     /// The writer once opened, or the first error met opening/writing it.
-    writer: Mutex<Result<Option<BufWriter<File>>, String>>,
+    writer: Mutex<Result<Option<BufWriter<File>>, Failure>>,
 }
 
 impl LazyLines {
@@ -81,7 +82,7 @@ impl LazyLines {
 
     /// Flushes. `Ok(Some(path))` if anything was written, `Ok(None)` if
     /// nothing was, `Err` if some line could not be saved.
-    pub fn finish(&self) -> Result<Option<PathBuf>, String> {
+    pub fn finish(&self) -> Result<Option<PathBuf>, Failure> {
         let mut guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         match &mut *guard {
             Ok(None) => Ok(None),
@@ -96,6 +97,11 @@ impl LazyLines {
         }
     }
 }
+
+/// Why some leftovers could not be saved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(transparent)]
+pub struct LeftoversError(#[from] Failure);
 
 /// The job's leftovers file.
 #[derive(Debug)]
@@ -116,8 +122,8 @@ impl Leftovers {
     }
 
     /// See [`LazyLines::finish`].
-    pub fn finish(&self) -> Result<Option<PathBuf>, String> {
-        self.0.finish()
+    pub fn finish(&self) -> Result<Option<PathBuf>, LeftoversError> {
+        Ok(self.0.finish()?)
     }
 }
 
@@ -130,6 +136,24 @@ pub struct KeptAt {
     pub path: String,
     /// The table, when the letters are rows of a SQLite database.
     pub table: Option<String>,
+}
+
+/// Why some dead letters could not be kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeadLetterError {
+    /// The JSON-lines file could not be opened or written.
+    #[error(transparent)]
+    File(#[from] Failure),
+    /// A row could not be inserted.
+    #[error("cannot keep a dead letter in {path} (table {table}): {error}")]
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// The table.
+        table: String,
+        /// What SQLite said.
+        error: String,
+    },
 }
 
 /// The job's dead-letter sink: a JSON-lines file or a SQLite table.
@@ -151,7 +175,7 @@ pub struct SqliteLetters {
     /// The table, for the report.
     table: String,
     written: bool,
-    error: Option<String>,
+    error: Option<DeadLetterError>,
 }
 
 impl DeadLetters {
@@ -162,7 +186,7 @@ impl DeadLetters {
 
     /// Dead letters kept in `table` of the SQLite database at `path`,
     /// created if missing.
-    pub fn sqlite(path: &Path, table: &str) -> Result<Self, String> {
+    pub fn sqlite(path: &Path, table: &str) -> Result<Self, Failure> {
         let open = || -> Result<rusqlite::Connection, rusqlite::Error> {
             if let Some(dir) = path.parent()
                 && !dir.as_os_str().is_empty()
@@ -237,10 +261,11 @@ impl DeadLetters {
                 match inserted {
                     Ok(_) => db.written = true,
                     Err(e) => {
-                        db.error.get_or_insert(format!(
-                            "cannot keep a dead letter in {} (table {}): {e}",
-                            db.path, db.table
-                        ));
+                        db.error.get_or_insert(DeadLetterError::Sqlite {
+                            path: db.path.clone(),
+                            table: db.table.clone(),
+                            error: e.to_string(),
+                        });
                     }
                 }
             }
@@ -249,14 +274,14 @@ impl DeadLetters {
 
     /// Where the letters are (`Ok(None)` if there were none), or the first
     /// failure to keep one.
-    pub fn finish(&self) -> Result<Option<KeptAt>, String> {
+    pub fn finish(&self) -> Result<Option<KeptAt>, DeadLetterError> {
         match self {
-            DeadLetters::File(lines) => lines.finish().map(|p| {
+            DeadLetters::File(lines) => Ok(lines.finish().map(|p| {
                 p.map(|p| KeptAt {
                     path: p.display().to_string(),
                     table: None,
                 })
-            }),
+            })?),
             DeadLetters::Sqlite(db) => {
                 let db = db.lock().unwrap_or_else(|e| e.into_inner());
                 match &db.error {

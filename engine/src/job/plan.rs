@@ -64,7 +64,7 @@ pub enum StartError {
 pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartError> {
     spec.validate()?;
     let paths = opts.check(&spec)?;
-    let source = Source::open(&spec.source, &paths).map_err(StartError::Io)?;
+    let source = Source::open(&spec.source, &paths).map_err(|e| StartError::Io(e.to_string()))?;
     let source_addr = source.local_addr();
     let ingest = source.ingest();
     let runtime = EngineRuntime::named(opts.runtime_threads, &format!("ql-{}-rt", spec.name))?;
@@ -78,13 +78,17 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
     let leftovers_path = job_dir.join("leftovers.jsonl");
     let dead_letters = match &spec.dead_letter {
         DeadLetterSpec::File => DeadLetters::new(job_dir.join("dead_letters.jsonl")),
-        DeadLetterSpec::FileAt { path } => {
-            DeadLetters::new(paths.get(path).map_err(StartError::Io)?.to_owned())
-        }
-        DeadLetterSpec::Sqlite { path, table } => {
-            DeadLetters::sqlite(paths.get(path).map_err(StartError::Io)?, table)
-                .map_err(StartError::Io)?
-        }
+        DeadLetterSpec::FileAt { path } => DeadLetters::new(
+            paths
+                .get(path)
+                .map_err(|e| StartError::Io(e.to_string()))?
+                .to_owned(),
+        ),
+        DeadLetterSpec::Sqlite { path, table } => DeadLetters::sqlite(
+            paths.get(path).map_err(|e| StartError::Io(e.to_string()))?,
+            table,
+        )
+        .map_err(|e| StartError::Io(e.to_string()))?,
     };
     let core = Arc::new(JobCore {
         id: opts.id.clone(),
@@ -265,7 +269,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         let c = core.clone();
         let started = spawn_thread(format!("ql-{}-source", spec.name), move || {
             if let Err(e) = crate::source::run(source, &c, tx, first) {
-                c.fail(e);
+                c.fail(e.to_string());
             }
         });
         match started {

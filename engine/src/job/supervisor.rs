@@ -116,14 +116,14 @@ impl Supervisor {
         let leftovers_file = match self.core.leftovers.finish() {
             Ok(place) => place.map(|p| p.display().to_string()),
             Err(e) => {
-                self.core.fail(e);
+                self.core.fail(e.to_string());
                 None
             }
         };
         let dead_letters = match self.core.dead_letters.finish() {
             Ok(kept) => kept,
             Err(e) => {
-                self.core.fail(e);
+                self.core.fail(e.to_string());
                 None
             }
         };

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -12,8 +12,8 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use shared::spec::SampleSpec;
 
-use super::Emitter;
 use super::synthetic::log_line;
+use super::{Emitter, RunError};
 use crate::item::Payload;
 
 /// Writes `sample.count` synthetic log lines to `path` (creating folders).
@@ -40,12 +40,26 @@ pub(super) fn read_offset(path: &Path) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
+/// Why a file source's offset could not be saved.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot save the offset to {}: {error}", path.display())]
+pub struct OffsetSaveError {
+    /// The offset file.
+    path: PathBuf,
+    /// What the file system said.
+    #[source]
+    error: std::io::Error,
+}
+
 /// Persists an offset atomically (write a temporary file, then rename).
-fn write_offset(path: &Path, offset: u64) -> Result<(), String> {
+fn write_offset(path: &Path, offset: u64) -> Result<(), OffsetSaveError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, format!("{offset}\n"))
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("cannot save the offset to {}: {e}", path.display()))
+        .map_err(|error| OffsetSaveError {
+            path: path.to_owned(),
+            error,
+        })
 }
 /// How often a following file source looks for new lines, and how often
 /// a source persists its offset.
@@ -57,7 +71,7 @@ pub(super) fn run(
     follow: bool,
     offset_file: Option<&Path>,
     out: &mut Emitter<'_>,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let mut buf = Vec::new();
     let mut saved_at = Instant::now();
     let save = |offset: u64| offset_file.map_or(Ok(()), |p| write_offset(p, offset));
@@ -71,7 +85,7 @@ pub(super) fn run(
         }
         let n = match reader.read_until(b'\n', &mut buf) {
             Ok(n) => n,
-            Err(e) => break Err(format!("reading source file: {e}")),
+            Err(e) => break Err(RunError::Read(e)),
         };
         let complete = buf.last() == Some(&b'\n');
         if n == 0 || (follow && !complete) {
@@ -103,5 +117,5 @@ pub(super) fn run(
             saved_at = Instant::now();
         }
     };
-    result.and(save(offset))
+    result.and(save(offset).map_err(RunError::from))
 }

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 
 use shared::spec::SourceSpec;
 
-use crate::confine::SpecPaths;
+use crate::confine::{SpecPaths, UncheckedPath};
 use crate::core::JobCore;
+use crate::fail::Failure;
 use crate::item::{Item, Payload};
 use crate::queue::{CHUNK, Tx};
 use crate::stats::{NodeStats, Stride};
@@ -30,9 +31,39 @@ mod ingest;
 mod synthetic;
 mod tcp;
 
-pub use file::write_sample;
+pub use file::{OffsetSaveError, write_sample};
 pub use ingest::{IngestError, IngestHandle, Ingested};
 pub use synthetic::log_line;
+
+/// Why a source could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    /// Its file was never checked against the files policy.
+    #[error("source file {path}: {error}")]
+    Unchecked {
+        /// The file, as the spec names it.
+        path: String,
+        /// The refusal.
+        error: UncheckedPath,
+    },
+    /// Its offset file was never checked against the files policy.
+    #[error("source offset file: {0}")]
+    UncheckedOffset(UncheckedPath),
+    /// Its file or port could not be opened.
+    #[error(transparent)]
+    Failed(#[from] Failure),
+}
+
+/// Why a running source stopped with a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Its file could not be read.
+    #[error("reading source file: {0}")]
+    Read(std::io::Error),
+    /// Its offset could not be saved.
+    #[error(transparent)]
+    SaveOffset(#[from] OffsetSaveError),
+}
 
 /// A source ready to run: its spec, plus whatever it reads from already
 /// opened, so a bad path or a busy port fails the start, not the run.
@@ -66,7 +97,7 @@ impl Source {
     /// Prepares `spec`: opens and positions its file, or binds its port.
     /// Files are opened where `paths` resolved them; messages show them as
     /// written.
-    pub fn open(spec: &SourceSpec, paths: &SpecPaths) -> Result<Self, String> {
+    pub fn open(spec: &SourceSpec, paths: &SpecPaths) -> Result<Self, OpenError> {
         match spec {
             SourceSpec::Synthetic { .. } => Ok(Source::Synthetic(spec.clone())),
             SourceSpec::File {
@@ -75,9 +106,10 @@ impl Source {
                 offset_file,
                 sample,
             } => {
-                let at = paths
-                    .get(path)
-                    .map_err(|e| format!("source file {path}: {e}"))?;
+                let at = paths.get(path).map_err(|error| OpenError::Unchecked {
+                    path: path.clone(),
+                    error,
+                })?;
                 if let Some(sample) = sample
                     && !at.exists()
                 {
@@ -95,7 +127,7 @@ impl Source {
                     .as_deref()
                     .map(|o| paths.get(o).map(Path::to_path_buf))
                     .transpose()
-                    .map_err(|e| format!("source offset file: {e}"))?;
+                    .map_err(OpenError::UncheckedOffset)?;
                 let len = file.metadata().map(|m| m.len()).unwrap_or(0);
                 let saved = offset_file
                     .as_deref()
@@ -238,7 +270,7 @@ pub fn run(
     core: &Arc<JobCore>,
     tx: Tx,
     first: Arc<NodeStats>,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     match source {
         Source::Ingest(handle) => {
             handle.open(core.clone(), tx, first);

@@ -9,10 +9,10 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use shared::spec::{Payload as PayloadShape, SourceSpec};
 
-use super::Emitter;
+use super::{Emitter, RunError};
 use crate::item::Payload;
 
-pub(super) fn run(spec: &SourceSpec, out: &mut Emitter<'_>) -> Result<(), String> {
+pub(super) fn run(spec: &SourceSpec, out: &mut Emitter<'_>) -> Result<(), RunError> {
     let SourceSpec::Synthetic {
         count,
         duration_ms,

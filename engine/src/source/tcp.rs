@@ -6,8 +6,8 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::Emitter;
 use super::file::FOLLOW_POLL;
+use super::{Emitter, RunError};
 use crate::core::JobCore;
 use crate::item::Payload;
 use crate::queue::{POLL, Tx};
@@ -22,7 +22,7 @@ pub(super) fn run(
     core: &JobCore,
     tx: &Tx,
     first: &Arc<NodeStats>,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let finished = AtomicU64::new(0);
     std::thread::scope(|scope| {
         let mut accepted = 0u64;
