@@ -25,7 +25,7 @@ use shared::spec::{DeadLetterSpec, FieldError, PipelineSpec, SinkSpec, SourceSpe
 /// show the path only as the user wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
-pub struct Refusal {
+pub(crate) struct Refusal {
     /// The spec field, such as `sink.path`.
     pub field: String,
     /// What is wrong.
@@ -115,7 +115,7 @@ impl FileRoots {
 
     /// Where `path` (as written in `field`) leads, if that is inside a root
     /// and not one of the protected files.
-    pub fn resolve(&self, field: &str, path: &str) -> Result<PathBuf, Refusal> {
+    pub(crate) fn resolve(&self, field: &str, path: &str) -> Result<PathBuf, Refusal> {
         let refuse = |message: String| Refusal {
             field: field.to_owned(),
             message,
@@ -199,7 +199,7 @@ impl Default for Files {
 
 impl Files {
     /// Where `path`, written in `field`, leads under this policy.
-    pub fn resolve(&self, field: &str, path: &str) -> Result<PathBuf, Refusal> {
+    pub(crate) fn resolve(&self, field: &str, path: &str) -> Result<PathBuf, Refusal> {
         match self {
             Files::Anywhere { base } => Ok(base.join(path)),
             Files::Confined(roots) => roots.resolve(field, path),
@@ -208,7 +208,7 @@ impl Files {
 
     /// Resolves every path `spec` names, reporting every refusal with its
     /// field.
-    pub fn resolve_spec(&self, spec: &PipelineSpec) -> Result<SpecPaths, SpecError> {
+    pub(crate) fn resolve_spec(&self, spec: &PipelineSpec) -> Result<SpecPaths, SpecError> {
         let mut paths = SpecPaths::default();
         let mut errors = Vec::new();
         for (field, path) in named_paths(spec) {

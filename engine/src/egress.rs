@@ -27,14 +27,14 @@ use reqwest::Url;
 use shared::spec::{FieldError, OpSpec, PipelineSpec, SinkSpec, SpecError};
 
 /// Most redirects an allow-listed client follows for one request.
-pub const MAX_REDIRECTS: usize = 5;
+pub(crate) const MAX_REDIRECTS: usize = 5;
 
 /// The error reason of a request the policy stopped.
-pub const REFUSED: &str = "refused by policy";
+pub(crate) const REFUSED: &str = "refused by policy";
 /// The error reason of a request that could not connect, whatever the cause.
-pub const UNREACHABLE: &str = "unreachable";
+pub(crate) const UNREACHABLE: &str = "unreachable";
 /// The error reason of a request that ran out of time.
-pub const TIMED_OUT: &str = "timed out";
+pub(crate) const TIMED_OUT: &str = "timed out";
 
 /// A host the allow-list admits: by name or by address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,7 +234,7 @@ impl AllowList {
     }
 
     /// Whether a request may go to `url`.
-    pub fn permits(&self, url: &Url) -> bool {
+    pub(crate) fn permits(&self, url: &Url) -> bool {
         if !matches!(url.scheme(), "http" | "https") {
             return false;
         }
@@ -299,7 +299,7 @@ fn url_host(url: &Url) -> Option<HostSpec> {
 /// An address on the public internet: not loopback, private, shared
 /// (CGNAT), link-local, documentation, benchmarking, multicast, reserved
 /// or unspecified. IPv6 forms that embed an IPv4 address are judged by it.
-pub fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();
@@ -350,7 +350,7 @@ impl std::error::Error for Refused {}
 
 /// What went wrong with a request, in the few words a dead letter may
 /// carry: [`REFUSED`], [`TIMED_OUT`] or [`UNREACHABLE`].
-pub fn describe(error: &reqwest::Error) -> &'static str {
+pub(crate) fn describe(error: &reqwest::Error) -> &'static str {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if e.is::<Refused>() {
@@ -408,7 +408,7 @@ impl Egress {
     /// An HTTP client that enforces this policy: for [`Egress::Only`], no
     /// proxy, a filtering resolver and a redirect policy that follows only
     /// admitted URLs.
-    pub fn client(&self) -> reqwest::Client {
+    pub(crate) fn client(&self) -> reqwest::Client {
         match self {
             Egress::Anywhere => reqwest::Client::new(),
             Egress::Only(list) => {
@@ -434,7 +434,7 @@ impl Egress {
     }
 
     /// Checks one URL `field` names: `Err` with the message to show.
-    pub fn check_url(&self, url: &str) -> Result<(), String> {
+    pub(crate) fn check_url(&self, url: &str) -> Result<(), String> {
         let Egress::Only(list) = self else {
             return Ok(());
         };
@@ -451,7 +451,7 @@ impl Egress {
     /// Checks a PostgreSQL connection string: every host (and `hostaddr`)
     /// it names, on its port, must be on the list. `env:NAME` strings come
     /// from the server's own environment and are trusted.
-    pub fn check_postgres(&self, url: &str) -> Result<(), String> {
+    pub(crate) fn check_postgres(&self, url: &str) -> Result<(), String> {
         let Egress::Only(list) = self else {
             return Ok(());
         };
@@ -493,7 +493,7 @@ impl Egress {
 
     /// Checks every destination `spec` names, reporting each refusal with
     /// its field (`stages[2].op.url`, `sink.url`).
-    pub fn check_spec(&self, spec: &PipelineSpec) -> Result<(), SpecError> {
+    pub(crate) fn check_spec(&self, spec: &PipelineSpec) -> Result<(), SpecError> {
         let mut errors = Vec::new();
         for (i, stage) in spec.stages.iter().enumerate() {
             if let OpSpec::Http { url, .. } = &stage.op

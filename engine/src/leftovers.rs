@@ -32,11 +32,6 @@ impl LazyLines {
         }
     }
 
-    /// Where the file is (or would be).
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The file as failures name it: its name only, not the server's path.
     fn shown(&self) -> String {
         format!(

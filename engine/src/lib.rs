@@ -48,19 +48,19 @@
 //! sink. A deadline escalates a drain to an abort.
 
 pub mod confine;
-pub mod core;
+pub(crate) mod core;
 pub mod egress;
-pub mod fail;
+pub(crate) mod fail;
 pub mod item;
-pub mod job;
-pub mod leftovers;
+pub(crate) mod job;
+pub(crate) mod leftovers;
 pub mod ops;
 pub mod pg;
-pub mod process;
-pub mod queue;
-pub mod runtime;
+pub(crate) mod process;
+pub(crate) mod queue;
+pub(crate) mod runtime;
 pub mod signal;
-pub mod sink;
+pub(crate) mod sink;
 pub mod source;
 pub mod sqlite;
 pub mod stage;
@@ -70,4 +70,4 @@ pub mod stats;
 pub(crate) use stage::policy;
 
 pub use job::{ControlError, JobHandle, JobOptions, StartError, start};
-pub use runtime::{EngineRuntime, RuntimeError};
+pub use runtime::RuntimeError;

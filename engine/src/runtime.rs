@@ -25,11 +25,13 @@ pub struct EngineRuntime {
 
 /// Prefix of the engine runtime's worker thread names (`ql-async-0`, ...),
 /// so they are easy to find in `top -H`, `/proc` and thread metrics.
+#[cfg(test)]
 pub const THREAD_PREFIX: &str = "ql-async";
 
 impl EngineRuntime {
     /// Starts a runtime with `workers` worker threads, named
-    /// `ql-async-<n>`.
+    /// `ql-async-<n>` (jobs name theirs with [`EngineRuntime::named`]).
+    #[cfg(test)]
     pub fn new(workers: usize) -> Result<Self, RuntimeError> {
         Self::named(workers, THREAD_PREFIX)
     }

@@ -23,18 +23,18 @@ use shared::metrics::Latency;
 use shared::spec::{Capacity, Runtime, WhenFull};
 
 /// Number of shards per node.
-pub const SHARDS: usize = 8;
+pub(crate) const SHARDS: usize = 8;
 
 /// Highest latency the histograms track: 10 minutes, in microseconds.
 const MAX_TRACKED_US: u64 = 600_000_000;
 
 /// A histogram of microseconds, 1 µs to 10 min, 2 significant digits.
-pub fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_TRACKED_US, 2).expect("valid histogram bounds")
 }
 
 /// Percentiles of a histogram.
-pub fn summarize(h: &Histogram<u64>) -> Latency {
+pub(crate) fn summarize(h: &Histogram<u64>) -> Latency {
     if h.is_empty() {
         return Latency::default();
     }
@@ -49,9 +49,9 @@ pub fn summarize(h: &Histogram<u64>) -> Latency {
 }
 
 /// Iterations faster than this are timed one in [`FAST_STRIDE`].
-pub const FAST_ITERATION: Duration = Duration::from_micros(2);
+pub(crate) const FAST_ITERATION: Duration = Duration::from_micros(2);
 /// How many fast iterations share one timing.
-pub const FAST_STRIDE: u32 = 16;
+pub(crate) const FAST_STRIDE: u32 = 16;
 
 /// Decides which iterations of a loop read the clock: all of them while
 /// iterations are slow, one in [`FAST_STRIDE`] while they are fast.
@@ -96,7 +96,7 @@ impl Stride {
 /// worker laps where its activity changes (before and after a wait, around
 /// a push), which is once per chunk when items come in chunks.
 #[derive(Debug)]
-pub struct Laps {
+pub(crate) struct Laps {
     last: Instant,
 }
 
@@ -124,7 +124,7 @@ fn record(h: &mut Histogram<u64>, d: Duration) {
 
 /// Interval histograms of one shard.
 #[derive(Debug)]
-pub struct Hists {
+pub(crate) struct Hists {
     /// Time in queue.
     pub queue_wait: Histogram<u64>,
     /// Time in the operation.
@@ -165,7 +165,7 @@ pub struct Shard {
     /// Nanoseconds blocked pushing downstream.
     pub blocked_ns: AtomicU64,
     /// Interval histograms.
-    pub hists: Mutex<Hists>,
+    pub(crate) hists: Mutex<Hists>,
 }
 
 /// Static description of a node, for snapshots.
@@ -231,12 +231,12 @@ impl NodeStats {
     }
 
     /// Counts one occurrence of `reason`.
-    pub fn note_reason(&self, reason: String) {
+    pub(crate) fn note_reason(&self, reason: String) {
         self.note_reasons(reason, 1);
     }
 
     /// Counts `n` occurrences of `reason` at once (a chunk's drops).
-    pub fn note_reasons(&self, reason: String, n: u64) {
+    pub(crate) fn note_reasons(&self, reason: String, n: u64) {
         let mut map = self.reasons.lock().unwrap_or_else(|e| e.into_inner());
         *map.entry(reason).or_default() += n;
     }
@@ -251,7 +251,7 @@ impl NodeStats {
 
     /// Takes the interval histograms of every shard, merged, leaving empty
     /// ones behind.
-    pub fn take_interval(&self) -> Hists {
+    pub(crate) fn take_interval(&self) -> Hists {
         let mut total = Hists::default();
         for shard in self.shards.iter() {
             let mut h = shard.hists.lock().unwrap_or_else(|e| e.into_inner());

@@ -33,7 +33,7 @@ mod supervisor;
 
 pub use handle::{ControlError, JobHandle};
 pub use options::JobOptions;
-pub use plan::{BRIDGE_CAPACITY, SINK_CAPACITY, StartError, start};
+pub use plan::{StartError, start};
 // The sink still names `crate::job::JobCore`; it moves with `sink/`.
 pub(crate) use crate::core::JobCore;
 

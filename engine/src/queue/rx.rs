@@ -102,11 +102,6 @@ impl Rx {
         Self { shared, awaiting }
     }
 
-    /// Whether this queue's consumers are tasks.
-    pub fn is_awaiting(&self) -> bool {
-        self.awaiting
-    }
-
     /// Moves up to `max` items into `into` under the lock: `Some(Items)`,
     /// `Some(Closed)` when the queue is done, `None` when it is empty.
     fn take_now(&self, max: usize, into: &mut Chunk) -> Option<Took> {
@@ -194,11 +189,6 @@ impl Rx {
     pub fn len(&self) -> usize {
         let queued = self.shared.lock().items.len();
         queued + self.shared.held.load(Ordering::Relaxed)
-    }
-
-    /// Whether nothing waits for this node.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Closes the queue (abort): producers are refused from now on and

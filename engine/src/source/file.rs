@@ -17,7 +17,7 @@ use super::{Emitter, RunError};
 use crate::item::Payload;
 
 /// Writes `sample.count` synthetic log lines to `path` (creating folders).
-pub fn write_sample(path: &Path, sample: &SampleSpec) -> std::io::Result<()> {
+pub(crate) fn write_sample(path: &Path, sample: &SampleSpec) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -43,7 +43,7 @@ pub(super) fn read_offset(path: &Path) -> Option<u64> {
 /// Why a file source's offset could not be saved.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot save the offset to {}: {error}", path.display())]
-pub struct OffsetSaveError {
+pub(crate) struct OffsetSaveError {
     /// The offset file.
     path: PathBuf,
     /// What the file system said.

@@ -31,13 +31,13 @@ mod ingest;
 mod synthetic;
 mod tcp;
 
-pub use file::{OffsetSaveError, write_sample};
+pub(crate) use file::{OffsetSaveError, write_sample};
 pub use ingest::{IngestError, IngestHandle, Ingested};
 pub use synthetic::log_line;
 
 /// Why a source could not be opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OpenError {
+pub(crate) enum OpenError {
     /// Its file was never checked against the files policy.
     #[error("source file {path}: {error}")]
     Unchecked {
@@ -56,7 +56,7 @@ pub enum OpenError {
 
 /// Why a running source stopped with a failure.
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub(crate) enum RunError {
     /// Its file could not be read.
     #[error("reading source file: {0}")]
     Read(std::io::Error),
@@ -68,7 +68,7 @@ pub enum RunError {
 /// A source ready to run: its spec, plus whatever it reads from already
 /// opened, so a bad path or a busy port fails the start, not the run.
 #[derive(Debug)]
-pub enum Source {
+pub(crate) enum Source {
     /// Generated items.
     Synthetic(SourceSpec),
     /// Lines of an opened file, from a given offset.
@@ -97,7 +97,7 @@ impl Source {
     /// Prepares `spec`: opens and positions its file, or binds its port.
     /// Files are opened where `paths` resolved them; messages show them as
     /// written.
-    pub fn open(spec: &SourceSpec, paths: &SpecPaths) -> Result<Self, OpenError> {
+    pub(crate) fn open(spec: &SourceSpec, paths: &SpecPaths) -> Result<Self, OpenError> {
         match spec {
             SourceSpec::Synthetic { .. } => Ok(Source::Synthetic(spec.clone())),
             SourceSpec::File {
@@ -164,7 +164,7 @@ impl Source {
     }
 
     /// The handle through which an ingest source receives lines.
-    pub fn ingest(&self) -> Option<IngestHandle> {
+    pub(crate) fn ingest(&self) -> Option<IngestHandle> {
         match self {
             Source::Ingest(h) => Some(h.clone()),
             _ => None,
@@ -172,7 +172,7 @@ impl Source {
     }
 
     /// The address a TCP source listens on.
-    pub fn local_addr(&self) -> Option<SocketAddr> {
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
         match self {
             Source::Tcp { listener, .. } => listener.local_addr().ok(),
             _ => None,
@@ -265,7 +265,7 @@ impl Drop for Emitter<'_> {
 
 /// Runs the source until it is exhausted, stopped (drain) or aborted.
 /// Dropping `tx` at the end starts the drain cascade.
-pub fn run(
+pub(crate) fn run(
     source: Source,
     core: &Arc<JobCore>,
     tx: Tx,

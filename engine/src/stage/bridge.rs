@@ -15,7 +15,7 @@ use crate::stats::{Laps, NodeStats, Stride};
 /// Runs a bridge on the current thread: takes chunks from `rx` and pushes
 /// them into `tx`, blocking on both sides (a thread can wait on either
 /// kind of queue), until `rx` closes or the job aborts.
-pub fn run_bridge(rx: Rx, tx: Tx, stats: Arc<NodeStats>, core: &JobCore) {
+pub(crate) fn run_bridge(rx: Rx, tx: Tx, stats: Arc<NodeStats>, core: &JobCore) {
     let shard = stats.shard(0);
     let mut stride = Stride::default();
     let mut input = Chunk::new(&rx);

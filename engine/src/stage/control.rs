@@ -19,15 +19,15 @@ use crate::stats::NodeStats;
 
 /// Control of one stage: spawning and retiring workers while it runs.
 #[derive(Debug)]
-pub struct StageCtl {
+pub(crate) struct StageCtl {
     /// Position in the spec's `stages`.
-    pub index: usize,
+    pub(crate) index: usize,
     /// The stage's spec (its `workers` is the starting value).
-    pub spec: StageSpec,
+    pub(crate) spec: StageSpec,
     /// The stage's measurements.
-    pub stats: Arc<NodeStats>,
+    pub(crate) stats: Arc<NodeStats>,
     /// Timeout, retry, rate limit and error policy.
-    pub policy: Policy,
+    pub(crate) policy: Policy,
     pub(super) op: Arc<Op>,
     inner: Mutex<Inner>,
 }
@@ -79,7 +79,7 @@ pub enum ScaleError {
 impl StageCtl {
     /// A stage that reads `rx` and writes `tx`; call [`StageCtl::scale_to`]
     /// to start its workers.
-    pub fn new(
+    pub(crate) fn new(
         index: usize,
         spec: StageSpec,
         stats: Arc<NodeStats>,
@@ -115,20 +115,20 @@ impl StageCtl {
     }
 
     /// Live workers.
-    pub fn workers(&self) -> u32 {
+    pub(crate) fn workers(&self) -> u32 {
         let inner = self.lock();
         (inner.threads.len() + inner.tasks.len()) as u32
     }
 
     /// Current concurrency limit (async stages).
-    pub fn concurrency(&self) -> Option<u32> {
+    pub(crate) fn concurrency(&self) -> Option<u32> {
         let inner = self.lock();
         inner.semaphore.as_ref().map(|_| inner.concurrency)
     }
 
     /// Starts or retires workers until `target` are live. Retired workers
     /// finish the item they hold, then exit.
-    pub fn scale_to(self: &Arc<Self>, target: u32) -> Result<(), ScaleError> {
+    pub(crate) fn scale_to(self: &Arc<Self>, target: u32) -> Result<(), ScaleError> {
         let mut inner = self.lock();
         let Some(spawner) = &inner.spawner else {
             return Err(ScaleError::Finished(self.spec.name.clone()));
@@ -216,7 +216,7 @@ impl StageCtl {
 
     /// Changes an async stage's concurrency limit. Raising adds permits at
     /// once; lowering takes permits back as operations finish.
-    pub fn set_concurrency(&self, target: u32) -> Result<(), ScaleError> {
+    pub(crate) fn set_concurrency(&self, target: u32) -> Result<(), ScaleError> {
         let mut inner = self.lock();
         let Some(semaphore) = inner.semaphore.clone() else {
             return Err(ScaleError::NotAsync(self.spec.name.clone()));
@@ -252,7 +252,7 @@ impl StageCtl {
     }
 
     /// Releases the spawner and hands back the stage's threads to join.
-    pub fn finish(&self) -> Vec<JoinHandle<()>> {
+    pub(crate) fn finish(&self) -> Vec<JoinHandle<()>> {
         let mut inner = self.lock();
         inner.spawner = None;
         inner.tasks.clear();

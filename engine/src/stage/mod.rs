@@ -34,8 +34,9 @@
 mod attempt;
 mod bridge;
 mod control;
-pub mod policy;
+pub(crate) mod policy;
 mod workers;
 
-pub use bridge::run_bridge;
-pub use control::{ScaleError, StageCtl};
+pub(crate) use bridge::run_bridge;
+pub use control::ScaleError;
+pub(crate) use control::StageCtl;

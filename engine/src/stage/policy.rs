@@ -51,11 +51,6 @@ impl Policy {
         }
     }
 
-    /// Attempts allowed per item.
-    pub fn max_attempts(&self) -> u32 {
-        self.retry.map_or(1, |r| r.max_attempts.max(1))
-    }
-
     /// Whether no item ever waits in this policy (no rate limit now, no
     /// retry backoff), so a worker may take its input in chunks.
     pub fn never_waits(&self) -> bool {
