@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use shared::spec::{Distribution, FieldType, FilterMode, HttpMethod, JsonType, OpSpec};
 
 use crate::egress::Egress;
-use crate::item::{Item, Payload};
+use crate::item::{Item, Payload, Record};
 use crate::signal::Flag;
 
 /// Why an operation failed on an item: a stable `kind` for counting, a
@@ -363,7 +363,15 @@ impl Op {
     fn run_pure(&self, item: &mut Item, rng: &mut SmallRng) -> OpResult {
         match self {
             Op::ParseJson { require, schema } => {
-                item.payload = parse_checked(&item.payload, require, schema)?;
+                // A line is parsed once; on success its text moves into the
+                // record (no copy), on failure the item stays as it was.
+                item.payload = match &mut item.payload {
+                    Payload::Line(line) => {
+                        let fields = parse_fields(line, require, schema)?;
+                        Payload::Record(Record::parsed(fields, std::mem::take(line)))
+                    }
+                    other => parse_checked(other, require, schema)?,
+                };
                 Ok(Verdict::Pass)
             }
             Op::Filter {
@@ -371,10 +379,13 @@ impl Op {
                 values,
                 mode,
             } => {
-                let Payload::Record(map) = &item.payload else {
+                let Payload::Record(record) = &item.payload else {
                     return Err(not_a_record("filter").into());
                 };
-                let matches = map.get(field).is_some_and(|v| values.contains(v));
+                let matches = record
+                    .fields()
+                    .get(field)
+                    .is_some_and(|v| values.contains(v));
                 Ok(if matches == (*mode == FilterMode::Keep) {
                     Verdict::Pass
                 } else {
@@ -382,9 +393,10 @@ impl Op {
                 })
             }
             Op::Map { set, rename } => {
-                let Payload::Record(map) = &mut item.payload else {
+                let Payload::Record(record) = &mut item.payload else {
                     return Err(not_a_record("map").into());
                 };
+                let map = record.fields_mut();
                 for (from, to) in rename {
                     if let Some(v) = map.remove(from) {
                         map.insert(to.clone(), v);
@@ -470,34 +482,58 @@ pub fn parse_checked(
     require: &[String],
     schema: &[(String, FieldType)],
 ) -> Result<Payload, OpError> {
-    let map = match payload {
-        Payload::Record(map) => map.clone(),
-        Payload::Counter(n) => {
+    match payload {
+        Payload::Record(record) => {
+            check_fields(record.fields(), require, schema)?;
+            Ok(Payload::Record(record.clone()))
+        }
+        Payload::Counter(n) => Err(OpError {
+            kind: "not JSON",
+            detail: format!("item {n} is a counter, not a JSON line"),
+            retryable: false,
+        }),
+        Payload::Line(line) => {
+            let fields = parse_fields(line, require, schema)?;
+            Ok(Payload::Record(Record::parsed(fields, line.clone())))
+        }
+    }
+}
+
+/// Parses one JSON line into the fields of a record that matches `schema`
+/// and has the `require`d fields.
+fn parse_fields(
+    line: &str,
+    require: &[String],
+    schema: &[(String, FieldType)],
+) -> Result<Map<String, Value>, OpError> {
+    let map = match serde_json::from_str::<Value>(line) {
+        Ok(Value::Object(map)) => map,
+        Ok(other) => {
             return Err(OpError {
-                kind: "not JSON",
-                detail: format!("item {n} is a counter, not a JSON line"),
+                kind: "not a JSON object",
+                detail: format!("expected a JSON object, got {}", json_type(&other)),
                 retryable: false,
             });
         }
-        Payload::Line(line) => match serde_json::from_str::<Value>(line) {
-            Ok(Value::Object(map)) => map,
-            Ok(other) => {
-                return Err(OpError {
-                    kind: "not a JSON object",
-                    detail: format!("expected a JSON object, got {}", json_type(&other)),
-                    retryable: false,
-                });
-            }
-            Err(e) => {
-                return Err(OpError {
-                    kind: "invalid JSON",
-                    detail: format!("invalid JSON: {e}"),
-                    retryable: false,
-                });
-            }
-        },
+        Err(e) => {
+            return Err(OpError {
+                kind: "invalid JSON",
+                detail: format!("invalid JSON: {e}"),
+                retryable: false,
+            });
+        }
     };
-    check_schema(&map, schema)?;
+    check_fields(&map, require, schema)?;
+    Ok(map)
+}
+
+/// The schema first (its reasons name the field), then `require`.
+fn check_fields(
+    map: &Map<String, Value>,
+    require: &[String],
+    schema: &[(String, FieldType)],
+) -> Result<(), OpError> {
+    check_schema(map, schema)?;
     if let Some(missing) = require.iter().find(|f| !map.contains_key(f.as_str())) {
         return Err(OpError {
             kind: "missing field",
@@ -505,7 +541,7 @@ pub fn parse_checked(
             retryable: false,
         });
     }
-    Ok(Payload::Record(map))
+    Ok(())
 }
 
 /// Checks a record against a `parse_json` schema. Every field that does

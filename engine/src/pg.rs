@@ -142,7 +142,8 @@ impl SinkWriter for PgWriter {
         let mut latest: HashMap<String, &serde_json::Map<String, Value>> = HashMap::new();
         for item in items {
             let (record, key) = keyed(item, &self.key)?;
-            if latest.insert(key.clone(), record).is_none() {
+            let key = key.into_owned();
+            if latest.insert(key.clone(), record.fields()).is_none() {
                 order.push(key);
             }
         }

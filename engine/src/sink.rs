@@ -26,7 +26,7 @@ use shared::spec::{BatchSpec, RetrySpec, SinkSpec};
 
 use crate::confine::SpecPaths;
 use crate::egress::Egress;
-use crate::item::{Item, Payload};
+use crate::item::{Item, Payload, Record};
 use crate::job::JobCore;
 use crate::ops::OpError;
 use crate::policy::backoff;
@@ -288,23 +288,24 @@ impl SinkWriter for FileWriter {
     }
 }
 
-/// The record an item carries and the value of its key field, or the
-/// data error that makes it unwritable to a keyed sink.
+/// The record an item carries and the value of its key field (borrowed
+/// when it is a string), or the data error that makes it unwritable to a
+/// keyed sink.
 pub fn keyed<'a>(
     item: &'a Item,
     key: &str,
-) -> Result<(&'a serde_json::Map<String, serde_json::Value>, String), WriteError> {
-    let Payload::Record(map) = &item.payload else {
+) -> Result<(&'a Record, std::borrow::Cow<'a, str>), WriteError> {
+    let Payload::Record(record) = &item.payload else {
         return Err(WriteError::Data(
             "not a record: put a `parse_json` stage before this sink".into(),
         ));
     };
-    match map.get(key) {
-        Some(serde_json::Value::String(s)) => Ok((map, s.clone())),
+    match record.fields().get(key) {
+        Some(serde_json::Value::String(s)) => Ok((record, s.as_str().into())),
         Some(serde_json::Value::Null) | None => Err(WriteError::Data(format!(
             "record has no `{key}` to upsert on"
         ))),
-        Some(other) => Ok((map, other.to_string())),
+        Some(other) => Ok((record, other.to_string().into())),
     }
 }
 

@@ -1,7 +1,13 @@
 //! The SQLite sink's writer: one connection (SQLite has one writer), WAL
 //! journal, a cached prepared upsert, one transaction per batch.
+//!
+//! Each row's values are bound to the prepared statement in place, borrowed
+//! from the record: the key and text columns are not copied, and the
+//! `record` column is the text the record was parsed from (see
+//! [`crate::item::Record`]), not the fields serialised again.
 
-use rusqlite::{Connection, ErrorCode, params_from_iter, types::Value as SqlValue};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ErrorCode, ToSql};
 use serde_json::Value;
 
 use crate::item::Item;
@@ -66,16 +72,22 @@ fn classify(e: rusqlite::Error) -> WriteError {
     }
 }
 
-fn to_sql(v: Option<&Value>) -> SqlValue {
-    match v {
-        None | Some(Value::Null) => SqlValue::Null,
-        Some(Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(i) => SqlValue::Integer(i),
-            None => SqlValue::Real(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Some(Value::String(s)) => SqlValue::Text(s.clone()),
-        Some(other) => SqlValue::Text(other.to_string()),
+/// A record field as a column value: numbers and booleans as numbers,
+/// strings borrowed, arrays and objects as JSON text, absent as NULL.
+struct Column<'a>(Option<&'a Value>);
+
+impl ToSql for Column<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            None | Some(Value::Null) => ToSqlOutput::Borrowed(ValueRef::Null),
+            Some(Value::Bool(b)) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(i) => ToSqlOutput::Borrowed(ValueRef::Integer(i)),
+                None => ToSqlOutput::Borrowed(ValueRef::Real(n.as_f64().unwrap_or(f64::NAN))),
+            },
+            Some(Value::String(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Some(other) => ToSqlOutput::from(other.to_string()),
+        })
     }
 }
 
@@ -116,16 +128,20 @@ impl SinkWriter for SqliteWriter {
         let tx = self.conn.transaction().map_err(classify)?;
         {
             let mut stmt = tx.prepare_cached(&self.upsert).map_err(classify)?;
+            // Parameters: ?1 key, ?2 record, one per column, then written_at.
+            let written_at = self.columns.len() + 3;
+            stmt.raw_bind_parameter(written_at, now).map_err(classify)?;
             for item in items {
                 let (record, key) = keyed(item, &self.key)?;
-                let mut values = Vec::with_capacity(self.columns.len() + 3);
-                values.push(SqlValue::Text(key));
-                values.push(SqlValue::Text(
-                    serde_json::to_string(record).expect("a JSON map serialises"),
-                ));
-                values.extend(self.columns.iter().map(|c| to_sql(record.get(c))));
-                values.push(SqlValue::Real(now));
-                stmt.execute(params_from_iter(values)).map_err(classify)?;
+                let text = record.to_text();
+                stmt.raw_bind_parameter(1, key.as_ref()).map_err(classify)?;
+                stmt.raw_bind_parameter(2, text.as_ref())
+                    .map_err(classify)?;
+                for (i, c) in self.columns.iter().enumerate() {
+                    stmt.raw_bind_parameter(i + 3, Column(record.fields().get(c)))
+                        .map_err(classify)?;
+                }
+                stmt.raw_execute().map_err(classify)?;
             }
         }
         tx.commit().map_err(classify)
@@ -141,7 +157,7 @@ mod tests {
         let Value::Object(map) = serde_json::from_str(json).unwrap() else {
             panic!()
         };
-        Item::new(0, Payload::Record(map), None)
+        Item::new(0, Payload::Record(map.into()), None)
     }
 
     fn count(path: &std::path::Path, sql: &str) -> i64 {
@@ -176,6 +192,57 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn the_record_column_is_the_parsed_text_and_columns_keep_their_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let cols = vec!["level".to_owned(), "n".to_owned(), "tags".to_owned()];
+        let mut w = SqliteWriter::open(&db, "logs", "id", &cols).unwrap();
+        let line = r#"{"level":"INFO", "id":"a", "n":2.50, "tags":["x"]}"#;
+        let Value::Object(fields) = serde_json::from_str(line).unwrap() else {
+            panic!()
+        };
+        let parsed = Item::new(
+            0,
+            Payload::Record(crate::item::Record::parsed(fields, line.to_owned())),
+            None,
+        );
+        let mut changed = record(r#"{"id":"b","level":"WARN","n":3}"#);
+        if let Payload::Record(r) = &mut changed.payload {
+            r.fields_mut().insert("extra".into(), Value::from(true));
+        }
+        w.write(&[parsed, changed]).unwrap();
+        let conn = Connection::open(&db).unwrap();
+        let row = |key: &str| -> (String, String, String, String) {
+            conn.query_row(
+                "SELECT record, typeof(level), typeof(n), quote(tags) FROM logs WHERE key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            row("a"),
+            (
+                line.to_owned(),
+                "text".into(),
+                "real".into(),
+                r#"'["x"]'"#.into()
+            ),
+            "the line as read, not serialised again"
+        );
+        assert_eq!(
+            row("b"),
+            (
+                r#"{"extra":true,"id":"b","level":"WARN","n":3}"#.to_owned(),
+                "text".into(),
+                "integer".into(),
+                "NULL".into()
+            ),
+            "a changed record is serialised"
+        );
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! * [`stages`] — [`StageSpec`]: the runtime (threads or tasks), workers,
 //!   the input [`QueueSpec`] ([`Capacity`], [`WhenFull`]), timeouts,
 //!   [`RetrySpec`], rate limits and [`OnError`].
-//! * [`ops`] — [`OpSpec`]: the work a stage does on each item.
+//! * [`ops`] — [`OpSpec`]: the work a stage does on each item, and the
+//!   typed schema of `parse_json` ([`FieldType`], [`JsonType`]).
 //! * [`sinks`] — [`SinkSpec`] with its [`BatchSpec`], and the
 //!   [`DeadLetterSpec`] for items that failed for good.
 //! * [`limits`] — the bounds validation enforces, and [`defaults`] for
