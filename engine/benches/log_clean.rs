@@ -114,9 +114,9 @@ fn baseline_rate(input: &Path, db: &Path, n: u64) -> f64 {
     conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .unwrap();
-    conn.execute(&engine::sqlite::create_sql("logs", &columns()), [])
+    conn.execute(&engine::sink::sqlite::create_sql("logs", &columns()), [])
         .unwrap();
-    let sql = engine::sqlite::upsert_sql("logs", &columns());
+    let sql = engine::sink::sqlite::upsert_sql("logs", &columns());
     let mut reader = BufReader::new(std::fs::File::open(input).unwrap());
     let mut line = String::new();
     let mut done = false;

@@ -65,9 +65,9 @@ fn sqlite_baseline(n: u64, path: &std::path::Path) -> f64 {
     let mut conn = rusqlite::Connection::open(path).unwrap();
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
-    conn.execute(&engine::sqlite::create_sql("logs", &columns()), [])
+    conn.execute(&engine::sink::sqlite::create_sql("logs", &columns()), [])
         .unwrap();
-    let sql = engine::sqlite::upsert_sql("logs", &columns());
+    let sql = engine::sink::sqlite::upsert_sql("logs", &columns());
     let mut all = lines(n).peekable();
     while all.peek().is_some() {
         let tx = conn.transaction().unwrap();
@@ -110,7 +110,7 @@ fn pg_baseline(n: u64, table: &str) -> f64 {
     let start = Instant::now();
     let mut client = postgres::Client::connect(&pg_url(), postgres::NoTls).unwrap();
     client
-        .batch_execute(&engine::pg::create_sql(table, &columns()))
+        .batch_execute(&engine::sink::postgres::create_sql(table, &columns()))
         .unwrap();
     let mut all = lines(n).peekable();
     while all.peek().is_some() {
@@ -140,7 +140,7 @@ fn pg_baseline(n: u64, table: &str) -> f64 {
             }
             params.push(&zero);
         }
-        let sql = engine::pg::upsert_sql(table, &columns(), owned.len());
+        let sql = engine::sink::postgres::upsert_sql(table, &columns(), owned.len());
         let mut tx = client.transaction().unwrap();
         tx.execute(sql.as_str(), &params).unwrap();
         tx.commit().unwrap();

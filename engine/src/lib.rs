@@ -55,14 +55,12 @@ pub mod item;
 pub(crate) mod job;
 pub(crate) mod leftovers;
 pub mod ops;
-pub mod pg;
 pub(crate) mod process;
 pub(crate) mod queue;
 pub(crate) mod runtime;
 pub mod signal;
-pub(crate) mod sink;
+pub mod sink;
 pub mod source;
-pub mod sqlite;
 pub mod stage;
 pub mod stats;
 

@@ -86,7 +86,7 @@ fn a_trigger_fault_mid_batch_is_narrowed_to_dead_letters() {
     let (ids, bad) = write_input(&input, 2000, 50, 1_000_000);
     let t = table("fault");
     let mut c = client();
-    c.batch_execute(&engine::pg::create_sql(&t, &["level".into()]))
+    c.batch_execute(&engine::sink::postgres::create_sql(&t, &["level".into()]))
         .unwrap();
     c.batch_execute(&format!(
         "CREATE OR REPLACE FUNCTION {t}_refuse() RETURNS trigger AS $$ BEGIN \

@@ -73,7 +73,7 @@ fn a_fault_in_the_middle_of_a_batch_loses_nothing_and_duplicates_nothing() {
     // The table exists beforehand with a trigger that rejects some rows, so
     // whole batches fail in their middle and must be narrowed down.
     let conn = Connection::open(&db).unwrap();
-    conn.execute_batch(&engine::sqlite::create_sql(
+    conn.execute_batch(&engine::sink::sqlite::create_sql(
         "logs",
         &["level".into(), "n".into()],
     ))

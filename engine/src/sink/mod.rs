@@ -33,6 +33,9 @@ use crate::policy::backoff;
 use crate::queue::{CHUNK, Chunk, Rx, Took};
 use crate::stats::{Laps, NodeStats, Stride};
 
+pub mod postgres;
+pub mod sqlite;
+
 /// Why a write failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteError {
@@ -123,10 +126,9 @@ impl Sink {
                 ..
             } => Sink {
                 writer: Box::new(
-                    crate::sqlite::SqliteWriter::open(paths.get(path)?, table, key, columns)
-                        .map_err(|e| {
-                            crate::fail::other(format_args!("sink sqlite `{path}`"), &e)
-                        })?,
+                    sqlite::SqliteWriter::open(paths.get(path)?, table, key, columns).map_err(
+                        |e| crate::fail::other(format_args!("sink sqlite `{path}`"), &e),
+                    )?,
                 ),
                 retry: Some(*retry),
             },
@@ -150,7 +152,7 @@ impl Sink {
             } => match resolve_url(url) {
                 Some(url) => Sink {
                     writer: Box::new(
-                        crate::pg::PgWriter::open(&url, table, key, columns, *pool_size)
+                        postgres::PgWriter::open(&url, table, key, columns, *pool_size)
                             .map_err(|e| crate::fail::other("sink postgres", &e))?,
                     ),
                     retry: Some(*retry),
@@ -169,18 +171,13 @@ impl Sink {
                     );
                     Sink {
                         writer: Box::new(
-                            crate::sqlite::SqliteWriter::open(
-                                paths.get(path)?,
-                                table,
-                                key,
-                                columns,
-                            )
-                            .map_err(|e| {
-                                crate::fail::other(
-                                    format_args!("sink sqlite fallback `{path}`"),
-                                    &e,
-                                )
-                            })?,
+                            sqlite::SqliteWriter::open(paths.get(path)?, table, key, columns)
+                                .map_err(|e| {
+                                    crate::fail::other(
+                                        format_args!("sink sqlite fallback `{path}`"),
+                                        &e,
+                                    )
+                                })?,
                         ),
                         retry: Some(*retry),
                     }
