@@ -280,14 +280,6 @@ impl SpecPaths {
 #[error("`{0}` was not checked against the files policy")]
 pub struct UncheckedPath(pub String);
 
-// The sink's open still words its errors as strings; it moves to a typed
-// error with `sink/`.
-impl From<UncheckedPath> for String {
-    fn from(e: UncheckedPath) -> Self {
-        e.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

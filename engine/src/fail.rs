@@ -25,14 +25,6 @@ pub enum Failure {
     },
 }
 
-// The sink's open still words its errors as strings; it moves to a typed
-// error with `sink/`.
-impl From<Failure> for String {
-    fn from(f: Failure) -> Self {
-        f.to_string()
-    }
-}
-
 /// `what` failed with an I/O error: its kind is shown, its text logged.
 pub fn io(what: impl std::fmt::Display, e: &std::io::Error) -> Failure {
     tracing::warn!(%what, error = %e, "cannot open");

@@ -64,8 +64,5 @@ pub mod source;
 pub mod stage;
 pub mod stats;
 
-// The sink still names `crate::policy`; it moves with `sink/`.
-pub(crate) use stage::policy;
-
 pub use job::{ControlError, JobHandle, JobOptions, StartError, start};
 pub use runtime::RuntimeError;

@@ -34,8 +34,6 @@ mod supervisor;
 pub use handle::{ControlError, JobHandle};
 pub use options::JobOptions;
 pub use plan::{StartError, start};
-// The sink still names `crate::job::JobCore`; it moves with `sink/`.
-pub(crate) use crate::core::JobCore;
 
 /// A node as the supervisor sees it.
 struct Node {

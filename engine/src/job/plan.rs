@@ -68,8 +68,8 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
     let source_addr = source.local_addr();
     let ingest = source.ingest();
     let runtime = EngineRuntime::named(opts.runtime_threads, &format!("ql-{}-rt", spec.name))?;
-    let sink =
-        Sink::open(&spec.sink, runtime.handle(), &paths, &opts.egress).map_err(StartError::Io)?;
+    let sink = Sink::open(&spec.sink, runtime.handle(), &paths, &opts.egress)
+        .map_err(|e| StartError::Io(e.to_string()))?;
     let seed = match spec.source {
         SourceSpec::Synthetic { seed, .. } => seed,
         _ => 0,
@@ -217,7 +217,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
 
     // Start consumers back to front, then the source.
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
-    let (done_tx, done_rx) = crossbeam_channel::bounded::<Result<(), String>>(1);
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<Result<(), crate::sink::RunError>>(1);
     let mut sink = Some(sink);
     for (k, p) in plan.iter().enumerate().rev() {
         let rx = nodes[k].rx.clone();

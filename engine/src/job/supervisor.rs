@@ -26,7 +26,7 @@ pub(super) struct Supervisor {
     pub(super) threads: Vec<JoinHandle<()>>,
     pub(super) runtime: Option<EngineRuntime>,
     pub(super) lag_stop: CancellationToken,
-    pub(super) done_rx: crossbeam_channel::Receiver<Result<(), String>>,
+    pub(super) done_rx: crossbeam_channel::Receiver<Result<(), crate::sink::RunError>>,
     pub(super) snapshots: watch::Sender<Arc<JobSnapshot>>,
     pub(super) report: Arc<ReportSlot>,
     pub(super) sampler: Sampler,
@@ -49,7 +49,7 @@ impl Supervisor {
             {
                 Ok(result) => {
                     if let Err(e) = result {
-                        self.core.fail(e);
+                        self.core.fail(e.to_string());
                     }
                     // Requests arriving from now on come too late to change
                     // how the run ended.

@@ -15,8 +15,6 @@
 //! Writers that upsert on a key (SQLite) make every retry and replay
 //! idempotent: no duplicate rows, whatever failed in the middle of a batch.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -24,21 +22,49 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rand::Rng;
 use shared::spec::{BatchSpec, RetrySpec, SinkSpec};
 
-use crate::confine::SpecPaths;
+use crate::confine::{SpecPaths, UncheckedPath};
+use crate::core::JobCore;
 use crate::egress::Egress;
+use crate::fail::Failure;
 use crate::item::{Item, Payload, Record};
-use crate::job::JobCore;
 use crate::ops::OpError;
-use crate::policy::backoff;
 use crate::queue::{CHUNK, Chunk, Rx, Took};
+use crate::stage::policy::backoff;
 use crate::stats::{Laps, NodeStats, Stride};
 
+mod file;
+mod http;
+mod null;
 pub mod postgres;
 pub mod sqlite;
 
+use file::{FileWriter, append_at};
+use http::HttpWriter;
+use null::NullWriter;
+use postgres::resolve_url;
+
+/// Why a sink could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum OpenError {
+    /// Its path was never checked against the files policy.
+    #[error(transparent)]
+    Unchecked(#[from] UncheckedPath),
+    /// Its file or database could not be opened.
+    #[error(transparent)]
+    Failed(#[from] Failure),
+    /// A PostgreSQL sink names an unset variable and has no SQLite fallback.
+    #[error("sink postgres: no PostgreSQL configured: set {0} to a postgres:// URL")]
+    NoPostgres(String),
+}
+
+/// Why the sink stopped with a failure: an outage outlasted its retries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("sink write failed: {0}")]
+pub(crate) struct RunError(String);
+
 /// Why a write failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteError {
+pub(crate) enum WriteError {
     /// The target is unavailable; trying again later may succeed.
     Outage(String),
     /// Something in the batch is unacceptable to the target.
@@ -46,7 +72,7 @@ pub enum WriteError {
 }
 
 /// A sink's writing half: writes a batch all-or-nothing where it can.
-pub trait SinkWriter: Send {
+pub(crate) trait SinkWriter: Send {
     /// Writes `items`; on error nothing of the batch may be assumed written
     /// (an upserting writer makes a partial write harmless).
     fn write(&mut self, items: &[Item]) -> Result<(), WriteError>;
@@ -60,16 +86,16 @@ pub trait SinkWriter: Send {
 
 /// Live batching knobs of the sink, shared with the job handle for tuning.
 #[derive(Debug)]
-pub struct BatchCtl {
+pub(crate) struct BatchCtl {
     /// Items per write.
-    pub size: AtomicU32,
+    pub(crate) size: AtomicU32,
     /// Longest wait for a batch to fill, in milliseconds.
-    pub linger_ms: AtomicU64,
+    pub(crate) linger_ms: AtomicU64,
 }
 
 impl BatchCtl {
     /// Knobs starting at `spec` (unbatched sinks write every item at once).
-    pub fn new(spec: Option<BatchSpec>) -> Self {
+    pub(crate) fn new(spec: Option<BatchSpec>) -> Self {
         let spec = spec.unwrap_or(BatchSpec {
             size: 1,
             linger_ms: 0,
@@ -82,7 +108,7 @@ impl BatchCtl {
 }
 
 /// An opened sink, ready to run.
-pub struct Sink {
+pub(crate) struct Sink {
     writer: Box<dyn SinkWriter>,
     retry: Option<RetrySpec>,
 }
@@ -98,12 +124,12 @@ impl Sink {
     /// not the run. `runtime` drives asynchronous clients (HTTP); `paths`
     /// are where the spec's paths were resolved to (they are what is
     /// opened); `egress` is where clients may connect.
-    pub fn open(
+    pub(crate) fn open(
         spec: &SinkSpec,
         runtime: &tokio::runtime::Handle,
         paths: &SpecPaths,
         egress: &Egress,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, OpenError> {
         Ok(match spec {
             SinkSpec::Null => Sink {
                 writer: Box::new(NullWriter),
@@ -160,9 +186,7 @@ impl Sink {
                 None => {
                     let var = url.trim_start_matches("env:");
                     let Some(path) = fallback_sqlite else {
-                        return Err(format!(
-                            "sink postgres: no PostgreSQL configured: set {var} to a postgres:// URL"
-                        ));
+                        return Err(OpenError::NoPostgres(var.to_owned()));
                     };
                     tracing::warn!(
                         variable = var,
@@ -187,108 +211,9 @@ impl Sink {
     }
 }
 
-/// POSTs each batch as JSON lines, driven on the job's runtime.
-struct HttpWriter {
-    client: reqwest::Client,
-    url: String,
-    runtime: tokio::runtime::Handle,
-}
-
-impl SinkWriter for HttpWriter {
-    fn write(&mut self, items: &[Item]) -> Result<(), WriteError> {
-        let mut body = String::new();
-        for item in items {
-            body.push_str(&item.payload.to_line());
-            body.push('\n');
-        }
-        let request = self
-            .client
-            .post(&self.url)
-            .header("content-type", "application/x-ndjson")
-            .body(body);
-        self.runtime.block_on(async {
-            let response = request.send().await.map_err(|e| {
-                // Only the few words of `describe` leave the engine: an OS
-                // error would tell a refused port from a closed one.
-                tracing::debug!(url = %self.url, error = %e, "http sink request failed");
-                match crate::egress::describe(&e) {
-                    // Not transient: every item is refused alike.
-                    crate::egress::REFUSED => WriteError::Data(crate::egress::REFUSED.into()),
-                    reason => WriteError::Outage(format!("POST {}: {reason}", self.url)),
-                }
-            })?;
-            let status = response.status();
-            let _ = response.bytes().await;
-            if status.is_success() {
-                Ok(())
-            } else if status.is_server_error() || status.as_u16() == 429 {
-                Err(WriteError::Outage(format!(
-                    "POST {}: HTTP {}",
-                    self.url,
-                    status.as_u16()
-                )))
-            } else {
-                Err(WriteError::Data(format!("HTTP {}", status.as_u16())))
-            }
-        })
-    }
-}
-
-/// Opens a sink file for appending, creating it and its folder.
-fn append_at(path: &std::path::Path) -> std::io::Result<File> {
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir)?;
-    }
-    OpenOptions::new().create(true).append(true).open(path)
-}
-
-/// The connection string a Postgres sink uses: the URL itself, or the
-/// value of the `env:NAME` variable it names (`None` when unset or empty).
-pub fn resolve_url(url: &str) -> Option<String> {
-    match url.strip_prefix("env:") {
-        Some(name) => std::env::var(name).ok().filter(|v| !v.trim().is_empty()),
-        None => Some(url.to_owned()),
-    }
-}
-
-struct NullWriter;
-
-impl SinkWriter for NullWriter {
-    fn write(&mut self, _items: &[Item]) -> Result<(), WriteError> {
-        Ok(())
-    }
-
-    fn is_instant(&self) -> bool {
-        true
-    }
-}
-
-struct FileWriter {
-    file: File,
-    buf: Vec<u8>,
-}
-
-impl SinkWriter for FileWriter {
-    fn write(&mut self, items: &[Item]) -> Result<(), WriteError> {
-        self.buf.clear();
-        for item in items {
-            self.buf
-                .extend_from_slice(item.payload.to_line().as_bytes());
-            self.buf.push(b'\n');
-        }
-        self.file
-            .write_all(&self.buf)
-            .and_then(|()| self.file.flush())
-            .map_err(|e| WriteError::Outage(format!("write failed: {e}")))
-    }
-}
-
-/// The record an item carries and the value of its key field (borrowed
 /// when it is a string), or the data error that makes it unwritable to a
 /// keyed sink.
-pub fn keyed<'a>(
+pub(crate) fn keyed<'a>(
     item: &'a Item,
     key: &str,
 ) -> Result<(&'a Record, std::borrow::Cow<'a, str>), WriteError> {
@@ -409,13 +334,13 @@ impl Runner<'_> {
 /// Consumes the sink's queue until it closes (drain) or the job aborts,
 /// writing in batches of `batch.size`, or after `batch.linger_ms`. Items
 /// are taken in chunks of at most what the batch still needs.
-pub fn run(
+pub(crate) fn run(
     sink: Sink,
     rx: Rx,
     node: Arc<NodeStats>,
     core: &JobCore,
     batch: &BatchCtl,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let shard = node.shard(0);
     let mut stride = Stride::default();
     let mut runner = Runner {
@@ -497,13 +422,11 @@ pub fn run(
     // (an abort allows one attempt; what fails goes to leftovers).
     let flushed = runner.flush(&mut held).map_err(|Outage(e)| e);
     laps.lap(&shard.0.busy_ns);
-    result
-        .and(flushed)
-        .map_err(|e| format!("sink write failed: {e}"))
+    result.and(flushed).map_err(RunError)
 }
 
 /// Seconds since the Unix epoch, for `written_at` columns.
-pub fn epoch_secs() -> f64 {
+pub(crate) fn epoch_secs() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())

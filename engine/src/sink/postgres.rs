@@ -18,7 +18,7 @@ type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 const MAX_PARAMS: usize = 65_535;
 
 /// Upserts records into a PostgreSQL table.
-pub struct PgWriter {
+pub(crate) struct PgWriter {
     pool: Pool,
     table: String,
     key: String,
@@ -102,28 +102,62 @@ fn text(v: Option<&Value>) -> Option<String> {
     }
 }
 
+/// Why a PostgreSQL writer could not be opened (logged; the user sees
+/// only that it failed).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OpenError {
+    /// The URL does not parse.
+    #[error("bad url: {0}")]
+    BadUrl(postgres::Error),
+    /// No connection could be made.
+    #[error("cannot connect: {0}")]
+    Connect(r2d2::Error),
+    /// The table could not be created.
+    #[error("cannot create table {table}: {error}")]
+    CreateTable {
+        /// The table.
+        table: String,
+        /// What PostgreSQL said.
+        error: postgres::Error,
+    },
+    /// The upsert does not fit the table's actual schema.
+    #[error("table {table} does not fit: {error}")]
+    Misfit {
+        /// The table.
+        table: String,
+        /// What PostgreSQL said.
+        error: postgres::Error,
+    },
+}
+
 impl PgWriter {
     /// Connects, creates the table if missing and checks the statement
     /// against the table's actual schema.
-    pub fn open(
+    pub(crate) fn open(
         url: &str,
         table: &str,
         key: &str,
         columns: &[String],
         pool_size: u32,
-    ) -> Result<Self, String> {
-        let config: postgres::Config = url.parse().map_err(|e| format!("bad url: {e}"))?;
+    ) -> Result<Self, OpenError> {
+        let config: postgres::Config = url.parse().map_err(OpenError::BadUrl)?;
         let manager = PostgresConnectionManager::new(config, NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .connection_timeout(Duration::from_secs(5))
             .build(manager)
-            .map_err(|e| format!("cannot connect: {e}"))?;
-        let mut conn = pool.get().map_err(|e| format!("cannot connect: {e}"))?;
+            .map_err(OpenError::Connect)?;
+        let mut conn = pool.get().map_err(OpenError::Connect)?;
         conn.batch_execute(&create_sql(table, columns))
-            .map_err(|e| format!("cannot create table {table}: {e}"))?;
+            .map_err(|error| OpenError::CreateTable {
+                table: table.to_owned(),
+                error,
+            })?;
         conn.prepare(&upsert_sql(table, columns, 1))
-            .map_err(|e| format!("table {table} does not fit: {e}"))?;
+            .map_err(|error| OpenError::Misfit {
+                table: table.to_owned(),
+                error,
+            })?;
         drop(conn);
         Ok(Self {
             pool,
@@ -178,5 +212,14 @@ impl SinkWriter for PgWriter {
                 .map_err(|e| classify(&e))?;
         }
         tx.commit().map_err(|e| classify(&e))
+    }
+}
+
+/// The connection string a Postgres sink uses: the URL itself, or the
+/// value of the `env:NAME` variable it names (`None` when unset or empty).
+pub(crate) fn resolve_url(url: &str) -> Option<String> {
+    match url.strip_prefix("env:") {
+        Some(name) => std::env::var(name).ok().filter(|v| !v.trim().is_empty()),
+        None => Some(url.to_owned()),
     }
 }

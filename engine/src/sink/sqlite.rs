@@ -15,7 +15,7 @@ use crate::sink::{SinkWriter, WriteError, epoch_secs, keyed};
 
 /// Upserts records into `table`, keyed on a record field.
 #[derive(Debug)]
-pub struct SqliteWriter {
+pub(crate) struct SqliteWriter {
     conn: Connection,
     upsert: String,
     key: String,
@@ -94,7 +94,7 @@ impl ToSql for Column<'_> {
 impl SqliteWriter {
     /// Opens (or creates) the database and table, and checks the upsert
     /// against the table's actual schema.
-    pub fn open(
+    pub(crate) fn open(
         path: &std::path::Path,
         table: &str,
         key: &str,
