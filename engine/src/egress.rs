@@ -7,12 +7,12 @@
 //! be bypassed:
 //!
 //! * at job creation, a URL whose host (and port) is not on the list is
-//!   refused with its field ([`Egress::check_spec`]);
+//!   refused with its field (`Egress::check_spec`);
 //! * at connect time, the client's resolver keeps only the addresses the
 //!   list admits, so a name re-pointed after the check (DNS rebinding) at
 //!   loopback, a private network or a cloud metadata address connects
 //!   nowhere;
-//! * redirects are followed (at most [`MAX_REDIRECTS`]) only to URLs on
+//! * redirects are followed (at most `MAX_REDIRECTS`) only to URLs on
 //!   the list.
 //!
 //! Failures are told in four words only — "refused by policy",

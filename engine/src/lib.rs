@@ -4,48 +4,86 @@
 //! serves no HTTP: the server drives it, and so can a headless CLI or a
 //! benchmark.
 //!
-//! A short tour:
+//! ## The data path, as the folders show it
 //!
-//! * [`job`] — [`start`] builds a job from a `shared::spec::PipelineSpec`
-//!   (source → stages → automatic bridges → sink) and returns a
-//!   [`JobHandle`] to watch, tune, drain and abort it. A supervisor thread
-//!   samples metrics, enforces the drain deadline, and writes the
-//!   [`shared::metrics::JobReport`] whose buckets always add up.
-//! * [`queue`] — the bounded FIFO between nodes, which threads block on
-//!   and tasks await, moved in chunks (one lock and at most one wake-up
-//!   per chunk; `capacity` still counts items), and the `when_full`
-//!   policies applied to each item pushed.
-//! * [`stage`] — thread workers, task workers with a concurrency
-//!   semaphore, and the bridges that hand items across worlds.
-//! * [`ops`] — the work: sleep (latency distributions), spin, the
-//!   deliberately blocking sleep, JSON parsing, filter, map, HTTP
-//!   requests, fault injection.
-//! * [`source`] and [`sink`] — synthetic log lines or a JSON-lines file in;
-//!   a counter, a JSON-lines file, a SQLite table ([`sqlite`]), a
-//!   PostgreSQL table ([`pg`]) or an HTTP endpoint out, in
-//!   batches, with retries for outages and dead letters for bad records.
-//! * [`policy`] — per-attempt timeouts, retries with backoff and jitter,
-//!   rate limits.
+//! An item is born in a **source**, crosses a **queue** into each
+//! **stage** in turn (with a **bridge** wherever the runtime changes
+//! between threads and tasks), and ends in the **sink**, which writes it
+//! in batches. The **job** builds that path from a spec and watches it.
+//!
+//! * [`source`] — the thread that produces items: `mod.rs` holds
+//!   `Source` (opened before the run, so a bad path or busy port fails the
+//!   start), its `run` loop and the emitter that numbers, stamps and hands
+//!   on items in chunks; `synthetic.rs` (counters, log lines —
+//!   [`source::log_line`]), `file.rs` (JSON lines from a saved offset,
+//!   optionally following), `tcp.rs` (a thread per client), `ingest.rs`
+//!   ([`source::IngestHandle`]: lines pushed from outside).
+//! * `queue` — the bounded FIFO between nodes, which threads block on and
+//!   tasks await, moved in chunks (one lock and at most one wake-up per
+//!   chunk; `capacity` still counts items), and the `when_full` policies
+//!   applied to each item pushed. A refused push says whether the job is
+//!   aborting or the consumer is gone (`PushError`).
+//! * [`stage`] — the stages between: `control.rs` (`StageCtl`: starting
+//!   and retiring workers, the concurrency limit; [`stage::ScaleError`]),
+//!   `workers.rs` (thread workers, and task workers under a concurrency
+//!   semaphore), `attempt.rs` (one item's attempts and how it settles),
+//!   `policy.rs` (per-attempt timeouts, retries with backoff and jitter,
+//!   rate limits), `bridge.rs` (the thread that hands items across
+//!   worlds).
+//! * [`ops`] — the work a stage does (the transforms): sleep (latency
+//!   distributions), spin, the deliberately blocking sleep, JSON parsing
+//!   with a typed schema, filter, map, HTTP requests, fault injection.
+//! * [`sink`] — where items end: `mod.rs` holds `Sink` (opened before the
+//!   run), the runner that batches (`BatchCtl`: size and linger, both
+//!   tunable), retries outages and narrows data errors to dead letters,
+//!   and the `SinkWriter` trait; one file per writer — `null.rs`,
+//!   `file.rs`, `http.rs`, [`sink::sqlite`], [`sink::postgres`].
+//! * `job` — the topology: `plan.rs` ([`start`]: spec → source, stages,
+//!   automatic bridges, sink, each with its queue; [`StartError`]),
+//!   `options.rs` ([`JobOptions`]), `handle.rs` ([`JobHandle`] to watch,
+//!   tune, drain and abort; [`ControlError`]), `supervisor.rs` (samples,
+//!   enforces the drain deadline, joins everything and writes the
+//!   [`shared::metrics::JobReport`] whose buckets always add up),
+//!   `sampler.rs` (counters into snapshots; the event-loop lag probe).
+//!
+//! ## What the nodes share, below them
+//!
+//! No node module imports `job`: what they share sits underneath.
+//!
+//! * `core` — `JobCore`, the state every thread and task of a job holds:
+//!   id, seed, stop and abort flags, the produced counter, leftovers and
+//!   dead letters, the job's runtime and task tracker, its lifecycle.
+//! * [`item`] — what flows: a sequence number, a payload, timestamps.
 //! * [`stats`] — sharded counters and HDR histograms per node;
-//!   [`process`] — RSS, threads, FDs and CPU from `/proc`.
-//! * [`fail`] — how a failure to open a source or sink is worded: the
-//!   kind of failure for the user, the OS's or database's text for the log.
-//! * [`leftovers`] — where an abort puts what was queued or in flight.
+//!   `process` — RSS, threads, FDs and CPU from `/proc`.
+//! * `leftovers` — where an abort puts what was queued or in flight, and
+//!   the dead letters (a JSON-lines file or a SQLite table).
+//! * `fail` — how a failure to open a source or sink is worded: the kind
+//!   of failure for the user, the OS's or database's text for the log.
 //! * [`confine`] and [`egress`] — what a spec may touch. `queuelab run`
 //!   lets it reach anything; a shared server ([`JobOptions`]' `files` and
 //!   `egress`) keeps its paths inside files roots and away from the
 //!   store, and its HTTP and PostgreSQL connections on an allow-list.
 //!   [`start`] resolves every path before opening anything and opens
 //!   exactly what it resolved.
-//! * [`runtime`] — each job's own tokio runtime. Async stages run there,
+//! * `runtime` — each job's own tokio runtime. Async stages run there,
 //!   never on the server's runtime, so a pipeline that blocks its event
 //!   loop (the article's classic pitfall, reproduced on purpose) cannot
-//!   freeze the API or the dashboard.
+//!   freeze the API or the dashboard ([`RuntimeError`] if it cannot start).
 //! * [`signal`] — the stop and abort flags both worlds can wait on.
+//!
+//! Errors are typed, one enum per operation (opening a source or sink,
+//! running one, saving an offset, finishing the leftovers or dead
+//! letters); their wording is what users see.
 //!
 //! Shutdown is by draining: only the source is told to stop; each node
 //! stops when its input queue is empty and closed, which cascades to the
 //! sink. A deadline escalates a drain to an abort.
+//!
+//! The public surface is what the server, the benches, the fuzz targets
+//! and the tests use; the rest is `pub(crate)`.
+
+#![warn(missing_docs)]
 
 pub mod confine;
 pub(crate) mod core;

@@ -8,8 +8,8 @@
 //!
 //! Counts are exact. Times are *sampled* when items are very cheap: a clock
 //! read costs ~30 ns, as much as a queue hop, so a [`Stride`] times every
-//! iteration while iterations take longer than [`FAST_ITERATION`] and one
-//! in [`FAST_STRIDE`] above that rate (~500k items/s per worker). Latency
+//! iteration while iterations take longer than `FAST_ITERATION` and one
+//! in `FAST_STRIDE` above that rate (~500k items/s per worker). Latency
 //! percentiles and busy/idle/blocked shares then come from that sample.
 
 use std::collections::BTreeMap;
@@ -48,13 +48,13 @@ pub(crate) fn summarize(h: &Histogram<u64>) -> Latency {
     }
 }
 
-/// Iterations faster than this are timed one in [`FAST_STRIDE`].
+/// Iterations faster than this are timed one in `FAST_STRIDE`.
 pub(crate) const FAST_ITERATION: Duration = Duration::from_micros(2);
 /// How many fast iterations share one timing.
 pub(crate) const FAST_STRIDE: u32 = 16;
 
 /// Decides which iterations of a loop read the clock: all of them while
-/// iterations are slow, one in [`FAST_STRIDE`] while they are fast.
+/// iterations are slow, one in `FAST_STRIDE` while they are fast.
 #[derive(Debug, Clone, Copy)]
 pub struct Stride {
     left: u32,

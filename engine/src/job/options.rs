@@ -45,7 +45,7 @@ impl JobOptions {
 
     /// Checks what `spec` would touch against [`JobOptions::files`] and
     /// [`JobOptions::egress`]: every refusal with its field, or the
-    /// resolved paths [`start`] opens.
+    /// resolved paths [`start`](crate::start) opens.
     pub fn check(&self, spec: &PipelineSpec) -> Result<SpecPaths, SpecError> {
         let mut errors = Vec::new();
         let paths = self

@@ -2,7 +2,7 @@
 //! of the pipeline, behind its own (blocking) queue.
 //!
 //! The runner groups items into batches (`size`, `linger_ms`, both
-//! live-tunable) and hands each batch to a [`SinkWriter`]. Items count as
+//! live-tunable) and hands each batch to a `SinkWriter`. Items count as
 //! *sunk* only once their batch is written. A failed write is classified:
 //!
 //! * an **outage** (busy database, full disk, lost connection) is retried

@@ -1,12 +1,12 @@
 //! Sources: the thread that produces a job's items.
 //!
-//! * this module — [`Source`] (a source opened and ready to run), [`run`]
+//! * this module — `Source` (a source opened and ready to run), `run`
 //!   (its thread's loop), and the emitter that numbers, stamps and hands
 //!   on items in chunks;
-//! * [`synthetic`] — generated counters or log lines ([`log_line`]);
-//! * [`file`] — JSON lines from a file, with a saved offset;
-//! * [`tcp`] — JSON lines from TCP clients;
-//! * [`ingest`] — lines pushed through an [`IngestHandle`].
+//! * `synthetic` — generated counters or log lines ([`log_line`]);
+//! * `file` — JSON lines from a file, with a saved offset;
+//! * `tcp` — JSON lines from TCP clients;
+//! * `ingest` — lines pushed through an [`IngestHandle`].
 
 use std::collections::VecDeque;
 use std::fs::File;

@@ -11,7 +11,7 @@
 //!   neither threads nor tasks ever wait in the other world's way.
 //!
 //! Items move in chunks where no item can wait (see
-//! [`crate::queue`]): a worker takes up to [`CHUNK`] items in one go, runs
+//! `crate::queue`): a worker takes up to `CHUNK` items in one go, runs
 //! them one by one, and hands its results on when it has a chunk or is
 //! about to wait, whichever comes first. An async worker holds one permit
 //! for a chunk of instant items. Stages whose items may wait (sleeps,
@@ -22,14 +22,14 @@
 //! the chunk they hold), or when the job aborts, in which case whatever
 //! they hold goes to leftovers.
 //!
-//! * [`control`] — [`StageCtl`]: starting and retiring workers, the
+//! * `control` — `StageCtl`: starting and retiring workers, the
 //!   concurrency limit; [`ScaleError`] when a tune cannot apply.
-//! * [`workers`] — the thread and task workers.
-//! * [`attempt`] — one item's attempts under the [`policy`], and how it
+//! * `workers` — the thread and task workers.
+//! * `attempt` — one item's attempts under the `policy`, and how it
 //!   settles.
-//! * [`policy`] — per-attempt timeout, retries with backoff and jitter,
+//! * `policy` — per-attempt timeout, retries with backoff and jitter,
 //!   the rate limit.
-//! * [`bridge`] — [`run_bridge`], the thread between two worlds.
+//! * `bridge` — `run_bridge`, the thread between two worlds.
 
 mod attempt;
 mod bridge;
