@@ -282,8 +282,11 @@ impl Runner<'_> {
         if held.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(held);
-        match self.write_retrying(&batch) {
+        // Written in place and cleared after, so the batch's buffer is
+        // reused rather than grown again for every batch.
+        let result = self.write_retrying(held);
+        let batch = held.drain(..);
+        match result {
             Ok(()) => {
                 self.sunk(batch.len());
                 Ok(())
@@ -295,11 +298,13 @@ impl Runner<'_> {
                 Err(Outage(msg))
             }
             Err(WriteError::Data(msg)) if batch.len() == 1 => {
-                self.dead_letter(&batch[0], msg);
+                for item in batch {
+                    self.dead_letter(&item, msg.clone());
+                }
                 Ok(())
             }
             Err(WriteError::Data(_)) => {
-                let mut items = batch.into_iter();
+                let mut items = batch;
                 while let Some(item) = items.next() {
                     match self.write_retrying(std::slice::from_ref(&item)) {
                         Ok(()) => self.sunk(1),
