@@ -18,6 +18,7 @@ use crate::egress::Egress;
 use crate::leftovers::{DeadLetters, Leftovers};
 use crate::queue::Rx;
 use crate::signal::Flag;
+use crate::stats::SourceTime;
 
 /// Where a job is in its life, and what was asked of it.
 pub(crate) struct Lifecycle {
@@ -54,6 +55,8 @@ pub struct JobCore {
     pub produced: AtomicU64,
     /// Blank lines a file or TCP source skipped (never items; reported).
     pub skipped_lines: AtomicU64,
+    /// Where the source's time goes (busy, idle, blocked), for its figures.
+    pub source_time: SourceTime,
     /// The leftovers file.
     pub leftovers: Leftovers,
     /// The dead-letter sink.

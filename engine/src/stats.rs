@@ -91,6 +91,19 @@ impl Stride {
     }
 }
 
+/// The source's time, split as a worker's is: making items (busy),
+/// waiting for input (idle), waiting for room downstream (blocked).
+/// Several producing threads (one per TCP client) add to the same sums.
+#[derive(Debug, Default)]
+pub struct SourceTime {
+    /// Time spent making items.
+    pub busy_ns: AtomicU64,
+    /// Time spent waiting for input.
+    pub idle_ns: AtomicU64,
+    /// Time spent waiting for room in the first queue.
+    pub blocked_ns: AtomicU64,
+}
+
 /// Splits a worker's time into busy, idle and blocked exactly, by laps:
 /// each [`Laps::lap`] books the time since the last one to a counter. A
 /// worker laps where its activity changes (before and after a wait, around

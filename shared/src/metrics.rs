@@ -251,10 +251,32 @@ pub struct JobSnapshot {
     pub end_to_end: Latency,
     /// Source to sink latency, whole run.
     pub end_to_end_total: Latency,
+    /// The source's own figures: what it produces and where its time goes.
+    #[serde(default)]
+    pub source: SourceSnapshot,
     /// Stages, bridges and sink in pipeline order.
     pub nodes: Vec<NodeSnapshot>,
     /// Process health.
     pub process: ProcessSnapshot,
+}
+
+/// The source's own cost, so a user can tell a slow source (busy making
+/// items, e.g. formatting log lines) from a slow pipeline (the source
+/// blocked on a full first queue). Shares are of the source's measured
+/// time; sources driven from outside (HTTP ingest) measure none.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceSnapshot {
+    /// Items produced per second (interval; whole run in reports).
+    pub rate: f64,
+    /// Share of its time spent making items (reading, formatting).
+    pub busy: f64,
+    /// Share of its time spent waiting for input (a rate, a file being
+    /// followed, a client).
+    pub idle: f64,
+    /// Share of its time spent waiting for room in the first queue
+    /// (backpressure reaching the source).
+    pub blocked: f64,
 }
 
 /// Something that happened to a job, with when.
@@ -352,6 +374,9 @@ pub struct JobReport {
     pub throughput: f64,
     /// Source to sink latency over the whole run.
     pub end_to_end: Latency,
+    /// The source's figures over the whole run.
+    #[serde(default)]
+    pub source: SourceSnapshot,
     /// Per node, cumulative.
     pub nodes: Vec<NodeSnapshot>,
     /// Blank lines a `file` or `tcp` source read and skipped. They never
@@ -419,6 +444,7 @@ mod tests {
             balanced: true,
             throughput: 2.0,
             end_to_end: Latency::default(),
+            source: SourceSnapshot::default(),
             nodes: vec![],
             skipped_lines: 2,
             drop_reasons: BTreeMap::new(),

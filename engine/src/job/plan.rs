@@ -30,7 +30,7 @@ use crate::signal::Flag;
 use crate::sink::{BatchCtl, Sink};
 use crate::source::Source;
 use crate::stage::{ScaleError, StageCtl, run_bridge};
-use crate::stats::{NodeInfo, NodeStats};
+use crate::stats::{NodeInfo, NodeStats, SourceTime};
 
 /// Capacity of the handoff queue of an automatic bridge.
 pub const BRIDGE_CAPACITY: u64 = 256;
@@ -98,6 +98,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         stop: Flag::new(),
         produced: AtomicU64::new(0),
         skipped_lines: AtomicU64::new(0),
+        source_time: SourceTime::default(),
         leftovers: Leftovers::new(leftovers_path),
         dead_letters,
         egress: opts.egress.clone(),

@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use shared::metrics::{Accounting, JobSnapshot, NodeKind, NodeSnapshot, ProcessSnapshot};
+use shared::metrics::{
+    Accounting, JobSnapshot, NodeKind, NodeSnapshot, ProcessSnapshot, SourceSnapshot,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::Node;
@@ -56,6 +58,9 @@ pub(super) struct Sampler {
     totals: Vec<Cumulative>,
     end_to_end: Option<Histogram<u64>>,
     prev_sunk: u64,
+    prev_produced: u64,
+    /// The source's busy, idle and blocked time at the last sample.
+    prev_source: [u64; 3],
     process: ProcessSampler,
 }
 
@@ -179,7 +184,7 @@ impl Sampler {
         };
         self.prev_sunk = accounting.sunk;
         let proc = self.process.sample();
-        let snapshot = JobSnapshot {
+        let mut snapshot = JobSnapshot {
             job: core.id.clone(),
             state: Some(core.state()),
             seq: self.seq,
@@ -192,6 +197,7 @@ impl Sampler {
                 summarize(&e2e)
             },
             end_to_end_total: summarize(e2e_total),
+            source: SourceSnapshot::default(),
             nodes: snapshots,
             process: ProcessSnapshot {
                 rss_bytes: proc.rss_bytes,
@@ -202,7 +208,37 @@ impl Sampler {
                 async_tasks: core.handle.metrics().num_alive_tasks() as u64,
             },
         };
+        snapshot.source = self.source(core, snapshot.accounting.produced, dt, whole_run);
         self.seq += 1;
         snapshot
+    }
+
+    /// The source's rate and time shares since the last sample (or over
+    /// the whole run).
+    fn source(
+        &mut self,
+        core: &JobCore,
+        produced: u64,
+        dt: f64,
+        whole_run: bool,
+    ) -> SourceSnapshot {
+        let t = &core.source_time;
+        let cur = [&t.busy_ns, &t.idle_ns, &t.blocked_ns].map(|c| c.load(Ordering::Relaxed));
+        let (base, base_produced) = if whole_run {
+            ([0; 3], 0)
+        } else {
+            (self.prev_source, self.prev_produced)
+        };
+        self.prev_source = cur;
+        self.prev_produced = produced;
+        let [busy, idle, blocked] = [0, 1, 2].map(|i| cur[i].saturating_sub(base[i]) as f64);
+        let time = busy + idle + blocked;
+        let share = |x: f64| if time > 0.0 { x / time } else { 0.0 };
+        SourceSnapshot {
+            rate: produced.saturating_sub(base_produced) as f64 / dt,
+            busy: share(busy),
+            idle: share(idle),
+            blocked: share(blocked),
+        }
     }
 }

@@ -177,6 +177,7 @@ impl Supervisor {
             balanced: whole.accounting.balanced(),
             throughput: whole.throughput,
             end_to_end: whole.end_to_end_total,
+            source: whole.source.clone(),
             nodes: whole.nodes.clone(),
             skipped_lines: self.core.skipped_lines.load(Ordering::Relaxed),
             drop_reasons,

@@ -94,7 +94,8 @@ pub(super) fn run(
             if !follow {
                 break Ok(());
             }
-            if !out.flush() || out.core.stop.wait_timeout(FOLLOW_POLL) {
+            let core = out.core;
+            if !out.flush() || out.wait(|| core.stop.wait_timeout(FOLLOW_POLL)) {
                 break Ok(());
             }
             continue;

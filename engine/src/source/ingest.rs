@@ -170,7 +170,7 @@ impl IngestHandle {
     pub fn push<I: IntoIterator<Item = String>>(&self, lines: I) -> Result<Ingested, IngestError> {
         let flight = self.begin()?;
         let core = &flight.core;
-        let mut out = Emitter::new(core, flight.tx.clone(), &flight.first);
+        let mut out = Emitter::driven(core, flight.tx.clone(), &flight.first);
         let mut done = Ingested::default();
         for line in lines {
             if line.trim().is_empty() {
@@ -204,7 +204,7 @@ impl IngestHandle {
     {
         let flight = self.begin()?;
         let core = &flight.core;
-        let mut out = Emitter::new(core, flight.tx.clone(), &flight.first);
+        let mut out = Emitter::driven(core, flight.tx.clone(), &flight.first);
         let mut done = Ingested::default();
         for line in lines {
             if line.trim().is_empty() {

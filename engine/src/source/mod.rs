@@ -14,7 +14,7 @@ use std::io::{BufReader, Seek, SeekFrom};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use shared::spec::SourceSpec;
@@ -24,7 +24,7 @@ use crate::core::JobCore;
 use crate::fail::Failure;
 use crate::item::{Item, Payload};
 use crate::queue::{CHUNK, Tx};
-use crate::stats::{NodeStats, Stride};
+use crate::stats::{Laps, NodeStats, SourceTime, Stride};
 
 mod file;
 mod ingest;
@@ -193,6 +193,10 @@ struct Emitter<'a> {
     /// Items produced and not yet pushed: handed on a chunk at a time,
     /// and before the source waits for anything (see [`crate::queue`]).
     out: VecDeque<Item>,
+    /// Splits this producer's time into the source's busy, idle and
+    /// blocked time; `None` for producers driven from outside (ingest
+    /// requests), whose time is the clients'.
+    laps: Option<Laps>,
 }
 
 impl<'a> Emitter<'a> {
@@ -204,7 +208,32 @@ impl<'a> Emitter<'a> {
             stride: Stride::default(),
             last_timed: None,
             out: VecDeque::with_capacity(CHUNK),
+            laps: Some(Laps::start()),
         }
+    }
+
+    /// An emitter for items that arrive from outside (HTTP ingest): it
+    /// numbers them but does not measure the source's time.
+    fn driven(core: &'a JobCore, tx: Tx, first: &'a Arc<NodeStats>) -> Self {
+        let mut out = Self::new(core, tx, first);
+        out.laps = None;
+        out
+    }
+
+    /// Books the time since the last lap to one of the source's counters.
+    fn lap(&mut self, counter: fn(&SourceTime) -> &AtomicU64) {
+        if let Some(laps) = &mut self.laps {
+            laps.lap(counter(&self.core.source_time));
+        }
+    }
+
+    /// Runs `wait` (for a timer, a file being followed, a client) as the
+    /// source's idle time.
+    fn wait<T>(&mut self, wait: impl FnOnce() -> T) -> T {
+        self.lap(|t| &t.busy_ns);
+        let got = wait();
+        self.lap(|t| &t.idle_ns);
+        got
     }
 
     /// Produces one item; false when the job is aborting and the source
@@ -222,7 +251,13 @@ impl<'a> Emitter<'a> {
         if self.out.is_empty() {
             return true;
         }
-        match self.tx.push_blocking(&mut self.out, &self.core.abort) {
+        self.lap(|t| &t.busy_ns);
+        let pushed = self.tx.push_blocking(&mut self.out, &self.core.abort);
+        match pushed {
+            Ok(p) if !p.waited => self.lap(|t| &t.busy_ns),
+            _ => self.lap(|t| &t.blocked_ns),
+        }
+        match pushed {
             Ok(_) => true,
             Err(e) => {
                 tracing::debug!(job = %self.core.id, error = %e, "source: push stopped");
@@ -260,6 +295,7 @@ impl Drop for Emitter<'_> {
     /// abort, to leftovers).
     fn drop(&mut self) {
         self.flush();
+        self.lap(|t| &t.busy_ns);
     }
 }
 

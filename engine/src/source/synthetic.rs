@@ -41,7 +41,8 @@ pub(super) fn run(spec: &SourceSpec, out: &mut Emitter<'_>) -> Result<(), RunErr
                 if !out.flush() {
                     return Ok(());
                 }
-                if out.core.stop.wait_timeout(due - now) {
+                let core = out.core;
+                if out.wait(|| core.stop.wait_timeout(due - now)) {
                     return Ok(());
                 }
             }

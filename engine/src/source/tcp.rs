@@ -89,7 +89,7 @@ fn read_client(stream: TcpStream, mut out: Emitter<'_>) -> std::io::Result<()> {
         if reader.buffer().is_empty() && !out.flush() {
             return Ok(());
         }
-        match reader.read_until(b'\n', &mut buf) {
+        match out.wait(|| reader.read_until(b'\n', &mut buf)) {
             Ok(0) => {
                 // The client closed; a last line without a newline counts.
                 flush_line(&mut buf, &mut out);

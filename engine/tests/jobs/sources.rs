@@ -245,3 +245,39 @@ source = { kind = "tcp", bind = "127.0.0.1:0", connections = 3 }
     assert_eq!(report.accounting.produced, 3);
     assert_eq!(report.skipped_lines, 3);
 }
+
+#[test]
+fn the_source_shows_where_its_time_goes_blocked_behind_a_slow_stage_idle_under_a_rate() {
+    // A slow stage behind a tiny queue: the source spends its time waiting
+    // for room, and says so.
+    let report = crate::helpers::run(
+        r#"
+name = "backpressured"
+source = { kind = "synthetic", count = 200, payload = "counter" }
+[[stages]]
+name = "slow"
+workers = 1
+queue = { capacity = 2 }
+op = { kind = "sleep", latency = { dist = "fixed", ms = 2.0 } }
+"#,
+    );
+    crate::helpers::assert_balanced(&report);
+    let s = &report.source;
+    assert!(
+        s.blocked > s.busy && s.blocked > s.idle,
+        "blocked behind the stage: {s:?}"
+    );
+    assert!(s.rate > 0.0, "{s:?}");
+    // A source held to a rate waits for its timer instead.
+    let report = crate::helpers::run(
+        r#"
+name = "paced"
+source = { kind = "synthetic", count = 40, rate = 200.0, payload = "counter" }
+[[stages]]
+name = "fast"
+op = { kind = "spin", micros = 0 }
+"#,
+    );
+    let s = &report.source;
+    assert!(s.idle > s.busy && s.idle > s.blocked, "paced: {s:?}");
+}

@@ -462,6 +462,12 @@ pub fn JobPage() -> impl IntoView {
                     <div class="node-name">{tr("source")}</div>
                     <div class="node-meta">{source_kind}</div>
                     <div class="node-meta">{move || snapshot().map(|s| format!("produced {}", s.accounting.produced)).unwrap_or_default()}</div>
+                    // Where the source's own time goes: busy making items,
+                    // blocked on a full first queue, or idle waiting for input.
+                    <div class="node-meta" data-testid="source-time">{move || snapshot().map(|s| {
+                        let t = &s.source;
+                        format!("{} · busy {:.0}% · blocked {:.0}% · idle {:.0}%", rate(t.rate), t.busy * 100.0, t.blocked * 100.0, t.idle * 100.0)
+                    }).unwrap_or_default()}</div>
                 </div>
                 {move || snapshot().map(|s| {
                     s.nodes.into_iter().map(|n| view! { <span class="arrow" aria-hidden="true">"→"</span><NodeCard node=n /> }).collect_view()

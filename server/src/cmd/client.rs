@@ -484,6 +484,7 @@ mod tests {
             },
             balanced: true,
             throughput: 4.5,
+            source: Default::default(),
             end_to_end: Latency {
                 count: 9,
                 p50_us: 1_000,
