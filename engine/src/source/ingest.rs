@@ -174,6 +174,8 @@ impl IngestHandle {
         let mut done = Ingested::default();
         for line in lines {
             if line.trim().is_empty() {
+                // Not an item, but not lost silently either.
+                core.skipped_lines.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             if core.stop.is_set() {
@@ -208,6 +210,8 @@ impl IngestHandle {
         let mut done = Ingested::default();
         for line in lines {
             if line.trim().is_empty() {
+                // Not an item, but not lost silently either.
+                core.skipped_lines.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             if core.stop.is_set() {

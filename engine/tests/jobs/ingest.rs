@@ -170,3 +170,34 @@ fn a_finished_job_takes_no_more_input() {
         "stopped for good, not `not ready yet`"
     );
 }
+
+#[test]
+fn blank_lines_pushed_to_an_ingest_source_are_counted_not_lost() {
+    let (job, _dir) = start(spec(
+        r#"
+name = "ingest-blank"
+source = { kind = "http_ingest" }
+[[stages]]
+name = "fast"
+op = { kind = "spin", micros = 0 }
+"#,
+    ));
+    let ingest = job.ingest().unwrap();
+    wait_open(&ingest);
+    let from_thread = ingest
+        .push(["a".to_owned(), String::new(), "  ".to_owned()])
+        .unwrap();
+    assert_eq!(from_thread.accepted, 1);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let from_task = rt
+        .block_on(ingest.push_async(vec!["b".to_owned(), "\t".to_owned()]))
+        .unwrap();
+    assert_eq!(from_task.accepted, 1);
+    job.drain().unwrap();
+    let report = job.wait();
+    assert_balanced(&report);
+    assert_eq!(report.accounting.produced, 2);
+    assert_eq!(report.skipped_lines, 3);
+}
