@@ -268,14 +268,22 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         let tx = txs[0].clone();
         let first = nodes[0].stats.clone();
         let c = core.clone();
-        let started = spawn_thread(format!("ql-{}-source", spec.name), move || {
-            if let Err(e) = crate::source::run(source, &c, tx, first) {
-                c.fail(e.to_string());
+        let async_first =
+            first.info.kind == NodeKind::Stage && first.info.runtime == Runtime::Async;
+        if async_first && source.can_run_async() {
+            // Its items start on the runtime of the stage that takes them.
+            core.tracker
+                .spawn_on(crate::source::run_async(source, c, tx, first), &core.handle);
+        } else {
+            let started = spawn_thread(format!("ql-{}-source", spec.name), move || {
+                if let Err(e) = crate::source::run(source, &c, tx, first) {
+                    c.fail(e.to_string());
+                }
+            });
+            match started {
+                Ok(t) => threads.push(t),
+                Err(e) => return Err(abandon(&core, threads, &nodes, e)),
             }
-        });
-        match started {
-            Ok(t) => threads.push(t),
-            Err(e) => return Err(abandon(&core, threads, &nodes, e)),
         }
     }
     // Only workers hold senders now: their exits drive the drain cascade.

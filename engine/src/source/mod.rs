@@ -23,7 +23,7 @@ use crate::confine::{SpecPaths, UncheckedPath};
 use crate::core::JobCore;
 use crate::fail::Failure;
 use crate::item::{Item, Payload};
-use crate::queue::{CHUNK, Tx};
+use crate::queue::{CHUNK, PushError, Pushed, Tx};
 use crate::stats::{Laps, NodeStats, SourceTime, Stride};
 
 mod file;
@@ -244,6 +244,36 @@ impl<'a> Emitter<'a> {
         self.out.len() < CHUNK || self.flush()
     }
 
+    /// [`Emitter::emit`] from a task: yields after every chunk.
+    async fn emit_async(&mut self, payload: Payload) -> bool {
+        let item = self.next_item(payload);
+        self.out.push_back(item);
+        if self.out.len() < CHUNK {
+            return true;
+        }
+        let pushed = self.flush_async().await;
+        tokio::task::yield_now().await;
+        pushed
+    }
+
+    /// [`Emitter::flush`] from a task: awaits room instead of blocking.
+    async fn flush_async(&mut self) -> bool {
+        if self.out.is_empty() {
+            return true;
+        }
+        self.lap(|t| &t.busy_ns);
+        let pushed = self.tx.push(&mut self.out).await;
+        self.after_push(pushed)
+    }
+
+    /// [`Emitter::wait`] from a task.
+    async fn wait_async<T>(&mut self, wait: impl std::future::Future<Output = T>) -> T {
+        self.lap(|t| &t.busy_ns);
+        let got = wait.await;
+        self.lap(|t| &t.idle_ns);
+        got
+    }
+
     /// Hands on what was produced, waiting for room under `block`; false
     /// when the job is aborting (what was not pushed went to leftovers).
     /// Called when the chunk is full and before every wait.
@@ -253,6 +283,12 @@ impl<'a> Emitter<'a> {
         }
         self.lap(|t| &t.busy_ns);
         let pushed = self.tx.push_blocking(&mut self.out, &self.core.abort);
+        self.after_push(pushed)
+    }
+
+    /// Books a push's time; on an error, what was not pushed goes to
+    /// leftovers and the source must stop (false).
+    fn after_push(&mut self, pushed: Result<Pushed, PushError>) -> bool {
         match pushed {
             Ok(p) if !p.waited => self.lap(|t| &t.busy_ns),
             _ => self.lap(|t| &t.blocked_ns),
@@ -297,6 +333,25 @@ impl Drop for Emitter<'_> {
         self.flush();
         self.lap(|t| &t.busy_ns);
     }
+}
+
+impl Source {
+    /// Whether this source can run as a task on the job's runtime (a
+    /// synthetic source does no blocking I/O); the job runs it there when
+    /// the first stage is async.
+    pub(crate) fn can_run_async(&self) -> bool {
+        matches!(self, Source::Synthetic(_))
+    }
+}
+
+/// Runs a source that [`Source::can_run_async`] as a task, until it is
+/// exhausted, stopped or aborted.
+pub(crate) async fn run_async(source: Source, core: Arc<JobCore>, tx: Tx, first: Arc<NodeStats>) {
+    let Source::Synthetic(spec) = source else {
+        unreachable!("only synthetic sources run as tasks")
+    };
+    let mut out = Emitter::new(&core, tx, &first);
+    synthetic::run_async(&spec, &mut out).await;
 }
 
 /// Runs the source until it is exhausted, stopped (drain) or aborted.

@@ -12,54 +12,144 @@ use shared::spec::{Payload as PayloadShape, SourceSpec};
 use super::{Emitter, RunError};
 use crate::item::Payload;
 
+/// What the synthetic source does next.
+enum Next {
+    /// Produce this payload.
+    Emit(Payload),
+    /// Wait until then (the rate), then ask again.
+    WaitUntil(Instant),
+    /// The count or the duration is reached, or the source was stopped.
+    Done,
+}
+
+/// The synthetic source's plan, apart from how it waits: shared by the
+/// thread that runs it and the task that runs it on the job's runtime.
+struct Synth {
+    count: Option<u64>,
+    start: Instant,
+    deadline: Option<Instant>,
+    period: Option<f64>,
+    payload: PayloadShape,
+    malformed_share: f64,
+    duplicate_share: f64,
+    rng: SmallRng,
+}
+
+impl Synth {
+    fn new(spec: &SourceSpec) -> Self {
+        let SourceSpec::Synthetic {
+            count,
+            duration_ms,
+            rate,
+            payload,
+            malformed_share,
+            duplicate_share,
+            seed,
+        } = *spec
+        else {
+            unreachable!("synthetic spec")
+        };
+        let start = Instant::now();
+        Self {
+            count,
+            start,
+            deadline: duration_ms.map(|ms| start + Duration::from_millis(ms)),
+            period: rate.map(|r| 1.0 / r),
+            payload,
+            malformed_share,
+            duplicate_share,
+            rng: SmallRng::seed_from_u64(seed),
+        }
+    }
+
+    /// The next step for item number `seq`.
+    fn next(&mut self, seq: u64, stopping: bool) -> Next {
+        if self.count.is_some_and(|c| seq >= c) || stopping {
+            return Next::Done;
+        }
+        if let Some(period) = self.period {
+            let due = self.start + Duration::from_secs_f64(seq as f64 * period);
+            if due > Instant::now() {
+                return Next::WaitUntil(due);
+            }
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Next::Done;
+        }
+        Next::Emit(match self.payload {
+            PayloadShape::Counter => Payload::Counter(seq),
+            PayloadShape::LogLine => Payload::Line(log_line(
+                seq,
+                self.malformed_share,
+                self.duplicate_share,
+                &mut self.rng,
+            )),
+        })
+    }
+}
+
+/// Runs the synthetic source on the calling thread.
 pub(super) fn run(spec: &SourceSpec, out: &mut Emitter<'_>) -> Result<(), RunError> {
-    let SourceSpec::Synthetic {
-        count,
-        duration_ms,
-        rate,
-        payload,
-        malformed_share,
-        duplicate_share,
-        seed,
-    } = *spec
-    else {
-        unreachable!("synthetic spec")
-    };
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let start = Instant::now();
-    let deadline = duration_ms.map(|ms| start + Duration::from_millis(ms));
-    let period = rate.map(|r| 1.0 / r);
+    let mut synth = Synth::new(spec);
     loop {
         let seq = out.core.produced.load(Ordering::Relaxed);
-        if count.is_some_and(|c| seq >= c) || out.stopping() {
-            return Ok(());
-        }
-        if let Some(period) = period {
-            let due = start + Duration::from_secs_f64(seq as f64 * period);
-            let now = Instant::now();
-            if due > now {
+        match synth.next(seq, out.stopping()) {
+            Next::Done => return Ok(()),
+            Next::WaitUntil(due) => {
                 if !out.flush() {
                     return Ok(());
                 }
                 let core = out.core;
-                if out.wait(|| core.stop.wait_timeout(due - now)) {
+                let wait = due.saturating_duration_since(Instant::now());
+                if out.wait(|| core.stop.wait_timeout(wait)) {
+                    return Ok(());
+                }
+            }
+            Next::Emit(payload) => {
+                if !out.emit(payload) {
                     return Ok(());
                 }
             }
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(());
-        }
-        let item = match payload {
-            PayloadShape::Counter => Payload::Counter(seq),
-            PayloadShape::LogLine => {
-                Payload::Line(log_line(seq, malformed_share, duplicate_share, &mut rng))
+    }
+}
+
+/// Runs the synthetic source as a task on the job's runtime, when the
+/// first stage is async: its items reach the stage's tasks without a
+/// cross-thread wake-up. It yields after every chunk, so it shares the
+/// runtime's threads with the stage it feeds.
+pub(super) async fn run_async(spec: &SourceSpec, out: &mut Emitter<'_>) {
+    let mut synth = Synth::new(spec);
+    loop {
+        let seq = out.core.produced.load(Ordering::Relaxed);
+        match synth.next(seq, out.stopping()) {
+            Next::Done => break,
+            Next::WaitUntil(due) => {
+                if !out.flush_async().await {
+                    return;
+                }
+                let core = out.core;
+                let stopped = out
+                    .wait_async(async {
+                        tokio::select! {
+                            () = core.stop.cancelled() => true,
+                            () = tokio::time::sleep_until(due.into()) => false,
+                        }
+                    })
+                    .await;
+                if stopped {
+                    break;
+                }
             }
-        };
-        if !out.emit(item) {
-            return Ok(());
+            Next::Emit(payload) => {
+                if !out.emit_async(payload).await {
+                    return;
+                }
+            }
         }
     }
+    // Handed on here, not by the emitter's drop, which would block.
+    out.flush_async().await;
 }
 
 const LEVELS: [(&str, f64); 4] = [
