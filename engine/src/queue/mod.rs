@@ -35,7 +35,9 @@
 //! counted against the capacity (and in the depth) until the last of them
 //! starts, so `capacity` bounds what waits for a stage, chunk or not.
 //! Consumers whose items may wait or take long (sleeps, HTTP, rate limits,
-//! retries) take one item at a time, exactly as before.
+//! retries) take one item at a time, exactly as before, and so do the
+//! consumers of a `drop_oldest` queue, whose policy must always find the
+//! oldest item still queued.
 //!
 //! Low rates do not pay for chunks: producers hand a chunk on as soon as
 //! they would otherwise wait (for input, a timer, a socket), never after a
