@@ -11,10 +11,13 @@
 //! between threads and tasks), and ends in the **sink**, which writes it
 //! in batches. The **job** builds that path from a spec and watches it.
 //!
-//! * [`source`] — the thread that produces items: `mod.rs` holds
+//! * [`source`] — the thread that produces items (or, for a synthetic
+//!   source feeding an async first stage, a task on the job's runtime,
+//!   so its items start without a cross-thread wake-up): `mod.rs` holds
 //!   `Source` (opened before the run, so a bad path or busy port fails the
 //!   start), its `run` loop and the emitter that numbers, stamps and hands
-//!   on items in chunks; `synthetic.rs` (counters, log lines —
+//!   on items in chunks and measures the source's own time (busy, idle,
+//!   blocked: `JobSnapshot::source`); `synthetic.rs` (counters, log lines —
 //!   [`source::log_line`]), `file.rs` (JSON lines from a saved offset,
 //!   optionally following), `tcp.rs` (a thread per client), `ingest.rs`
 //!   ([`source::IngestHandle`]: lines pushed from outside).
