@@ -16,7 +16,7 @@
 //!   the list.
 //!
 //! Failures are told in four words only — "refused by policy",
-//! "unreachable", "timed out", "HTTP <status>" — so dead letters cannot be
+//! "unreachable", "timed out", "HTTP `<status>`" — so dead letters cannot be
 //! used to map a network (no OS error text, no refused-versus-closed).
 
 use std::net::{IpAddr, SocketAddr};

@@ -256,7 +256,7 @@ impl Op {
     }
 
     /// Whether the operation only computes, briefly, and never waits:
-    /// such stages take their input in chunks (see [`crate::queue`]).
+    /// such stages take their input in chunks (see the `queue` module).
     /// Sleeps, spins, blocking calls and requests take one item at a time,
     /// so a slow item never holds others back.
     pub fn is_instant(&self) -> bool {
