@@ -6,12 +6,12 @@
 //! `record` column is the text the record was parsed from (see
 //! [`crate::item::Record`]), not the fields serialised again.
 
+use std::borrow::Cow;
+
+use crate::item::{Field, FieldKind, Item};
+use crate::sink::{SinkWriter, WriteError, epoch_secs, keyed};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, ToSql};
-use serde_json::Value;
-
-use crate::item::Item;
-use crate::sink::{SinkWriter, WriteError, epoch_secs, keyed};
 
 /// Upserts records into `table`, keyed on a record field.
 #[derive(Debug)]
@@ -73,20 +73,30 @@ fn classify(e: rusqlite::Error) -> WriteError {
 }
 
 /// A record field as a column value: numbers and booleans as numbers,
-/// strings borrowed, arrays and objects as JSON text, absent as NULL.
-struct Column<'a>(Option<&'a Value>);
+/// strings borrowed from the record's text (decoded only if escaped),
+/// arrays and objects as JSON text, absent as NULL.
+struct Column<'a>(Option<Field<'a>>);
 
 impl ToSql for Column<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self.0 {
-            None | Some(Value::Null) => ToSqlOutput::Borrowed(ValueRef::Null),
-            Some(Value::Bool(b)) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
-            Some(Value::Number(n)) => match n.as_i64() {
+        let Some(field) = self.0 else {
+            return Ok(ToSqlOutput::Borrowed(ValueRef::Null));
+        };
+        Ok(match field.kind() {
+            FieldKind::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            FieldKind::Boolean => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(
+                field.as_bool().unwrap_or_default(),
+            ))),
+            FieldKind::Integer | FieldKind::Number => match field.as_i64() {
                 Some(i) => ToSqlOutput::Borrowed(ValueRef::Integer(i)),
-                None => ToSqlOutput::Borrowed(ValueRef::Real(n.as_f64().unwrap_or(f64::NAN))),
+                None => ToSqlOutput::Borrowed(ValueRef::Real(field.as_f64().unwrap_or(f64::NAN))),
             },
-            Some(Value::String(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Some(other) => ToSqlOutput::from(other.to_string()),
+            FieldKind::String => match field.as_str() {
+                Some(Cow::Borrowed(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+                Some(Cow::Owned(s)) => ToSqlOutput::from(s),
+                None => ToSqlOutput::Borrowed(ValueRef::Null),
+            },
+            FieldKind::Array | FieldKind::Object => ToSqlOutput::from(field.to_json()),
         })
     }
 }
@@ -138,7 +148,7 @@ impl SinkWriter for SqliteWriter {
                 stmt.raw_bind_parameter(2, text.as_ref())
                     .map_err(classify)?;
                 for (i, c) in self.columns.iter().enumerate() {
-                    stmt.raw_bind_parameter(i + 3, Column(record.fields().get(c)))
+                    stmt.raw_bind_parameter(i + 3, Column(record.get(c)))
                         .map_err(classify)?;
                 }
                 stmt.raw_execute().map_err(classify)?;
@@ -152,6 +162,7 @@ impl SinkWriter for SqliteWriter {
 mod tests {
     use super::*;
     use crate::item::Payload;
+    use serde_json::Value;
 
     fn record(json: &str) -> Item {
         let Value::Object(map) = serde_json::from_str(json).unwrap() else {
@@ -201,12 +212,9 @@ mod tests {
         let cols = vec!["level".to_owned(), "n".to_owned(), "tags".to_owned()];
         let mut w = SqliteWriter::open(&db, "logs", "id", &cols).unwrap();
         let line = r#"{"level":"INFO", "id":"a", "n":2.50, "tags":["x"]}"#;
-        let Value::Object(fields) = serde_json::from_str(line).unwrap() else {
-            panic!()
-        };
         let parsed = Item::new(
             0,
-            Payload::Record(crate::item::Record::parsed(fields, line.to_owned())),
+            Payload::Record(crate::item::Record::parse(line.to_owned()).unwrap()),
             None,
         );
         let mut changed = record(r#"{"id":"b","level":"WARN","n":3}"#);
