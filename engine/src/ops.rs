@@ -783,6 +783,100 @@ mod tests {
     }
 
     #[test]
+    fn schema_reads_fields_as_serde_json_would() {
+        // (line, what a schema `f = "integer"` says; None: accepted)
+        let cases: &[(&str, Option<&str>)] = &[
+            (r#"{"f":-0}"#, Some("f: expected integer, got number")),
+            (r#"{"f":-9223372036854775808}"#, None),
+            (
+                r#"{"f":-9223372036854775809}"#,
+                Some("f: expected integer, got number"),
+            ),
+            (
+                r#"{"f":18446744073709551616}"#,
+                Some("f: expected integer, got number"),
+            ),
+            (r#"{"f":"x","f":2}"#, None),
+            (
+                r#"{"f":2,"f":"x"}"#,
+                Some("f: expected integer, got string"),
+            ),
+            (r#"{"\u0066":2}"#, None),
+            (
+                r#"{"f":2,"\u0066":{}}"#,
+                Some("f: expected integer, got object"),
+            ),
+            (r#"{ "f" :  7 }"#, None),
+            (r#"{"g":7}"#, Some("f: missing")),
+        ];
+        let op = schema_op(&[("f", "integer")], &[]);
+        for (text, reason) in cases {
+            let got = refusal(&op, text).map(|(_, detail)| detail);
+            assert_eq!(got.as_deref(), *reason, "{text}");
+        }
+        // Malformed lines keep serde_json's words, position included.
+        for bad in [
+            r#"{"f":1e400}"#,
+            r#"{"f":"\ud800"}"#,
+            r#"{"f":1,}"#,
+            "{\"f\":1} x",
+        ] {
+            let e = serde_json::from_str::<Value>(bad).unwrap_err();
+            assert_eq!(
+                refusal(&op, bad),
+                Some(("invalid JSON", format!("invalid JSON: {e}"))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            refusal(&op, "[1]"),
+            Some((
+                "not a JSON object",
+                "expected a JSON object, got an array".to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn filter_compares_raw_fields_as_values() {
+        let rec = |text: &str| {
+            Item::new(
+                0,
+                parse_record(&Payload::Line(text.into()), &[]).unwrap(),
+                None,
+            )
+        };
+        let keep = |values: Vec<Value>| {
+            Op::new(&OpSpec::Filter {
+                field: "f".into(),
+                values,
+                mode: FilterMode::Keep,
+            })
+        };
+        let op = keep(vec![
+            json!(1),
+            json!(true),
+            json!("a\"b"),
+            json!({"x": [1.5]}),
+        ]);
+        for (text, verdict) in [
+            (r#"{"f":1}"#, Verdict::Pass),
+            (r#"{"f":1.0}"#, Verdict::Filter),
+            (r#"{"f":true}"#, Verdict::Pass),
+            (r#"{"f":"a\"b"}"#, Verdict::Pass),
+            (r#"{"f":"a"}"#, Verdict::Filter),
+            (r#"{"f": { "x" : [ 1.50 ] } }"#, Verdict::Pass),
+            (r#"{"f":null}"#, Verdict::Filter),
+            (r#"{"g":1}"#, Verdict::Filter),
+        ] {
+            assert_eq!(run(&op, &mut rec(text)), Ok(verdict), "{text}");
+        }
+        let nulls = keep(vec![json!(null)]);
+        assert_eq!(run(&nulls, &mut rec(r#"{"f":null}"#)), Ok(Verdict::Pass));
+        assert_eq!(run(&nulls, &mut rec(r#"{"g":1}"#)), Ok(Verdict::Filter));
+    }
+
+    #[test]
     fn schema_and_require_work_together() {
         // The schema is checked first, so its reasons name the field; what
         // only `require` lists keeps its own reason.

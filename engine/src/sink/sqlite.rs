@@ -254,6 +254,55 @@ mod tests {
     }
 
     #[test]
+    fn raw_fields_bind_as_their_values_would() {
+        // Each line written twice: parsed (fields read from the text) and
+        // as a map (fields as serde_json values); the columns must match.
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let cols: Vec<String> = ["s", "i", "f", "b", "o"].map(String::from).into();
+        let mut w = SqliteWriter::open(&db, "logs", "id", &cols).unwrap();
+        let lines = [
+            r#"{"id":"p1","s":"plain","i":-7,"f":1.50,"b":true,"o":{"z":1,"a":[1.0]}}"#,
+            r#"{"id":"p\u00e92","s":"t\tab \ud83d\ude00","i":18446744073709551615,"f":-0,"b":false,"o":[]}"#,
+            r#"{"id":3,"s":null,"i":9223372036854775807,"f":1e300,"o":"x","o":null}"#,
+            r#"{"id":4.50,"i":-9223372036854775809,"f":0.1}"#,
+        ];
+        let (mut parsed, mut built) = (Vec::new(), Vec::new());
+        for (n, line) in lines.iter().enumerate() {
+            let record = crate::item::Record::parse((*line).to_owned()).unwrap();
+            let mut map = record.fields().clone();
+            let key = keyed(&Item::new(0, Payload::Record(record.clone()), None), "id")
+                .unwrap()
+                .1
+                .into_owned();
+            map.insert("id".into(), Value::from(format!("m{n}")));
+            parsed.push(Item::new(0, Payload::Record(record), None));
+            built.push(Item::new(0, Payload::Record(map.into()), None));
+            assert!(!key.is_empty());
+        }
+        w.write(&parsed).unwrap();
+        w.write(&built).unwrap();
+        let conn = Connection::open(&db).unwrap();
+        let row = |key: &str| -> Vec<String> {
+            conn.query_row(
+                "SELECT quote(s), quote(i), quote(f), quote(b), quote(o), typeof(f) FROM logs WHERE key = ?1",
+                [key],
+                |r| (0..6).map(|i| r.get(i)).collect(),
+            )
+            .unwrap()
+        };
+        let keys = ["p1", "p\u{e9}2", "3", "4.5"];
+        for (n, key) in keys.iter().enumerate() {
+            assert_eq!(row(key), row(&format!("m{n}")), "{}", lines[n]);
+        }
+        assert_eq!(
+            row("p1")[4],
+            r#"'{"a":[1.0],"z":1}'"#,
+            "serialised as before"
+        );
+    }
+
+    #[test]
     fn a_bad_record_fails_the_whole_batch_as_a_data_error() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
