@@ -363,10 +363,14 @@ impl<'a> Field<'a> {
             FieldRepr::Raw(raw) => match whole_number(raw) {
                 Some(Whole::Pos(u)) => Some(u as f64),
                 Some(Whole::Neg(i)) => Some(i as f64),
-                None if self.kind() == FieldKind::Number => {
-                    serde_json::from_str::<serde_json::Number>(raw)
-                        .ok()
-                        .and_then(|n| n.as_f64())
+                None if raw
+                    .starts_with(['-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9']) =>
+                {
+                    short_decimal(raw).or_else(|| {
+                        serde_json::from_str::<serde_json::Number>(raw)
+                            .ok()
+                            .and_then(|n| n.as_f64())
+                    })
                 }
                 None => None,
             },
@@ -429,6 +433,18 @@ fn whole_number(raw: &str) -> Option<Whole> {
     }
 }
 
+/// The value of raw JSON number text with no exponent and at most 15
+/// digits. serde_json reads it as the digits as an integer (exact below
+/// 2^53) divided by a power of ten up to 10^15 (exact): one correctly
+/// rounded division, so the correctly rounded value `str::parse` gives.
+fn short_decimal(raw: &str) -> Option<f64> {
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    if digits.len() > 16 || digits.contains(['e', 'E']) {
+        return None;
+    }
+    raw.parse().ok()
+}
+
 /// The text (validated) as a map.
 fn object(text: &str) -> Map<String, Value> {
     serde_json::from_str(text).expect("a parsed record's text is a JSON object")
@@ -442,7 +458,8 @@ fn to_usize(r: &Range<u32>) -> Range<usize> {
 fn key_is(text: &str, span: &Span, name: &str) -> bool {
     let key = to_usize(&span.key);
     if !span.escaped {
-        return text[key] == *name;
+        // Lengths first: most keys differ there, before any slicing.
+        return key.len() == name.len() && text.as_bytes()[key] == *name.as_bytes();
     }
     // With its quotes, the key is a JSON string.
     serde_json::from_str::<Cow<'_, str>>(&text[key.start - 1..key.end + 1]).is_ok_and(|k| k == name)
@@ -1060,6 +1077,13 @@ mod tests {
             #[test]
             fn records_agree_with_serde_json(text in object()) {
                 agree(&text);
+            }
+
+            #[test]
+            fn short_decimals_read_as_serde_json_reads_them(
+                n in "-?(0|[1-9][0-9]{0,14})\\.[0-9]{1,15}|-?[0-9]\\.[0-9]{14,16}",
+            ) {
+                agree(&format!(r#"{{"n":{n}}}"#));
             }
 
             #[test]

@@ -87,10 +87,13 @@ impl ToSql for Column<'_> {
             FieldKind::Boolean => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(
                 field.as_bool().unwrap_or_default(),
             ))),
-            FieldKind::Integer | FieldKind::Number => match field.as_i64() {
-                Some(i) => ToSqlOutput::Borrowed(ValueRef::Integer(i)),
-                None => ToSqlOutput::Borrowed(ValueRef::Real(field.as_f64().unwrap_or(f64::NAN))),
-            },
+            // A whole number too large for i64 is bound as a real.
+            FieldKind::Integer if let Some(i) = field.as_i64() => {
+                ToSqlOutput::Borrowed(ValueRef::Integer(i))
+            }
+            FieldKind::Integer | FieldKind::Number => {
+                ToSqlOutput::Borrowed(ValueRef::Real(field.as_f64().unwrap_or(f64::NAN)))
+            }
             FieldKind::String => match field.as_str() {
                 Some(Cow::Borrowed(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
                 Some(Cow::Owned(s)) => ToSqlOutput::from(s),
