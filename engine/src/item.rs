@@ -123,9 +123,18 @@ impl Record {
         // Not a JSON object, or too long for `u32` ranges: serde_json
         // decides, and words the error.
         match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(fields)) => Ok(Self {
-                repr: Repr::Whole { text, fields },
-            }),
+            Ok(Value::Object(fields)) => {
+                if u32::try_from(text.len()).is_ok() {
+                    // The scan refuses only what serde_json refuses.
+                    tracing::warn!(
+                        len = text.len(),
+                        "a JSON object the record scan refused; kept whole"
+                    );
+                }
+                Ok(Self {
+                    repr: Repr::Whole { text, fields },
+                })
+            }
             Ok(other) => Err(Unparsed {
                 text,
                 error: ParseError::NotObject(json_type(&other)),

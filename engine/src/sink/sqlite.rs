@@ -1,10 +1,11 @@
 //! The SQLite sink's writer: one connection (SQLite has one writer), WAL
 //! journal, a cached prepared upsert, one transaction per batch.
 //!
-//! Each row's values are bound to the prepared statement in place, borrowed
-//! from the record: the key and text columns are not copied, and the
-//! `record` column is the text the record was parsed from (see
-//! [`crate::item::Record`]), not the fields serialised again.
+//! Each row's values are bound to the prepared statement in place, read
+//! with [`crate::item::Record::get`] from the line the record was parsed
+//! from: no map of fields is built, the key and string columns are
+//! borrowed from the line (copied only to decode escapes), and the
+//! `record` column is the line itself, not the fields serialised again.
 
 use std::borrow::Cow;
 
