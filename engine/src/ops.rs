@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::Distribution as _;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use shared::spec::{Distribution, FieldType, FilterMode, HttpMethod, JsonType, OpSpec};
 
 use crate::egress::Egress;
-use crate::item::{Item, Payload, Record};
+use crate::item::{FieldKind, Item, ParseError, Payload, Record};
 use crate::signal::Flag;
 
 /// Why an operation failed on an item: a stable `kind` for counting, a
@@ -367,8 +367,15 @@ impl Op {
                 // record (no copy), on failure the item stays as it was.
                 item.payload = match &mut item.payload {
                     Payload::Line(line) => {
-                        let fields = parse_fields(line, require, schema)?;
-                        Payload::Record(Record::parsed(fields, std::mem::take(line)))
+                        let record = Record::parse(std::mem::take(line)).map_err(|failure| {
+                            *line = failure.text;
+                            unparsed(&failure.error)
+                        })?;
+                        if let Err(e) = check_fields(&record, require, schema) {
+                            *line = record.into_text();
+                            return Err(e.into());
+                        }
+                        Payload::Record(record)
                     }
                     other => parse_checked(other, require, schema)?,
                 };
@@ -383,9 +390,8 @@ impl Op {
                     return Err(not_a_record("filter").into());
                 };
                 let matches = record
-                    .fields()
                     .get(field)
-                    .is_some_and(|v| values.contains(v));
+                    .is_some_and(|f| values.iter().any(|v| f == *v));
                 Ok(if matches == (*mode == FilterMode::Keep) {
                     Verdict::Pass
                 } else {
@@ -484,7 +490,7 @@ pub fn parse_checked(
 ) -> Result<Payload, OpError> {
     match payload {
         Payload::Record(record) => {
-            check_fields(record.fields(), require, schema)?;
+            check_fields(record, require, schema)?;
             Ok(Payload::Record(record.clone()))
         }
         Payload::Counter(n) => Err(OpError {
@@ -493,48 +499,33 @@ pub fn parse_checked(
             retryable: false,
         }),
         Payload::Line(line) => {
-            let fields = parse_fields(line, require, schema)?;
-            Ok(Payload::Record(Record::parsed(fields, line.clone())))
+            let record = Record::parse(line.clone()).map_err(|f| unparsed(&f.error))?;
+            check_fields(&record, require, schema)?;
+            Ok(Payload::Record(record))
         }
     }
 }
 
-/// Parses one JSON line into the fields of a record that matches `schema`
-/// and has the `require`d fields.
-fn parse_fields(
-    line: &str,
-    require: &[String],
-    schema: &[(String, FieldType)],
-) -> Result<Map<String, Value>, OpError> {
-    let map = match serde_json::from_str::<Value>(line) {
-        Ok(Value::Object(map)) => map,
-        Ok(other) => {
-            return Err(OpError {
-                kind: "not a JSON object",
-                detail: format!("expected a JSON object, got {}", json_type(&other)),
-                retryable: false,
-            });
-        }
-        Err(e) => {
-            return Err(OpError {
-                kind: "invalid JSON",
-                detail: format!("invalid JSON: {e}"),
-                retryable: false,
-            });
-        }
-    };
-    check_fields(&map, require, schema)?;
-    Ok(map)
+/// The error of a line that is not a JSON object.
+fn unparsed(error: &ParseError) -> OpError {
+    OpError {
+        kind: match error {
+            ParseError::Invalid(_) => "invalid JSON",
+            ParseError::NotObject(_) => "not a JSON object",
+        },
+        detail: error.to_string(),
+        retryable: false,
+    }
 }
 
 /// The schema first (its reasons name the field), then `require`.
 fn check_fields(
-    map: &Map<String, Value>,
+    record: &Record,
     require: &[String],
     schema: &[(String, FieldType)],
 ) -> Result<(), OpError> {
-    check_schema(map, schema)?;
-    if let Some(missing) = require.iter().find(|f| !map.contains_key(f.as_str())) {
+    check_schema(record, schema)?;
+    if let Some(missing) = require.iter().find(|f| !record.contains_key(f)) {
         return Err(OpError {
             kind: "missing field",
             detail: format!("missing field `{missing}`"),
@@ -547,10 +538,7 @@ fn check_fields(
 /// Checks a record against a `parse_json` schema. Every field that does
 /// not match is named in the reason, as `field: what was wrong`
 /// (`id: missing`, `level: expected string, got integer`), in name order.
-pub fn check_schema(
-    map: &Map<String, Value>,
-    schema: &[(String, FieldType)],
-) -> Result<(), OpError> {
+pub fn check_schema(record: &Record, schema: &[(String, FieldType)]) -> Result<(), OpError> {
     let mut detail = String::new();
     let mut kind = None;
     for (field, ty) in schema {
@@ -569,17 +557,17 @@ pub fn check_schema(
                 continue;
             }
         };
-        match map.get(field) {
+        match record.get(field).map(|f| f.kind()) {
             None if optional => {}
             None => note(&mut detail, &mut kind, "missing field", field, "missing"),
-            Some(Value::Null) if optional => {}
-            Some(value) if has_type(value, want) => {}
-            Some(value) => note(
+            Some(FieldKind::Null) if optional => {}
+            Some(got) if has_type(got, want) => {}
+            Some(got) => note(
                 &mut detail,
                 &mut kind,
                 "wrong type",
                 field,
-                &format!("expected {want}, got {}", type_name(value)),
+                &format!("expected {want}, got {}", got.name()),
             ),
         }
     }
@@ -611,40 +599,16 @@ fn note(
     kind.get_or_insert(k);
 }
 
-/// Whether `value` is of JSON type `want`.
-fn has_type(value: &Value, want: JsonType) -> bool {
+/// Whether a field of type `got` is of schema type `want`.
+fn has_type(got: FieldKind, want: JsonType) -> bool {
     match want {
-        JsonType::String => value.is_string(),
-        JsonType::Integer => value.is_i64() || value.is_u64(),
-        JsonType::Number => value.is_number(),
-        JsonType::Boolean => value.is_boolean(),
-        JsonType::Object => value.is_object(),
-        JsonType::Array => value.is_array(),
+        JsonType::String => got == FieldKind::String,
+        JsonType::Integer => got == FieldKind::Integer,
+        JsonType::Number => matches!(got, FieldKind::Integer | FieldKind::Number),
+        JsonType::Boolean => got == FieldKind::Boolean,
+        JsonType::Object => got == FieldKind::Object,
+        JsonType::Array => got == FieldKind::Array,
         JsonType::Any => true,
-    }
-}
-
-/// The schema type name of a value (`integer` for a whole number).
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -816,6 +780,100 @@ mod tests {
         // Bad JSON is still told apart from a record that does not match.
         assert_eq!(refusal(&op, "[1]").unwrap().0, "not a JSON object");
         assert_eq!(refusal(&op, "{torn").unwrap().0, "invalid JSON");
+    }
+
+    #[test]
+    fn schema_reads_fields_as_serde_json_would() {
+        // (line, what a schema `f = "integer"` says; None: accepted)
+        let cases: &[(&str, Option<&str>)] = &[
+            (r#"{"f":-0}"#, Some("f: expected integer, got number")),
+            (r#"{"f":-9223372036854775808}"#, None),
+            (
+                r#"{"f":-9223372036854775809}"#,
+                Some("f: expected integer, got number"),
+            ),
+            (
+                r#"{"f":18446744073709551616}"#,
+                Some("f: expected integer, got number"),
+            ),
+            (r#"{"f":"x","f":2}"#, None),
+            (
+                r#"{"f":2,"f":"x"}"#,
+                Some("f: expected integer, got string"),
+            ),
+            (r#"{"\u0066":2}"#, None),
+            (
+                r#"{"f":2,"\u0066":{}}"#,
+                Some("f: expected integer, got object"),
+            ),
+            (r#"{ "f" :  7 }"#, None),
+            (r#"{"g":7}"#, Some("f: missing")),
+        ];
+        let op = schema_op(&[("f", "integer")], &[]);
+        for (text, reason) in cases {
+            let got = refusal(&op, text).map(|(_, detail)| detail);
+            assert_eq!(got.as_deref(), *reason, "{text}");
+        }
+        // Malformed lines keep serde_json's words, position included.
+        for bad in [
+            r#"{"f":1e400}"#,
+            r#"{"f":"\ud800"}"#,
+            r#"{"f":1,}"#,
+            "{\"f\":1} x",
+        ] {
+            let e = serde_json::from_str::<Value>(bad).unwrap_err();
+            assert_eq!(
+                refusal(&op, bad),
+                Some(("invalid JSON", format!("invalid JSON: {e}"))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            refusal(&op, "[1]"),
+            Some((
+                "not a JSON object",
+                "expected a JSON object, got an array".to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn filter_compares_raw_fields_as_values() {
+        let rec = |text: &str| {
+            Item::new(
+                0,
+                parse_record(&Payload::Line(text.into()), &[]).unwrap(),
+                None,
+            )
+        };
+        let keep = |values: Vec<Value>| {
+            Op::new(&OpSpec::Filter {
+                field: "f".into(),
+                values,
+                mode: FilterMode::Keep,
+            })
+        };
+        let op = keep(vec![
+            json!(1),
+            json!(true),
+            json!("a\"b"),
+            json!({"x": [1.5]}),
+        ]);
+        for (text, verdict) in [
+            (r#"{"f":1}"#, Verdict::Pass),
+            (r#"{"f":1.0}"#, Verdict::Filter),
+            (r#"{"f":true}"#, Verdict::Pass),
+            (r#"{"f":"a\"b"}"#, Verdict::Pass),
+            (r#"{"f":"a"}"#, Verdict::Filter),
+            (r#"{"f": { "x" : [ 1.50 ] } }"#, Verdict::Pass),
+            (r#"{"f":null}"#, Verdict::Filter),
+            (r#"{"g":1}"#, Verdict::Filter),
+        ] {
+            assert_eq!(run(&op, &mut rec(text)), Ok(verdict), "{text}");
+        }
+        let nulls = keep(vec![json!(null)]);
+        assert_eq!(run(&nulls, &mut rec(r#"{"f":null}"#)), Ok(Verdict::Pass));
+        assert_eq!(run(&nulls, &mut rec(r#"{"g":1}"#)), Ok(Verdict::Filter));
     }
 
     #[test]

@@ -211,8 +211,9 @@ impl Sink {
     }
 }
 
-/// when it is a string), or the data error that makes it unwritable to a
-/// keyed sink.
+/// The record an item carries and the value of its key field (borrowed
+/// from the record's text when it is a string without escapes), or the
+/// data error that makes it unwritable to a keyed sink.
 pub(crate) fn keyed<'a>(
     item: &'a Item,
     key: &str,
@@ -222,13 +223,18 @@ pub(crate) fn keyed<'a>(
             "not a record: put a `parse_json` stage before this sink".into(),
         ));
     };
-    match record.fields().get(key) {
-        Some(serde_json::Value::String(s)) => Ok((record, s.as_str().into())),
-        Some(serde_json::Value::Null) | None => Err(WriteError::Data(format!(
-            "record has no `{key}` to upsert on"
-        ))),
-        Some(other) => Ok((record, other.to_string().into())),
+    match record.get(key) {
+        Some(field) if field.is_null() => Err(missing_key(key)),
+        None => Err(missing_key(key)),
+        Some(field) => Ok((
+            record,
+            field.as_str().unwrap_or_else(|| field.to_json().into()),
+        )),
     }
+}
+
+fn missing_key(key: &str) -> WriteError {
+    WriteError::Data(format!("record has no `{key}` to upsert on"))
 }
 
 /// The sink thread's state.

@@ -1,15 +1,15 @@
 //! The PostgreSQL sink's writer: a small r2d2 pool of connections, one
 //! multi-row `INSERT … ON CONFLICT (key) DO UPDATE` per batch.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
 use postgres::NoTls;
-use postgres::types::ToSql;
+use postgres::types::{Json, ToSql};
 use r2d2_postgres::PostgresConnectionManager;
-use serde_json::Value;
 
-use crate::item::Item;
+use crate::item::{Field, Item, Record};
 use crate::sink::{SinkWriter, WriteError, epoch_secs, keyed};
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
@@ -94,11 +94,12 @@ fn classify(e: &postgres::Error) -> WriteError {
     }
 }
 
-fn text(v: Option<&Value>) -> Option<String> {
-    match v {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => Some(other.to_string()),
+/// A column's text: strings as they are, other values as JSON, null and
+/// absent as NULL.
+fn text(field: Option<Field<'_>>) -> Option<String> {
+    match field? {
+        f if f.is_null() => None,
+        f => Some(f.as_str().map_or_else(|| f.to_json(), Cow::into_owned)),
     }
 }
 
@@ -173,11 +174,11 @@ impl SinkWriter for PgWriter {
         // One statement cannot touch a row twice: keep the last record of
         // each key, as applying the batch in order would.
         let mut order: Vec<String> = Vec::new();
-        let mut latest: HashMap<String, &serde_json::Map<String, Value>> = HashMap::new();
+        let mut latest: HashMap<String, &Record> = HashMap::new();
         for item in items {
             let (record, key) = keyed(item, &self.key)?;
             let key = key.into_owned();
-            if latest.insert(key.clone(), record.fields()).is_none() {
+            if latest.insert(key.clone(), record).is_none() {
                 order.push(key);
             }
         }
@@ -195,7 +196,8 @@ impl SinkWriter for PgWriter {
             for key in chunk {
                 let record = latest[key];
                 keys.push(key.clone());
-                records.push(Value::Object(record.clone()));
+                // The fields (built here if need be) as serde_json writes them.
+                records.push(Json(record.fields()));
                 cols.push(self.columns.iter().map(|c| text(record.get(c))).collect());
             }
             let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(chunk.len() * width);

@@ -1,17 +1,18 @@
 //! The SQLite sink's writer: one connection (SQLite has one writer), WAL
 //! journal, a cached prepared upsert, one transaction per batch.
 //!
-//! Each row's values are bound to the prepared statement in place, borrowed
-//! from the record: the key and text columns are not copied, and the
-//! `record` column is the text the record was parsed from (see
-//! [`crate::item::Record`]), not the fields serialised again.
+//! Each row's values are bound to the prepared statement in place, read
+//! with [`crate::item::Record::get`] from the line the record was parsed
+//! from: no map of fields is built, the key and string columns are
+//! borrowed from the line (copied only to decode escapes), and the
+//! `record` column is the line itself, not the fields serialised again.
 
+use std::borrow::Cow;
+
+use crate::item::{Field, FieldKind, Item};
+use crate::sink::{SinkWriter, WriteError, epoch_secs, keyed};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, ToSql};
-use serde_json::Value;
-
-use crate::item::Item;
-use crate::sink::{SinkWriter, WriteError, epoch_secs, keyed};
 
 /// Upserts records into `table`, keyed on a record field.
 #[derive(Debug)]
@@ -73,20 +74,33 @@ fn classify(e: rusqlite::Error) -> WriteError {
 }
 
 /// A record field as a column value: numbers and booleans as numbers,
-/// strings borrowed, arrays and objects as JSON text, absent as NULL.
-struct Column<'a>(Option<&'a Value>);
+/// strings borrowed from the record's text (decoded only if escaped),
+/// arrays and objects as JSON text, absent as NULL.
+struct Column<'a>(Option<Field<'a>>);
 
 impl ToSql for Column<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self.0 {
-            None | Some(Value::Null) => ToSqlOutput::Borrowed(ValueRef::Null),
-            Some(Value::Bool(b)) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
-            Some(Value::Number(n)) => match n.as_i64() {
-                Some(i) => ToSqlOutput::Borrowed(ValueRef::Integer(i)),
-                None => ToSqlOutput::Borrowed(ValueRef::Real(n.as_f64().unwrap_or(f64::NAN))),
+        let Some(field) = self.0 else {
+            return Ok(ToSqlOutput::Borrowed(ValueRef::Null));
+        };
+        Ok(match field.kind() {
+            FieldKind::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            FieldKind::Boolean => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(
+                field.as_bool().unwrap_or_default(),
+            ))),
+            // A whole number too large for i64 is bound as a real.
+            FieldKind::Integer if let Some(i) = field.as_i64() => {
+                ToSqlOutput::Borrowed(ValueRef::Integer(i))
+            }
+            FieldKind::Integer | FieldKind::Number => {
+                ToSqlOutput::Borrowed(ValueRef::Real(field.as_f64().unwrap_or(f64::NAN)))
+            }
+            FieldKind::String => match field.as_str() {
+                Some(Cow::Borrowed(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+                Some(Cow::Owned(s)) => ToSqlOutput::from(s),
+                None => ToSqlOutput::Borrowed(ValueRef::Null),
             },
-            Some(Value::String(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Some(other) => ToSqlOutput::from(other.to_string()),
+            FieldKind::Array | FieldKind::Object => ToSqlOutput::from(field.to_json()),
         })
     }
 }
@@ -138,7 +152,7 @@ impl SinkWriter for SqliteWriter {
                 stmt.raw_bind_parameter(2, text.as_ref())
                     .map_err(classify)?;
                 for (i, c) in self.columns.iter().enumerate() {
-                    stmt.raw_bind_parameter(i + 3, Column(record.fields().get(c)))
+                    stmt.raw_bind_parameter(i + 3, Column(record.get(c)))
                         .map_err(classify)?;
                 }
                 stmt.raw_execute().map_err(classify)?;
@@ -152,6 +166,7 @@ impl SinkWriter for SqliteWriter {
 mod tests {
     use super::*;
     use crate::item::Payload;
+    use serde_json::Value;
 
     fn record(json: &str) -> Item {
         let Value::Object(map) = serde_json::from_str(json).unwrap() else {
@@ -201,12 +216,9 @@ mod tests {
         let cols = vec!["level".to_owned(), "n".to_owned(), "tags".to_owned()];
         let mut w = SqliteWriter::open(&db, "logs", "id", &cols).unwrap();
         let line = r#"{"level":"INFO", "id":"a", "n":2.50, "tags":["x"]}"#;
-        let Value::Object(fields) = serde_json::from_str(line).unwrap() else {
-            panic!()
-        };
         let parsed = Item::new(
             0,
-            Payload::Record(crate::item::Record::parsed(fields, line.to_owned())),
+            Payload::Record(crate::item::Record::parse(line.to_owned()).unwrap()),
             None,
         );
         let mut changed = record(r#"{"id":"b","level":"WARN","n":3}"#);
@@ -242,6 +254,55 @@ mod tests {
                 "NULL".into()
             ),
             "a changed record is serialised"
+        );
+    }
+
+    #[test]
+    fn raw_fields_bind_as_their_values_would() {
+        // Each line written twice: parsed (fields read from the text) and
+        // as a map (fields as serde_json values); the columns must match.
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let cols: Vec<String> = ["s", "i", "f", "b", "o"].map(String::from).into();
+        let mut w = SqliteWriter::open(&db, "logs", "id", &cols).unwrap();
+        let lines = [
+            r#"{"id":"p1","s":"plain","i":-7,"f":1.50,"b":true,"o":{"z":1,"a":[1.0]}}"#,
+            r#"{"id":"p\u00e92","s":"t\tab \ud83d\ude00","i":18446744073709551615,"f":-0,"b":false,"o":[]}"#,
+            r#"{"id":3,"s":null,"i":9223372036854775807,"f":1e300,"o":"x","o":null}"#,
+            r#"{"id":4.50,"i":-9223372036854775809,"f":0.1}"#,
+        ];
+        let (mut parsed, mut built) = (Vec::new(), Vec::new());
+        for (n, line) in lines.iter().enumerate() {
+            let record = crate::item::Record::parse((*line).to_owned()).unwrap();
+            let mut map = record.fields().clone();
+            let key = keyed(&Item::new(0, Payload::Record(record.clone()), None), "id")
+                .unwrap()
+                .1
+                .into_owned();
+            map.insert("id".into(), Value::from(format!("m{n}")));
+            parsed.push(Item::new(0, Payload::Record(record), None));
+            built.push(Item::new(0, Payload::Record(map.into()), None));
+            assert!(!key.is_empty());
+        }
+        w.write(&parsed).unwrap();
+        w.write(&built).unwrap();
+        let conn = Connection::open(&db).unwrap();
+        let row = |key: &str| -> Vec<String> {
+            conn.query_row(
+                "SELECT quote(s), quote(i), quote(f), quote(b), quote(o), typeof(f) FROM logs WHERE key = ?1",
+                [key],
+                |r| (0..6).map(|i| r.get(i)).collect(),
+            )
+            .unwrap()
+        };
+        let keys = ["p1", "p\u{e9}2", "3", "4.5"];
+        for (n, key) in keys.iter().enumerate() {
+            assert_eq!(row(key), row(&format!("m{n}")), "{}", lines[n]);
+        }
+        assert_eq!(
+            row("p1")[4],
+            r#"'{"a":[1.0],"z":1}'"#,
+            "serialised as before"
         );
     }
 
