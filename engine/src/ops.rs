@@ -375,7 +375,7 @@ impl Op {
                             *line = record.into_text();
                             return Err(e.into());
                         }
-                        Payload::Record(record)
+                        Payload::Record(Box::new(record))
                     }
                     other => parse_checked(other, require, schema)?,
                 };
@@ -501,7 +501,7 @@ pub fn parse_checked(
         Payload::Line(line) => {
             let record = Record::parse(line.clone()).map_err(|f| unparsed(&f.error))?;
             check_fields(&record, require, schema)?;
-            Ok(Payload::Record(record))
+            Ok(Payload::Record(Box::new(record)))
         }
     }
 }

@@ -218,7 +218,9 @@ mod tests {
         let line = r#"{"level":"INFO", "id":"a", "n":2.50, "tags":["x"]}"#;
         let parsed = Item::new(
             0,
-            Payload::Record(crate::item::Record::parse(line.to_owned()).unwrap()),
+            Payload::Record(Box::new(
+                crate::item::Record::parse(line.to_owned()).unwrap(),
+            )),
             None,
         );
         let mut changed = record(r#"{"id":"b","level":"WARN","n":3}"#);
@@ -275,12 +277,15 @@ mod tests {
         for (n, line) in lines.iter().enumerate() {
             let record = crate::item::Record::parse((*line).to_owned()).unwrap();
             let mut map = record.fields().clone();
-            let key = keyed(&Item::new(0, Payload::Record(record.clone()), None), "id")
-                .unwrap()
-                .1
-                .into_owned();
+            let key = keyed(
+                &Item::new(0, Payload::Record(Box::new(record.clone())), None),
+                "id",
+            )
+            .unwrap()
+            .1
+            .into_owned();
             map.insert("id".into(), Value::from(format!("m{n}")));
-            parsed.push(Item::new(0, Payload::Record(record), None));
+            parsed.push(Item::new(0, Payload::Record(Box::new(record)), None));
             built.push(Item::new(0, Payload::Record(map.into()), None));
             assert!(!key.is_empty());
         }
