@@ -56,7 +56,10 @@
 //! * `core` — `JobCore`, the state every thread and task of a job holds:
 //!   id, seed, stop and abort flags, the produced counter, leftovers and
 //!   dead letters, the job's runtime and task tracker, its lifecycle.
-//! * [`item`] — what flows: a sequence number, a payload, timestamps.
+//! * [`item`] — what flows: a sequence number, a payload, timestamps. A
+//!   parsed record is compact: its line plus where each field sits in it,
+//!   read in place by sinks and turned into a map only for ops that
+//!   change fields.
 //! * [`stats`] — sharded counters and HDR histograms per node;
 //!   `process` — RSS, threads, FDs and CPU from `/proc`.
 //! * `leftovers` — where an abort puts what was queued or in flight, and
