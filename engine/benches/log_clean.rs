@@ -13,8 +13,9 @@
 //! Baseline: one loop that reads the same file line by line, parses each
 //! line with serde_json, checks the same required fields, and upserts the
 //! row with the same statement and the same PRAGMAs as the engine's
-//! `SqliteWriter` (WAL, `synchronous = NORMAL`, `wal_autocheckpoint = 10000`, a busy timeout), binding the
-//! line itself as `record`, one transaction per 500 rows.
+//! `SqliteWriter` (WAL, `synchronous = NORMAL`, `wal_autocheckpoint =
+//! 10000`, a busy timeout), binding the line itself as `record`, one
+//! transaction per 500 rows.
 //!
 //! Each side runs twice, alternating; the best run of each gives the ratio.
 #![allow(clippy::print_stdout)]
