@@ -28,6 +28,11 @@ try {
     () => /queue [1-9]/.test(document.querySelector('[data-testid="node-io"] [data-testid="depth"]')?.textContent ?? ""),
     null, { timeout: 30000 });
   report.depth = await text(page, "depth");
+  // The source card says where the source's own time goes.
+  await page.waitForFunction(
+    () => /busy \d+% · blocked \d+% · idle \d+%/.test(document.querySelector('[data-testid="source-time"]')?.textContent ?? ""),
+    null, { timeout: 30000 });
+  report.sourceTime = await text(page, "source-time");
   // Tune the workers and see the running count change (down to two, so
   // the job is still running when we drain it).
   await page.locator('[data-testid="tune-stage"]').selectOption("io");

@@ -108,6 +108,17 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
     let report = run_page("jobs.mjs", &[&server.url, dir.to_str().unwrap()]);
     assert!(report["jobUrl"].as_str().unwrap().starts_with("/jobs/j"));
     assert_eq!(report["workersAfterTune"], 2);
+    // The source's shares of its own time are shown and add up.
+    let source = report["sourceTime"].as_str().unwrap();
+    let shares: Vec<u64> = source
+        .split(['·', ' ', '%'])
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(shares.len(), 3, "busy, blocked, idle: {source}");
+    assert!(
+        (97..=103).contains(&shares.iter().sum::<u64>()),
+        "the shares add up: {source}"
+    );
     assert!(
         report["chartPoints"].as_u64().unwrap() >= 4,
         "the throughput chart draws history"
