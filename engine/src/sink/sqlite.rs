@@ -19,6 +19,8 @@ use rusqlite::{Connection, ErrorCode, ToSql};
 pub(crate) struct SqliteWriter {
     conn: Connection,
     upsert: String,
+    /// The same for [`ROWS`] rows at once.
+    upsert_rows: String,
     key: String,
     columns: Vec<String>,
 }
@@ -28,23 +30,47 @@ fn ident(name: &str) -> String {
     format!("\"{name}\"")
 }
 
-/// The upsert statement for `table` with extra `columns`.
+/// Rows per multi-row upsert: a full batch is written [`ROWS`] rows per
+/// statement, which saves SQLite a statement step and reset per row
+/// (measured on the log-clean pipeline); the rest of a batch goes row by
+/// row.
+pub const ROWS: usize = 32;
+
+/// The upsert statement for `table` with extra `columns`, one row.
 pub fn upsert_sql(table: &str, columns: &[String]) -> String {
+    upsert_rows_sql(table, columns, 1)
+}
+
+/// The upsert statement for `rows` rows. Row `r`'s key is `?(r·n+1)`, its
+/// record `?(r·n+2)`, then its columns (`n` = 2 + columns); every row
+/// shares the last parameter, `written_at`. Rows apply in order, so a key
+/// twice in one statement ends as its last row, as row by row would.
+pub fn upsert_rows_sql(table: &str, columns: &[String], rows: usize) -> String {
     let names: Vec<String> = std::iter::once("key".to_owned())
         .chain(std::iter::once("record".to_owned()))
         .chain(columns.iter().map(|c| ident(c)))
         .chain(std::iter::once("written_at".to_owned()))
         .collect();
-    let params: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+    let per_row = names.len() - 1;
+    let written_at = rows * per_row + 1;
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=per_row)
+                .map(|j| format!("?{}", r * per_row + j))
+                .chain(std::iter::once(format!("?{written_at}")))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
     let updates: Vec<String> = names[1..]
         .iter()
         .map(|n| format!("{n} = excluded.{n}"))
         .collect();
     format!(
-        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT(key) DO UPDATE SET {}",
+        "INSERT INTO {} ({}) VALUES {} ON CONFLICT(key) DO UPDATE SET {}",
         ident(table),
         names.join(", "),
-        params.join(", "),
+        values.join(", "),
         updates.join(", ")
     )
 }
@@ -132,34 +158,63 @@ impl SqliteWriter {
         conn.execute(&create_sql(table, columns), [])?;
         let upsert = upsert_sql(table, columns);
         conn.prepare_cached(&upsert)?;
+        let upsert_rows = upsert_rows_sql(table, columns, ROWS);
+        conn.prepare_cached(&upsert_rows)?;
         Ok(Self {
             conn,
             upsert,
+            upsert_rows,
             key: key.to_owned(),
             columns: columns.to_vec(),
         })
     }
 }
 
+/// Binds one row's key, record and columns from parameter `at + 1` on.
+fn bind_row(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    at: usize,
+    item: &Item,
+    key: &str,
+    columns: &[String],
+) -> Result<(), WriteError> {
+    let (record, key) = keyed(item, key)?;
+    let text = record.to_text();
+    stmt.raw_bind_parameter(at + 1, key.as_ref())
+        .map_err(classify)?;
+    stmt.raw_bind_parameter(at + 2, text.as_ref())
+        .map_err(classify)?;
+    for (i, c) in columns.iter().enumerate() {
+        stmt.raw_bind_parameter(at + i + 3, Column(record.get(c)))
+            .map_err(classify)?;
+    }
+    Ok(())
+}
+
 impl SinkWriter for SqliteWriter {
     fn write(&mut self, items: &[Item]) -> Result<(), WriteError> {
         let now = epoch_secs();
         let tx = self.conn.transaction().map_err(classify)?;
+        // Parameters per row: key, record, one per column; then written_at.
+        let per_row = self.columns.len() + 2;
+        let whole = items.len() / ROWS * ROWS;
+        {
+            let mut stmt = tx.prepare_cached(&self.upsert_rows).map_err(classify)?;
+            stmt.raw_bind_parameter(ROWS * per_row + 1, now)
+                .map_err(classify)?;
+            for rows in items[..whole].chunks_exact(ROWS) {
+                for (r, item) in rows.iter().enumerate() {
+                    bind_row(&mut stmt, r * per_row, item, &self.key, &self.columns)?;
+                }
+                stmt.raw_execute().map_err(classify)?;
+            }
+        }
         {
             let mut stmt = tx.prepare_cached(&self.upsert).map_err(classify)?;
-            // Parameters: ?1 key, ?2 record, one per column, then written_at.
-            let written_at = self.columns.len() + 3;
-            stmt.raw_bind_parameter(written_at, now).map_err(classify)?;
-            for item in items {
-                let (record, key) = keyed(item, &self.key)?;
-                let text = record.to_text();
-                stmt.raw_bind_parameter(1, key.as_ref()).map_err(classify)?;
-                stmt.raw_bind_parameter(2, text.as_ref())
-                    .map_err(classify)?;
-                for (i, c) in self.columns.iter().enumerate() {
-                    stmt.raw_bind_parameter(i + 3, Column(record.get(c)))
-                        .map_err(classify)?;
-                }
+            stmt.raw_bind_parameter(per_row + 1, now)
+                .map_err(classify)?;
+            for item in &items[whole..] {
+                bind_row(&mut stmt, 0, item, &self.key, &self.columns)?;
                 stmt.raw_execute().map_err(classify)?;
             }
         }
@@ -314,6 +369,36 @@ mod tests {
             r#"'{"a":[1.0],"z":1}'"#,
             "serialised as before"
         );
+    }
+
+    #[test]
+    fn a_batch_goes_in_multi_row_statements_and_the_rest_row_by_row_with_the_same_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let cols = ["level".to_owned()];
+        let mut w = SqliteWriter::open(&db, "logs", "id", &cols).unwrap();
+        // Two full statements and six rows alone; key k3 comes twice inside
+        // the first statement and once more among the single rows.
+        let mut batch: Vec<Item> = (0..2 * ROWS + 5)
+            .map(|i| record(&format!(r#"{{"id":"k{i}","level":"L{i}"}}"#)))
+            .collect();
+        batch[10] = record(r#"{"id":"k3","level":"second"}"#);
+        batch.push(record(r#"{"id":"k3","level":"last"}"#));
+        w.write(&batch).unwrap();
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM logs"),
+            (2 * ROWS + 5 - 1) as i64
+        );
+        let level: String = Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT level FROM logs WHERE key = 'k3'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(level, "last", "rows apply in order");
+        let level: String = Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT level FROM logs WHERE key = 'k40'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(level, "L40");
     }
 
     #[test]
