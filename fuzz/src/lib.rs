@@ -153,12 +153,24 @@ pub fn parse_json_line(data: &[u8]) {
         let mut item = Item::new(0, Payload::Line(line.to_owned()), None);
         match op.run_blocking(&mut item, &mut rng, &abort, None) {
             Ok(Verdict::Pass) => {
-                let Payload::Record(map) = &item.payload else {
+                let Payload::Record(record) = &item.payload else {
                     panic!("parse_json passed a non-record: {:?}", item.payload);
                 };
-                let map = map.fields();
+                let map = record.fields();
                 for field in &require {
                     assert!(map.contains_key(field), "passed without `{field}`");
+                }
+                // What sinks read in place agrees with the map built from
+                // the text, field by field.
+                for (key, value) in map {
+                    let field = record
+                        .get(key)
+                        .unwrap_or_else(|| panic!("`{key}` is in the map but not found in place"));
+                    assert!(
+                        same_json(&field.to_value(), value),
+                        "`{key}` reads {:?} in place, {value:?} in the map",
+                        field.to_value()
+                    );
                 }
                 // Replay: the record as a line, through the op again.
                 let written = item.payload.to_line();
