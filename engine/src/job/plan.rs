@@ -130,12 +130,12 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
     }
 
     // Lay out the nodes: stages in order, a bridge wherever the runtime
-    // changes, the sink last. A queue is awaiting when tasks are on either
-    // end of it; threads (source, bridges, sink) use the blocking API of
-    // an awaiting queue when they must.
+    // changes, the sink last. Every queue serves threads and tasks alike;
+    // bridges stand where the world changes, so the hand-off shows.
     enum Plan {
         Stage(usize),
-        Bridge(Runtime, Runtime),
+        /// A bridge into the world of the runtime it names.
+        Bridge(Runtime),
         Sink,
     }
     let mut plan = Vec::new();
@@ -144,68 +144,59 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         if let Some(p) = prev
             && p != stage.runtime
         {
-            plan.push(Plan::Bridge(p, stage.runtime));
+            plan.push(Plan::Bridge(stage.runtime));
         }
         plan.push(Plan::Stage(i));
         prev = Some(stage.runtime);
     }
     // The sink is a thread: an async last stage reaches it through a bridge.
     if prev == Some(Runtime::Async) {
-        plan.push(Plan::Bridge(Runtime::Async, Runtime::Thread));
+        plan.push(Plan::Bridge(Runtime::Thread));
     }
     plan.push(Plan::Sink);
 
     let mut infos = Vec::new();
     for (k, p) in plan.iter().enumerate() {
-        let (info, awaiting) = match *p {
+        let info = match *p {
             Plan::Stage(i) => {
                 let s = &spec.stages[i];
-                (
-                    NodeInfo {
-                        name: s.name.clone(),
-                        kind: NodeKind::Stage,
-                        runtime: s.runtime,
-                        capacity: s.queue.capacity,
-                        when_full: s.queue.when_full,
-                    },
-                    s.runtime == Runtime::Async,
-                )
+                NodeInfo {
+                    name: s.name.clone(),
+                    kind: NodeKind::Stage,
+                    runtime: s.runtime,
+                    capacity: s.queue.capacity,
+                    when_full: s.queue.when_full,
+                }
             }
-            Plan::Bridge(from, to) => {
+            Plan::Bridge(to) => {
                 let name = |j: usize| match plan.get(j) {
                     Some(Plan::Stage(i)) => spec.stages[*i].name.clone(),
                     _ => "sink".into(),
                 };
-                (
-                    NodeInfo {
-                        name: format!("bridge:{}->{}", name(k - 1), name(k + 1)),
-                        kind: NodeKind::Bridge,
-                        runtime: to,
-                        capacity: Capacity::Bounded(BRIDGE_CAPACITY),
-                        when_full: WhenFull::Block,
-                    },
-                    from == Runtime::Async,
-                )
-            }
-            Plan::Sink => (
                 NodeInfo {
-                    name: "sink".into(),
-                    kind: NodeKind::Sink,
-                    runtime: Runtime::Thread,
-                    capacity: Capacity::Bounded(SINK_CAPACITY),
+                    name: format!("bridge:{}->{}", name(k - 1), name(k + 1)),
+                    kind: NodeKind::Bridge,
+                    runtime: to,
+                    capacity: Capacity::Bounded(BRIDGE_CAPACITY),
                     when_full: WhenFull::Block,
-                },
-                false,
-            ),
+                }
+            }
+            Plan::Sink => NodeInfo {
+                name: "sink".into(),
+                kind: NodeKind::Sink,
+                runtime: Runtime::Thread,
+                capacity: Capacity::Bounded(SINK_CAPACITY),
+                when_full: WhenFull::Block,
+            },
         };
-        infos.push((info, awaiting));
+        infos.push(info);
     }
     let batch_ctl = Arc::new(BatchCtl::new(spec.sink.batch()));
     let mut txs = Vec::new();
     let mut nodes = Vec::new();
-    for (info, awaiting) in infos {
+    for info in infos {
         let stats = Arc::new(NodeStats::new(info.clone()));
-        let (tx, rx) = channel(info.capacity, info.when_full, awaiting, stats.clone());
+        let (tx, rx) = channel(info.capacity, info.when_full, stats.clone());
         txs.push(tx);
         nodes.push(Node {
             stats,
@@ -240,7 +231,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
                     Err(e) => return Err(abandon(&core, threads, &nodes, e)),
                 }
             }
-            Plan::Bridge(..) => {
+            Plan::Bridge(_) => {
                 let tx = txs[k + 1].clone();
                 stats.workers.store(1, Ordering::Relaxed);
                 let started = spawn_thread(format!("ql-{}-bridge-{k}", spec.name), move || {

@@ -120,14 +120,8 @@ impl Shared {
     }
 }
 
-/// Creates a node's queue. `awaiting` says its consumers are tasks (the
-/// queue works the same either way; the flag is what the plan promised).
-pub fn channel(
-    capacity: Capacity,
-    policy: WhenFull,
-    awaiting: bool,
-    stats: Arc<NodeStats>,
-) -> (Tx, Rx) {
+/// Creates a node's queue; threads and tasks use it alike.
+pub fn channel(capacity: Capacity, policy: WhenFull, stats: Arc<NodeStats>) -> (Tx, Rx) {
     let capacity = match capacity {
         Capacity::Bounded(n) => usize::try_from(n).unwrap_or(usize::MAX).max(1),
         Capacity::Unbounded => usize::MAX,
@@ -145,10 +139,7 @@ pub fn channel(
         not_empty: Event::new(),
         not_full: Event::new(),
     });
-    (
-        Tx::new(shared.clone(), policy, stats),
-        Rx::new(shared, awaiting),
-    )
+    (Tx::new(shared.clone(), policy, stats), Rx::new(shared))
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@ use crate::item::Item;
 #[derive(Debug)]
 pub struct Rx {
     shared: Arc<Shared>,
-    awaiting: bool,
 }
 
 /// What a wait for input ended with.
@@ -98,8 +97,8 @@ impl Drop for Chunk {
 }
 
 impl Rx {
-    pub(super) fn new(shared: Arc<Shared>, awaiting: bool) -> Self {
-        Self { shared, awaiting }
+    pub(super) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
     }
 
     /// Moves up to `max` items into `into` under the lock: `Some(Items)`,
@@ -221,7 +220,6 @@ impl Clone for Rx {
         self.shared.lock().receivers += 1;
         Self {
             shared: self.shared.clone(),
-            awaiting: self.awaiting,
         }
     }
 }

@@ -50,7 +50,7 @@ fn policies_on_a_full_queue_item_by_item_and_in_one_chunk() {
             (WhenFull::DropOldest, vec![2, 3], 2),
         ] {
             let s = stats();
-            let (tx, rx) = channel(Capacity::Bounded(2), policy, false, s.clone());
+            let (tx, rx) = channel(Capacity::Bounded(2), policy, s.clone());
             let mut refused = 0;
             if chunked {
                 let mut all = items(0..4);
@@ -77,7 +77,7 @@ fn policies_on_a_full_queue_item_by_item_and_in_one_chunk() {
 fn a_taken_chunk_counts_against_capacity_until_its_last_item_is_popped() {
     let abort = Flag::new();
     let s = stats();
-    let (tx, rx) = channel(Capacity::Bounded(3), WhenFull::Reject, false, s.clone());
+    let (tx, rx) = channel(Capacity::Bounded(3), WhenFull::Reject, s.clone());
     tx.push_blocking(&mut items(0..3), &abort).unwrap();
     let mut chunk = Chunk::new(&rx);
     assert_eq!(rx.try_take(CHUNK, &mut chunk), 3);
@@ -105,7 +105,7 @@ fn a_taken_chunk_counts_against_capacity_until_its_last_item_is_popped() {
 #[test]
 fn block_pushes_what_fits_waits_for_the_rest_then_aborts_with_the_rest_back() {
     let abort = Arc::new(Flag::new());
-    let (tx, rx) = channel(Capacity::Bounded(2), WhenFull::Block, false, stats());
+    let (tx, rx) = channel(Capacity::Bounded(2), WhenFull::Block, stats());
     let a = abort.clone();
     let t = std::thread::spawn(move || {
         let mut all = items(0..5);
@@ -131,7 +131,7 @@ fn block_pushes_what_fits_waits_for_the_rest_then_aborts_with_the_rest_back() {
 #[test]
 fn a_task_waits_for_room_and_an_abort_hands_the_items_back() {
     let rt = runtime();
-    let (tx, rx) = channel(Capacity::Bounded(1), WhenFull::Block, true, stats());
+    let (tx, rx) = channel(Capacity::Bounded(1), WhenFull::Block, stats());
     rt.block_on(tx.push_one(item(0))).unwrap();
     let consumer = {
         let rx = rx.clone();
@@ -164,7 +164,7 @@ fn a_task_waits_for_room_and_an_abort_hands_the_items_back() {
 fn consumers_see_the_queue_close_when_the_last_producer_goes() {
     let rt = runtime();
     let abort = Flag::new();
-    let (tx, rx) = channel(Capacity::Bounded(4), WhenFull::Block, true, stats());
+    let (tx, rx) = channel(Capacity::Bounded(4), WhenFull::Block, stats());
     let tx2 = tx.clone();
     tx.push_blocking(&mut items(0..2), &abort).unwrap();
     drop(tx);
@@ -189,7 +189,7 @@ fn consumers_see_the_queue_close_when_the_last_producer_goes() {
 
 #[test]
 fn a_push_to_a_queue_without_consumers_says_so() {
-    let (tx, rx) = channel(Capacity::Bounded(1), WhenFull::Block, false, stats());
+    let (tx, rx) = channel(Capacity::Bounded(1), WhenFull::Block, stats());
     drop(rx);
     match tx.push_one_blocking(item(0), &Flag::new()) {
         Err((PushError::Disconnected, i)) => assert_eq!(i.seq, 0),
@@ -200,7 +200,7 @@ fn a_push_to_a_queue_without_consumers_says_so() {
 #[test]
 fn many_producers_and_consumers_move_every_item_once() {
     let abort = Arc::new(Flag::new());
-    let (tx, rx) = channel(Capacity::Bounded(7), WhenFull::Block, false, stats());
+    let (tx, rx) = channel(Capacity::Bounded(7), WhenFull::Block, stats());
     let producers: Vec<_> = (0..3u64)
         .map(|p| {
             let (tx, abort) = (tx.clone(), abort.clone());

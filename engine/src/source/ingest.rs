@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::Emitter;
 use crate::core::JobCore;
 use crate::item::Payload;
-use crate::queue::{POLL, Tx};
+use crate::queue::{POLL, PushError, Pushed, Tx};
 use crate::stats::NodeStats;
 
 /// How an ingest request went.
@@ -173,24 +173,12 @@ impl IngestHandle {
         let mut out = Emitter::driven(core, flight.tx.clone(), &flight.first);
         let mut done = Ingested::default();
         for line in lines {
-            if line.trim().is_empty() {
-                // Not an item, but not lost silently either.
-                core.skipped_lines.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = take_line(&mut out, &mut done, line) else {
                 continue;
-            }
-            if core.stop.is_set() {
-                done.not_taken += 1;
-                continue;
-            }
-            let item = out.next_item(Payload::Line(line));
+            };
             let unsettled = Unsettled(Some(&core.produced));
-            match out.tx.push_one_blocking(item, &core.abort) {
-                Ok(pushed) => {
-                    unsettled.settled();
-                    done.add(pushed.refused > 0);
-                }
-                Err(_) => done.not_taken += 1,
-            }
+            let pushed = out.tx.push_one_blocking(item, &core.abort);
+            done.settle(unsettled, pushed.map_err(|(e, _)| e));
         }
         Ok(done)
     }
@@ -209,37 +197,53 @@ impl IngestHandle {
         let mut out = Emitter::driven(core, flight.tx.clone(), &flight.first);
         let mut done = Ingested::default();
         for line in lines {
-            if line.trim().is_empty() {
-                // Not an item, but not lost silently either.
-                core.skipped_lines.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = take_line(&mut out, &mut done, line) else {
                 continue;
-            }
-            if core.stop.is_set() {
-                done.not_taken += 1;
-                continue;
-            }
-            let item = out.next_item(Payload::Line(line));
+            };
             let unsettled = Unsettled(Some(&core.produced));
             // Awaits room in either kind of queue; an abort closes the
             // queue, which hands the item back here.
-            match out.tx.push_one(item).await {
-                Ok(pushed) => {
-                    unsettled.settled();
-                    done.add(pushed.refused > 0);
-                }
-                Err(_) => done.not_taken += 1,
-            }
+            let pushed = out.tx.push_one(item).await;
+            done.settle(unsettled, pushed.map_err(|(e, _)| e));
         }
         Ok(done)
     }
 }
 
 impl Ingested {
-    fn add(&mut self, refused: bool) {
-        if refused {
-            self.refused += 1;
-        } else {
-            self.accepted += 1;
+    /// Counts how one line's push ended: taken (accepted, or refused by
+    /// the queue's policy) or handed back to the client.
+    fn settle(&mut self, unsettled: Unsettled<'_>, pushed: Result<Pushed, PushError>) {
+        match pushed {
+            Ok(pushed) => {
+                unsettled.settled();
+                if pushed.refused > 0 {
+                    self.refused += 1;
+                } else {
+                    self.accepted += 1;
+                }
+            }
+            Err(_) => self.not_taken += 1,
         }
     }
+}
+
+/// One pushed line, before its push: `None` for a blank line (counted as
+/// skipped, not lost silently) and for a line that came after a stop
+/// (handed back to the client); else the numbered item.
+fn take_line(
+    out: &mut Emitter<'_>,
+    done: &mut Ingested,
+    line: String,
+) -> Option<crate::item::Item> {
+    let core = out.core;
+    if line.trim().is_empty() {
+        core.skipped_lines.fetch_add(1, Ordering::Relaxed);
+        return None;
+    }
+    if core.stop.is_set() {
+        done.not_taken += 1;
+        return None;
+    }
+    Some(out.next_item(Payload::Line(line)))
 }
