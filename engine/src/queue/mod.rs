@@ -85,6 +85,10 @@ struct Shared {
     queued: AtomicUsize,
     /// Most items queued plus held (`usize::MAX` when unbounded).
     capacity: usize,
+    /// The most items a consumer may take at once: 1 for `drop_oldest`,
+    /// whose policy must always find the oldest item still queued (items
+    /// held in a chunk could not be evicted), else [`CHUNK`].
+    max_take: usize,
     /// Signalled when items arrive or the queue closes: wakes consumers.
     not_empty: Event,
     /// Signalled when room is made or the queue closes: wakes producers.
@@ -136,6 +140,11 @@ pub fn channel(capacity: Capacity, policy: WhenFull, stats: Arc<NodeStats>) -> (
         held: AtomicUsize::new(0),
         queued: AtomicUsize::new(0),
         capacity,
+        max_take: if policy == WhenFull::DropOldest {
+            1
+        } else {
+            CHUNK
+        },
         not_empty: Event::new(),
         not_full: Event::new(),
     });

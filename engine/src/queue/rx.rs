@@ -105,7 +105,7 @@ impl Rx {
     /// `Some(Closed)` when the queue is done, `None` when it is empty.
     fn take_now(&self, max: usize, into: &mut Chunk) -> Option<Took> {
         let mut state = self.shared.lock();
-        let n = max.max(1).min(state.items.len());
+        let n = max.clamp(1, self.shared.max_take).min(state.items.len());
         if n == 0 {
             return is_done(&state).then_some(Took::Closed);
         }

@@ -251,3 +251,19 @@ fn many_producers_and_consumers_move_every_item_once() {
     want.sort_unstable();
     assert_eq!(all, want);
 }
+
+#[test]
+fn a_drop_oldest_queue_hands_out_one_item_at_a_time_so_the_oldest_can_always_go() {
+    let abort = Flag::new();
+    let s = stats();
+    let (tx, rx) = channel(Capacity::Bounded(2), WhenFull::DropOldest, s.clone());
+    tx.push_blocking(&mut items(0..2), &abort).unwrap();
+    let mut chunk = Chunk::new(&rx);
+    assert_eq!(rx.try_take(CHUNK, &mut chunk), 1, "one, whatever is asked");
+    assert_eq!(rx.len(), 1, "the taken item left the queue at once");
+    // Full again: the oldest still queued is evicted, not the newest.
+    tx.push_blocking(&mut items(2..4), &abort).unwrap();
+    assert_eq!(chunk.pop().map(|i| i.seq), Some(0));
+    assert_eq!(drain(&rx), vec![2, 3]);
+    assert_eq!(s.dropped.load(Ordering::Relaxed), 1);
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use rand::rngs::SmallRng;
-use shared::spec::{OnError, WhenFull};
+use shared::spec::OnError;
 use tokio::sync::Semaphore;
 
 use super::StageCtl;
@@ -105,15 +105,10 @@ impl StageCtl {
     /// How many items a worker takes at once: a chunk when no item can
     /// wait (an instant op, no rate limit, no retries), else one, so a
     /// slow item never holds others back. Asked at every refill, so a
-    /// tune that sets a rate limit takes effect from the next chunk.
-    /// A `drop_oldest` queue is taken from one item at a time: items held
-    /// in a chunk could not be evicted, and the policy must always find
-    /// the oldest item in the queue.
+    /// tune that sets a rate limit takes effect from the next chunk. (A
+    /// `drop_oldest` queue hands out one item at a time whatever is asked.)
     pub(super) fn chunk_bound(&self) -> usize {
-        if self.op.is_instant()
-            && self.policy.never_waits()
-            && self.spec.queue.when_full != WhenFull::DropOldest
-        {
+        if self.op.is_instant() && self.policy.never_waits() {
             CHUNK
         } else {
             1
