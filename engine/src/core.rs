@@ -75,8 +75,6 @@ pub struct JobCore {
     pub(crate) lifecycle: Mutex<Lifecycle>,
     /// When the job was built.
     pub(crate) started: Instant,
-    /// Worst event-loop lag since the last sample, in microseconds.
-    pub(crate) lag_us: AtomicU64,
 }
 
 impl std::fmt::Debug for Lifecycle {

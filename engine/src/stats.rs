@@ -211,6 +211,12 @@ pub struct NodeStats {
     pub workers: AtomicU32,
     /// Async concurrency limit (0 when not applicable).
     pub concurrency: AtomicU32,
+    /// Async workers inside a `poll` right now: one that stays inside
+    /// while the event loop is stalled is making a blocking call.
+    pub in_poll: AtomicU32,
+    /// Nanoseconds its async workers spent inside `poll`: their share of
+    /// the event loop's threads.
+    pub poll_ns: AtomicU64,
     /// Per-shard counters.
     pub shards: Box<[CachePadded<Shard>]>,
     /// Drop and error reasons with counts; rare events, so a mutex is fine.
@@ -231,6 +237,8 @@ impl NodeStats {
             leftovers: AtomicU64::new(0),
             workers: AtomicU32::new(0),
             concurrency: AtomicU32::new(0),
+            in_poll: AtomicU32::new(0),
+            poll_ns: AtomicU64::new(0),
             shards: (0..SHARDS)
                 .map(|_| CachePadded::new(Shard::default()))
                 .collect(),

@@ -31,6 +31,15 @@ enum Command {
         /// Print this template's spec (TOML) instead of the list.
         name: Option<String>,
     },
+    /// The article's lessons: what each shows, what to do, what to watch
+    /// (`queuelab run lesson:ID` runs one).
+    Lessons {
+        /// Show this lesson in full, with how to run its variants.
+        id: Option<String>,
+        /// In Chinese.
+        #[arg(long)]
+        zh: bool,
+    },
     /// Check a spec file or template and print every problem.
     Validate {
         /// A spec file (.toml or .json) or a template name.
@@ -194,6 +203,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             #[allow(clippy::print_stdout)]
             {
                 print!("{}", cmd::list_templates());
+            }
+            Ok(())
+        }
+        Command::Lessons { id, zh } => {
+            let text = cmd::list_lessons(id.as_deref(), zh)?;
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{text}");
             }
             Ok(())
         }

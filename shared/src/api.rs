@@ -147,6 +147,20 @@ pub struct TemplateInfo {
     pub toml: String,
 }
 
+/// A lesson as `GET /api/v1/lessons` lists it: the lesson, and the spec to
+/// start (`POST /api/v1/jobs`) for it and for each of its variants.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize)]
+pub struct LessonInfo {
+    /// The lesson: texts, focus, variants.
+    #[serde(flatten)]
+    pub lesson: crate::lessons::Lesson,
+    /// The spec it runs.
+    pub spec: crate::spec::PipelineSpec,
+    /// The spec of each variant, in the order of `variants`.
+    pub variant_specs: Vec<crate::spec::PipelineSpec>,
+}
+
 /// Answer of `POST /api/v1/validate`: the spec is valid (problems are 422).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

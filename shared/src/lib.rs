@@ -15,6 +15,9 @@
 //! * [`spec`] — pipeline specs (source, stages, sink) as TOML or JSON, and
 //!   their validation, which reports every problem with its field path.
 //! * [`templates`] — the article's scenarios as built-in specs.
+//! * [`lessons`] — the article's lessons: a template each, what it
+//!   teaches and what to do in English and Chinese, and the part of the
+//!   job page that shows its signal.
 //! * [`metrics`] — job states, live snapshots, events, tune requests and
 //!   the final report with its accounting line.
 //!
@@ -22,6 +25,7 @@
 //! alike: it depends on `serde` only, never on tokio or axum.
 
 pub mod api;
+pub mod lessons;
 pub mod metrics;
 pub mod spec;
 pub mod templates;

@@ -202,6 +202,12 @@ pub struct NodeSnapshot {
     /// Share of worker time spent blocked on a full downstream queue:
     /// when high, the *next* node is the bottleneck (backpressure).
     pub blocked: f64,
+    /// Async stages: share of the event loop's threads spent inside this
+    /// stage's code over the last interval (1.0 = it holds every thread of
+    /// the loop). A blocking call inside a coroutine reads near 1.0 here
+    /// while its busy share stays low.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loop_share: Option<f64>,
     /// Time items waited in this queue, last interval.
     pub queue_wait: Latency,
     /// Time the operation took, last interval.
@@ -212,7 +218,8 @@ pub struct NodeSnapshot {
     pub service_total: Latency,
 }
 
-/// Process-wide health, sampled with each snapshot.
+/// The server process's health, sampled with each snapshot: the same for
+/// every job the process runs.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProcessSnapshot {
@@ -224,10 +231,26 @@ pub struct ProcessSnapshot {
     pub open_fds: u64,
     /// CPU use over the last interval, 100 = one core.
     pub cpu_percent: f64,
-    /// Worst lateness of a periodic timer on the job's async runtime over
-    /// the last interval: blocking code on an event loop shows up here.
-    pub event_loop_lag_ms: f64,
-    /// Live tasks on the job's async runtime.
+}
+
+/// The health of the job's own async runtime (its event loop), measured
+/// from outside it: a probe ticks on the runtime and the sampler, on its
+/// own thread, reads how late the ticks are, so a blocked loop shows as
+/// lag even though nothing on it can run.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventLoopSnapshot {
+    /// Worst delay of the loop over the last interval, in milliseconds: a
+    /// tick that ran late, or the one overdue right now (a loop blocked for
+    /// two seconds reads two seconds, not zero).
+    pub lag_ms: f64,
+    /// Probe ticks (one per 10 ms) that could not run in the interval.
+    pub missed_ticks: u64,
+    /// Async stages caught inside one poll while the loop was stalled:
+    /// the stages making a blocking call on the event loop.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocking_stages: Vec<String>,
+    /// Live tasks on the job's runtime.
     pub async_tasks: u64,
 }
 
@@ -256,8 +279,12 @@ pub struct JobSnapshot {
     pub source: SourceSnapshot,
     /// Stages, bridges and sink in pipeline order.
     pub nodes: Vec<NodeSnapshot>,
-    /// Process health.
+    /// The whole server process's health (not this job's alone).
     pub process: ProcessSnapshot,
+    /// The job's event loop, when it has async nodes (`None` for a job
+    /// that runs only on threads: it has no loop to block).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_loop: Option<EventLoopSnapshot>,
 }
 
 /// The source's own cost, so a user can tell a slow source (busy making
@@ -403,9 +430,133 @@ pub struct JobReport {
     pub events: Vec<JobEvent>,
 }
 
+/// How a node reads on the job page, the way Flink colours operators: the
+/// bottleneck hot, backpressured nodes by how blocked they are, idle grey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    /// Busy, not held up downstream, with a full input or a blocked
+    /// neighbour upstream: the stage that sets the pipeline's pace.
+    Bottleneck,
+    /// Waiting for room downstream most of the time.
+    Backpressured,
+    /// Working most of the time, but not holding anyone up.
+    Busy,
+    /// Mostly waiting for input.
+    Idle,
+}
+
+impl NodeState {
+    /// The word for it, as in CSS classes and legends.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bottleneck => "bottleneck",
+            Self::Backpressured => "backpressured",
+            Self::Busy => "busy",
+            Self::Idle => "idle",
+        }
+    }
+}
+
+/// A node counts as backpressured from this blocked share on.
+pub const BACKPRESSURED: f64 = 0.3;
+
+/// A queue this full (share of its capacity) counts as full.
+const FULL: f64 = 0.8;
+
+impl NodeSnapshot {
+    /// Its queue's depth as a share of its capacity (`None` when unbounded).
+    pub fn fill(&self) -> Option<f64> {
+        match self.capacity {
+            Some(crate::spec::Capacity::Bounded(c)) if c > 0 => Some(self.depth as f64 / c as f64),
+            _ => None,
+        }
+    }
+
+    /// Busy share, or for an async stage its share of the event loop when
+    /// that is higher (a blocking call keeps the loop, not its tasks, busy).
+    pub fn working(&self) -> f64 {
+        self.busy.max(self.loop_share.unwrap_or(0.0))
+    }
+}
+
+impl JobSnapshot {
+    /// Each node's state, in pipeline order. The bottleneck is the first
+    /// node that is not itself blocked, downstream of a blocked one (or of
+    /// a blocked source), that is busy or has a full queue; with nobody
+    /// blocked, a busy node with a full queue.
+    pub fn node_states(&self) -> Vec<NodeState> {
+        let mut upstream_blocked = self.source.blocked >= BACKPRESSURED;
+        let mut found = false;
+        self.nodes
+            .iter()
+            .map(|n| {
+                let full = n.fill().is_some_and(|f| f >= FULL);
+                let state = if n.blocked >= BACKPRESSURED {
+                    NodeState::Backpressured
+                } else if !found && n.working() > 0.5 && (upstream_blocked || full) {
+                    found = true;
+                    NodeState::Bottleneck
+                } else if n.working() > 0.5 {
+                    NodeState::Busy
+                } else {
+                    NodeState::Idle
+                };
+                upstream_blocked = n.blocked >= BACKPRESSURED;
+                state
+            })
+            .collect()
+    }
+
+    /// The bottleneck's name, if the pipeline has one right now.
+    pub fn bottleneck(&self) -> Option<&str> {
+        let states = self.node_states();
+        self.nodes
+            .iter()
+            .zip(states)
+            .find(|(_, s)| *s == NodeState::Bottleneck)
+            .map(|(n, _)| n.name.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bottleneck_is_the_busy_node_below_the_blocked_ones() {
+        let node = |name: &str, busy: f64, blocked: f64, depth: u64| NodeSnapshot {
+            name: name.into(),
+            busy,
+            blocked,
+            depth,
+            capacity: Some(crate::spec::Capacity::Bounded(100)),
+            ..Default::default()
+        };
+        let mut snap = JobSnapshot {
+            nodes: vec![
+                node("parse", 0.1, 0.9, 50),
+                node("slow", 0.99, 0.0, 100),
+                node("sink", 0.2, 0.0, 0),
+            ],
+            ..Default::default()
+        };
+        use NodeState::*;
+        assert_eq!(snap.node_states(), vec![Backpressured, Bottleneck, Idle]);
+        assert_eq!(snap.bottleneck(), Some("slow"));
+        // Nobody blocked and no full queue: busy, but nobody's bottleneck.
+        snap.nodes = vec![node("a", 0.9, 0.0, 10), node("b", 0.1, 0.0, 0)];
+        assert_eq!(snap.node_states(), vec![Busy, Idle]);
+        assert_eq!(snap.bottleneck(), None);
+        // A blocked source makes the first busy stage the bottleneck; a
+        // blocking call shows as the loop share, not the busy share.
+        snap.source.blocked = 0.8;
+        snap.nodes = vec![NodeSnapshot {
+            loop_share: Some(0.97),
+            ..node("fetch", 0.02, 0.0, 10)
+        }];
+        assert_eq!(snap.bottleneck(), Some("fetch"));
+    }
 
     #[test]
     fn accounting_balances_and_prints_its_line() {

@@ -50,6 +50,12 @@ pub const ALL: &[Template] = &[
     template!("unbounded-queue"),
     template!("log-clean-threads"),
     template!("log-clean-async"),
+    template!("backpressure"),
+    template!("when-full"),
+    template!("timeouts"),
+    template!("retries"),
+    template!("rate-limit"),
+    template!("graceful-shutdown"),
 ];
 
 /// Looks a template up by name.

@@ -171,6 +171,43 @@ fn templates_lists_the_articles_scenarios() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("templates: thread-io-pool"));
 }
 
+#[test]
+fn lessons_list_what_to_do_and_what_to_watch_in_both_languages() {
+    let out = queuelab().arg("lessons").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for id in [
+        "threads-for-blocking-io",
+        "backpressure",
+        "when-full",
+        "blocking-in-async",
+        "log-cleaning",
+    ] {
+        assert!(text.contains(id), "{id} missing from:\n{text}");
+    }
+    assert!(
+        text.contains("do:    Tune stage io from 8 workers to 16"),
+        "{text}"
+    );
+    let zh = queuelab()
+        .args(["lessons", "backpressure", "--zh"])
+        .output()
+        .unwrap();
+    let zh = String::from_utf8_lossy(&zh.stdout);
+    assert!(
+        zh.contains("背压") && zh.contains("queuelab run lesson:backpressure"),
+        "{zh}"
+    );
+    let v = queuelab()
+        .args(["validate", "lesson:blocking-in-async/on-threads"])
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("fetch (thread ×100)"));
+    let bad = queuelab().args(["lessons", "nope"]).output().unwrap();
+    assert!(!bad.status.success());
+}
+
 /// Sends SIGINT, as Ctrl-C in a terminal would.
 fn interrupt(child: &std::process::Child) {
     let status = Command::new("kill")

@@ -13,8 +13,9 @@
 //!   enforces the drain deadline, and when the sink is done joins
 //!   everything, sweeps what is left in the queues into leftovers and
 //!   writes the report.
-//! * [`sampler`] — counters and histograms into snapshots; the event-loop
-//!   lag probe.
+//! * [`sampler`] — counters and histograms into snapshots.
+//! * [`probe`] — the event-loop lag probe: a tick on the job's runtime,
+//!   read from the sampler's thread so a blocked loop still reads as lag.
 //!
 //! The state every node shares ([`JobCore`](crate::core::JobCore)) lives
 //! below the nodes, in [`crate::core`].
@@ -28,6 +29,7 @@ use crate::stats::NodeStats;
 mod handle;
 mod options;
 mod plan;
+mod probe;
 mod sampler;
 mod supervisor;
 

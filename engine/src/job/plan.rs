@@ -20,7 +20,8 @@ use tokio_util::task::TaskTracker;
 use super::Node;
 use super::handle::{HandleInner, JobHandle, ReportSlot};
 use super::options::JobOptions;
-use super::sampler::{Sampler, probe_lag};
+use super::probe::LoopProbe;
+use super::sampler::Sampler;
 use super::supervisor::Supervisor;
 use crate::core::{JobCore, Lifecycle};
 use crate::leftovers::{DeadLetters, Leftovers};
@@ -116,7 +117,6 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
             closed: false,
         }),
         started: Instant::now(),
-        lag_us: AtomicU64::new(0),
     });
     {
         let mut lc = core.lifecycle();
@@ -281,9 +281,10 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
     drop(txs);
 
     let lag_stop = CancellationToken::new();
+    let probe = LoopProbe::new();
     runtime
         .handle()
-        .spawn(probe_lag(core.clone(), lag_stop.clone()));
+        .spawn(super::probe::run(probe.clone(), lag_stop.clone()));
 
     {
         let mut lc = core.lifecycle();
@@ -292,7 +293,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
     let stages: Vec<Arc<StageCtl>> = nodes.iter().filter_map(|n| n.stage.clone()).collect();
     // The first snapshot is taken before returning, so every subscriber
     // sees the full list of nodes from the start.
-    let mut sampler = Sampler::default();
+    let mut sampler = Sampler::new(probe);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(sampler.sample(&core, &nodes, false)));
     let report = Arc::new(ReportSlot {
         report: Mutex::new(None),

@@ -1,39 +1,23 @@
 //! Turning the nodes' counters and histograms into snapshots (rates and
-//! time shares per interval, or over the whole run for the report), and
-//! the probe that measures the job's event-loop lag.
+//! time shares per interval, or over the whole run for the report), with
+//! the event loop's health read off the lag probe.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hdrhistogram::Histogram;
 use shared::metrics::{
-    Accounting, JobSnapshot, NodeKind, NodeSnapshot, ProcessSnapshot, SourceSnapshot,
+    Accounting, EventLoopSnapshot, JobSnapshot, NodeKind, NodeSnapshot, ProcessSnapshot,
+    SourceSnapshot,
 };
-use tokio_util::sync::CancellationToken;
+use shared::spec::Runtime;
 
 use super::Node;
+use super::probe::{LoopProbe, ProbeCursor};
 use crate::core::JobCore;
 use crate::process::ProcessSampler;
 use crate::stats::{new_histogram, summarize};
-
-/// Period of the event-loop lag probe.
-const LAG_PROBE: Duration = Duration::from_millis(20);
-
-/// Measures how late a periodic timer fires on the job's runtime: the
-/// signature of blocking code on an event loop.
-pub(super) async fn probe_lag(core: Arc<JobCore>, stop: CancellationToken) {
-    loop {
-        let before = Instant::now();
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(LAG_PROBE) => {}
-        }
-        let late = before.elapsed().saturating_sub(LAG_PROBE);
-        core.lag_us
-            .fetch_max(late.as_micros() as u64, Ordering::Relaxed);
-    }
-}
 
 /// Totals of one node at the previous sample, to turn counters into rates.
 #[derive(Default, Clone, Copy)]
@@ -43,6 +27,7 @@ struct Prev {
     busy: u64,
     idle: u64,
     blocked: u64,
+    poll: u64,
 }
 
 struct Cumulative {
@@ -62,9 +47,20 @@ pub(super) struct Sampler {
     /// The source's busy, idle and blocked time at the last sample.
     prev_source: [u64; 3],
     process: ProcessSampler,
+    /// The job's lag probe (absent in unit tests of the sampler alone).
+    probe: Option<Arc<LoopProbe>>,
+    probe_cursor: ProbeCursor,
 }
 
 impl Sampler {
+    /// A sampler that reads the event loop's health off `probe`.
+    pub(super) fn new(probe: Arc<LoopProbe>) -> Self {
+        Self {
+            probe: Some(probe),
+            ..Self::default()
+        }
+    }
+
     /// Takes a snapshot; `whole_run` reports rates and shares over the
     /// whole run instead of the last interval (for the final report).
     pub(super) fn sample(
@@ -109,6 +105,7 @@ impl Sampler {
                 busy: s.sum(|x| &x.busy_ns),
                 idle: s.sum(|x| &x.idle_ns),
                 blocked: s.sum(|x| &x.blocked_ns),
+                poll: s.poll_ns.load(Ordering::Relaxed),
             };
             let base = if whole_run {
                 Prev::default()
@@ -159,6 +156,11 @@ impl Sampler {
                 busy: busy as f64 / time,
                 idle: idle as f64 / time,
                 blocked: blocked as f64 / time,
+                loop_share: (s.info.kind == NodeKind::Stage && s.info.runtime == Runtime::Async)
+                    .then(|| {
+                        let threads = core.handle.metrics().num_workers().max(1) as f64;
+                        ((cur.poll - base.poll) as f64 / 1e9 / (dt * threads)).min(1.0)
+                    }),
                 queue_wait: if whole_run {
                     summarize(&totals.queue_wait)
                 } else {
@@ -204,13 +206,44 @@ impl Sampler {
                 threads: proc.threads,
                 open_fds: proc.open_fds,
                 cpu_percent: proc.cpu_percent,
-                event_loop_lag_ms: core.lag_us.swap(0, Ordering::Relaxed) as f64 / 1000.0,
-                async_tasks: core.handle.metrics().num_alive_tasks() as u64,
             },
+            event_loop: self.event_loop(core, nodes, now, whole_run),
         };
         snapshot.source = self.source(core, snapshot.accounting.produced, dt, whole_run);
         self.seq += 1;
         snapshot
+    }
+
+    /// The event loop's health since the last sample, for a job with
+    /// async nodes. The whole-run figure (the report) is left out: lag is
+    /// a live signal, and the stored snapshots keep its history.
+    fn event_loop(
+        &mut self,
+        core: &JobCore,
+        nodes: &[Node],
+        now: Instant,
+        whole_run: bool,
+    ) -> Option<EventLoopSnapshot> {
+        let probe = self.probe.as_ref()?;
+        if whole_run || !nodes.iter().any(|n| n.stats.info.runtime == Runtime::Async) {
+            return None;
+        }
+        let reading = probe.read(now, &mut self.probe_cursor);
+        let blocking_stages = if reading.stalled {
+            nodes
+                .iter()
+                .filter(|n| n.stats.in_poll.load(Ordering::Relaxed) > 0)
+                .map(|n| n.stats.info.name.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Some(EventLoopSnapshot {
+            lag_ms: reading.lag.as_secs_f64() * 1000.0,
+            missed_ticks: reading.missed_ticks,
+            blocking_stages,
+            async_tasks: core.handle.metrics().num_alive_tasks() as u64,
+        })
     }
 
     /// The source's rate and time shares since the last sample (or over

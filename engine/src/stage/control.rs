@@ -10,6 +10,7 @@ use shared::spec::{Runtime, StageSpec};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::in_poll::InPoll;
 use super::policy::Policy;
 use super::workers::{TaskWorker, ThreadWorker};
 use crate::core::JobCore;
@@ -206,7 +207,8 @@ impl StageCtl {
                         semaphore: semaphore.clone(),
                     };
                     self.worker_started();
-                    core.tracker.spawn_on(worker.run(), &core.handle);
+                    core.tracker
+                        .spawn_on(InPoll::new(worker.run(), self.stats.clone()), &core.handle);
                     inner.tasks.push(retire);
                 }
             }

@@ -25,6 +25,8 @@
 //! * `control` — `StageCtl`: starting and retiring workers, the
 //!   concurrency limit; [`ScaleError`] when a tune cannot apply.
 //! * `workers` — the thread and task workers.
+//! * `in_poll` — counts task workers inside a poll, so a blocking call on
+//!   the event loop can be pinned on its stage.
 //! * `attempt` — one item's attempts under the `policy`, and how it
 //!   settles.
 //! * `policy` — per-attempt timeout, retries with backoff and jitter,
@@ -34,6 +36,7 @@
 mod attempt;
 mod bridge;
 mod control;
+mod in_poll;
 pub(crate) mod policy;
 mod workers;
 

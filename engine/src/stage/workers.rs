@@ -226,6 +226,17 @@ impl TaskWorker {
                 None if abort.is_set() => break,
                 None => {}
             }
+            // Let the runtime's other tasks in (the source, the lag probe,
+            // other workers): a worker whose input never runs dry would
+            // otherwise never return from its poll, and what was woken on
+            // its thread would wait behind it. After every item that may
+            // take time, and within tokio's budget once per chunk of
+            // instant ones.
+            if bound == 1 {
+                tokio::task::yield_now().await;
+            } else if input.is_empty() {
+                tokio::task::consume_budget().await;
+            }
         }
         drop(permit);
         if !abort.is_set() {

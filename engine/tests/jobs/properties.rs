@@ -98,6 +98,7 @@ fn pipeline() -> impl Strategy<Value = (PipelineSpec, Stop, u64)> {
                     sink: SinkSpec::Null,
                     drain_deadline_ms: 20_000,
                     sample_hz: 20.0,
+                    lesson: None,
                     dead_letter: Default::default(),
                 };
                 (spec, stop, stop_after_ms)

@@ -396,7 +396,12 @@ pub fn JobPage() -> impl IntoView {
             ],
         )
     });
-    let lag = plot(|h| lines(h, &[("lag", |s| s.process.event_loop_lag_ms)]));
+    let lag = plot(|h| {
+        lines(
+            h,
+            &[("lag", |s| s.event_loop.as_ref().map_or(0.0, |l| l.lag_ms))],
+        )
+    });
 
     let message = RwSignal::new(String::new());
     let stop = move |mode: StopMode| {

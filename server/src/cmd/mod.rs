@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use shared::spec::{PipelineSpec, SpecFormat};
-use shared::templates;
+use shared::{lessons, templates};
 
 /// Loads a spec from a file (`.toml` or `.json`) or, when no such file
 /// exists, a built-in template of that name. Returns every problem found.
@@ -20,6 +20,9 @@ pub fn load_spec(arg: &str) -> anyhow::Result<PipelineSpec> {
 /// (whose relative paths belong in the data directory, not wherever the
 /// command happens to run).
 pub fn load(arg: &str) -> anyhow::Result<(PipelineSpec, bool)> {
+    if let Some(id) = arg.strip_prefix("lesson:") {
+        return Ok((lesson_spec(id)?, true));
+    }
     let path = Path::new(arg);
     let (text, format, what, template) = if path.is_file() {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {arg}"))?;
@@ -53,6 +56,83 @@ pub fn load(arg: &str) -> anyhow::Result<(PipelineSpec, bool)> {
         )
     })?;
     Ok((spec, template))
+}
+
+/// The spec of `lesson:ID` or `lesson:ID/VARIANT`.
+pub fn lesson_spec(id: &str) -> anyhow::Result<PipelineSpec> {
+    let (id, variant) = match id.split_once('/') {
+        Some((id, v)) => (id, Some(v)),
+        None => (id, None),
+    };
+    let Some(lesson) = lessons::get(id) else {
+        bail!("no lesson `{id}`; see `queuelab lessons`");
+    };
+    lesson
+        .spec(variant)
+        .map_err(|e| anyhow::anyhow!("lesson {id}: {e}"))
+}
+
+/// `queuelab lessons`: each lesson with what to do and what to watch; with
+/// an id, the lesson in full and how to run it and its variants.
+pub fn list_lessons(id: Option<&str>, zh: bool) -> anyhow::Result<String> {
+    use std::fmt::Write;
+    let pick = |t: &lessons::Text| if zh { t.zh } else { t.en };
+    let mut out = String::new();
+    match id {
+        None => {
+            for (i, l) in lessons::ALL.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "{:>2}. {:<28} {} {}",
+                    i + 1,
+                    l.id,
+                    l.section,
+                    pick(&l.title)
+                );
+                let _ = writeln!(out, "    do:    {}", pick(&l.todo));
+                let _ = writeln!(out, "    watch: {}", pick(&l.signal));
+            }
+            let _ = writeln!(
+                out,
+                "
+run one: queuelab run lesson:ID   (details: queuelab lessons ID)"
+            );
+        }
+        Some(id) => {
+            let Some(l) = lessons::get(id) else {
+                bail!("no lesson `{id}`; see `queuelab lessons`");
+            };
+            let _ = writeln!(
+                out,
+                "{} ({})
+
+{}
+",
+                pick(&l.title),
+                l.section,
+                pick(&l.explain)
+            );
+            let _ = writeln!(
+                out,
+                "do:    {}
+watch: {}
+",
+                pick(&l.todo),
+                pick(&l.signal)
+            );
+            let _ = writeln!(out, "run:   queuelab run lesson:{}", l.id);
+            for v in l.variants {
+                let _ = writeln!(
+                    out,
+                    "       queuelab run lesson:{}/{}   ({})",
+                    l.id,
+                    v.id,
+                    pick(&v.label)
+                );
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `queuelab templates`: one line per built-in template.

@@ -194,13 +194,13 @@ impl Display {
         }
         self.total.set_position(snap.accounting.sunk);
         self.total.set_message(format!(
-            "{} · {:.0}/s · p99 {} · {} · rss {} MiB · lag {:.1} ms",
+            "{} · {:.0}/s · p99 {} · {} · rss {} MiB · {}",
             snap.state.map_or("?", JobState::as_str),
             snap.throughput,
             us(snap.end_to_end.p99_us),
             secs(snap.elapsed_ms as f64 / 1000.0),
             snap.process.rss_bytes / (1 << 20),
-            snap.process.event_loop_lag_ms,
+            event_loop(snap),
         ));
         for (bar, node) in self.nodes.iter().zip(&snap.nodes) {
             bar.set_message(node_line(node));
@@ -212,6 +212,20 @@ impl Display {
             bar.finish_and_clear();
         }
         self.total.finish_and_clear();
+    }
+}
+
+/// The event loop's figure for the status line: its lag, and who blocks
+/// it when someone does.
+fn event_loop(snap: &JobSnapshot) -> String {
+    match &snap.event_loop {
+        None => "lag —".into(),
+        Some(l) if l.blocking_stages.is_empty() => format!("lag {:.1} ms", l.lag_ms),
+        Some(l) => format!(
+            "lag {:.1} ms, blocked by {}",
+            l.lag_ms,
+            l.blocking_stages.join(", ")
+        ),
     }
 }
 

@@ -1,12 +1,12 @@
-//! The built-in templates (the article's scenarios) and spec validation
-//! without running anything.
+//! The built-in templates (the article's scenarios), the lessons built on
+//! them, and spec validation without running anything.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use shared::api::{TemplateInfo, Validated};
+use shared::api::{LessonInfo, TemplateInfo, Validated};
 use shared::templates;
 
 use super::jobs::requested_spec;
@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/templates", get(list_templates))
         .route("/api/v1/templates/{name}", get(template))
+        .route("/api/v1/lessons", get(list_lessons))
         .route("/api/v1/validate", crate::browser::typed(post(validate)))
 }
 
@@ -40,6 +41,29 @@ fn template_info(t: &templates::Template) -> TemplateInfo {
     security(("bearer" = [])))]
 pub async fn list_templates() -> Json<Vec<TemplateInfo>> {
     Json(templates::ALL.iter().map(template_info).collect())
+}
+
+/// The article's lessons: what each teaches, what to do, the signal to
+/// watch, and the specs to start.
+#[utoipa::path(get, path = "/api/v1/lessons", tag = "templates",
+    responses(crate::openapi::Guarded, (status = 200, body = Vec<LessonInfo>)),
+    security(("bearer" = [])))]
+pub async fn list_lessons() -> Result<Json<Vec<LessonInfo>>, AppError> {
+    let internal = |e: shared::lessons::LessonError| AppError::Internal(e.to_string());
+    let mut out = Vec::new();
+    for lesson in shared::lessons::ALL {
+        out.push(LessonInfo {
+            lesson: *lesson,
+            spec: lesson.spec(None).map_err(internal)?,
+            variant_specs: lesson
+                .variants
+                .iter()
+                .map(|v| lesson.spec(Some(v.id)))
+                .collect::<Result<_, _>>()
+                .map_err(internal)?,
+        });
+    }
+    Ok(Json(out))
 }
 
 /// One template.

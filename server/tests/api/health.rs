@@ -74,6 +74,7 @@ async fn the_openapi_document_and_docs_page_are_served() {
         "/api/v1/jobs/{id}",
         "/api/v1/jobs/{id}/stop",
         "/api/v1/templates",
+        "/api/v1/lessons",
         "/api/v1/validate",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} documented");

@@ -209,6 +209,40 @@ async fn invalid_specs_list_every_problem_and_nothing_starts() {
 }
 
 #[tokio::test]
+async fn lessons_list_their_texts_focus_and_startable_specs() {
+    let app = spawn_app().await;
+    let list: Vec<Value> = get_json(&app, "/api/v1/lessons").await;
+    assert!(list.len() >= 13, "{}", list.len());
+    let l = list
+        .iter()
+        .find(|l| l["id"] == "blocking-in-async")
+        .unwrap();
+    assert!(l["title"]["zh"].as_str().is_some_and(|t| !t.is_empty()));
+    assert_eq!(l["focus"][0], json!({"kind": "chart", "name": "chart-lag"}));
+    assert_eq!(l["spec"]["lesson"], "blocking-in-async");
+    assert_eq!(l["variants"].as_array().unwrap().len(), 2);
+    assert_eq!(l["variant_specs"][1]["stages"][0]["runtime"], "thread");
+    // What it lists starts as it is.
+    let started = client()
+        .post(app.url("/api/v1/jobs"))
+        .json(&l["variant_specs"][0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 201);
+    let detail: Value = started.json().await.unwrap();
+    assert_eq!(detail["spec"]["lesson"], "blocking-in-async");
+    let id = detail["id"].as_str().unwrap().to_owned();
+    let stopped = client()
+        .post(app.url(&format!("/api/v1/jobs/{id}/stop")))
+        .json(&json!({"mode": "abort"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(stopped.status().is_success(), "{}", stopped.status());
+}
+
+#[tokio::test]
 async fn templates_and_validation_without_running() {
     let app = spawn_app().await;
     let list: Vec<Value> = get_json(&app, "/api/v1/templates").await;

@@ -74,6 +74,11 @@ pub struct PipelineSpec {
     /// Where items that failed for good go.
     #[serde(default, skip_serializing_if = "is_default")]
     pub dead_letter: DeadLetterSpec,
+    /// The lesson this job was started from (`backpressure`, …), so the
+    /// job page can show what to watch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
+    pub lesson: Option<String>,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {

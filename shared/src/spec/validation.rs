@@ -107,6 +107,9 @@ impl PipelineSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
         let mut v = Validator::default();
         v.check_name("name", &self.name);
+        if let Some(lesson) = &self.lesson {
+            v.check_name("lesson", lesson);
+        }
         self.source.validate(&mut v);
         if self.stages.len() > limits::MAX_STAGES {
             v.err(
