@@ -73,6 +73,16 @@ pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, String> {
     finish(authed(Request::get(path)).send().await).await
 }
 
+/// `GET` a JSON resource that may not exist: `Ok(None)` when the server
+/// answers 404 (an unknown job id), so the page can say "not found".
+pub async fn get_optional<T: DeserializeOwned>(path: &str) -> Result<Option<T>, String> {
+    let resp = authed(Request::get(path)).send().await;
+    if resp.as_ref().is_ok_and(|r| r.status() == 404) {
+        return Ok(None);
+    }
+    finish(resp).await.map(Some)
+}
+
 /// `DELETE`s a resource; the answer has no body.
 pub async fn delete(path: &str) -> Result<(), String> {
     let resp = authed(Request::delete(path))

@@ -191,6 +191,38 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "memory (RSS)" => "内存（RSS）",
         "threads · open files" => "线程 · 打开的文件",
         "event-loop lag" => "事件循环延迟",
+        "event-loop lag (this job's runtime)" => "事件循环延迟（本任务的运行时）",
+        "server memory (RSS, whole process)" => "服务器内存（RSS，整个进程）",
+        "server threads · open files (whole process)" => "服务器线程 · 打开的文件（整个进程）",
+        // Lessons.
+        "Lessons" => "课程",
+        "Lesson" => "课程",
+        "Each lesson runs one of the article's pipelines and shows what to watch while it runs." => {
+            "每个课程运行文章中的一条流水线，并在运行时指出要观察什么。"
+        }
+        "Do" => "操作",
+        "Watch" => "观察",
+        "Start side by side" => "并排启动",
+        "The report below shows it." => "见下方报告。",
+        "Templates" => "模板",
+        // Job page.
+        "Job not found" => "找不到任务",
+        "No job has this id, here or in the store:" => "内存和存储中都没有这个 id 的任务：",
+        "bottleneck" => "瓶颈",
+        "backpressured" => "背压",
+        "busy" => "忙碌",
+        "idle" => "空闲",
+        "blocking the event loop" => "正在阻塞事件循环",
+        "in flight" => "在途",
+        "limit" => "限流",
+        "queue" => "队列",
+        "blocked" => "阻塞",
+        "event loop" => "事件循环",
+        "out" => "输出",
+        "Dropped" => "丢弃",
+        "bottleneck: busy, holding up the stages before it · backpressured: waiting for room downstream" => {
+            "瓶颈：忙碌并拖住上游阶段 · 背压：等待下游腾出空间"
+        }
         "Not found" => "未找到",
         "No page at this address." => "此地址没有页面。",
         other => other,
@@ -227,6 +259,36 @@ pub fn template_text(lang: Lang, name: &str, english: &str) -> String {
             "文章的第一个陷阱：协程里的阻塞调用会卡住事件循环。100 个异步工作者各自阻塞休眠 5 毫秒，\
              运行时那几个线程全被卡住，其他协程无法运行：事件循环延迟飙升，吞吐跌到\
              （运行时线程数 / 5 毫秒），与并发上限无关。可与 `sleep` 操作（可等待）或线程阶段对比。",
+        ),
+        (_, "backpressure") => Some(
+            "文章的背压课程：慢阶段前面放一个有界队列。来源和 parse 阶段每秒能处理几十万条，而 slow 只能处理约 800 条\
+             （4 个工作者，每条 5 毫秒）。它容量 200 的队列被填满并保持满载，parse 的时间都花在阻塞上，来源又被 parse 阻塞，\
+             内存保持平稳：有界队列让快速的生产者恰好跟上最慢的阶段。任务页把 slow 标为瓶颈。调大它的工作者数，看阻塞比例下降。",
+        ),
+        (_, "when-full") => Some(
+            "队列满时如何处理下一条数据，对应文章中带或不带超时的 put()。来源每秒提供 2 000 条，阶段每秒只能处理约 500 条，\
+             队列容量 100。block（本规格）让来源等待，不丢数据；课程同时并排运行 drop_newest（丢弃新数据）、\
+             drop_oldest（丢弃最旧的排队数据，新数据优先）和 reject（生产者收到错误），每份报告统计各自策略丢失了多少。",
+        ),
+        (_, "timeouts") => Some(
+            "超时与取消，对应文章中的 asyncio.wait_for 和 task.cancel()。每次调用耗时 20-200 毫秒，只给 100 毫秒：\
+             慢调用被中断并计为超时（进入死信并注明原因），慢依赖无法永远占住一个工作者。运行中中止任务：\
+             工作者持有的和队列中的每一条都写入遗留文件并计数，可以重放。",
+        ),
+        (_, "retries") => Some(
+            "指数退避与抖动重试，对应文章中的重试装饰器。三分之一的调用出现临时错误，每条最多重试五次，\
+             间隔 10、20、40 毫秒（完全抖动），避免步调一致地冲击出问题的服务。重试被计数，几乎所有数据都能通过，\
+             写入按 id 做 upsert：失败后重试的数据不会变成第二行。",
+        ),
+        (_, "rate-limit") => Some(
+            "限流与信号量，文章中两种避免压垮服务的方法。throttle 每秒最多放行 200 条（令牌桶），不管来源提供多少；\
+             call 最多保持 8 个在途调用（信号量），每个 20 毫秒。吞吐停在限流值；把限流调到超过 8 个在途调用的能力\
+             （8 / 20 毫秒 = 每秒 400 条），信号量就会成为新的限制。",
+        ),
+        (_, "graceful-shutdown") => Some(
+            "优雅停机，对应文章中的哨兵和 q.join()。排空只停止来源；每个阶段处理完排队的数据，在输入为空并关闭后停止，\
+             所以每条生产出的数据都被写入，遗留项保持为 0。中止立即停止一切：队列和工作者持有的数据计为遗留项，\
+             写入文件，可以作为新任务重放。",
         ),
         (_, "unbounded-queue") => Some(
             "文章的内存陷阱：慢消费者前面放一个无界队列。来源以 20 000 条/秒生产 15 秒，消费者每秒只处理\

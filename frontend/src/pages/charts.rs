@@ -97,6 +97,9 @@ pub fn Chart(
     plot: Signal<Plot>,
     /// How to print a value.
     unit: fn(f64) -> String,
+    /// Outlined: the running lesson says to watch it.
+    #[prop(optional, into)]
+    focus: Signal<bool>,
 ) -> impl IntoView {
     let lines = move || {
         let p = plot.get();
@@ -147,7 +150,7 @@ pub fn Chart(
     };
     let peak = move || unit(plot.get().max());
     view! {
-        <figure class="chart" data-testid=testid
+        <figure class="chart" class:focus=move || focus.get() data-testid=testid
             data-samples=move || plot.with(|p| p.series.iter().map(|s| s.points.len()).max().unwrap_or(0))>
             <figcaption>{move || title.get()}<span class="peak">"max "{peak}</span></figcaption>
             <svg viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=move || title.get()>

@@ -3,25 +3,17 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use shared::api::{JobDetail, StopMode};
-use shared::metrics::{EventKind, JobEvent, JobReport, JobSnapshot, NodeSnapshot, TuneRequest};
+use shared::metrics::{
+    EventKind, JobEvent, JobReport, JobSnapshot, NodeSnapshot, NodeState, TuneRequest,
+};
 
 use super::charts::{CHART_POINTS, Chart, MAX_DRAWN, Plot, Series};
+use super::lessons::{LessonBanner, focuses_chart, focuses_node};
 use super::{rate, stop_job, tr};
 use crate::api;
 use crate::format::duration_ms;
 use crate::i18n::{Lang, t};
 use crate::live::LiveLink;
-
-/// A node's status: the colour of its card.
-fn status(n: &NodeSnapshot) -> &'static str {
-    if n.blocked > 0.3 {
-        "backpressured"
-    } else if n.busy > 0.5 {
-        "busy"
-    } else {
-        "idle"
-    }
-}
 
 /// How full a queue's bar is drawn, in percent: its share of the capacity,
 /// or for an unbounded queue (which has no "full") the order of magnitude
@@ -39,26 +31,70 @@ pub fn queue_fill(depth: u64, capacity: Option<shared::spec::Capacity>) -> f64 {
     }
 }
 
+/// One pipeline node: coloured by its state (the bottleneck hot,
+/// backpressured by how blocked it is, idle grey), with its queue against
+/// its capacity, its busy and blocked shares, its workers, and for an async
+/// stage its share of the event loop, flagged when it blocks the loop.
 #[component]
-fn NodeCard(node: NodeSnapshot) -> impl IntoView {
+fn NodeCard(
+    node: NodeSnapshot,
+    state: NodeState,
+    /// Named by the lag probe as blocking the event loop.
+    blocking: bool,
+    /// Outlined: the lesson running says to watch it.
+    focus: bool,
+) -> impl IntoView {
     let fill = queue_fill(node.depth, node.capacity);
     let unbounded = node.capacity == Some(shared::spec::Capacity::Unbounded);
     let testid = format!("node-{}", node.name);
+    let capacity = match node.capacity {
+        Some(shared::spec::Capacity::Bounded(c)) => c.to_string(),
+        Some(shared::spec::Capacity::Unbounded) => "∞".into(),
+        None => "—".into(),
+    };
+    // Backpressured nodes are shaded by how blocked they are.
+    let style = (state == NodeState::Backpressured)
+        .then(|| format!("--blocked: {:.2}", node.blocked))
+        .unwrap_or_default();
+    let is_bridge = node.kind == Some(shared::metrics::NodeKind::Bridge);
+    let hot = node.blocked >= shared::metrics::BACKPRESSURED;
     view! {
-        <div class=format!("node node-{}", status(&node)) data-testid=testid>
-            <div class="node-name">{node.name.clone()}</div>
+        <div class=format!("node node-{}", state.as_str()) class:bridge=is_bridge class:focus=focus class:blocking=blocking
+            style=style data-testid=testid data-state=state.as_str()>
+            <div class="node-name">{node.name.clone()}
+                <span class="node-state" data-testid="node-state">{tr(state.as_str())}</span>
+            </div>
+            {blocking.then(|| view! { <div class="node-flag" data-testid="blocking-loop" role="status">{tr("blocking the event loop")}</div> })}
             <div class="node-meta">
                 {node.runtime.map(|r| r.to_string()).unwrap_or_default()}" ×"
                 <span data-testid="workers">{node.workers}</span>
-                {node.concurrency.map(|c| view! { " · ≤"<span data-testid="concurrency">{c}</span>" in flight" })}
+                {node.concurrency.map(|c| view! { " · ≤"<span data-testid="concurrency">{c}</span>" "{tr("in flight")} })}
             </div>
-            {node.rate_limit.map(|r| view! { <div class="node-meta">"limit "<span data-testid="rate-limit">{rate(r)}</span></div> })}
-            <div class="bar" class:unbounded=unbounded title=if unbounded { "queue depth (unbounded: log scale, a million fills it)" } else { "queue depth" }>
+            {node.rate_limit.map(|r| view! { <div class="node-meta">{tr("limit")}" "<span data-testid="rate-limit">{rate(r)}</span></div> })}
+            <div class="bar" class:unbounded=unbounded title=if unbounded { "queue depth (unbounded: log scale, a million fills it)" } else { "queue depth against capacity" }>
                 <div class="fill" style=format!("width: {fill:.0}%")></div>
             </div>
-            <div class="node-meta" data-testid="depth">"queue "{node.depth}{unbounded.then_some(" / ∞")}</div>
-            <div class="node-meta">"out "{rate(node.out_rate)}" · busy "{format!("{:.0}%", node.busy * 100.0)}</div>
+            <div class="node-meta" data-testid="depth">{tr("queue")}" "{node.depth}" / "{capacity}</div>
+            <div class="node-meta" data-testid="shares">
+                {tr("busy")}" "{format!("{:.0}%", node.busy * 100.0)}" · "
+                <span class:hot=hot>{tr("blocked")}" "<span data-testid="blocked">{format!("{:.0}%", node.blocked * 100.0)}</span></span>
+            </div>
+            {node.loop_share.map(|x| view! { <div class="node-meta" data-testid="loop-share">{tr("event loop")}" "{format!("{:.0}%", x * 100.0)}</div> })}
+            <div class="node-meta">{tr("out")}" "{rate(node.out_rate)}" · p99 "{duration_ms(node.service.p99_us / 1000)}</div>
         </div>
+    }
+}
+
+/// What the node colours mean.
+#[component]
+fn Legend() -> impl IntoView {
+    view! {
+        <ul class="node-legend" data-testid="node-legend">
+            {[NodeState::Bottleneck, NodeState::Backpressured, NodeState::Busy, NodeState::Idle].map(|s| view! {
+                <li><span class=format!("key node-{}", s.as_str())></span>{tr(s.as_str())}</li>
+            }).collect_view()}
+            <li class="hint">{tr("bottleneck: busy, holding up the stages before it · backpressured: waiting for room downstream")}</li>
+        </ul>
     }
 }
 
@@ -293,19 +329,37 @@ pub fn JobPage() -> impl IntoView {
     let id = move || params.read().get("id").unwrap_or_default();
     let link = expect_context::<LiveLink>();
     Effect::new(move |_| link.watch_job(&id()));
-    let snapshot = move || -> Option<JobSnapshot> { link.snapshots.get().get(&id()).cloned() };
-    // A memo, so what depends on it (the detail fetch, the tune panel)
-    // reacts to the job finishing, not to every snapshot.
-    let finished = Memo::new(move |_| {
-        snapshot()
+    let live = move || -> Option<JobSnapshot> { link.snapshots.get().get(&id()).cloned() };
+    // A memo, so the detail fetch reacts to the job finishing, not to
+    // every snapshot.
+    let live_finished = Memo::new(move |_| {
+        live()
             .and_then(|s| s.state)
             .is_some_and(|s| s.is_finished())
     });
-    // Fetched again once the job finishes, for its report.
+    // Fetched again once the job finishes, for its report; `None` for an
+    // id the server does not know.
     let detail = LocalResource::new(move || {
         let id = id();
-        let _ = finished.get();
-        async move { api::get::<JobDetail>(&format!("/api/v1/jobs/{id}")).await }
+        let _ = live_finished.get();
+        async move { api::get_optional::<JobDetail>(&format!("/api/v1/jobs/{id}")).await }
+    });
+    let found = move || detail.get().and_then(|d| d.ok().flatten());
+    let not_found = move || detail.get().is_some_and(|d| matches!(d, Ok(None)));
+    // The newest snapshot: live, or for a finished run reopened later (from
+    // memory or the store) the last one the server kept.
+    let snapshot = move || -> Option<JobSnapshot> {
+        live().or_else(|| found().map(|d| d.snapshot).filter(|s| !s.nodes.is_empty()))
+    };
+    // Finished as the live feed says, or as the server said when asked:
+    // live controls are hidden for a finished run.
+    let finished = Memo::new(move |_| {
+        live_finished.get() || found().is_some_and(|d| d.summary.state.is_finished())
+    });
+    let lesson = Memo::new(move |_| {
+        found()
+            .and_then(|d| d.spec.lesson)
+            .and_then(|l| shared::lessons::get(&l))
     });
     // The last minutes of snapshots, for the charts: what the store kept
     // (a reopened run, or a page opened mid-run), then live ones.
@@ -418,29 +472,51 @@ pub fn JobPage() -> impl IntoView {
         }
     });
     let source_kind = move || {
-        detail
-            .get()
-            .and_then(|d| d.ok())
+        found()
             .map(|d| d.spec.source.kind().to_owned())
             .unwrap_or_default()
     };
+    let states = move || snapshot().map(|s| s.node_states()).unwrap_or_default();
+    let blocking = move || {
+        snapshot()
+            .and_then(|s| s.event_loop)
+            .map(|l| l.blocking_stages)
+            .unwrap_or_default()
+    };
     view! {
+        <Show when=move || !not_found() fallback=move || view! {
+            <section class="card" data-testid="job-not-found">
+                <h1>{tr("Job not found")}</h1>
+                <p>{tr("No job has this id, here or in the store:")}" "<code>{id}</code></p>
+                <p><a href="/jobs">{tr("Jobs")}</a>" · "<a href="/history">{tr("History")}</a></p>
+            </section>
+        }>
         <section data-testid="page-job">
-            <h1>{move || detail.get().and_then(|d| d.ok()).map(|d| d.spec.name.clone()).unwrap_or_else(id)}</h1>
+            <h1>{move || found().map(|d| d.spec.name.clone()).unwrap_or_else(id)}</h1>
             {move || detail.get().and_then(|d| d.err()).map(|e| view! {
                 <p class="card error" role="alert" data-testid="job-error">{e}</p>
             })}
             <p class="job-meta">
-                <span data-testid="job-state">{move || snapshot().and_then(|s| s.state).map(|s| s.to_string()).unwrap_or_default()}</span>
-                " · " <span data-testid="throughput">{move || snapshot().map(|s| rate(s.throughput)).unwrap_or_default()}</span>
-                " · p99 " {move || snapshot().map(|s| duration_ms(s.end_to_end.p99_us / 1000)).unwrap_or_default()}
-                " · " {move || snapshot().map(|s| duration_ms(s.elapsed_ms)).unwrap_or_default()}
+                <span data-testid="job-state" class=move || snapshot().and_then(|s| s.state).map(|s| format!("state state-{}", s.as_str())).unwrap_or_default()>
+                    {move || snapshot().and_then(|s| s.state).or(found().map(|d| d.summary.state)).map(|s| s.to_string()).unwrap_or_else(|| "—".into())}
+                </span>
+                " · " <span data-testid="throughput">{move || snapshot().map(|s| rate(s.throughput)).unwrap_or_else(|| "—".into())}</span>
+                " · p99 " {move || snapshot().map(|s| duration_ms(s.end_to_end.p99_us / 1000)).unwrap_or_else(|| "—".into())}
+                " · " {move || snapshot().map(|s| duration_ms(s.elapsed_ms)).unwrap_or_else(|| "—".into())}
+                " · " <span data-testid="event-loop">{move || match snapshot().and_then(|s| s.event_loop) {
+                    None => String::new(),
+                    Some(l) if l.blocking_stages.is_empty() => format!("event-loop lag {:.1} ms", l.lag_ms),
+                    Some(l) => format!("event-loop lag {:.1} ms — blocked by {}", l.lag_ms, l.blocking_stages.join(", ")),
+                }}</span>
             </p>
-            <div class="actions">
-                <button data-testid="drain" disabled=finished on:click=move |_| stop(StopMode::Drain)>{tr("Drain")}</button>
-                <button data-testid="abort" class="danger" disabled=finished on:click=move |_| stop(StopMode::Abort)>{tr("Abort")}</button>
-                <span class="hint" role="status">{move || message.get()}</span>
-            </div>
+            {move || lesson.get().map(|l| view! { <LessonBanner lesson=l finished=finished /> })}
+            <Show when=move || !finished.get()>
+                <div class="actions">
+                    <button data-testid="drain" on:click=move |_| stop(StopMode::Drain)>{tr("Drain")}</button>
+                    <button data-testid="abort" class="danger" on:click=move |_| stop(StopMode::Abort)>{tr("Abort")}</button>
+                    <span class="hint" role="status">{move || message.get()}</span>
+                </div>
+            </Show>
             <Show when=draining>
                 <div class="card drain" data-testid="drain-progress" role="status">
                     {move || {
@@ -460,10 +536,10 @@ pub fn JobPage() -> impl IntoView {
                 </div>
             </Show>
             <Show when=move || !finished.get()>
-                {move || detail.get().and_then(|d| d.ok()).map(|d| view! { <TunePanel job=id() spec=d.spec current=Signal::derive(snapshot) /> })}
+                {move || found().map(|d| view! { <TunePanel job=id() spec=d.spec current=Signal::derive(snapshot) /> })}
             </Show>
             <div class="pipeline" data-testid="pipeline">
-                <div class="node node-source" data-testid="node-source">
+                <div class="node node-source" class:focus=move || focuses_node("source", lesson.get()) data-testid="node-source">
                     <div class="node-name">{tr("source")}</div>
                     <div class="node-meta">{source_kind}</div>
                     <div class="node-meta">{move || snapshot().map(|s| format!("produced {}", s.accounting.produced)).unwrap_or_default()}</div>
@@ -475,17 +551,25 @@ pub fn JobPage() -> impl IntoView {
                     }).unwrap_or_default()}</div>
                 </div>
                 {move || snapshot().map(|s| {
-                    s.nodes.into_iter().map(|n| view! { <span class="arrow" aria-hidden="true">"→"</span><NodeCard node=n /> }).collect_view()
+                    let states = states();
+                    let blocking = blocking();
+                    let lesson = lesson.get();
+                    s.nodes.into_iter().zip(states).map(|(n, state)| {
+                        let focus = focuses_node(&n.name, lesson);
+                        let blocks = blocking.contains(&n.name);
+                        view! { <span class="arrow" aria-hidden="true">"→"</span><NodeCard node=n state=state blocking=blocks focus=focus /> }
+                    }).collect_view()
                 })}
             </div>
+            <Legend />
             <div class="charts" data-history=move || history.with(|h| h.len())>
-                <Chart title=tr("throughput per stage") testid="chart-throughput" plot=throughput unit=rate />
-                <Chart title=tr("queue depth") testid="chart-depth" plot=depth unit=|x| format!("{x:.0}") />
-                <Chart title=tr("end-to-end latency") testid="chart-latency" plot=latency unit=|x| duration_ms(x as u64 / 1000) />
-                <Chart title=tr("errors · retries · drops · timeouts") testid="chart-troubles" plot=troubles unit=|x| format!("{x:.0}") />
-                <Chart title=tr("memory (RSS)") testid="chart-rss" plot=rss unit=|x| format!("{:.0} MiB", x / 1048576.0) />
-                <Chart title=tr("threads · open files") testid="chart-threads" plot=threads unit=|x| format!("{x:.0}") />
-                <Chart title=tr("event-loop lag") testid="chart-lag" plot=lag unit=|x| format!("{x:.1} ms") />
+                <Chart title=tr("throughput per stage") testid="chart-throughput" plot=throughput unit=rate focus=Signal::derive(move || focuses_chart("chart-throughput", lesson.get())) />
+                <Chart title=tr("queue depth") testid="chart-depth" plot=depth unit=|x| format!("{x:.0}") focus=Signal::derive(move || focuses_chart("chart-depth", lesson.get())) />
+                <Chart title=tr("end-to-end latency") testid="chart-latency" plot=latency unit=|x| duration_ms(x as u64 / 1000) focus=Signal::derive(move || focuses_chart("chart-latency", lesson.get())) />
+                <Chart title=tr("errors · retries · drops · timeouts") testid="chart-troubles" plot=troubles unit=|x| format!("{x:.0}") focus=Signal::derive(move || focuses_chart("chart-troubles", lesson.get())) />
+                <Chart title=tr("event-loop lag (this job's runtime)") testid="chart-lag" plot=lag unit=|x| format!("{x:.1} ms") focus=Signal::derive(move || focuses_chart("chart-lag", lesson.get())) />
+                <Chart title=tr("server memory (RSS, whole process)") testid="chart-rss" plot=rss unit=|x| format!("{:.0} MiB", x / 1048576.0) focus=Signal::derive(move || focuses_chart("chart-rss", lesson.get())) />
+                <Chart title=tr("server threads · open files (whole process)") testid="chart-threads" plot=threads unit=|x| format!("{x:.0}") />
             </div>
             <p class="accounting" data-testid="accounting">
                 {move || snapshot().map(|s| {
@@ -500,8 +584,9 @@ pub fn JobPage() -> impl IntoView {
                     }
                 }).unwrap_or_default()}
             </p>
-            {move || detail.get().and_then(|d| d.ok()).and_then(|d| d.report).map(|r| view! { <Report report=r /> })}
+            {move || found().and_then(|d| d.report).map(|r| view! { <Report report=r /> })}
         </section>
+        </Show>
     }
 }
 

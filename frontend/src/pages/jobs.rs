@@ -25,7 +25,9 @@ pub fn JobsPage() -> impl IntoView {
     let link = expect_context::<LiveLink>();
     link.watch_jobs();
     let state_filter = RwSignal::new(String::from("all"));
-    let text_filter = RwSignal::new(String::new());
+    // `?q=` pre-fills the search (a lesson started side by side links here).
+    let query = leptos_router::hooks::use_query_map();
+    let text_filter = RwSignal::new(query.get_untracked().get("q").unwrap_or_default());
     let message = RwSignal::new(String::new());
     let rows = move || {
         let wanted = state_filter.get();
@@ -71,6 +73,7 @@ pub fn JobsPage() -> impl IntoView {
                                 <div class="fill" style=format!("width: {settled:.0}%")></div>
                             </div>
                         </td>
+                        <td class="num" data-testid="dropped">{a.dropped_by_policy}</td>
                         <td class="num">{rate(j.throughput)}<Sparkline values=trail /></td>
                         <td class="num">{duration_ms(j.p99_us / 1000)}</td>
                         <td class="num">{duration_ms(j.elapsed_ms)}</td>
@@ -126,7 +129,7 @@ pub fn JobsPage() -> impl IntoView {
                 <table class="jobs">
                     <thead><tr>
                         <th>{tr("Name")}</th><th>{tr("Template")}</th><th>{tr("State")}</th>
-                        <th>{tr("Sunk / produced")}</th><th>{tr("Throughput")}</th><th>"P99"</th>
+                        <th>{tr("Sunk / produced")}</th><th>{tr("Dropped")}</th><th>{tr("Throughput")}</th><th>"P99"</th>
                         <th>{tr("Elapsed")}</th><th><span class="sr-only">{tr("Actions")}</span></th>
                     </tr></thead>
                     <tbody>{rows}</tbody>

@@ -1,10 +1,12 @@
-//! The dashboard's pages: the live job table, starting jobs, a job's page
-//! (nodes, tuning, charts, drain and abort, report), history and settings.
+//! The dashboard's pages: the live job table, starting jobs (templates and
+//! the article's lessons), a job's page (nodes, tuning, charts, drain and
+//! abort, report, the lesson's signal), history and settings.
 
 mod charts;
 mod history;
 mod job;
 mod jobs;
+mod lessons;
 mod new_job;
 mod settings;
 

@@ -1,9 +1,11 @@
-//! Starting a job: the template gallery, the form, and the spec editor (TOML or JSON).
+//! Starting a job: the lessons, the template gallery, the form, and the
+//! spec editor (TOML or JSON).
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 use shared::api::{JobDetail, TemplateInfo};
 
+use super::lessons::LessonGallery;
 use super::tr;
 use crate::api;
 use crate::form::{FormCtx, SpecForm, starter_spec, verdict_text};
@@ -87,6 +89,8 @@ pub fn NewJobPage() -> impl IntoView {
             <Show when=move || error.get().is_some()>
                 <p class="error" data-testid="error">{move || error.get()}</p>
             </Show>
+            <LessonGallery />
+            <h2>{tr("Templates")}</h2>
             <Suspense fallback=move || view! { <p>{tr("Loading templates…")}</p> }>
                 <div class="gallery">
                     {move || templates.get().map(|r| match r {
