@@ -47,7 +47,10 @@
 //!   tune, drain and abort; [`ControlError`]), `supervisor.rs` (samples,
 //!   enforces the drain deadline, joins everything and writes the
 //!   [`shared::metrics::JobReport`] whose buckets always add up),
-//!   `sampler.rs` (counters into snapshots; the event-loop lag probe).
+//!   `sampler.rs` (counters into snapshots), `probe.rs` (the event-loop
+//!   lag probe: a tick on the job's runtime read from the sampler's
+//!   thread, so a blocked loop reads as lag and the stage blocking it is
+//!   named).
 //!
 //! ## What the nodes share, below them
 //!

@@ -81,7 +81,7 @@ try {
     () => ["completed", "stopped"].includes(document.querySelector('[data-testid="job-state"]')?.textContent),
     null, { timeout: 60000 });
   report.jobTitle = (await page.locator("h1").innerText()).trim();
-  report.nodes = await page.locator('[data-testid="pipeline"] .node-name').allInnerTexts();
+  report.nodes = await page.locator('[data-testid="pipeline"] .node-name').evaluateAll((ns) => ns.map((n) => n.firstChild.textContent.trim()));
   report.finalState = (await page.locator('[data-testid="job-state"]').innerText()).trim();
 
   // A template loads into the form, to be changed before starting.

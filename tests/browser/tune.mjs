@@ -83,10 +83,10 @@ try {
   await page.screenshot({ path: `${dir}/view-job-tuned.png`, fullPage: true });
   await page.request.post(new URL(`api/v1/jobs/${job}/stop`, base).href, { data: { mode: "abort" } });
 
-  // An unknown job: a readable error.
+  // An unknown job: a "not found" page.
   await page.goto(new URL("jobs/j-does-not-exist", base).href, { waitUntil: "load" });
-  await page.waitForSelector('[data-testid="job-error"]', { timeout: 30000 });
-  report.unknownJob = await text(page, "job-error");
+  await page.waitForSelector('[data-testid="job-not-found"]', { timeout: 30000 });
+  report.unknownJob = await page.locator('[data-testid="job-not-found"]').innerText();
   // The rest of the page still works: the live link connects.
   await page.waitForFunction(
     () => document.querySelector('[data-testid="conn-state"]')?.textContent === "connected", null, { timeout: 30000 });

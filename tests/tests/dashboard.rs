@@ -144,9 +144,9 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
             "chart-latency",
             "chart-troubles",
             "chart-rss",
-            "chart-threads",
-            "chart-lag"
-        ])
+            "chart-threads"
+        ]),
+        "a job on threads only has no event loop, so no lag chart"
     );
     assert!(
         report["drainLeft"].as_u64().unwrap() > 0,
@@ -375,7 +375,11 @@ fn every_live_knob_applies_from_the_job_page_and_shows_on_the_page() {
         bad.contains("batch_size"),
         "the refusal names the field: {bad}"
     );
-    assert_eq!(report["unknownJob"], "no job `j-does-not-exist`");
+    let unknown = report["unknownJob"].as_str().unwrap();
+    assert!(
+        unknown.starts_with("Job not found") && unknown.contains("j-does-not-exist"),
+        "{unknown}"
+    );
     assert_eq!(report["connAfterUnknown"], "connected");
     assert!(dir.join("view-job-tuned.png").is_file());
 }
@@ -415,4 +419,43 @@ fn the_api_docs_render_under_the_content_security_policy() {
         "Swagger UI rendered the operations: {report:#}"
     );
     assert!(shot.is_file());
+}
+
+#[test]
+fn lessons_start_in_one_click_and_their_signal_shows_on_the_job_page() {
+    let server = ServerProcess::spawn();
+    let dir = artifacts_dir();
+    let report = run_page("lessons.mjs", &[&server.url, dir.to_str().unwrap()]);
+    assert!(report["lessonCards"].as_u64().unwrap() >= 13, "{report:#}");
+    // Backpressure: the slow stage is hot, its queue full, parse blocked.
+    let depth = report["slowDepth"].as_str().unwrap();
+    assert!(depth.ends_with("/ 200"), "{depth}");
+    let blocked: f64 = report["parseBlocked"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    assert!(blocked >= 30.0, "{report:#}");
+    assert_eq!(
+        report["slowFocused"], true,
+        "the lesson outlines what to watch"
+    );
+    assert!(report["legend"].as_str().unwrap().contains("bottleneck"));
+    // Blocking in async: lag with the stage named, the lag chart outlined.
+    let lag = report["eventLoop"].as_str().unwrap();
+    assert!(lag.contains("blocked by fetch"), "{lag}");
+    assert_eq!(report["lagChartFocused"], true);
+    assert!(
+        report["fetchLoopShare"]
+            .as_str()
+            .unwrap()
+            .starts_with("event loop")
+    );
+    assert_eq!(report["fixedName"], "blocking-in-async-awaited");
+    assert_eq!(
+        report["finishedButtons"], 0,
+        "a finished run has no live controls"
+    );
+    assert_eq!(report["notFound"], "Job not found");
 }

@@ -58,9 +58,18 @@ fn NodeCard(
         .unwrap_or_default();
     let is_bridge = node.kind == Some(shared::metrics::NodeKind::Bridge);
     let hot = node.blocked >= shared::metrics::BACKPRESSURED;
+    let mut classes = format!("node node-{}", state.as_str());
+    for (on, class) in [
+        (is_bridge, " bridge"),
+        (focus, " focus"),
+        (blocking, " blocking"),
+    ] {
+        if on {
+            classes.push_str(class);
+        }
+    }
     view! {
-        <div class=format!("node node-{}", state.as_str()) class:bridge=is_bridge class:focus=focus class:blocking=blocking
-            style=style data-testid=testid data-state=state.as_str()>
+        <div class=classes style=style data-testid=testid data-state=state.as_str()>
             <div class="node-name">{node.name.clone()}
                 <span class="node-state" data-testid="node-state">{tr(state.as_str())}</span>
             </div>
@@ -539,7 +548,16 @@ pub fn JobPage() -> impl IntoView {
                 {move || found().map(|d| view! { <TunePanel job=id() spec=d.spec current=Signal::derive(snapshot) /> })}
             </Show>
             <div class="pipeline" data-testid="pipeline">
-                <div class="node node-source" class:focus=move || focuses_node("source", lesson.get()) data-testid="node-source">
+                <div class=move || {
+                        let mut c = String::from("node node-source");
+                        if snapshot().is_some_and(|s| s.source.blocked >= shared::metrics::BACKPRESSURED) {
+                            c.push_str(" node-backpressured");
+                        }
+                        if focuses_node("source", lesson.get()) {
+                            c.push_str(" focus");
+                        }
+                        c
+                    } data-testid="node-source">
                     <div class="node-name">{tr("source")}</div>
                     <div class="node-meta">{source_kind}</div>
                     <div class="node-meta">{move || snapshot().map(|s| format!("produced {}", s.accounting.produced)).unwrap_or_default()}</div>
@@ -567,7 +585,9 @@ pub fn JobPage() -> impl IntoView {
                 <Chart title=tr("queue depth") testid="chart-depth" plot=depth unit=|x| format!("{x:.0}") focus=Signal::derive(move || focuses_chart("chart-depth", lesson.get())) />
                 <Chart title=tr("end-to-end latency") testid="chart-latency" plot=latency unit=|x| duration_ms(x as u64 / 1000) focus=Signal::derive(move || focuses_chart("chart-latency", lesson.get())) />
                 <Chart title=tr("errors · retries · drops · timeouts") testid="chart-troubles" plot=troubles unit=|x| format!("{x:.0}") focus=Signal::derive(move || focuses_chart("chart-troubles", lesson.get())) />
-                <Chart title=tr("event-loop lag (this job's runtime)") testid="chart-lag" plot=lag unit=|x| format!("{x:.1} ms") focus=Signal::derive(move || focuses_chart("chart-lag", lesson.get())) />
+                <Show when=move || snapshot().is_some_and(|s| s.event_loop.is_some())>
+                    <Chart title=tr("event-loop lag (this job's runtime)") testid="chart-lag" plot=lag unit=|x| format!("{x:.1} ms") focus=Signal::derive(move || focuses_chart("chart-lag", lesson.get())) />
+                </Show>
                 <Chart title=tr("server memory (RSS, whole process)") testid="chart-rss" plot=rss unit=|x| format!("{:.0} MiB", x / 1048576.0) focus=Signal::derive(move || focuses_chart("chart-rss", lesson.get())) />
                 <Chart title=tr("server threads · open files (whole process)") testid="chart-threads" plot=threads unit=|x| format!("{x:.0}") />
             </div>

@@ -21,9 +21,26 @@ fn say(lang: Lang, text: &Text) -> &'static str {
 }
 
 /// Starts a lesson (or one of its variants) and returns the new job's id.
+/// The spec comes from the server (`GET /api/v1/lessons`), which builds it
+/// from the template: the dashboard carries no TOML parser.
 async fn start(lesson: &Lesson, variant: Option<&str>) -> Result<String, String> {
-    let spec = lesson.spec(variant).map_err(|e| e.to_string())?;
-    api::send::<_, JobDetail>("POST", "/api/v1/jobs", &spec)
+    let list = api::get::<Vec<serde_json::Value>>("/api/v1/lessons").await?;
+    let info = list
+        .iter()
+        .find(|l| l["id"] == lesson.id)
+        .ok_or_else(|| format!("the server has no lesson {}", lesson.id))?;
+    let spec = match variant {
+        None => &info["spec"],
+        Some(v) => {
+            let i = lesson
+                .variants
+                .iter()
+                .position(|x| x.id == v)
+                .ok_or_else(|| format!("no variant {v}"))?;
+            &info["variant_specs"][i]
+        }
+    };
+    api::send::<_, JobDetail>("POST", "/api/v1/jobs", spec)
         .await
         .map(|d| d.summary.id)
 }
@@ -132,5 +149,21 @@ pub fn LessonBanner(lesson: &'static Lesson, finished: Memo<bool>) -> impl IntoV
                 <p class="error" role="alert">{move || error.get()}</p>
             </Show>
         </aside>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lesson_outlines_the_nodes_and_charts_it_names() {
+        let l = lessons::get("backpressure");
+        assert!(focuses_node("slow", l));
+        assert!(focuses_node("parse", l));
+        assert!(!focuses_node("sink", l));
+        assert!(focuses_chart("chart-depth", l));
+        assert!(!focuses_chart("chart-lag", l));
+        assert!(!focuses_node("slow", None));
     }
 }

@@ -1,0 +1,89 @@
+// The lessons as a user meets them: the gallery on New job, a lesson
+// started with one click, its banner and the signal it points at on the
+// job page, the fix one click away, and a "not found" page for an unknown
+// job. Screenshots each view.
+//
+// usage: node lessons.mjs <base-url> <artifacts-dir>
+import { launch, watchErrors, text } from "./driver.mjs";
+
+const [base, dir] = process.argv.slice(2);
+const report = {};
+const browser = await launch();
+const abort = async (page) => {
+  const id = new URL(page.url()).pathname.split("/").pop();
+  await page.request.post(new URL(`api/v1/jobs/${id}/stop`, base).href, { data: { mode: "abort" } });
+};
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  report.errors = watchErrors(page);
+  await page.goto(new URL("new", base).href, { waitUntil: "load" });
+  await page.waitForSelector('[data-testid="lessons"] [data-testid="lesson-backpressure"]', { timeout: 30000 });
+  report.lessonCards = await page.locator('[data-testid="lessons"] article.lesson').count();
+  await page.locator('[data-testid="lessons"]').screenshot({ path: `${dir}/view-lessons.png` });
+
+  // Backpressure: the slow stage is the bottleneck, parse is backpressured.
+  await page.locator('[data-testid="lesson-backpressure"] [data-testid="lesson-start"]').click();
+  await page.waitForSelector('[data-testid="lesson-banner"]', { timeout: 30000 });
+  report.backpressureSignal = await text(page, "lesson-signal");
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="node-slow"]')?.dataset.state === "bottleneck"
+      && document.querySelector('[data-testid="node-parse"]')?.dataset.state === "backpressured",
+    null, { timeout: 60000 });
+  report.slowDepth = await page.locator('[data-testid="node-slow"] [data-testid="depth"]').innerText();
+  report.parseBlocked = await page.locator('[data-testid="node-parse"] [data-testid="blocked"]').innerText();
+  report.slowFocused = await page.locator('[data-testid="node-slow"]').evaluate((n) => n.classList.contains("focus"));
+  report.legend = await text(page, "node-legend");
+  await page.screenshot({ path: `${dir}/view-lesson-backpressure.png`, fullPage: true });
+  await abort(page);
+
+  // A blocking call in a coroutine: lag, the stage named, the lag chart
+  // outlined; then the fix, one click away.
+  await page.goto(new URL("new", base).href, { waitUntil: "load" });
+  await page.waitForSelector('[data-testid="lesson-blocking-in-async"]', { timeout: 30000 });
+  await page.locator('[data-testid="lesson-blocking-in-async"] [data-testid="lesson-start"]').click();
+  await page.waitForSelector('[data-testid="lesson-banner"]', { timeout: 30000 });
+  await page.waitForSelector('[data-testid="node-fetch"] [data-testid="blocking-loop"]', { timeout: 60000 });
+  report.eventLoop = await text(page, "event-loop");
+  report.lagChartFocused = await page.locator('[data-testid="chart-lag"]').evaluate((c) => c.classList.contains("focus"));
+  report.fetchLoopShare = await page.locator('[data-testid="node-fetch"] [data-testid="loop-share"]').innerText();
+  await page.screenshot({ path: `${dir}/view-lesson-blocking.png`, fullPage: true });
+  const blockedUrl = page.url();
+  await page.locator('[data-testid="lesson-variant-awaited"]').click();
+  await page.waitForFunction((u) => location.href !== u, blockedUrl, { timeout: 30000 });
+  await page.waitForSelector('[data-testid="lesson-banner"]', { timeout: 30000 });
+  await page.waitForFunction(
+    () => /event-loop lag \d/.test(document.querySelector('[data-testid="event-loop"]')?.textContent ?? ""),
+    null, { timeout: 60000 });
+  report.fixedName = await page.locator("h1").first().innerText();
+  await page.screenshot({ path: `${dir}/view-lesson-blocking-fixed.png`, fullPage: true });
+  await abort(page);
+  await page.goto(blockedUrl, { waitUntil: "load" });
+  await page.waitForSelector('[data-testid="page-job"]', { timeout: 30000 });
+  await abort(page);
+
+  // A finished run hides its live controls; an unknown id is "not found".
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="job-state"]')?.textContent === "aborted",
+    null, { timeout: 60000 });
+  report.finishedButtons = await page.locator('[data-testid="drain"], [data-testid="abort"], [data-testid="tune"]').count();
+  // Leaving a page cancels its pending requests (ERR_ABORTED): not an error.
+  report.errors = report.errors.filter((e) => !e.includes("net::ERR_ABORTED"));
+  // What the not-found page logs (the browser reports each 404) is its own.
+  const before = report.errors;
+  report.errors = [];
+  await page.goto(new URL("jobs/j-no-such-job", base).href, { waitUntil: "load" });
+  await page.waitForSelector('[data-testid="job-not-found"]', { timeout: 30000 });
+  report.notFound = await page.locator('[data-testid="job-not-found"] h1').innerText();
+  await page.screenshot({ path: `${dir}/view-job-not-found.png` });
+  report.notFoundLog = report.errors;
+  report.errors = before;
+} catch (err) {
+  report.failure = String(err?.stack || err);
+  try {
+    const page = browser.contexts()[0]?.pages()[0];
+    if (page) report.bodyAtFailure = (await page.locator("main").innerText()).slice(0, 800);
+  } catch {}
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(report));
