@@ -207,6 +207,9 @@ pub struct NodeStats {
     pub dropped: CachePadded<AtomicU64>,
     /// Items this node held at abort.
     pub leftovers: AtomicU64,
+    /// Sink only: rows written twice into a target that keeps both (an
+    /// inserting sink retrying a batch that had in fact been committed).
+    pub duplicates: AtomicU64,
     /// Live workers.
     pub workers: AtomicU32,
     /// Async concurrency limit (0 when not applicable).
@@ -235,6 +238,7 @@ impl NodeStats {
             accepted: CachePadded::new(AtomicU64::new(0)),
             dropped: CachePadded::new(AtomicU64::new(0)),
             leftovers: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
             workers: AtomicU32::new(0),
             concurrency: AtomicU32::new(0),
             in_poll: AtomicU32::new(0),

@@ -220,6 +220,7 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "event loop" => "事件循环",
         "out" => "输出",
         "Dropped" => "丢弃",
+        "duplicate rows" => "重复行",
         "bottleneck: busy, holding up the stages before it · backpressured: waiting for room downstream" => {
             "瓶颈：忙碌并拖住上游阶段 · 背压：等待下游腾出空间"
         }
@@ -289,6 +290,11 @@ pub fn template_text(lang: Lang, name: &str, english: &str) -> String {
             "优雅停机，对应文章中的哨兵和 q.join()。排空只停止来源；每个阶段处理完排队的数据，在输入为空并关闭后停止，\
              所以每条生产出的数据都被写入，遗留项保持为 0。中止立即停止一切：队列和工作者持有的数据计为遗留项，\
              写入文件，可以作为新任务重放。",
+        ),
+        (_, "non-idempotent-writes") => Some(
+            "重试下的非幂等写入，对应文章中对重试可能已经发生的写入的警告。写入端每批都提交，但五批中有一批的确认丢失\
+             （故障注入：就像提交后连接断开），于是写入端重试并再写一次。本规格用普通 insert：每个被重试的批次都出现两次，\
+             报告统计重复行数。课程同时运行按 `id` upsert 的同一流水线，同样的重试下每条数据恰好一行。",
         ),
         (_, "unbounded-queue") => Some(
             "文章的内存陷阱：慢消费者前面放一个无界队列。来源以 20 000 条/秒生产 15 秒，消费者每秒只处理\

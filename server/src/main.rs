@@ -3,7 +3,6 @@
 
 mod cmd;
 
-
 /// mimalloc instead of the system allocator: pipeline items are allocated
 /// on one thread and freed on another (parsed on a stage's workers, freed
 /// after the sink's write), which glibc's malloc handles slowly.

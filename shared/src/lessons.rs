@@ -468,6 +468,35 @@ pub const ALL: &[Lesson] = &[
         side_by_side: false,
     },
     Lesson {
+        id: "non-idempotent-writes",
+        section: "§4",
+        title: text("Non-idempotent writes on retry", "重试下的非幂等写入"),
+        explain: text(
+            "The sink commits each batch, but one acknowledgement in five is lost, so the batch is retried and written again. Plain inserts keep both copies; an upsert on the key keeps one row per item.",
+            "写入端每批都提交成功，但五次中有一次确认丢失，于是这一批被重试、再写一次。普通 insert 会保留两份；按键 upsert 每条数据只保留一行。",
+        ),
+        todo: text(
+            "Start both side by side and compare the sink's duplicates: many with inserts, none with the upsert.",
+            "并排启动两个作业，比较写入端的重复行：insert 有很多，upsert 为零。",
+        ),
+        signal: text(
+            "Both retry the same batches; only the inserting sink counts duplicate rows.",
+            "两者重试的批次相同；只有 insert 的写入端统计到重复行。",
+        ),
+        focus: &[Focus::Node("sink"), Focus::Report],
+        template: "non-idempotent-writes",
+        endless: true,
+        variants: &[Variant {
+            id: "upsert",
+            label: text("with an upsert key", "使用 upsert 键"),
+            patch: &[
+                ("/sink/write", "\"upsert\""),
+                ("/sink/path", "\"idempotent.db\""),
+            ],
+        }],
+        side_by_side: true,
+    },
+    Lesson {
         id: "log-cleaning",
         section: "§6.1",
         title: text("Cleaning logs", "日志清洗"),
@@ -528,7 +557,7 @@ mod tests {
             for f in lesson.focus {
                 if let Focus::Node(n) = f {
                     assert!(
-                        *n == "source" || nodes.contains(n),
+                        *n == "source" || *n == "sink" || nodes.contains(n),
                         "{}: focus on {n}",
                         lesson.id
                     );

@@ -191,6 +191,11 @@ pub struct NodeSnapshot {
     pub timeouts: u64,
     /// Items this node held when the job was aborted.
     pub leftovers: u64,
+    /// Sink only: rows written twice into a target that keeps both (a
+    /// non-idempotent `insert` sink retrying a batch that was committed).
+    /// Each item is still counted once as sunk.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub duplicates: u64,
     /// Items accepted per second over the last interval.
     pub in_rate: f64,
     /// Items passed on per second over the last interval.
@@ -428,6 +433,10 @@ pub struct JobReport {
     pub leftovers_file: Option<String>,
     /// Lifecycle and tuning events.
     pub events: Vec<JobEvent>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// How a node reads on the job page, the way Flink colours operators: the

@@ -56,6 +56,7 @@ pub const ALL: &[Template] = &[
     template!("retries"),
     template!("rate-limit"),
     template!("graceful-shutdown"),
+    template!("non-idempotent-writes"),
 ];
 
 /// Looks a template up by name.

@@ -151,6 +151,7 @@ impl Sampler {
                 retries: s.sum(|x| &x.retries),
                 timeouts: s.sum(|x| &x.timeouts),
                 leftovers,
+                duplicates: s.duplicates.load(Ordering::Relaxed),
                 in_rate: (cur.accepted - base.accepted) as f64 / dt,
                 out_rate: (cur.out - base.out) as f64 / dt,
                 busy: busy as f64 / time,

@@ -14,13 +14,16 @@
 //!
 //! Writers that upsert on a key (SQLite) make every retry and replay
 //! idempotent: no duplicate rows, whatever failed in the middle of a batch.
+//! A SQLite sink in `insert` mode does not, on purpose, and `lost_acks`
+//! (fault injection: a commit whose acknowledgement is lost) shows what a
+//! retry then does to it; the rows it duplicates are counted.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
-use shared::spec::{BatchSpec, RetrySpec, SinkSpec};
+use shared::spec::{BatchSpec, RetrySpec, SinkSpec, WriteMode};
 
 use crate::confine::{SpecPaths, UncheckedPath};
 use crate::core::JobCore;
@@ -34,6 +37,7 @@ use crate::stats::{Laps, NodeStats, Stride};
 
 mod file;
 mod http;
+mod lost_acks;
 mod null;
 pub mod postgres;
 pub mod sqlite;
@@ -76,6 +80,12 @@ pub(crate) trait SinkWriter: Send {
     /// Writes `items`; on error nothing of the batch may be assumed written
     /// (an upserting writer makes a partial write harmless).
     fn write(&mut self, items: &[Item]) -> Result<(), WriteError>;
+
+    /// Rows written more than once into a target that keeps them all
+    /// (an inserting writer whose batch was retried after its commit).
+    fn duplicates(&self) -> u64 {
+        0
+    }
 
     /// Whether a write costs next to nothing (counting only), so the
     /// runner may group items by chunks even when the spec has no batch.
@@ -149,15 +159,29 @@ impl Sink {
                 key,
                 columns,
                 retry,
+                write,
+                fault,
                 ..
-            } => Sink {
-                writer: Box::new(
-                    sqlite::SqliteWriter::open(paths.get(path)?, table, key, columns).map_err(
-                        |e| crate::fail::other(format_args!("sink sqlite `{path}`"), &e),
-                    )?,
-                ),
-                retry: Some(*retry),
-            },
+            } => {
+                let writer: Box<dyn SinkWriter> = Box::new(
+                    sqlite::SqliteWriter::open(paths.get(path)?, table, key, columns, *write)
+                        .map_err(|e| {
+                            crate::fail::other(format_args!("sink sqlite `{path}`"), &e)
+                        })?,
+                );
+                Sink {
+                    writer: match fault {
+                        Some(f) if f.lost_ack_share > 0.0 => Box::new(lost_acks::LostAcks::new(
+                            writer,
+                            f.lost_ack_share,
+                            *write == WriteMode::Upsert,
+                            0x5eed,
+                        )),
+                        _ => writer,
+                    },
+                    retry: Some(*retry),
+                }
+            }
             SinkSpec::Http { url, retry, .. } => Sink {
                 writer: Box::new(HttpWriter {
                     client: egress.client(),
@@ -195,13 +219,19 @@ impl Sink {
                     );
                     Sink {
                         writer: Box::new(
-                            sqlite::SqliteWriter::open(paths.get(path)?, table, key, columns)
-                                .map_err(|e| {
-                                    crate::fail::other(
-                                        format_args!("sink sqlite fallback `{path}`"),
-                                        &e,
-                                    )
-                                })?,
+                            sqlite::SqliteWriter::open(
+                                paths.get(path)?,
+                                table,
+                                key,
+                                columns,
+                                WriteMode::Upsert,
+                            )
+                            .map_err(|e| {
+                                crate::fail::other(
+                                    format_args!("sink sqlite fallback `{path}`"),
+                                    &e,
+                                )
+                            })?,
                         ),
                         retry: Some(*retry),
                     }
@@ -259,7 +289,11 @@ impl Runner<'_> {
     fn write_retrying(&mut self, items: &[Item]) -> Result<(), WriteError> {
         let mut attempt = 1;
         loop {
-            match self.sink.writer.write(items) {
+            let result = self.sink.writer.write(items);
+            self.node
+                .duplicates
+                .store(self.sink.writer.duplicates(), Ordering::Relaxed);
+            match result {
                 Ok(()) => return Ok(()),
                 Err(WriteError::Outage(msg)) => {
                     let Some(retry) = self.sink.retry else {

@@ -1,5 +1,7 @@
 //! The SQLite sink's writer: one connection (SQLite has one writer), WAL
-//! journal, a cached prepared upsert, one transaction per batch.
+//! journal, a cached prepared upsert, one transaction per batch. In
+//! `insert` mode (the article's non-idempotent writes, on purpose) the key
+//! is an ordinary column and every write adds rows.
 //!
 //! Each row's values are bound to the prepared statement in place, read
 //! with [`crate::item::Record::get`] from the line the record was parsed
@@ -13,6 +15,7 @@ use crate::item::{Field, FieldKind, Item};
 use crate::sink::{SinkWriter, WriteError, epoch_secs, keyed};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, ToSql};
+use shared::spec::WriteMode;
 
 /// Upserts records into `table`, keyed on a record field.
 #[derive(Debug)]
@@ -46,6 +49,11 @@ pub fn upsert_sql(table: &str, columns: &[String]) -> String {
 /// shares the last parameter, `written_at`. Rows apply in order, so a key
 /// twice in one statement ends as its last row, as row by row would.
 pub fn upsert_rows_sql(table: &str, columns: &[String], rows: usize) -> String {
+    write_rows_sql(table, columns, rows, WriteMode::Upsert)
+}
+
+/// [`upsert_rows_sql`], or the same rows as plain inserts.
+fn write_rows_sql(table: &str, columns: &[String], rows: usize, mode: WriteMode) -> String {
     let names: Vec<String> = std::iter::once("key".to_owned())
         .chain(std::iter::once("record".to_owned()))
         .chain(columns.iter().map(|c| ident(c)))
@@ -66,21 +74,36 @@ pub fn upsert_rows_sql(table: &str, columns: &[String], rows: usize) -> String {
         .iter()
         .map(|n| format!("{n} = excluded.{n}"))
         .collect();
-    format!(
-        "INSERT INTO {} ({}) VALUES {} ON CONFLICT(key) DO UPDATE SET {}",
+    let insert = format!(
+        "INSERT INTO {} ({}) VALUES {}",
         ident(table),
         names.join(", "),
         values.join(", "),
-        updates.join(", ")
-    )
+    );
+    match mode {
+        WriteMode::Upsert => format!(
+            "{insert} ON CONFLICT(key) DO UPDATE SET {}",
+            updates.join(", ")
+        ),
+        WriteMode::Insert => insert,
+    }
 }
 
 /// The table's schema: the key, the whole record as JSON, the chosen
 /// columns (typeless, as SQLite allows) and when the row was written.
 pub fn create_sql(table: &str, columns: &[String]) -> String {
+    create_mode_sql(table, columns, WriteMode::Upsert)
+}
+
+/// [`create_sql`]; in `insert` mode the key is not unique.
+fn create_mode_sql(table: &str, columns: &[String], mode: WriteMode) -> String {
     let extra: String = columns.iter().map(|c| format!(", {}", ident(c))).collect();
+    let key = match mode {
+        WriteMode::Upsert => "key TEXT PRIMARY KEY",
+        WriteMode::Insert => "key TEXT NOT NULL",
+    };
     format!(
-        "CREATE TABLE IF NOT EXISTS {} (key TEXT PRIMARY KEY, record TEXT NOT NULL{extra}, written_at REAL NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS {} ({key}, record TEXT NOT NULL{extra}, written_at REAL NOT NULL)",
         ident(table)
     )
 }
@@ -139,6 +162,7 @@ impl SqliteWriter {
         table: &str,
         key: &str,
         columns: &[String],
+        mode: WriteMode,
     ) -> Result<Self, rusqlite::Error> {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
@@ -155,10 +179,10 @@ impl SqliteWriter {
         // still checkpoints everything.
         conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute(&create_sql(table, columns), [])?;
-        let upsert = upsert_sql(table, columns);
+        conn.execute(&create_mode_sql(table, columns, mode), [])?;
+        let upsert = write_rows_sql(table, columns, 1, mode);
         conn.prepare_cached(&upsert)?;
-        let upsert_rows = upsert_rows_sql(table, columns, ROWS);
+        let upsert_rows = write_rows_sql(table, columns, ROWS, mode);
         conn.prepare_cached(&upsert_rows)?;
         Ok(Self {
             conn,
@@ -247,7 +271,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
         let cols = vec!["level".to_owned()];
-        let mut w = SqliteWriter::open(&db, "logs", "id", &cols).unwrap();
+        let mut w = SqliteWriter::open(&db, "logs", "id", &cols, WriteMode::Upsert).unwrap();
         w.write(&[
             record(r#"{"id":"a","level":"INFO"}"#),
             record(r#"{"id":"b","level":"WARN"}"#),
@@ -274,7 +298,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
         let cols = vec!["level".to_owned(), "n".to_owned(), "tags".to_owned()];
-        let mut w = SqliteWriter::open(&db, "logs", "id", &cols).unwrap();
+        let mut w = SqliteWriter::open(&db, "logs", "id", &cols, WriteMode::Upsert).unwrap();
         let line = r#"{"level":"INFO", "id":"a", "n":2.50, "tags":["x"]}"#;
         let parsed = Item::new(
             0,
@@ -326,7 +350,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
         let cols: Vec<String> = ["s", "i", "f", "b", "o"].map(String::from).into();
-        let mut w = SqliteWriter::open(&db, "logs", "id", &cols).unwrap();
+        let mut w = SqliteWriter::open(&db, "logs", "id", &cols, WriteMode::Upsert).unwrap();
         let lines = [
             r#"{"id":"p1","s":"plain","i":-7,"f":1.50,"b":true,"o":{"z":1,"a":[1.0]}}"#,
             r#"{"id":"p\u00e92","s":"t\tab \ud83d\ude00","i":18446744073709551615,"f":-0,"b":false,"o":[]}"#,
@@ -376,7 +400,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
         let cols = ["level".to_owned()];
-        let mut w = SqliteWriter::open(&db, "logs", "id", &cols).unwrap();
+        let mut w = SqliteWriter::open(&db, "logs", "id", &cols, WriteMode::Upsert).unwrap();
         // Two full statements and six rows alone; key k3 comes twice inside
         // the first statement and once more among the single rows.
         let mut batch: Vec<Item> = (0..2 * ROWS + 5)
@@ -405,7 +429,7 @@ mod tests {
     fn a_bad_record_fails_the_whole_batch_as_a_data_error() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
-        let mut w = SqliteWriter::open(&db, "logs", "id", &[]).unwrap();
+        let mut w = SqliteWriter::open(&db, "logs", "id", &[], WriteMode::Upsert).unwrap();
         let err = w
             .write(&[record(r#"{"id":"a"}"#), record(r#"{"no_id":1}"#)])
             .unwrap_err();
@@ -420,7 +444,7 @@ mod tests {
     fn a_trigger_rejection_is_a_data_error() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
-        let mut w = SqliteWriter::open(&db, "logs", "id", &[]).unwrap();
+        let mut w = SqliteWriter::open(&db, "logs", "id", &[], WriteMode::Upsert).unwrap();
         Connection::open(&db)
             .unwrap()
             .execute_batch(
@@ -443,6 +467,6 @@ mod tests {
             .unwrap()
             .execute_batch("CREATE TABLE logs (id INTEGER)")
             .unwrap();
-        assert!(SqliteWriter::open(&db, "logs", "id", &[]).is_err());
+        assert!(SqliteWriter::open(&db, "logs", "id", &[], WriteMode::Upsert).is_err());
     }
 }

@@ -337,3 +337,47 @@ fn every_lesson_is_tested_here() {
         );
     }
 }
+
+#[test]
+fn non_idempotent_writes_duplicate_rows_on_retry_and_an_upsert_does_not() {
+    let l = lesson("non-idempotent-writes");
+    assert!(l.side_by_side);
+    let insert = start(lasting(spec("non-idempotent-writes", None), 3000));
+    let upsert = start(lasting(spec("non-idempotent-writes", Some("upsert")), 3000));
+    let rows = |run: &Run, db: &str| -> (u64, u64) {
+        rusqlite::Connection::open(run.dir.path().join(db))
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*), COUNT(DISTINCT key) FROM events",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    let (ri, ru) = (insert.job.wait(), upsert.job.wait());
+    for r in [&ri, &ru] {
+        assert_balanced(r);
+        let sink = r.nodes.iter().find(|n| n.name == "sink").unwrap();
+        assert!(
+            sink.retries > 0,
+            "lost acknowledgements are retried: {r:#?}"
+        );
+    }
+    let sink =
+        |r: &shared::metrics::JobReport| r.nodes.iter().find(|n| n.name == "sink").unwrap().clone();
+    let (total, keys) = rows(&insert, "non-idempotent.db");
+    assert_eq!(keys, ri.accounting.sunk, "every item is there");
+    assert!(total > keys, "a retried insert duplicates its rows");
+    assert_eq!(
+        sink(&ri).duplicates,
+        total - keys,
+        "the report counts exactly the duplicate rows"
+    );
+    let (total, keys) = rows(&upsert, "idempotent.db");
+    assert_eq!(
+        (total, keys),
+        (ru.accounting.sunk, ru.accounting.sunk),
+        "one row per item"
+    );
+    assert_eq!(sink(&ru).duplicates, 0);
+}

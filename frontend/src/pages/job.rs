@@ -53,9 +53,11 @@ fn NodeCard(
         None => "—".into(),
     };
     // Backpressured nodes are shaded by how blocked they are.
-    let style = (state == NodeState::Backpressured)
-        .then(|| format!("--blocked: {:.2}", node.blocked))
-        .unwrap_or_default();
+    let style = if state == NodeState::Backpressured {
+        format!("--blocked: {:.2}", node.blocked)
+    } else {
+        String::new()
+    };
     let is_bridge = node.kind == Some(shared::metrics::NodeKind::Bridge);
     let hot = node.blocked >= shared::metrics::BACKPRESSURED;
     let mut classes = format!("node node-{}", state.as_str());
@@ -90,6 +92,7 @@ fn NodeCard(
             </div>
             {node.loop_share.map(|x| view! { <div class="node-meta" data-testid="loop-share">{tr("event loop")}" "{format!("{:.0}%", x * 100.0)}</div> })}
             <div class="node-meta">{tr("out")}" "{rate(node.out_rate)}" · p99 "{duration_ms(node.service.p99_us / 1000)}</div>
+            {(node.duplicates > 0).then(|| view! { <div class="node-flag" data-testid="duplicates">{tr("duplicate rows")}" "{node.duplicates}</div> })}
         </div>
     }
 }
@@ -551,10 +554,10 @@ pub fn JobPage() -> impl IntoView {
                 <div class=move || {
                         let mut c = String::from("node node-source");
                         if snapshot().is_some_and(|s| s.source.blocked >= shared::metrics::BACKPRESSURED) {
-                            c.push_str(" node-backpressured");
+                            c += " node-backpressured";
                         }
                         if focuses_node("source", lesson.get()) {
-                            c.push_str(" focus");
+                            c += " focus";
                         }
                         c
                     } data-testid="node-source">
@@ -649,12 +652,13 @@ pub fn Report(report: JobReport) -> impl IntoView {
                 <p>{tr("Blank lines the source skipped (not items)")}": "<span class="num" data-testid="report-skipped-lines">{report.skipped_lines}</span></p>
             })}
             <table class="jobs nodes">
-                <thead><tr><th>{tr("Node")}</th><th>"in"</th><th>"out"</th><th>"filtered"</th><th>"dropped"</th><th>"errors"</th><th>"dead"</th><th>"retries"</th><th>"timeouts"</th><th>"leftovers"</th></tr></thead>
+                <thead><tr><th>{tr("Node")}</th><th>"in"</th><th>"out"</th><th>"filtered"</th><th>"dropped"</th><th>"errors"</th><th>"dead"</th><th>"retries"</th><th>"timeouts"</th><th>"leftovers"</th><th>{tr("duplicate rows")}</th></tr></thead>
                 <tbody>
                     {report.nodes.into_iter().map(|n| view! {
                         <tr><td>{n.name}</td><td class="num">{n.items_in}</td><td class="num">{n.items_out}</td><td class="num">{n.filtered}</td>
                         <td class="num">{n.dropped}</td><td class="num">{n.errors}</td><td class="num">{n.dead_lettered}</td>
-                        <td class="num">{n.retries}</td><td class="num">{n.timeouts}</td><td class="num">{n.leftovers}</td></tr>
+                        <td class="num">{n.retries}</td><td class="num">{n.timeouts}</td><td class="num">{n.leftovers}</td>
+                        <td class="num" data-testid="report-duplicates">{n.duplicates}</td></tr>
                     }).collect_view()}
                 </tbody>
             </table>

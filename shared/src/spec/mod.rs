@@ -38,7 +38,7 @@ pub mod validation;
 
 pub use limits::defaults;
 pub use ops::{Distribution, FieldType, FilterMode, HttpMethod, JsonType, OpSpec};
-pub use sinks::{BatchSpec, DeadLetterSpec, SinkSpec};
+pub use sinks::{BatchSpec, DeadLetterSpec, SinkFault, SinkSpec, WriteMode};
 pub use sources::{Payload, SampleSpec, SourceSpec};
 pub use stages::{Capacity, Jitter, OnError, QueueSpec, RetrySpec, Runtime, StageSpec, WhenFull};
 pub use validation::{FieldError, SpecError, SpecFormat};

@@ -45,6 +45,15 @@ pub enum SinkSpec {
         /// Retries of a failed batch (busy database, full disk, lost connection).
         #[serde(default = "defaults::sink_retry")]
         retry: RetrySpec,
+        /// `upsert` on the key (the default: a batch written twice leaves
+        /// one row per key) or plain `insert` (written twice, it is there
+        /// twice): the article's non-idempotent writes, on purpose.
+        #[serde(default, skip_serializing_if = "WriteMode::is_upsert")]
+        write: WriteMode,
+        /// Fault injection: batches whose commit succeeds but whose
+        /// acknowledgement is lost, so the sink writes them again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fault: Option<SinkFault>,
     },
     /// Upserts records into a PostgreSQL table through a connection pool,
     /// one multi-row `INSERT … ON CONFLICT` per batch.
@@ -90,6 +99,35 @@ pub enum SinkSpec {
         #[serde(default = "defaults::sink_retry")]
         retry: RetrySpec,
     },
+}
+
+/// How a row reaches a table.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// Insert, or replace the row with the same key: idempotent.
+    #[default]
+    Upsert,
+    /// Always insert a new row: a batch written again duplicates its rows.
+    Insert,
+}
+
+impl WriteMode {
+    fn is_upsert(&self) -> bool {
+        *self == WriteMode::Upsert
+    }
+}
+
+/// A sink's injected faults.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkFault {
+    /// Share of committed batches whose acknowledgement is lost (the
+    /// writer reports a failure after the commit, as a dropped connection
+    /// would), 0..=1: the batch is retried and written a second time.
+    pub lost_ack_share: f64,
 }
 
 /// How a sink groups items into writes: a batch is written when it holds
@@ -204,11 +242,15 @@ impl SinkSpec {
                 key,
                 columns,
                 retry,
+                fault,
                 ..
             } => {
                 v.check_path("sink.path", path);
                 v.check_table("sink", table, key, columns);
                 validate_retry("sink.retry", retry, v);
+                if let Some(f) = fault {
+                    v.check_share("sink.fault.lost_ack_share", f.lost_ack_share);
+                }
             }
         }
         if let Some(batch) = self.batch() {
