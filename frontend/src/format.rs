@@ -14,9 +14,38 @@ pub fn duration_ms(ms: u64) -> String {
     }
 }
 
+/// A wall-clock time (milliseconds since the Unix epoch) in the browser's
+/// own time zone and language; `—` when unknown.
+pub fn local_time(ms: u64) -> String {
+    if ms == 0 {
+        return "—".into();
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+        String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        format!("{ms}")
+    }
+}
+
+/// Jobs in list order: active ones first, then the newest started.
+pub fn list_order(active: bool, created_at_ms: u64) -> (bool, std::cmp::Reverse<u64>) {
+    (!active, std::cmp::Reverse(created_at_ms))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::duration_ms;
+    use super::{duration_ms, list_order};
+
+    #[test]
+    fn active_jobs_come_first_then_the_newest() {
+        let mut jobs = [(false, 5), (true, 1), (false, 9), (true, 3)];
+        jobs.sort_by_key(|(a, t)| list_order(*a, *t));
+        assert_eq!(jobs, [(true, 3), (true, 1), (false, 9), (false, 5)]);
+    }
 
     #[test]
     fn picks_the_two_largest_units() {

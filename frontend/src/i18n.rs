@@ -221,6 +221,19 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "out" => "输出",
         "Dropped" => "丢弃",
         "duplicate rows" => "重复行",
+        "Show" => "显示",
+        "Started" => "开始时间",
+        "reason" => "原因",
+        "attempts" => "尝试次数",
+        "Previous" => "上一页",
+        "Next" => "下一页",
+        "Download JSON lines" => "下载 JSON Lines",
+        "last minute" => "最近 1 分钟",
+        "last 5 minutes" => "最近 5 分钟",
+        "last 10 minutes" => "最近 10 分钟",
+        "whole run" => "整个运行",
+        "Pause" => "暂停",
+        "Resume" => "继续",
         "bottleneck: busy, holding up the stages before it · backpressured: waiting for room downstream" => {
             "瓶颈：忙碌并拖住上游阶段 · 背压：等待下游腾出空间"
         }

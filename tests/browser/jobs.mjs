@@ -52,6 +52,22 @@ try {
   await page.waitForSelector('[data-testid="chart-throughput"] [data-testid="marker"]', { state: "attached", timeout: 30000 });
   report.tuneMarker = await page.locator('[data-testid="chart-throughput"] [data-testid="marker"] title').first().textContent();
   report.charts = await page.locator('.charts figure').evaluateAll((fs) => fs.map((f) => f.dataset.testid));
+  // Readable charts: a labelled tune marker, y ticks with units, a time
+  // axis, a crosshair listing every series' value, a legend that isolates.
+  const chart = page.locator('[data-testid="chart-throughput"]');
+  report.markerLabel = await chart.locator('[data-testid="marker-label"]').first().innerText();
+  report.yTicks = await chart.locator(".ytick").allInnerTexts();
+  report.xTicks = await chart.locator(".xtick").allInnerTexts();
+  const box = await chart.locator(".plot svg").boundingBox();
+  await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2);
+  await chart.locator('[data-testid="chart-tooltip"]').waitFor({ timeout: 10000 });
+  report.tooltip = await chart.locator('[data-testid="chart-tooltip"]').innerText();
+  await page.screenshot({ path: `${dir}/view-job-chart-tooltip.png`, clip: { x: box.x - 80, y: box.y - 40, width: box.width + 120, height: box.height + 120 } });
+  await page.mouse.move(0, 0);
+  await chart.locator('[data-testid="legend-item"]').first().click();
+  report.isolatedLines = await chart.locator("polyline").count();
+  await chart.locator('[data-testid="legend-item"]').first().click();
+  report.allLines = await chart.locator("polyline").count();
   await page.screenshot({ path: `${dir}/view-job.png`, fullPage: true });
   // Drain: the items left per stage count down, then the final report.
   await page.locator('[data-testid="drain"]').click();

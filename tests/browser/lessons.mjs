@@ -14,7 +14,7 @@ const abort = async (page) => {
   await page.request.post(new URL(`api/v1/jobs/${id}/stop`, base).href, { data: { mode: "abort" } });
 };
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   report.errors = watchErrors(page);
   await page.goto(new URL("new", base).href, { waitUntil: "load" });
   await page.waitForSelector('[data-testid="lessons"] [data-testid="lesson-backpressure"]', { timeout: 30000 });
@@ -66,6 +66,35 @@ try {
     () => document.querySelector('[data-testid="job-state"]')?.textContent === "aborted",
     null, { timeout: 60000 });
   report.finishedButtons = await page.locator('[data-testid="drain"], [data-testid="abort"], [data-testid="tune"]').count();
+  // The aborted run's leftovers are a paged table.
+  await page.waitForSelector('[data-testid="records-leftovers"] [data-testid="record-row"]', { timeout: 30000 });
+  report.leftoverRows = await page.locator('[data-testid="records-leftovers"] [data-testid="record-row"]').count();
+
+  // Log cleaning: malformed lines are dead letters with their reasons,
+  // readable in the browser and downloadable as JSON lines.
+  await page.goto(new URL("new", base).href, { waitUntil: "load" });
+  await page.waitForSelector('[data-testid="lesson-log-cleaning"]', { timeout: 30000 });
+  await page.locator('[data-testid="lesson-log-cleaning"] [data-testid="lesson-start"]').click();
+  await page.waitForSelector('[data-testid="records-dead_letters"] [data-testid="record-row"]', { timeout: 60000 });
+  report.deadLetterTotal = Number(await page.locator('[data-testid="records-dead_letters"] [data-testid="records-total"]').innerText());
+  report.deadLetterReason = await page.locator('[data-testid="records-dead_letters"] [data-testid="record-row"] td.reason').first().innerText();
+  report.deadLetterRange = await page.locator('[data-testid="records-dead_letters"] [data-testid="records-range"]').innerText();
+  await page.locator('[data-testid="records-dead_letters"] [data-testid="records-next"]').click();
+  await page.waitForFunction(
+    () => /^21–/.test(document.querySelector('[data-testid="records-dead_letters"] [data-testid="records-range"]')?.textContent ?? ""),
+    null, { timeout: 30000 });
+  report.deadLetterNextRange = await page.locator('[data-testid="records-dead_letters"] [data-testid="records-range"]').innerText();
+  const [download] = await Promise.all([
+    page.waitForEvent("download", { timeout: 30000 }),
+    page.locator('[data-testid="records-dead_letters"] [data-testid="records-download"]').click(),
+  ]);
+  report.downloadName = download.suggestedFilename();
+  const fs = await import("node:fs");
+  const saved = `${dir}/dead-letters-download.jsonl`;
+  await download.saveAs(saved);
+  report.downloadLines = fs.readFileSync(saved, "utf8").trim().split("\n").length;
+  await page.locator('[data-testid="report"]').screenshot({ path: `${dir}/view-lesson-log-cleaning-report.png` });
+
   // Leaving a page cancels its pending requests (ERR_ABORTED): not an error.
   report.errors = report.errors.filter((e) => !e.includes("net::ERR_ABORTED"));
   // What the not-found page logs (the browser reports each 404) is its own.

@@ -136,6 +136,34 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
         report["tuneMarker"], "io workers 8 → 2",
         "the tune is marked on the charts"
     );
+    assert_eq!(report["markerLabel"], "io workers 8 → 2", "and labelled");
+    let y_ticks = report["yTicks"].as_array().unwrap();
+    assert_eq!(y_ticks.len(), 3, "{report:#}");
+    assert!(
+        y_ticks[0].as_str().unwrap().ends_with("/s"),
+        "y ticks carry units: {y_ticks:?}"
+    );
+    assert!(
+        report["xTicks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t.as_str().unwrap().contains(':')),
+        "a time axis: {report:#}"
+    );
+    let tooltip = report["tooltip"].as_str().unwrap();
+    assert!(
+        tooltip.contains("io") && tooltip.contains("sink"),
+        "the crosshair lists every series: {tooltip}"
+    );
+    assert_eq!(
+        report["isolatedLines"], 1,
+        "a legend click isolates its series"
+    );
+    assert!(
+        report["allLines"].as_u64().unwrap() > 1,
+        "a second click shows them all"
+    );
     assert_eq!(
         report["charts"],
         serde_json::json!([
@@ -458,4 +486,29 @@ fn lessons_start_in_one_click_and_their_signal_shows_on_the_job_page() {
         "a finished run has no live controls"
     );
     assert_eq!(report["notFound"], "Job not found");
+    assert!(report["leftoverRows"].as_u64().unwrap() > 0, "{report:#}");
+    // Log cleaning: dead letters with reasons, paged, downloadable.
+    let total = report["deadLetterTotal"].as_u64().unwrap();
+    assert!(total > 20, "{report:#}");
+    assert!(
+        report["deadLetterReason"].as_str().unwrap().len() > 5,
+        "each dead letter says why: {report:#}"
+    );
+    assert_eq!(report["deadLetterRange"], format!("1–20 / {total}"));
+    assert!(
+        report["deadLetterNextRange"]
+            .as_str()
+            .unwrap()
+            .starts_with("21–40")
+    );
+    assert!(
+        report["downloadName"]
+            .as_str()
+            .unwrap()
+            .ends_with("-dead_letters.jsonl")
+    );
+    assert_eq!(
+        report["downloadLines"], total,
+        "the download holds every dead letter"
+    );
 }

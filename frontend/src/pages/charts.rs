@@ -1,5 +1,8 @@
-//! Line charts drawn as SVG: several series over time with markers (tune
-//! events), and the job table's sparklines.
+//! Line charts drawn as SVG: several series over time with a time axis, y
+//! ticks with units, labelled markers (tune events), a crosshair tooltip
+//! and a legend that isolates a series; and the job table's sparklines.
+//! Text (ticks, labels, the tooltip) is HTML laid over the SVG, which is
+//! stretched to its box and would distort text drawn inside it.
 //!
 //! Charts are pure functions of their data signals; the pages keep at most
 //! [`CHART_POINTS`] samples, and each series is thinned to about one point
@@ -47,15 +50,6 @@ impl Plot {
         let (lo, hi) = it.fold((first, first), |(lo, hi), x| (lo.min(x), hi.max(x)));
         Some((lo, hi.max(lo + 1)))
     }
-
-    /// The largest value of all series (at least a tiny positive number).
-    fn max(&self) -> f64 {
-        self.series
-            .iter()
-            .flat_map(|s| s.points.iter().map(|p| p.1))
-            .fold(0.0_f64, f64::max)
-            .max(1e-9)
-    }
 }
 
 /// Keeps about `max` points, evenly spaced, always with the newest.
@@ -84,7 +78,70 @@ pub fn polyline(points: &[(u64, f64)], span: (u64, u64), max: f64) -> String {
         .join(" ")
 }
 
-/// A chart of one or more series over time, with markers.
+/// Colours per chart: enough that a chart's series never share one (a
+/// pipeline has at most a dozen nodes on screen; beyond, they repeat).
+pub const PALETTE: usize = 12;
+
+/// A "nice" upper bound for a y axis: 1, 2, 2.5 or 5 times a power of ten,
+/// at least `max`.
+pub fn nice_ceil(max: f64) -> f64 {
+    if max <= 0.0 || !max.is_finite() {
+        return 1.0;
+    }
+    let mag = 10f64.powf(max.log10().floor());
+    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
+        if m * mag >= max * (1.0 - 1e-9) {
+            return m * mag;
+        }
+    }
+    10.0 * mag
+}
+
+/// Time ticks over `span` (elapsed ms): a round step giving at most five.
+pub fn time_ticks(span: (u64, u64)) -> Vec<u64> {
+    const STEPS: [u64; 14] = [
+        1_000, 2_000, 5_000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000,
+        1_800_000, 3_600_000, 7_200_000,
+    ];
+    let (lo, hi) = span;
+    let width = hi.saturating_sub(lo).max(1);
+    let step = STEPS
+        .iter()
+        .copied()
+        .find(|s| width / s <= 4)
+        .unwrap_or(width.div_ceil(4));
+    let first = lo.div_ceil(step) * step;
+    (0..)
+        .map(|i| first + i * step)
+        .take_while(|t| *t <= hi)
+        .collect()
+}
+
+/// An elapsed time as `m:ss` (or `h:mm:ss`), for the time axis.
+pub fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// The value of `points` nearest to time `t` (points in time order).
+pub fn value_at(points: &[(u64, f64)], t: u64) -> Option<(u64, f64)> {
+    let i = points.partition_point(|p| p.0 < t);
+    let after = points.get(i);
+    let before = i.checked_sub(1).and_then(|j| points.get(j));
+    match (before, after) {
+        (Some(b), Some(a)) => Some(if t - b.0 <= a.0 - t { *b } else { *a }),
+        (Some(p), None) | (None, Some(p)) => Some(*p),
+        (None, None) => None,
+    }
+}
+
+/// A chart of one or more series over time: a time axis, y ticks with
+/// units, labelled tune markers, a crosshair listing every series' value
+/// under the pointer, and a legend whose entries isolate their series.
 #[component]
 pub fn Chart(
     /// What it shows (translated).
@@ -101,38 +158,129 @@ pub fn Chart(
     #[prop(optional, into)]
     focus: Signal<bool>,
 ) -> impl IntoView {
+    // The series shown alone, after a click on its legend entry.
+    let isolated = RwSignal::new(None::<String>);
+    // Where the pointer is, as a share of the drawing's width.
+    let hover = RwSignal::new(None::<f64>);
+    let shown = move |label: &str| isolated.with(|i| i.as_deref().is_none_or(|x| x == label));
+    let top = move || {
+        let p = plot.get();
+        let max = p
+            .series
+            .iter()
+            .filter(|s| shown(&s.label))
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .fold(0.0_f64, f64::max);
+        nice_ceil(max)
+    };
     let lines = move || {
         let p = plot.get();
         let Some(span) = p.span() else {
             return Vec::new();
         };
-        let max = p.max();
+        let max = top();
         p.series
             .iter()
             .enumerate()
+            .filter(|(_, s)| shown(&s.label))
             .map(|(i, s)| {
                 let points = polyline(&s.points, span, max);
-                view! { <polyline class=format!("line s{}", i % 6) data-series=s.label.clone() points=points /> }
+                view! { <polyline class=format!("line s{}", i % PALETTE) data-series=s.label.clone() points=points /> }
+            })
+            .collect::<Vec<_>>()
+    };
+    let grid = move || {
+        [0.5, 1.0]
+            .map(|f| {
+                let y = format!("{:.1}", H - f * (H - 6.0) - 3.0);
+                view! { <line class="grid" x1="0" x2=W.to_string() y1=y.clone() y2=y /> }
+            })
+            .to_vec()
+    };
+    let y_labels = move || {
+        let max = top();
+        [1.0, 0.5, 0.0]
+            .map(|f| {
+                let pct = (1.0 - f) * 100.0;
+                view! { <span class="ytick" style=format!("top: calc({pct:.0}% - .5em)")>{unit(max * f)}</span> }
+            })
+            .to_vec()
+    };
+    let x_labels = move || {
+        let Some((lo, hi)) = plot.get().span() else {
+            return Vec::new();
+        };
+        time_ticks((lo, hi))
+            .into_iter()
+            .map(|t| {
+                let pct = (t - lo) as f64 / (hi - lo) as f64 * 100.0;
+                view! { <span class="xtick" style=format!("left: {pct:.1}%")>{clock(t)}</span> }
             })
             .collect::<Vec<_>>()
     };
     let markers = move || {
         let p = plot.get();
         let Some((lo, hi)) = p.span() else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         p.markers
             .iter()
             .filter(|(x, _)| (lo..=hi).contains(x))
             .map(|(x, label)| {
-                let px = format!("{:.1}", (x - lo) as f64 / (hi - lo) as f64 * W);
-                view! {
-                    <line class="marker" data-testid="marker" x1=px.clone() x2=px y1="0" y2=H.to_string()>
-                        <title>{label.clone()}</title>
-                    </line>
-                }
+                let pct = (x - lo) as f64 / (hi - lo) as f64 * 100.0;
+                let px = format!("{:.1}", pct / 100.0 * W);
+                (
+                    view! {
+                        <line class="marker" data-testid="marker" x1=px.clone() x2=px y1="0" y2=H.to_string()>
+                            <title>{label.clone()}</title>
+                        </line>
+                    },
+                    view! { <span class="marker-label" data-testid="marker-label" style=format!("left: {pct:.1}%") title=label.clone()>{label.clone()}</span> },
+                )
             })
-            .collect::<Vec<_>>()
+            .unzip::<_, _, Vec<_>, Vec<_>>()
+    };
+    let crosshair = move || {
+        let f = hover.get()?;
+        let p = plot.get();
+        let (lo, hi) = p.span()?;
+        let t = lo + ((hi - lo) as f64 * f) as u64;
+        let rows = p
+            .series
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| shown(&s.label))
+            .filter_map(|(i, s)| {
+                let (_, v) = value_at(&s.points, t)?;
+                Some(view! {
+                    <li><span class=format!("swatch s{}", i % PALETTE) aria-hidden="true"></span>{s.label.clone()}" "<strong>{unit(v)}</strong></li>
+                })
+            })
+            .collect::<Vec<_>>();
+        let pct = f * 100.0;
+        // The tooltip sits on the side with more room.
+        let side = if f > 0.5 {
+            format!("right: {:.1}%", 100.0 - pct)
+        } else {
+            format!("left: {pct:.1}%")
+        };
+        Some(view! {
+            <div class="crosshair" style=format!("left: {pct:.1}%")></div>
+            <div class="tooltip" data-testid="chart-tooltip" style=side>
+                <div class="tooltip-time">{clock(t)}</div>
+                <ul>{rows}</ul>
+            </div>
+        })
+    };
+    let on_move = move |ev: leptos::ev::MouseEvent| {
+        let Some(el) = ev
+            .current_target()
+            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+        else {
+            return;
+        };
+        let width = f64::from(el.client_width()).max(1.0);
+        hover.set(Some((f64::from(ev.offset_x()) / width).clamp(0.0, 1.0)));
     };
     let legend = move || {
         plot.get()
@@ -140,23 +288,42 @@ pub fn Chart(
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let last = s.points.last().map(|p| unit(p.1)).unwrap_or_default();
+                let last = s.points.last().map(|p| unit(p.1)).unwrap_or_else(|| "—".into());
+                let label = s.label.clone();
+                let on = shown(&s.label);
+                let alone = isolated.with(|x| x.as_deref() == Some(s.label.as_str()));
                 view! {
-                    <li><span class=format!("swatch s{}", i % 6) aria-hidden="true"></span>
-                        {s.label.clone()}" "<strong>{last}</strong></li>
+                    <li class:off=!on>
+                        <button type="button" class="legend-item" data-testid="legend-item" aria-pressed=alone.to_string()
+                            title="show this series alone (click again for all)"
+                            on:click=move |_| isolated.update(|x| {
+                                *x = if x.as_deref() == Some(label.as_str()) { None } else { Some(label.clone()) };
+                            })>
+                            <span class=format!("swatch s{}", i % PALETTE) aria-hidden="true"></span>
+                            {s.label.clone()}" "<strong>{last}</strong>
+                        </button>
+                    </li>
                 }
             })
             .collect::<Vec<_>>()
     };
-    let peak = move || unit(plot.get().max());
     view! {
         <figure class="chart" class:focus=move || focus.get() data-testid=testid
             data-samples=move || plot.with(|p| p.series.iter().map(|s| s.points.len()).max().unwrap_or(0))>
-            <figcaption>{move || title.get()}<span class="peak">"max "{peak}</span></figcaption>
-            <svg viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=move || title.get()>
-                {markers}
-                {lines}
-            </svg>
+            <figcaption>{move || title.get()}</figcaption>
+            <div class="plot-area">
+                <div class="yaxis" aria-hidden="true">{y_labels}</div>
+                <div class="plot" on:mousemove=on_move on:mouseleave=move |_| hover.set(None)>
+                    <svg viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=move || title.get()>
+                        {grid}
+                        {move || markers().0}
+                        {lines}
+                    </svg>
+                    {move || markers().1}
+                    {crosshair}
+                    <div class="xaxis" aria-hidden="true">{x_labels}</div>
+                </div>
+            </div>
             <ul class="legend">{legend}</ul>
         </figure>
     }
@@ -216,6 +383,32 @@ mod tests {
     }
 
     #[test]
+    fn axes_get_round_ticks() {
+        assert_eq!(nice_ceil(7.0), 10.0);
+        assert_eq!(nice_ceil(1474.0), 2000.0);
+        assert_eq!(nice_ceil(2300.0), 2500.0);
+        assert_eq!(nice_ceil(0.0), 1.0);
+        assert_eq!(nice_ceil(0.04), 0.05);
+        assert_eq!(
+            time_ticks((0, 60_000)),
+            vec![0, 15_000, 30_000, 45_000, 60_000]
+        );
+        assert_eq!(time_ticks((1_200, 9_800)), vec![2_000, 4_000, 6_000, 8_000]);
+        assert!(time_ticks((0, 600_000)).len() <= 5);
+        assert_eq!(clock(75_000), "1:15");
+        assert_eq!(clock(3_725_000), "1:02:05");
+    }
+
+    #[test]
+    fn the_crosshair_reads_the_nearest_point() {
+        let pts = [(0, 1.0), (1000, 2.0), (2000, 3.0)];
+        assert_eq!(value_at(&pts, 400), Some((0, 1.0)));
+        assert_eq!(value_at(&pts, 600), Some((1000, 2.0)));
+        assert_eq!(value_at(&pts, 5000), Some((2000, 3.0)));
+        assert_eq!(value_at(&[], 5), None);
+    }
+
+    #[test]
     fn the_span_covers_every_series() {
         let plot = Plot {
             series: vec![
@@ -231,7 +424,6 @@ mod tests {
             markers: vec![],
         };
         assert_eq!(plot.span(), Some((100, 900)));
-        assert_eq!(plot.max(), 7.0);
         assert_eq!(Plot::default().span(), None);
     }
 }

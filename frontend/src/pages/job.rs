@@ -9,6 +9,7 @@ use shared::metrics::{
 
 use super::charts::{CHART_POINTS, Chart, MAX_DRAWN, Plot, Series};
 use super::lessons::{LessonBanner, focuses_chart, focuses_node};
+use super::records::{Kind, Records};
 use super::{rate, stop_job, tr};
 use crate::api;
 use crate::format::duration_ms;
@@ -248,14 +249,16 @@ fn TunePanel(
 /// The snapshots kept for a job's charts, oldest first.
 type History = std::collections::VecDeque<JobSnapshot>;
 
-/// The snapshots a chart draws: about one per pixel of its width, so the
-/// cost of a redraw stays flat however much history is kept.
+/// The snapshots a chart draws, from `from_ms` on: about one per pixel of
+/// its width, so the cost of a redraw stays flat however much history is
+/// kept.
 ///
 /// The first snapshot of each time bucket is kept, with buckets a power of
 /// two milliseconds wide counted from the job's start: as the window slides
 /// the same snapshots stay chosen, so the lines do not shimmer.
-pub fn drawn(h: &History) -> impl Iterator<Item = &JobSnapshot> {
-    let span = match (h.front(), h.back()) {
+pub fn drawn(h: &History, from_ms: u64) -> impl Iterator<Item = &JobSnapshot> {
+    let first = h.iter().find(|s| s.elapsed_ms >= from_ms);
+    let span = match (first, h.back()) {
         (Some(a), Some(b)) => b.elapsed_ms.saturating_sub(a.elapsed_ms),
         _ => 0,
     };
@@ -263,6 +266,9 @@ pub fn drawn(h: &History) -> impl Iterator<Item = &JobSnapshot> {
     let last = h.len().saturating_sub(1);
     let mut prev = None;
     h.iter().enumerate().filter_map(move |(i, s)| {
+        if s.elapsed_ms < from_ms {
+            return None;
+        }
         let b = s.elapsed_ms / bucket;
         let keep = prev != Some(b) || i == last;
         prev = Some(b);
@@ -271,7 +277,7 @@ pub fn drawn(h: &History) -> impl Iterator<Item = &JobSnapshot> {
 }
 
 /// One line per pipeline node, from `value` of each drawn snapshot.
-fn per_node(h: &History, value: fn(&NodeSnapshot) -> f64) -> Vec<Series> {
+fn per_node(h: &History, from: u64, value: fn(&NodeSnapshot) -> f64) -> Vec<Series> {
     let Some(last) = h.back() else {
         return Vec::new();
     };
@@ -280,7 +286,7 @@ fn per_node(h: &History, value: fn(&NodeSnapshot) -> f64) -> Vec<Series> {
         .enumerate()
         .map(|(i, node)| Series {
             label: node.name.clone(),
-            points: drawn(h)
+            points: drawn(h, from)
                 .filter_map(|s| {
                     // Nodes keep their order; match by name to be safe.
                     let n = s.nodes.get(i).filter(|n| n.name == node.name)?;
@@ -295,12 +301,12 @@ fn per_node(h: &History, value: fn(&NodeSnapshot) -> f64) -> Vec<Series> {
 type Line = (&'static str, fn(&JobSnapshot) -> f64);
 
 /// One line per `(label, value)` of each drawn snapshot.
-fn lines(h: &History, values: &[Line]) -> Vec<Series> {
+fn lines(h: &History, from: u64, values: &[Line]) -> Vec<Series> {
     values
         .iter()
         .map(|(label, f)| Series {
             label: (*label).to_owned(),
-            points: drawn(h).map(|s| (s.elapsed_ms, f(s))).collect(),
+            points: drawn(h, from).map(|s| (s.elapsed_ms, f(s))).collect(),
         })
         .collect()
 }
@@ -419,18 +425,62 @@ pub fn JobPage() -> impl IntoView {
         link.events
             .with(|m| m.get(&id()).map(|e| tune_markers(e)).unwrap_or_default())
     });
-    let plot = move |series: fn(&History) -> Vec<Series>| {
+    // The charts' window: the last 1, 5 or 10 minutes of live history, or
+    // the whole run at a coarser step from the store (0); and a pause that
+    // freezes what they draw while the job goes on.
+    let range_s = RwSignal::new(600_u64);
+    let paused = RwSignal::new(false);
+    let whole = RwSignal::new(None::<History>);
+    Effect::new(move |_| {
+        if range_s.get() != 0 {
+            return;
+        }
+        let id = id();
+        let elapsed = snapshot().map_or(0, |s| s.elapsed_ms);
+        // About 600 points over the run, never finer than the live step.
+        let step = (elapsed / 600).max(250);
+        leptos::task::spawn_local(async move {
+            let path = format!("/api/v1/jobs/{id}/metrics?step_ms={step}");
+            if let Ok(points) = api::get::<Vec<JobSnapshot>>(&path).await {
+                whole.try_set(Some(points.into_iter().collect()));
+            }
+        });
+    });
+    let plot = move |series: fn(&History, u64) -> Vec<Series>| {
         // A memo: each chart reads its plot several times per redraw.
-        Memo::new(move |_| Plot {
-            series: history.with(series),
-            markers: markers.get(),
+        Memo::new(move |prev: Option<&Plot>| {
+            if paused.get()
+                && let Some(p) = prev
+            {
+                return p.clone();
+            }
+            let range = range_s.get() * 1000;
+            let window = |h: &History| {
+                let from = match h.back() {
+                    Some(last) if range > 0 => last.elapsed_ms.saturating_sub(range),
+                    _ => 0,
+                };
+                series(h, from)
+            };
+            let series = if range == 0 {
+                whole
+                    .with(|w| w.as_ref().map(window))
+                    .unwrap_or_else(|| history.with(window))
+            } else {
+                history.with(window)
+            };
+            Plot {
+                series,
+                markers: markers.get(),
+            }
         })
     };
-    let throughput = plot(|h| per_node(h, |n| n.out_rate));
-    let depth = plot(|h| per_node(h, |n| n.depth as f64));
-    let latency = plot(|h| {
+    let throughput = plot(|h, from| per_node(h, from, |n| n.out_rate));
+    let depth = plot(|h, from| per_node(h, from, |n| n.depth as f64));
+    let latency = plot(|h, from| {
         lines(
             h,
+            from,
             &[
                 ("p50", |s| s.end_to_end.p50_us as f64),
                 ("p95", |s| s.end_to_end.p95_us as f64),
@@ -438,12 +488,13 @@ pub fn JobPage() -> impl IntoView {
             ],
         )
     });
-    let troubles = plot(|h| {
+    let troubles = plot(|h, from| {
         fn sum(s: &JobSnapshot, f: fn(&NodeSnapshot) -> u64) -> f64 {
             s.nodes.iter().map(f).sum::<u64>() as f64
         }
         lines(
             h,
+            from,
             &[
                 ("errors", |s| sum(s, |n| n.errors)),
                 ("retries", |s| sum(s, |n| n.retries)),
@@ -452,19 +503,21 @@ pub fn JobPage() -> impl IntoView {
             ],
         )
     });
-    let rss = plot(|h| lines(h, &[("RSS", |s| s.process.rss_bytes as f64)]));
-    let threads = plot(|h| {
+    let rss = plot(|h, from| lines(h, from, &[("RSS", |s| s.process.rss_bytes as f64)]));
+    let threads = plot(|h, from| {
         lines(
             h,
+            from,
             &[
                 ("threads", |s| s.process.threads as f64),
                 ("FDs", |s| s.process.open_fds as f64),
             ],
         )
     });
-    let lag = plot(|h| {
+    let lag = plot(|h, from| {
         lines(
             h,
+            from,
             &[("lag", |s| s.event_loop.as_ref().map_or(0.0, |l| l.lag_ms))],
         )
     });
@@ -583,6 +636,22 @@ pub fn JobPage() -> impl IntoView {
                 })}
             </div>
             <Legend />
+            <div class="chart-controls" data-testid="chart-controls">
+                <label>{tr("Show")}" "
+                    <select data-testid="chart-range" on:change=move |ev| {
+                        range_s.set(event_target_value(&ev).parse().unwrap_or(600));
+                    }>
+                        <option value="60">{tr("last minute")}</option>
+                        <option value="300">{tr("last 5 minutes")}</option>
+                        <option value="600" selected=true>{tr("last 10 minutes")}</option>
+                        <option value="0">{tr("whole run")}</option>
+                    </select>
+                </label>
+                <button type="button" class="secondary" data-testid="chart-pause" aria-pressed=move || paused.get().to_string()
+                    on:click=move |_| paused.update(|p| *p = !*p)>
+                    {move || if paused.get() { tr("Resume")() } else { tr("Pause")() }}
+                </button>
+            </div>
             <div class="charts" data-history=move || history.with(|h| h.len())>
                 <Chart title=tr("throughput per stage") testid="chart-throughput" plot=throughput unit=rate focus=Signal::derive(move || focuses_chart("chart-throughput", lesson.get())) />
                 <Chart title=tr("queue depth") testid="chart-depth" plot=depth unit=|x| format!("{x:.0}") focus=Signal::derive(move || focuses_chart("chart-depth", lesson.get())) />
@@ -666,8 +735,14 @@ pub fn Report(report: JobReport) -> impl IntoView {
                 <h3>{tr("Why items were dropped")}</h3>
                 <ul>{report.drop_reasons.into_iter().map(|(why, n)| view! { <li>{why}": "{n}</li> }).collect_view()}</ul>
             })}
-            {report.dead_letters_file.map(|f| view! { <p>{tr("Dead letters")}": "<code>{f}</code></p> })}
-            {report.leftovers_file.map(|f| view! { <p>{tr("Leftovers")}": "<code data-testid="leftovers-file">{f}</code></p> })}
+            {report.dead_letters_file.map(|f| view! {
+                <p>{tr("Dead letters")}": "<code>{f}</code></p>
+                <Records job=report.job.clone() kind=Kind::DeadLetters />
+            })}
+            {report.leftovers_file.map(|f| view! {
+                <p>{tr("Leftovers")}": "<code data-testid="leftovers-file">{f}</code></p>
+                <Records job=report.job.clone() kind=Kind::Leftovers />
+            })}
         </section>
     }
 }
@@ -713,7 +788,7 @@ mod tests {
         // 2400 samples at 4 Hz, then the window slides by one sample.
         let a: History = (0..2400).map(|i| snap(1000 + i * 250)).collect();
         let b: History = (1..2401).map(|i| snap(1000 + i * 250)).collect();
-        let pick = |h: &History| drawn(h).map(|s| s.elapsed_ms).collect::<Vec<_>>();
+        let pick = |h: &History| drawn(h, 0).map(|s| s.elapsed_ms).collect::<Vec<_>>();
         let (pa, pb) = (pick(&a), pick(&b));
         assert!(pa.len() <= MAX_DRAWN + 1, "{}", pa.len());
         assert!(pa.len() >= MAX_DRAWN / 2, "{}", pa.len());

@@ -6,7 +6,7 @@ use shared::api::StopMode;
 
 use super::charts::Sparkline;
 use super::{rate, stop_job, tr};
-use crate::format::duration_ms;
+use crate::format::{duration_ms, list_order, local_time};
 use crate::live::LiveLink;
 
 /// Which jobs the state filter lets through.
@@ -32,9 +32,10 @@ pub fn JobsPage() -> impl IntoView {
     let rows = move || {
         let wanted = state_filter.get();
         let needle = text_filter.get().trim().to_lowercase();
-        link.jobs
-            .get()
-            .into_iter()
+        let mut jobs = link.jobs.get();
+        // Active jobs pinned on top, then the newest first.
+        jobs.sort_by_key(|j| list_order(!j.state.is_finished(), j.created_at_ms));
+        jobs.into_iter()
             .filter(|j| state_matches(&wanted, j.state))
             .filter(|j| {
                 needle.is_empty()
@@ -65,7 +66,8 @@ pub fn JobsPage() -> impl IntoView {
                 view! {
                     <tr data-testid="job-row">
                         <td><a href=href>{j.name.clone()}</a></td>
-                        <td>{j.template.clone().unwrap_or_default()}</td>
+                        <td>{j.template.clone().unwrap_or_else(|| "—".into())}</td>
+                        <td class="num" data-testid="started-at" title=j.id.clone()>{local_time(j.created_at_ms)}</td>
                         <td><span class=format!("state state-{state}") data-testid="job-state">{state}</span></td>
                         <td class="num">
                             <span data-testid="progress">{a.sunk}" / "{a.produced}</span>
@@ -128,7 +130,7 @@ pub fn JobsPage() -> impl IntoView {
                 </div>
                 <table class="jobs">
                     <thead><tr>
-                        <th>{tr("Name")}</th><th>{tr("Template")}</th><th>{tr("State")}</th>
+                        <th>{tr("Name")}</th><th>{tr("Template")}</th><th>{tr("Started")}</th><th>{tr("State")}</th>
                         <th>{tr("Sunk / produced")}</th><th>{tr("Dropped")}</th><th>{tr("Throughput")}</th><th>"P99"</th>
                         <th>{tr("Elapsed")}</th><th><span class="sr-only">{tr("Actions")}</span></th>
                     </tr></thead>

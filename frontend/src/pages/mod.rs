@@ -8,6 +8,7 @@ mod job;
 mod jobs;
 mod lessons;
 mod new_job;
+mod records;
 mod settings;
 
 pub use history::{ComparePage, HistoryPage};

@@ -243,6 +243,28 @@ async fn lessons_list_their_texts_focus_and_startable_specs() {
 }
 
 #[tokio::test]
+async fn api_bodies_are_compressed_for_clients_that_accept_it() {
+    let app = spawn_app().await;
+    let plain = client()
+        .get(app.url("/api/v1/lessons"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.headers().get("content-encoding"), None);
+    let plain_len = plain.bytes().await.unwrap().len();
+    let gz = client()
+        .get(app.url("/api/v1/lessons"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.status(), 200);
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let gz_len = gz.bytes().await.unwrap().len();
+    assert!(gz_len * 2 < plain_len, "{gz_len} of {plain_len} bytes");
+}
+
+#[tokio::test]
 async fn templates_and_validation_without_running() {
     let app = spawn_app().await;
     let list: Vec<Value> = get_json(&app, "/api/v1/templates").await;
