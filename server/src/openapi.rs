@@ -344,7 +344,7 @@ impl ToSchema for StateFilter {}
     ),
     paths(
         routes::jobs::create, routes::jobs::list, routes::jobs::detail, routes::jobs::tune,
-        routes::jobs::stop, routes::jobs::ingest, routes::jobs::delete, routes::jobs::events,
+        routes::jobs::stop, routes::jobs::replay, routes::jobs::ingest, routes::jobs::delete, routes::jobs::events,
         routes::jobs::history, routes::records::leftovers, routes::records::dead_letters,
         routes::audit::audit_log, routes::templates::list_templates, routes::templates::template, routes::templates::list_lessons,
         routes::templates::validate, routes::ops::healthz, routes::ops::readyz, routes::ops::version,

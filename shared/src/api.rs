@@ -147,6 +147,18 @@ pub struct TemplateInfo {
     pub toml: String,
 }
 
+/// Body of `POST /api/v1/jobs/{id}/replay`: a new job runs the finished
+/// job's pipeline over its leftovers.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// Name of the new job; `<name>-replay` by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
+    pub name: Option<String>,
+}
+
 /// A lesson as `GET /api/v1/lessons` lists it: the lesson, and the spec to
 /// start (`POST /api/v1/jobs`) for it and for each of its variants.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

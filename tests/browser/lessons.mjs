@@ -69,6 +69,17 @@ try {
   // The aborted run's leftovers are a paged table.
   await page.waitForSelector('[data-testid="records-leftovers"] [data-testid="record-row"]', { timeout: 30000 });
   report.leftoverRows = await page.locator('[data-testid="records-leftovers"] [data-testid="record-row"]').count();
+  report.leftoversBucket = Number(await page.locator('[data-bucket="leftovers"]').innerText());
+  // Replay them: a new job runs the pipeline over them, and processes all.
+  await page.locator('[data-testid="replay-leftovers"]').click();
+  await page.waitForFunction(() => document.querySelector("main h1")?.textContent === "blocking-in-async-replay", null, { timeout: 30000 });
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="job-state"]')?.textContent === "completed",
+    null, { timeout: 90000 });
+  await page.waitForSelector('[data-testid="report-produced"]', { timeout: 30000 });
+  report.replayProduced = Number(await text(page, "report-produced"));
+  report.replaySunk = Number(await page.locator('[data-bucket="sunk"]').innerText());
+  await page.screenshot({ path: `${dir}/view-replay.png`, fullPage: true });
 
   // Log cleaning: malformed lines are dead letters with their reasons,
   // readable in the browser and downloadable as JSON lines.

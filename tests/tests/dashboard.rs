@@ -487,6 +487,12 @@ fn lessons_start_in_one_click_and_their_signal_shows_on_the_job_page() {
     );
     assert_eq!(report["notFound"], "Job not found");
     assert!(report["leftoverRows"].as_u64().unwrap() > 0, "{report:#}");
+    let left = report["leftoversBucket"].as_u64().unwrap();
+    assert_eq!(
+        report["replayProduced"], left,
+        "the replay reads every leftover"
+    );
+    assert_eq!(report["replaySunk"], left, "and sinks them all");
     // Log cleaning: dead letters with reasons, paged, downloadable.
     let total = report["deadLetterTotal"].as_u64().unwrap();
     assert!(total > 20, "{report:#}");

@@ -17,6 +17,8 @@ use crate::format::duration_ms;
 /// any two can be compared.
 #[component]
 pub fn HistoryPage() -> impl IntoView {
+    let lang = expect_context::<RwSignal<crate::i18n::Lang>>();
+    super::page_title(move || crate::i18n::t(lang.get(), "History").to_owned());
     let runs = LocalResource::new(|| api::get::<shared::api::JobPage>("/api/v1/jobs?limit=200"));
     // The runs ticked for comparison, oldest tick first (at most two).
     let picked = RwSignal::new(Vec::<String>::new());
@@ -195,6 +197,8 @@ async fn load_run(id: String) -> Result<(JobDetail, Vec<JobSnapshot>), String> {
 /// Two runs side by side: overlaid charts and tables of what differs.
 #[component]
 pub fn ComparePage() -> impl IntoView {
+    let lang = expect_context::<RwSignal<crate::i18n::Lang>>();
+    super::page_title(move || crate::i18n::t(lang.get(), "Compare runs").to_owned());
     let params = use_params_map();
     let ids = move || {
         let p = params.read();

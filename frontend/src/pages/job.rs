@@ -92,9 +92,31 @@ fn NodeCard(
                 <span class:hot=hot>{tr("blocked")}" "<span data-testid="blocked">{format!("{:.0}%", node.blocked * 100.0)}</span></span>
             </div>
             {node.loop_share.map(|x| view! { <div class="node-meta" data-testid="loop-share">{tr("event loop")}" "{format!("{:.0}%", x * 100.0)}</div> })}
-            <div class="node-meta">{tr("out")}" "{rate(node.out_rate)}" · p99 "{duration_ms(node.service.p99_us / 1000)}</div>
+            <div class="node-meta">{tr("out")}" "{rate(node.out_rate)}</div>
+            // Where an item's time goes here: waiting in the queue, then
+            // being worked on (P50 / P99 over the last interval).
+            <div class="node-meta" data-testid="latencies" title="queue wait and service time, P50 / P99">
+                {tr("wait")}" "{lat(&node.queue_wait)}" · "{tr("service")}" "{lat(&node.service)}
+            </div>
             {(node.duplicates > 0).then(|| view! { <div class="node-flag" data-testid="duplicates">{tr("duplicate rows")}" "{node.duplicates}</div> })}
         </div>
+    }
+}
+
+/// P50 / P99 of a latency, `—` when nothing was timed.
+fn lat(l: &shared::metrics::Latency) -> String {
+    if l.count == 0 {
+        return "—".into();
+    }
+    format!("{} / {}", us(l.p50_us), us(l.p99_us))
+}
+
+/// Microseconds, in the unit that reads best.
+fn us(v: u64) -> String {
+    match v {
+        0..1_000 => format!("{v}µs"),
+        1_000..1_000_000 => format!("{:.1}ms", v as f64 / 1e3),
+        _ => format!("{:.2}s", v as f64 / 1e6),
     }
 }
 
@@ -373,6 +395,11 @@ pub fn JobPage() -> impl IntoView {
     // live controls are hidden for a finished run.
     let finished = Memo::new(move |_| {
         live_finished.get() || found().is_some_and(|d| d.summary.state.is_finished())
+    });
+    super::page_title(move || {
+        found()
+            .map(|d| format!("{} ({})", d.spec.name, d.summary.id))
+            .unwrap_or_else(id)
     });
     let lesson = Memo::new(move |_| {
         found()
@@ -682,6 +709,33 @@ pub fn JobPage() -> impl IntoView {
     }
 }
 
+/// Starts a new job over a finished job's leftovers, then opens it.
+#[component]
+fn ReplayButton(job: String) -> impl IntoView {
+    let navigate = leptos_router::hooks::use_navigate();
+    let message = RwSignal::new(String::new());
+    let replay = move |_| {
+        let (job, navigate) = (job.clone(), navigate.clone());
+        leptos::task::spawn_local(async move {
+            let body = shared::api::ReplayRequest::default();
+            match api::send::<_, JobDetail>("POST", &format!("/api/v1/jobs/{job}/replay"), &body)
+                .await
+            {
+                Ok(d) => navigate(&format!("/jobs/{}", d.summary.id), Default::default()),
+                Err(e) => {
+                    message.try_set(e);
+                }
+            }
+        });
+    };
+    view! {
+        <div class="actions">
+            <button data-testid="replay-leftovers" on:click=replay>{tr("Replay leftovers")}</button>
+            <span class="hint error" role="status">{move || message.get()}</span>
+        </div>
+    }
+}
+
 /// A finished job's report: the accounting buckets, latencies, each node's
 /// counts, why items were dropped, and where dead letters and leftovers are.
 #[component]
@@ -739,6 +793,7 @@ pub fn Report(report: JobReport) -> impl IntoView {
                 <p>{tr("Dead letters")}": "<code>{f}</code></p>
                 <Records job=report.job.clone() kind=Kind::DeadLetters />
             })}
+            {(report.accounting.leftovers > 0).then(|| view! { <ReplayButton job=report.job.clone() /> })}
             {report.leftovers_file.map(|f| view! {
                 <p>{tr("Leftovers")}": "<code data-testid="leftovers-file">{f}</code></p>
                 <Records job=report.job.clone() kind=Kind::Leftovers />

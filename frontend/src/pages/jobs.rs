@@ -24,6 +24,8 @@ fn state_matches(filter: &str, state: shared::metrics::JobState) -> bool {
 pub fn JobsPage() -> impl IntoView {
     let link = expect_context::<LiveLink>();
     link.watch_jobs();
+    let lang = expect_context::<RwSignal<crate::i18n::Lang>>();
+    super::page_title(move || crate::i18n::t(lang.get(), "Jobs").to_owned());
     let state_filter = RwSignal::new(String::from("all"));
     // `?q=` pre-fills the search (a lesson started side by side links here).
     let query = leptos_router::hooks::use_query_map();

@@ -30,6 +30,24 @@ pub(crate) fn tr(key: &'static str) -> impl Fn() -> &'static str + Copy + Send +
     move || t(lang.get(), key)
 }
 
+/// Names the browser tab after the page (`Jobs · QueueLab`) and, when a
+/// page opens, moves the keyboard focus to its heading, so a screen reader
+/// announces where a link led.
+pub(crate) fn page_title(title: impl Fn() -> String + Send + Sync + 'static) {
+    Effect::new(move |_| document().set_title(&format!("{} · QueueLab", title())));
+    Effect::new(move |_| {
+        // After the page's first render.
+        request_animation_frame(|| {
+            if let Some(h1) = document().query_selector("main h1").ok().flatten() {
+                let _ = h1.set_attribute("tabindex", "-1");
+                if let Ok(h1) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(h1) {
+                    let _ = h1.focus();
+                }
+            }
+        });
+    });
+}
+
 fn rate(x: f64) -> String {
     if x >= 10_000.0 {
         format!("{:.1}k/s", x / 1000.0)

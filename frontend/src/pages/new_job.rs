@@ -16,6 +16,7 @@ use crate::i18n::{Lang, template_text};
 #[component]
 pub fn NewJobPage() -> impl IntoView {
     let lang = expect_context::<RwSignal<Lang>>();
+    super::page_title(move || crate::i18n::t(lang.get(), "New job").to_owned());
     let templates = LocalResource::new(|| api::get::<Vec<TemplateInfo>>("/api/v1/templates"));
     let error = RwSignal::new(None::<String>);
     let navigate = use_navigate();

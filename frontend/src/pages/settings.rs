@@ -10,6 +10,7 @@ use crate::i18n::Lang;
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let lang = expect_context::<RwSignal<Lang>>();
+    super::page_title(move || crate::i18n::t(lang.get(), "Settings").to_owned());
     let token = RwSignal::new(api::token().unwrap_or_default());
     let saved = RwSignal::new(false);
     let link = expect_context::<crate::live::LiveLink>();

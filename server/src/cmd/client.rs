@@ -87,6 +87,14 @@ pub enum JobsCommand {
         #[arg(long)]
         deadline_ms: Option<u64>,
     },
+    /// Replay a finished job's leftovers as a new job; prints its id.
+    Replay {
+        /// Job id of the finished job.
+        id: String,
+        /// Name of the new job (`<name>-replay` by default).
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Wait for a job to finish; exit non-zero if it failed or a
     /// `--fail-on` condition holds (`p99>50ms`, `throughput<10000`,
     /// `dead_lettered>0`).
@@ -387,6 +395,19 @@ async fn dispatch(c: &Client, command: JobsCommand) -> anyhow::Result<i32> {
                         .json(&body),
                 )
                 .await?;
+            Ok(0)
+        }
+        JobsCommand::Replay { id, name } => {
+            let d: JobDetail = c
+                .call(
+                    c.request(Method::POST, &format!("/api/v1/jobs/{id}/replay"))
+                        .json(&shared::api::ReplayRequest { name }),
+                )
+                .await?;
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{}", d.summary.id);
+            }
             Ok(0)
         }
         JobsCommand::Wait {

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
             typed(get(detail).patch(tune).delete(delete)),
         )
         .route("/api/v1/jobs/{id}/stop", typed(post(stop)))
+        .route("/api/v1/jobs/{id}/replay", typed(post(replay)))
         .route("/api/v1/jobs/{id}/ingest", typed(post(ingest)))
         .route("/api/v1/jobs/{id}/events", get(events))
         .route("/api/v1/jobs/{id}/metrics", get(history))
@@ -188,6 +189,18 @@ pub async fn create(
         ));
     }
     let (spec, template) = requested_spec(&headers, &body)?;
+    start_spec(&state, &remote, spec, template).await
+}
+
+/// Starts `spec` as a new job: the limits, the confinement check, the
+/// engine's start, the store and the audit log. `create` and `replay` end
+/// here.
+async fn start_spec(
+    state: &AppState,
+    remote: &Caller,
+    spec: PipelineSpec,
+    template: Option<String>,
+) -> Result<Response, AppError> {
     // Held until the job is in the registry, where it counts as running.
     let _share = state
         .reserve(crate::limits::Usage::of_spec(&spec))
@@ -230,8 +243,8 @@ pub async fn create(
             .map_err(|e| AppError::Internal(e.to_string()))?;
     }
     audit(
-        &state,
-        &remote,
+        state,
+        remote,
         "create",
         &id,
         &serde_json::json!({"name": body.summary.name, "template": body.summary.template}),
@@ -245,6 +258,79 @@ pub async fn create(
         Json(body),
     )
         .into_response())
+}
+
+/// Replays a finished job's leftovers: its pipeline runs again as a new
+/// job whose source is a copy of the leftovers file, so what an abort left
+/// behind is processed after all. The copy goes under the files root
+/// (`replays/<id>-leftovers.jsonl`), where a confined server lets a job
+/// read.
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/replay", tag = "jobs",
+    params(crate::openapi::JobId),
+    request_body(content = shared::api::ReplayRequest, content_type = "application/json"),
+    responses(crate::openapi::Mutation,
+        (status = 201, description = "Started; `Location` names the new job", body = JobDetail,
+            headers(("location" = String, description = "`/api/v1/jobs/{id}` of the new job"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, description = "`conflict`: the job is still running, or it left no leftovers", body = ErrorBody),
+        (status = 422, description = "`invalid_spec` or `invalid_field`: the new name is invalid, or the replay cannot start", body = ErrorBody),
+        (status = 429, description = "`limit_reached`: the job would pass a server-wide limit", body = ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable)),
+    security(("bearer" = [])))]
+pub async fn replay(
+    State(state): State<AppState>,
+    remote: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    if state.is_stopping() {
+        return Err(AppError::Unavailable(
+            "the server is shutting down and takes no new jobs".into(),
+        ));
+    }
+    let req: shared::api::ReplayRequest = json_body(&body)?;
+    let entry = state.jobs().get(&id)?;
+    let detail = crate::registry::detail_of(&entry);
+    let Some(report) = detail.report else {
+        return Err(AppError::Conflict(format!(
+            "job `{id}` is still running: replay its leftovers once it has finished"
+        )));
+    };
+    let (Some(file), true) = (report.leftovers_file, report.accounting.leftovers > 0) else {
+        return Err(AppError::Conflict(format!("job `{id}` left no leftovers")));
+    };
+    let mut spec = detail.spec;
+    let name = req.name.unwrap_or_else(|| {
+        let base: String = spec.name.chars().take(64 - "-replay".len()).collect();
+        format!("{base}-replay")
+    });
+    let written = format!("replays/{id}-leftovers.jsonl");
+    // Relative paths resolve against the first files root.
+    let Some(root) = state.files_roots().first() else {
+        return Err(AppError::Conflict(
+            "this server has no files root to replay from".into(),
+        ));
+    };
+    let copy_to = root.join(&written);
+    tokio::task::spawn_blocking(move || {
+        if let Some(dir) = copy_to.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::copy(&file, &copy_to).map(|_| ())
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?
+    .map_err(|e| AppError::Internal(format!("copying the leftovers of {id}: {e}")))?;
+    spec.name = name;
+    spec.source = shared::spec::SourceSpec::File {
+        path: written,
+        follow: false,
+        offset_file: None,
+        sample: None,
+    };
+    spec.validate().map_err(AppError::InvalidSpec)?;
+    start_spec(&state, &remote, spec, detail.summary.template).await
 }
 
 /// Filters and paging of `GET /api/v1/jobs`. An empty filter (`state=`,

@@ -533,3 +533,49 @@ async fn a_pipeline_that_blocks_its_runtime_does_not_block_the_api() {
     assert!(report.balanced);
     assert!(answered >= 1);
 }
+
+#[tokio::test]
+async fn an_aborted_jobs_leftovers_replay_as_a_new_job_that_processes_them_all() {
+    let app = spawn_app().await;
+    let replay = |id: String| {
+        let url = app.url(&format!("/api/v1/jobs/{id}/replay"));
+        async move { client().post(url).json(&json!({})).send().await.unwrap() }
+    };
+    let id = crate::helpers::running_job(&app).await;
+    wait_job(&app, &id, "items queued", |d| {
+        d.summary.accounting.produced > 100
+    })
+    .await;
+    assert_eq!(
+        replay(id.clone()).await.status(),
+        409,
+        "a running job has no leftovers yet"
+    );
+    crate::helpers::stop(&app, &id, "abort").await;
+    let aborted = wait_job(&app, &id, "the abort", |d| d.report.is_some()).await;
+    let left = aborted.report.unwrap().accounting.leftovers;
+    assert!(left > 0);
+    let r = replay(id.clone()).await;
+    assert_eq!(r.status(), 201);
+    let started: JobDetail = r.json().await.unwrap();
+    assert_eq!(started.spec.name, "thread-io-pool-replay");
+    assert!(
+        matches!(&started.spec.source, shared::spec::SourceSpec::File { path, .. } if path == &format!("replays/{id}-leftovers.jsonl")),
+        "{:?}",
+        started.spec.source
+    );
+    let done = wait_job(&app, &started.summary.id, "the replay", |d| {
+        d.report.is_some()
+    })
+    .await;
+    let report = done.report.unwrap();
+    assert!(report.balanced, "{}", report.accounting);
+    assert_eq!(
+        report.accounting.produced, left,
+        "every leftover is replayed"
+    );
+    assert_eq!(report.accounting.sunk, left, "and processed");
+    // A job that finished cleanly left nothing to replay.
+    assert_eq!(replay(started.summary.id.clone()).await.status(), 409);
+    assert_eq!(replay("j-nope".into()).await.status(), 404);
+}
