@@ -70,20 +70,46 @@ enum Entry {
     },
 }
 
+/// Why a text is not an allow-list entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{text}` is not an allow-list entry: {why} (expected host[:port] or a CIDR like 10.0.0.0/8)"
+)]
+pub struct BadEntry {
+    text: String,
+    why: &'static str,
+}
+
+/// Why a destination a spec names is refused; the message is shown under
+/// the field that names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The text does not parse as a URL.
+    #[error("`{0}` is not a valid URL")]
+    NotAUrl(String),
+    /// The text does not parse as a PostgreSQL connection string.
+    #[error("is not a valid PostgreSQL connection string")]
+    NotPostgres,
+    /// A host (or address, or port) is not on the list.
+    #[error("`{0}` is not on the server's outbound allow-list (--http-allow)")]
+    NotAllowed(String),
+}
+
 impl AllowEntry {
     /// Parses `host`, `host:port`, `1.2.3.4[:port]`, `[::1][:port]`, `::1`,
     /// or a CIDR such as `10.0.0.0/8`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, BadEntry> {
         Entry::parse(text).map(AllowEntry)
     }
 
     /// `host:port`, but only for URLs under `path` (such as `/target`).
-    pub fn under_path(host: &str, port: u16, path: &str) -> Result<Self, String> {
+    pub fn under_path(host: &str, port: u16, path: &str) -> Result<Self, BadEntry> {
         let host = match host.parse::<IpAddr>() {
             Ok(ip) => HostSpec::Ip(ip),
-            Err(_) => {
-                HostSpec::Name(domain(host).ok_or_else(|| format!("`{host}` is not a host"))?)
-            }
+            Err(_) => HostSpec::Name(domain(host).ok_or_else(|| BadEntry {
+                text: host.to_owned(),
+                why: "not a host name",
+            })?),
         };
         Ok(AllowEntry(Entry::Host {
             host,
@@ -96,12 +122,11 @@ impl AllowEntry {
 impl Entry {
     /// Parses `host`, `host:port`, `1.2.3.4[:port]`, `[::1][:port]`, `::1`,
     /// or a CIDR such as `10.0.0.0/8`.
-    fn parse(text: &str) -> Result<Self, String> {
+    fn parse(text: &str) -> Result<Self, BadEntry> {
         let text = text.trim();
-        let bad = |why: &str| {
-            format!(
-                "`{text}` is not an allow-list entry: {why} (expected host[:port] or a CIDR like 10.0.0.0/8)"
-            )
+        let bad = |why: &'static str| BadEntry {
+            text: text.to_owned(),
+            why,
         };
         if text.contains("://") {
             return Err(bad("write the host without a scheme"));
@@ -199,7 +224,7 @@ impl Entry {
 }
 
 impl FromStr for AllowEntry {
-    type Err = String;
+    type Err = BadEntry;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         AllowEntry::parse(s)
     }
@@ -434,34 +459,30 @@ impl Egress {
     }
 
     /// Checks one URL `field` names: `Err` with the message to show.
-    pub(crate) fn check_url(&self, url: &str) -> Result<(), String> {
+    pub(crate) fn check_url(&self, url: &str) -> Result<(), Refusal> {
         let Egress::Only(list) = self else {
             return Ok(());
         };
-        let parsed = Url::parse(url).map_err(|_| format!("`{url}` is not a valid URL"))?;
+        let parsed = Url::parse(url).map_err(|_| Refusal::NotAUrl(url.to_owned()))?;
         if list.permits(&parsed) {
             Ok(())
         } else {
-            Err(format!(
-                "`{url}` is not on the server's outbound allow-list (--http-allow)"
-            ))
+            Err(Refusal::NotAllowed(url.to_owned()))
         }
     }
 
     /// Checks a PostgreSQL connection string: every host (and `hostaddr`)
     /// it names, on its port, must be on the list. `env:NAME` strings come
     /// from the server's own environment and are trusted.
-    pub(crate) fn check_postgres(&self, url: &str) -> Result<(), String> {
+    pub(crate) fn check_postgres(&self, url: &str) -> Result<(), Refusal> {
         let Egress::Only(list) = self else {
             return Ok(());
         };
         if url.starts_with("env:") {
             return Ok(());
         }
-        let refused =
-            || format!("`{url}` is not on the server's outbound allow-list (--http-allow)");
-        let config = postgres::Config::from_str(url)
-            .map_err(|_| "is not a valid PostgreSQL connection string".to_owned())?;
+        let refused = || Refusal::NotAllowed(url.to_owned());
+        let config = postgres::Config::from_str(url).map_err(|_| Refusal::NotPostgres)?;
         let ports = config.get_ports();
         let port = |i: usize| ports.get(i).or(ports.first()).copied().unwrap_or(5432);
         let hosts = config.get_hosts();
@@ -497,11 +518,11 @@ impl Egress {
         let mut errors = Vec::new();
         for (i, stage) in spec.stages.iter().enumerate() {
             if let OpSpec::Http { url, .. } = &stage.op
-                && let Err(message) = self.check_url(url)
+                && let Err(refusal) = self.check_url(url)
             {
                 errors.push(FieldError {
                     path: format!("stages[{i}].op.url"),
-                    message,
+                    message: refusal.to_string(),
                 });
             }
         }
@@ -510,10 +531,10 @@ impl Egress {
             SinkSpec::Postgres { url, .. } => self.check_postgres(url),
             _ => Ok(()),
         };
-        if let Err(message) = sink {
+        if let Err(refusal) = sink {
             errors.push(FieldError {
                 path: "sink.url".into(),
-                message,
+                message: refusal.to_string(),
             });
         }
         if errors.is_empty() {
@@ -560,7 +581,7 @@ mod tests {
             "*.example.com",
         ] {
             let err = AllowEntry::parse(bad).unwrap_err();
-            assert!(err.contains("host[:port]"), "{bad}: {err}");
+            assert!(err.to_string().contains("host[:port]"), "{bad}: {err}");
         }
     }
 

@@ -509,8 +509,8 @@ pub const ALL: &[Lesson] = &[
             "打开报告中的死信，查看每一行被拒绝的原因。",
         ),
         signal: text(
-            "About 3% of the lines are dead letters, each with a reason such as `ts: expected number, got string`.",
-            "约 3% 的行成为死信，每条都注明原因，例如 `ts: expected number, got string`。",
+            "About 3% of the lines are dead letters, each with its reason (invalid JSON, or the field that broke the schema).",
+            "约 3% 的行成为死信，每条都注明原因（JSON 无效，或违反模式的字段）。",
         ),
         focus: &[Focus::Report, Focus::Node("parse")],
         template: "log-clean-threads",
