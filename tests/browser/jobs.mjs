@@ -155,6 +155,8 @@ try {
   report.compareSeries = await page.locator('[data-testid="compare-throughput"] polyline').evaluateAll((ls) => ls.map((l) => l.dataset.series));
   report.compareFigures = await page.locator('[data-testid="figure-row"]').evaluateAll((rs) => rs.map((r) => r.dataset.figure));
   report.compareSettings = await page.locator('[data-testid="setting-row"] code').allInnerTexts();
+  report.compareMarkers = await page.locator('[data-testid="compare-throughput"] [data-testid="marker-label"]').allInnerTexts();
+  report.compareVerdicts = await page.locator('[data-testid="figure-change"]').evaluateAll((cs) => cs.map((c) => c.dataset.verdict));
   await page.screenshot({ path: `${dir}/view-compare.png`, fullPage: true });
   const comparePath = new URL(page.url()).pathname.slice(1);
 

@@ -274,6 +274,28 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
         settings.iter().any(|s| s == "name") && settings.iter().any(|s| s == "stages[0].name"),
         "the settings that differ are listed: {settings:?}"
     );
+    assert!(
+        settings
+            .iter()
+            .any(|s| s.as_str().unwrap().starts_with("io.workers (tuned at")),
+        "a live tune is a setting that differed: {settings:?}"
+    );
+    assert_eq!(
+        report["compareMarkers"],
+        serde_json::json!(["A: io workers 8 → 2"]),
+        "the tunes are marked on the overlaid charts"
+    );
+    let verdicts = report["compareVerdicts"].as_array().unwrap();
+    assert!(
+        verdicts
+            .iter()
+            .all(|v| ["better", "worse", "same"].contains(&v.as_str().unwrap())),
+        "{verdicts:?}"
+    );
+    assert!(
+        verdicts.iter().any(|v| v != "same"),
+        "changes are judged: {verdicts:?}"
+    );
     for view in [
         "view-new.png",
         "view-job.png",

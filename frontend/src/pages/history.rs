@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use shared::api::JobDetail;
-use shared::metrics::JobSnapshot;
+use shared::metrics::{EventKind, JobEvent, JobSnapshot};
 
 use super::charts::{Chart, Plot, Series};
 use super::{rate, tr};
@@ -187,11 +187,60 @@ pub fn change(a: f64, b: f64) -> String {
 }
 
 /// One run's detail and stored metric history.
-async fn load_run(id: String) -> Result<(JobDetail, Vec<JobSnapshot>), String> {
+async fn load_run(id: String) -> Result<Run, String> {
     let detail = api::get::<JobDetail>(&format!("/api/v1/jobs/{id}")).await?;
     let history =
         api::get::<Vec<JobSnapshot>>(&format!("/api/v1/jobs/{id}/metrics?step_ms=250")).await?;
-    Ok((detail, history))
+    let events = api::get::<Vec<JobEvent>>(&format!("/api/v1/jobs/{id}/events")).await?;
+    Ok((detail, history, events))
+}
+
+/// One run as the comparison reads it: detail, metric history, events.
+type Run = (JobDetail, Vec<JobSnapshot>, Vec<JobEvent>);
+
+/// Whether a bigger value of a figure is better (`Some(true)`), worse
+/// (`Some(false)`), or neither (`None`: what was produced, filtered).
+pub fn higher_is_better(figure: &str) -> Option<bool> {
+    match figure {
+        "sunk" | "throughput" => Some(true),
+        "dead-lettered" | "dropped by policy" | "leftovers" | "p50" | "p95" | "p99" | "elapsed" => {
+            Some(false)
+        }
+        _ => None,
+    }
+}
+
+/// `better`, `worse` or `same` for a change from `a` to `b` of `figure`.
+pub fn verdict(figure: &str, a: f64, b: f64) -> &'static str {
+    match higher_is_better(figure) {
+        _ if (b - a).abs() <= a.abs() * 0.0005 => "same",
+        Some(up) if (b > a) == up => "better",
+        Some(_) => "worse",
+        None => "same",
+    }
+}
+
+/// The live tunes of a run, as rows of the settings table: what changed,
+/// when, from what to what.
+pub fn tune_rows(events: &[JobEvent]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Tuned {
+                stage,
+                field,
+                from,
+                to,
+            } => Some((
+                format!(
+                    "{stage}.{field} (tuned at {})",
+                    super::charts::clock(e.elapsed_ms)
+                ),
+                format!("{from} → {to}"),
+            )),
+            EventKind::State { .. } => None,
+        })
+        .collect()
 }
 
 /// Two runs side by side: overlaid charts and tables of what differs.
@@ -213,7 +262,7 @@ pub fn ComparePage() -> impl IntoView {
     });
     let body = move || {
         runs.get().map(|r| match r {
-            Ok(((da, ha), (db, hb))) => compare_view(da, ha, db, hb).into_any(),
+            Ok(((da, ha, ea), (db, hb, eb))) => compare_view((da, ha, ea), (db, hb, eb)).into_any(),
             Err(e) => view! { <p class="error" data-testid="compare-error">{e}</p> }.into_any(),
         })
     };
@@ -228,14 +277,19 @@ pub fn ComparePage() -> impl IntoView {
 /// A figure of both runs: name, in A, in B, and how to print it.
 type Figure = (&'static str, f64, f64, fn(f64) -> String);
 
-fn compare_view(
-    da: JobDetail,
-    ha: Vec<JobSnapshot>,
-    db: JobDetail,
-    hb: Vec<JobSnapshot>,
-) -> impl IntoView {
+fn compare_view((da, ha, ea): Run, (db, hb, eb): Run) -> impl IntoView {
     let label = |d: &JobDetail, tag: &str| format!("{tag}: {}", d.spec.name);
     let (la, lb) = (label(&da, "A"), label(&db, "B"));
+    // Both runs' tunes, marked on every overlaid chart.
+    let markers: Vec<(u64, String)> = super::job::tune_markers(&ea)
+        .into_iter()
+        .map(|(t, l)| (t, format!("A: {l}")))
+        .chain(
+            super::job::tune_markers(&eb)
+                .into_iter()
+                .map(|(t, l)| (t, format!("B: {l}"))),
+        )
+        .collect();
     let overlay = |f: fn(&JobSnapshot) -> f64| {
         let series = vec![
             Series {
@@ -247,9 +301,10 @@ fn compare_view(
                 points: hb.iter().map(|s| (s.elapsed_ms, f(s))).collect(),
             },
         ];
+        let markers = markers.clone();
         Signal::derive(move || Plot {
             series: series.clone(),
-            markers: Vec::new(),
+            markers: markers.clone(),
         })
     };
     let throughput = overlay(|s| s.throughput);
@@ -293,7 +348,14 @@ fn compare_view(
     ];
     let spec_a = serde_json::to_value(&da.spec).unwrap_or_default();
     let spec_b = serde_json::to_value(&db.spec).unwrap_or_default();
-    let settings = spec_differences(&spec_a, &spec_b);
+    let mut settings = spec_differences(&spec_a, &spec_b);
+    // Live tunes are settings that differed too, for part of a run.
+    for (path, change) in tune_rows(&ea) {
+        settings.push((path, change, "—".into()));
+    }
+    for (path, change) in tune_rows(&eb) {
+        settings.push((path, "—".into(), change));
+    }
     let (href_a, href_b) = (format!("/jobs/{}", sa.id), format!("/jobs/{}", sb.id));
     view! {
         <p class="job-meta">
@@ -314,7 +376,8 @@ fn compare_view(
                     {figures.into_iter().map(|(name, a, b, show)| view! {
                         <tr data-testid="figure-row" data-figure=name>
                             <td>{name}</td><td class="num">{show(a)}</td><td class="num">{show(b)}</td>
-                            <td class="num" data-testid="figure-change">{change(a, b)}</td>
+                            <td class=format!("num change-{}", verdict(name, a, b)) data-testid="figure-change"
+                                data-verdict=verdict(name, a, b)>{change(a, b)}</td>
                         </tr>
                     }).collect_view()}
                 </tbody>
@@ -357,6 +420,33 @@ mod tests {
             ]
         );
         assert!(spec_differences(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn changes_are_judged_better_or_worse_by_the_figure() {
+        assert_eq!(verdict("throughput", 100.0, 150.0), "better");
+        assert_eq!(verdict("p99", 100.0, 150.0), "worse");
+        assert_eq!(verdict("leftovers", 10.0, 0.0), "better");
+        assert_eq!(verdict("produced", 10.0, 20.0), "same");
+        assert_eq!(verdict("sunk", 10.0, 10.0), "same");
+    }
+
+    #[test]
+    fn live_tunes_become_setting_rows() {
+        let events = vec![JobEvent {
+            at_ms: 0,
+            elapsed_ms: 75_000,
+            kind: EventKind::Tuned {
+                stage: "io".into(),
+                field: "workers".into(),
+                from: 8.0,
+                to: 2.0,
+            },
+        }];
+        assert_eq!(
+            tune_rows(&events),
+            vec![("io.workers (tuned at 1:15)".to_owned(), "8 → 2".to_owned())]
+        );
     }
 
     #[test]

@@ -365,6 +365,7 @@ pub fn left_per_node(nodes: &[NodeSnapshot]) -> Vec<(String, u64)> {
 /// One job: its pipeline, live; tuning; drain and abort; the final report.
 #[component]
 pub fn JobPage() -> impl IntoView {
+    let lang = expect_context::<RwSignal<Lang>>();
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
     let link = expect_context::<LiveLink>();
@@ -590,7 +591,7 @@ pub fn JobPage() -> impl IntoView {
             })}
             <p class="job-meta">
                 <span data-testid="job-state" class=move || snapshot().and_then(|s| s.state).map(|s| format!("state state-{}", s.as_str())).unwrap_or_default()>
-                    {move || snapshot().and_then(|s| s.state).or(found().map(|d| d.summary.state)).map(|s| s.to_string()).unwrap_or_else(|| "—".into())}
+                    {move || snapshot().and_then(|s| s.state).or(found().map(|d| d.summary.state)).map(|s| t(lang.get(), s.as_str()).to_owned()).unwrap_or_else(|| "—".into())}
                 </span>
                 " · " <span data-testid="throughput">{move || snapshot().map(|s| rate(s.throughput)).unwrap_or_else(|| "—".into())}</span>
                 " · p99 " {move || snapshot().map(|s| duration_ms(s.end_to_end.p99_us / 1000)).unwrap_or_else(|| "—".into())}
@@ -775,7 +776,7 @@ pub fn Report(report: JobReport) -> impl IntoView {
                 <p>{tr("Blank lines the source skipped (not items)")}": "<span class="num" data-testid="report-skipped-lines">{report.skipped_lines}</span></p>
             })}
             <table class="jobs nodes">
-                <thead><tr><th>{tr("Node")}</th><th>"in"</th><th>"out"</th><th>"filtered"</th><th>"dropped"</th><th>"errors"</th><th>"dead"</th><th>"retries"</th><th>"timeouts"</th><th>"leftovers"</th><th>{tr("duplicate rows")}</th></tr></thead>
+                <thead><tr><th>{tr("Node")}</th><th>{tr("in")}</th><th>{tr("out")}</th><th>{tr("filtered")}</th><th>{tr("dropped")}</th><th>{tr("errors")}</th><th>{tr("dead")}</th><th>{tr("retries")}</th><th>{tr("timeouts")}</th><th>{tr("leftovers")}</th><th>{tr("duplicate rows")}</th></tr></thead>
                 <tbody>
                     {report.nodes.into_iter().map(|n| view! {
                         <tr><td>{n.name}</td><td class="num">{n.items_in}</td><td class="num">{n.items_out}</td><td class="num">{n.filtered}</td>

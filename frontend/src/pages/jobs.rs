@@ -70,7 +70,7 @@ pub fn JobsPage() -> impl IntoView {
                         <td><a href=href>{j.name.clone()}</a></td>
                         <td>{j.template.clone().unwrap_or_else(|| "—".into())}</td>
                         <td class="num" data-testid="started-at" title=j.id.clone()>{local_time(j.created_at_ms)}</td>
-                        <td><span class=format!("state state-{state}") data-testid="job-state">{state}</span></td>
+                        <td><span class=format!("state state-{state}") data-testid="job-state">{tr(state)}</span></td>
                         <td class="num">
                             <span data-testid="progress">{a.sunk}" / "{a.produced}</span>
                             <div class="bar slim" title="settled share of produced items">
