@@ -31,21 +31,9 @@ pub fn local_time(ms: u64) -> String {
     }
 }
 
-/// Jobs in list order: active ones first, then the newest started.
-pub fn list_order(active: bool, created_at_ms: u64) -> (bool, std::cmp::Reverse<u64>) {
-    (!active, std::cmp::Reverse(created_at_ms))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{duration_ms, list_order};
-
-    #[test]
-    fn active_jobs_come_first_then_the_newest() {
-        let mut jobs = [(false, 5), (true, 1), (false, 9), (true, 3)];
-        jobs.sort_by_key(|(a, t)| list_order(*a, *t));
-        assert_eq!(jobs, [(true, 3), (true, 1), (false, 9), (false, 5)]);
-    }
+    use super::duration_ms;
 
     #[test]
     fn picks_the_two_largest_units() {

@@ -223,6 +223,7 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "duplicate rows" => "重复行",
         "Show" => "显示",
         "Started" => "开始时间",
+        "P99" => "P99 延迟",
         "in" => "输入",
         "filtered" => "过滤",
         "dropped" => "丢弃",

@@ -28,9 +28,12 @@ export function watchErrors(page) {
     if (msg.type() === "error") errors.push(`console: ${msg.text()}`);
   });
   page.on("pageerror", (err) => errors.push(`pageerror: ${err.message}`));
-  page.on("requestfailed", (req) =>
-    errors.push(`requestfailed: ${req.url()} ${req.failure()?.errorText}`),
-  );
+  // A request the browser cancels because the page navigated away
+  // (net::ERR_ABORTED) is not a failure of the page.
+  page.on("requestfailed", (req) => {
+    const why = req.failure()?.errorText;
+    if (why !== "net::ERR_ABORTED") errors.push(`requestfailed: ${req.url()} ${why}`);
+  });
   return errors;
 }
 

@@ -135,6 +135,13 @@ try {
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="job-row"]').length === 2, null, { timeout: 60000 });
   report.stoppedRows = await page.locator('[data-testid="job-row"]').count();
   await page.locator('[data-testid="filter-state"]').selectOption("all");
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="job-row"]').length === 3, null, { timeout: 30000 });
+  // Sorting by name, then reversed.
+  await page.locator('[data-testid="sort-name"]').click();
+  report.namesAscending = await page.locator('[data-testid="job-row"] td:first-child').allInnerTexts();
+  await page.locator('[data-testid="sort-name"]').click();
+  report.namesDescending = await page.locator('[data-testid="job-row"] td:first-child').allInnerTexts();
+  report.nameSort = await page.locator('th:has([data-testid="sort-name"])').getAttribute("aria-sort");
   await page.locator('[data-testid="filter-text"]').fill("unbounded");
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="job-row"]').length === 1, null, { timeout: 30000 });
   report.searchedState = await text(page, "job-state");
@@ -147,8 +154,9 @@ try {
   await page.screenshot({ path: `${dir}/view-history.png`, fullPage: true });
 
   // Two runs compared: overlaid charts, figures and the settings that differ.
+  // A: the first run, tuned live (the oldest row); B: the unbounded one.
   const picks = page.locator('[data-testid="pick"]');
-  await picks.nth(0).check();
+  await picks.nth(2).check();
   await picks.nth(1).check();
   await page.locator('[data-testid="compare"]').click();
   await page.waitForSelector('[data-testid="compare-figures"]', { timeout: 30000 });

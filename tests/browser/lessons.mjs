@@ -106,16 +106,13 @@ try {
   report.downloadLines = fs.readFileSync(saved, "utf8").trim().split("\n").length;
   await page.locator('[data-testid="report"]').screenshot({ path: `${dir}/view-lesson-log-cleaning-report.png` });
 
-  // Leaving a page cancels its pending requests (ERR_ABORTED): not an error.
-  report.errors = report.errors.filter((e) => !e.includes("net::ERR_ABORTED"));
   // What the not-found page logs (the browser reports each 404) is its own.
-  const before = report.errors;
-  report.errors = [];
+  const before = [...report.errors];
   await page.goto(new URL("jobs/j-no-such-job", base).href, { waitUntil: "load" });
   await page.waitForSelector('[data-testid="job-not-found"]', { timeout: 30000 });
   report.notFound = await page.locator('[data-testid="job-not-found"] h1').innerText();
   await page.screenshot({ path: `${dir}/view-job-not-found.png` });
-  report.notFoundLog = report.errors;
+  report.notFoundLog = report.errors.slice(before.length);
   report.errors = before;
 } catch (err) {
   report.failure = String(err?.stack || err);

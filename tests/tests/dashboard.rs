@@ -137,6 +137,16 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
         "the tune is marked on the charts"
     );
     assert_eq!(report["markerLabel"], "io workers 8 → 2", "and labelled");
+    let (up, down) = (&report["namesAscending"], &report["namesDescending"]);
+    let mut reversed = up.as_array().unwrap().clone();
+    reversed.reverse();
+    assert_eq!(
+        &serde_json::Value::Array(reversed),
+        down,
+        "a second click reverses the order"
+    );
+    assert_ne!(up, down, "{report:#}");
+    assert_eq!(report["nameSort"], "descending");
     let y_ticks = report["yTicks"].as_array().unwrap();
     assert_eq!(y_ticks.len(), 3, "{report:#}");
     assert!(

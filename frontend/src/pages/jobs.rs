@@ -6,7 +6,7 @@ use shared::api::StopMode;
 
 use super::charts::Sparkline;
 use super::{rate, stop_job, tr};
-use crate::format::{duration_ms, list_order, local_time};
+use crate::format::{duration_ms, local_time};
 use crate::live::LiveLink;
 
 /// Which jobs the state filter lets through.
@@ -17,6 +17,46 @@ fn state_matches(filter: &str, state: shared::metrics::JobState) -> bool {
         "" | "all" => true,
         one => state.as_str() == one,
     }
+}
+
+/// A column the job table sorts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    /// When it started (the default, newest first).
+    Started,
+    /// Its name.
+    Name,
+    /// Its state.
+    State,
+    /// Items sunk per second.
+    Throughput,
+    /// End-to-end P99.
+    P99,
+    /// How long it has run.
+    Elapsed,
+}
+
+/// The table's order: active jobs pinned on top, then by the chosen
+/// column (descending when `desc`), newest first among equals.
+pub fn compare_jobs(
+    a: &shared::api::JobSummary,
+    b: &shared::api::JobSummary,
+    by: SortBy,
+    desc: bool,
+) -> std::cmp::Ordering {
+    let pinned = a.state.is_finished().cmp(&b.state.is_finished());
+    let column = match by {
+        SortBy::Started => a.created_at_ms.cmp(&b.created_at_ms),
+        SortBy::Name => a.name.cmp(&b.name),
+        SortBy::State => a.state.as_str().cmp(b.state.as_str()),
+        SortBy::Throughput => a.throughput.total_cmp(&b.throughput),
+        SortBy::P99 => a.p99_us.cmp(&b.p99_us),
+        SortBy::Elapsed => a.elapsed_ms.cmp(&b.elapsed_ms),
+    };
+    let column = if desc { column.reverse() } else { column };
+    pinned
+        .then(column)
+        .then(b.created_at_ms.cmp(&a.created_at_ms))
 }
 
 /// Running and recent jobs, live.
@@ -31,12 +71,36 @@ pub fn JobsPage() -> impl IntoView {
     let query = leptos_router::hooks::use_query_map();
     let text_filter = RwSignal::new(query.get_untracked().get("q").unwrap_or_default());
     let message = RwSignal::new(String::new());
+    // Newest first until a header is clicked; a second click reverses.
+    let sort = RwSignal::new((SortBy::Started, true));
+    let header = move |by: SortBy, label: &'static str, testid: &'static str| {
+        let arrow = move || match sort.get() {
+            (b, true) if b == by => " ↓",
+            (b, false) if b == by => " ↑",
+            _ => "",
+        };
+        let aria = move || match sort.get() {
+            (b, true) if b == by => "descending",
+            (b, false) if b == by => "ascending",
+            _ => "none",
+        };
+        view! {
+            <th aria-sort=aria>
+                <button type="button" class="sort" data-testid=testid
+                    on:click=move |_| sort.update(|(b, d)| {
+                        if *b == by { *d = !*d } else { *b = by; *d = by != SortBy::Name && by != SortBy::State; }
+                    })>
+                    {tr(label)}{arrow}
+                </button>
+            </th>
+        }
+    };
     let rows = move || {
         let wanted = state_filter.get();
         let needle = text_filter.get().trim().to_lowercase();
         let mut jobs = link.jobs.get();
-        // Active jobs pinned on top, then the newest first.
-        jobs.sort_by_key(|j| list_order(!j.state.is_finished(), j.created_at_ms));
+        let (by, desc) = sort.get();
+        jobs.sort_by(|a, b| compare_jobs(a, b, by, desc));
         jobs.into_iter()
             .filter(|j| state_matches(&wanted, j.state))
             .filter(|j| {
@@ -132,9 +196,11 @@ pub fn JobsPage() -> impl IntoView {
                 </div>
                 <table class="jobs">
                     <thead><tr>
-                        <th>{tr("Name")}</th><th>{tr("Template")}</th><th>{tr("Started")}</th><th>{tr("State")}</th>
-                        <th>{tr("Sunk / produced")}</th><th>{tr("Dropped")}</th><th>{tr("Throughput")}</th><th>"P99"</th>
-                        <th>{tr("Elapsed")}</th><th><span class="sr-only">{tr("Actions")}</span></th>
+                        {header(SortBy::Name, "Name", "sort-name")}<th>{tr("Template")}</th>
+                        {header(SortBy::Started, "Started", "sort-started")}{header(SortBy::State, "State", "sort-state")}
+                        <th>{tr("Sunk / produced")}</th><th>{tr("Dropped")}</th>
+                        {header(SortBy::Throughput, "Throughput", "sort-throughput")}{header(SortBy::P99, "P99", "sort-p99")}
+                        {header(SortBy::Elapsed, "Elapsed", "sort-elapsed")}<th><span class="sr-only">{tr("Actions")}</span></th>
                     </tr></thead>
                     <tbody>{rows}</tbody>
                 </table>
@@ -147,6 +213,39 @@ pub fn JobsPage() -> impl IntoView {
 mod tests {
     use super::*;
     use shared::metrics::JobState;
+
+    #[test]
+    fn active_jobs_stay_on_top_whatever_the_column() {
+        let job = |name: &str, state, created_at_ms, throughput| shared::api::JobSummary {
+            id: name.into(),
+            name: name.into(),
+            template: None,
+            state,
+            created_at_ms,
+            elapsed_ms: 0,
+            accounting: Default::default(),
+            throughput,
+            p99_us: 0,
+        };
+        let mut jobs = vec![
+            job("b", JobState::Completed, 3, 900.0),
+            job("a", JobState::Running, 1, 10.0),
+            job("c", JobState::Aborted, 2, 50.0),
+            job("d", JobState::Running, 4, 20.0),
+        ];
+        let order = |jobs: &[shared::api::JobSummary]| {
+            jobs.iter()
+                .map(|j| j.name.as_str())
+                .collect::<Vec<_>>()
+                .join("")
+        };
+        jobs.sort_by(|a, b| compare_jobs(a, b, SortBy::Started, true));
+        assert_eq!(order(&jobs), "dabc", "active first, newest first");
+        jobs.sort_by(|a, b| compare_jobs(a, b, SortBy::Throughput, true));
+        assert_eq!(order(&jobs), "dabc");
+        jobs.sort_by(|a, b| compare_jobs(a, b, SortBy::Name, false));
+        assert_eq!(order(&jobs), "adbc");
+    }
 
     #[test]
     fn the_state_filter_groups_active_and_finished_jobs() {
