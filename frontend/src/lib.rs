@@ -16,14 +16,18 @@
 //!   refused token from a server that is down.
 //! * [`api`] — REST calls with the token, errors turned into readable
 //!   messages or into problems by field path.
-//! * [`pages`] — the views: the job table, New job (gallery, form, editor),
-//!   a job's page (diagram, charts, tuning, drain/abort, report), history
-//!   with comparison, settings; SVG charts live in `pages::charts`.
+//! * [`pages`] — the views: the job table (sortable, active jobs on top),
+//!   New job (the lessons, the template gallery, form, editor), a job's
+//!   page (nodes coloured by state, charts, tuning, drain/abort, the
+//!   lesson's banner, report with paged dead letters and leftovers and a
+//!   replay), history with comparison, settings. SVG charts live in
+//!   `pages::charts`, the lessons in `pages::lessons`, the record tables in
+//!   `pages::records`.
 //! * [`form`] — the spec form: a spec held as JSON, fields addressed by the
 //!   server's path spelling so each validation problem lands beside its
 //!   field.
 //! * [`i18n`] — English and Chinese interface text.
-//! * [`format`](mod@format) — small pure helpers (durations), unit-tested natively.
+//! * [`format`](mod@format) — small pure helpers (durations, local times), unit-tested natively.
 //!
 //! Elements that browser tests look at carry `data-testid` attributes.
 
