@@ -18,8 +18,10 @@
 //! * [`lessons`] — the article's lessons: a template each, what it
 //!   teaches and what to do in English and Chinese, and the part of the
 //!   job page that shows its signal.
-//! * [`metrics`] — job states, live snapshots, events, tune requests and
-//!   the final report with its accounting line.
+//! * [`metrics`] — job states, live snapshots (with the event loop's
+//!   health), events, tune requests and the final report with its
+//!   accounting line; each node's state (bottleneck, backpressured, busy,
+//!   idle) is read off a snapshot here, so the CLI and the dashboard agree.
 //!
 //! The crate compiles for native targets and for `wasm32-unknown-unknown`
 //! alike: it depends on `serde` only, never on tokio or axum.
