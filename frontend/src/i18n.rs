@@ -223,6 +223,10 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "duplicate rows" => "重复行",
         "Show" => "显示",
         "Started" => "开始时间",
+        "Start it from a script" => "从脚本启动",
+        "The same spec, as the REST API and the CLI take it:" => {
+            "同一份规格，REST API 和命令行的用法："
+        }
         "P99" => "P99 延迟",
         "in" => "输入",
         "filtered" => "过滤",

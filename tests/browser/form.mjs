@@ -61,6 +61,10 @@ try {
   await verdict(page, "valid");
   report.errorsAfterFix = await page.locator('[data-testid="field-error"]').evaluateAll(
     (es) => es.filter((e) => e.textContent.trim()).length);
+  // The same spec as command lines, for scripts (the test runs the curl).
+  await page.locator('[data-testid="export"] summary').click();
+  report.exportCurl = await page.locator('[data-testid="export-curl"]').innerText();
+  report.exportCli = await page.locator('[data-testid="export-cli"]').innerText();
 
   // Every control is labelled.
   report.unlabelled = await page.evaluate(() =>

@@ -342,6 +342,27 @@ fn the_form_shows_each_problem_beside_its_field_and_starts_the_fixed_spec() {
     let server = ServerProcess::spawn();
     let dir = artifacts_dir();
     let report = run_page("form.mjs", &[&server.url, dir.to_str().unwrap()]);
+    // The exported curl line starts the very spec the form shows.
+    let curl = report["exportCurl"].as_str().unwrap();
+    assert!(curl.contains(server.url.trim_end_matches('/')), "{curl}");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{curl} -s -o /dev/null -w '%{{http_code}}'"))
+        .env("QUEUELAB_TOKEN", "")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "201",
+        "{curl}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report["exportCli"]
+            .as_str()
+            .unwrap()
+            .ends_with("queuelab jobs start spec.json")
+    );
     assert_eq!(report["workersError"], "must be between 1 and 4096");
     assert_eq!(report["workersInvalid"], "true");
     assert_eq!(report["duplicateError"], "duplicates the name of stages[0]");

@@ -454,6 +454,30 @@ fn SinkFields() -> impl IntoView {
 }
 
 /// The whole form: name, source, stages, sink; live validation; start.
+/// The page's origin (`http://host:port`), for command lines that reach
+/// this server.
+fn origin() -> String {
+    window().location().origin().unwrap_or_default()
+}
+
+/// A text as one shell word in single quotes.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// The spec as a `curl` call of `POST /api/v1/jobs` and as a `queuelab
+/// jobs start` line, both against `origin`, the token from
+/// `$QUEUELAB_TOKEN`.
+pub fn export_lines(origin: &str, spec: &Value) -> (String, String) {
+    let json = shell_quote(&spec.to_string());
+    let curl = format!(
+        "curl -X POST {origin}/api/v1/jobs \\\n  -H 'content-type: application/json' \\\n  -H \"authorization: Bearer $QUEUELAB_TOKEN\" \\\n  --data {json}"
+    );
+    let cli =
+        format!("echo {json} > spec.json\nQUEUELAB_URL={origin} queuelab jobs start spec.json");
+    (curl, cli)
+}
+
 #[component]
 pub fn SpecForm(
     /// The form's state (kept by the page, so a template can be loaded).
@@ -552,6 +576,38 @@ pub fn SpecForm(
                 <button type="submit" data-testid="form-start">{crate::pages::tr("Start")}</button>
                 <span class="hint" role="status" data-testid="form-verdict">{move || verdict.get()}</span>
             </div>
+            <details class="export" data-testid="export">
+                <summary>{crate::pages::tr("Start it from a script")}</summary>
+                <p class="hint">{crate::pages::tr("The same spec, as the REST API and the CLI take it:")}</p>
+                <pre data-testid="export-curl">{move || export_lines(&origin(), &ctx.spec.get()).0}</pre>
+                <pre data-testid="export-cli">{move || export_lines(&origin(), &ctx.spec.get()).1}</pre>
+            </details>
         </form>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exported_lines_carry_the_spec_through_a_real_shell_unchanged() {
+        let spec =
+            serde_json::json!({"name": "it's-mine", "source": {"kind": "synthetic", "count": 5}});
+        let (curl, cli) = export_lines("http://127.0.0.1:9000", &spec);
+        assert!(
+            curl.starts_with("curl -X POST http://127.0.0.1:9000/api/v1/jobs"),
+            "{curl}"
+        );
+        assert!(cli.ends_with("QUEUELAB_URL=http://127.0.0.1:9000 queuelab jobs start spec.json"));
+        // The quoted spec is one shell word that the shell turns back into
+        // exactly the JSON, even with a quote inside.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf %s {}", shell_quote(&spec.to_string())))
+            .output()
+            .unwrap();
+        let back: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(back, spec);
     }
 }
