@@ -50,11 +50,13 @@ try {
   const blockedUrl = page.url();
   await page.locator('[data-testid="lesson-variant-awaited"]').click();
   await page.waitForFunction((u) => location.href !== u, blockedUrl, { timeout: 30000 });
+  // The new job's own page: its name, once its detail has loaded.
+  await page.waitForFunction(() => document.querySelector("main h1")?.textContent === "blocking-in-async-awaited", null, { timeout: 30000 });
   await page.waitForSelector('[data-testid="lesson-banner"]', { timeout: 30000 });
   await page.waitForFunction(
     () => /event-loop lag \d/.test(document.querySelector('[data-testid="event-loop"]')?.textContent ?? ""),
     null, { timeout: 60000 });
-  report.fixedName = await page.locator("h1").first().innerText();
+  report.fixedName = await page.locator("main h1").first().innerText();
   await page.screenshot({ path: `${dir}/view-lesson-blocking-fixed.png`, fullPage: true });
   await abort(page);
   await page.goto(blockedUrl, { waitUntil: "load" });

@@ -385,7 +385,15 @@ pub fn JobPage() -> impl IntoView {
         let _ = live_finished.get();
         async move { api::get_optional::<JobDetail>(&format!("/api/v1/jobs/{id}")).await }
     });
-    let found = move || detail.get().and_then(|d| d.ok().flatten());
+    // Only this page's job: moving from one job to another (the same
+    // route) must not show the previous job's detail while the new one
+    // loads.
+    let found = move || {
+        detail
+            .get()
+            .and_then(|d| d.ok().flatten())
+            .filter(|d| d.summary.id == id())
+    };
     let not_found = move || detail.get().is_some_and(|d| matches!(d, Ok(None)));
     // The newest snapshot: live, or for a finished run reopened later (from
     // memory or the store) the last one the server kept.
@@ -412,6 +420,9 @@ pub fn JobPage() -> impl IntoView {
     let history = RwSignal::new(History::new());
     Effect::new(move |_| {
         let id = id();
+        // Another job on the same page (a variant, a replay): its history
+        // starts afresh.
+        history.update_untracked(|h| h.clear());
         leptos::task::spawn_local(async move {
             if let Ok(events) =
                 api::get::<Vec<JobEvent>>(&format!("/api/v1/jobs/{id}/events")).await
