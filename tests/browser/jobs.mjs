@@ -194,6 +194,9 @@ try {
   await page.waitForSelector('[data-testid="report"]', { timeout: 30000 });
   await page.waitForSelector('[data-testid="chart-throughput"] [data-testid="marker"]', { state: "attached", timeout: 30000 });
   report.reopenedMarkers = await page.locator('[data-testid="chart-throughput"] [data-testid="marker"]').count();
+  // A finished run reads as finished: its state, no live controls.
+  report.reopenedState = await text(page, "job-state");
+  report.reopenedControls = await page.locator('[data-testid="drain"], [data-testid="abort"], [data-testid="tune"]').count();
 
   // A run can be deleted from the history, after a confirmation.
   await page.setViewportSize({ width: 1280, height: 800 });

@@ -31,6 +31,7 @@ try {
     null, { timeout: 60000 });
   report.slowDepth = await page.locator('[data-testid="node-slow"] [data-testid="depth"]').innerText();
   report.parseBlocked = await page.locator('[data-testid="node-parse"] [data-testid="blocked"]').innerText();
+  report.slowLatencies = await page.locator('[data-testid="node-slow"] [data-testid="latencies"]').innerText();
   report.slowFocused = await page.locator('[data-testid="node-slow"]').evaluate((n) => n.classList.contains("focus"));
   report.legend = await text(page, "node-legend");
   await page.screenshot({ path: `${dir}/view-lesson-backpressure.png`, fullPage: true });

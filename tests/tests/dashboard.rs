@@ -248,6 +248,11 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
         "every finished run is in the history"
     );
     assert!(report["reopenedMarkers"].as_u64().unwrap() >= 1);
+    assert_eq!(
+        report["reopenedState"], "stopped",
+        "a reopened run reads as finished"
+    );
+    assert_eq!(report["reopenedControls"], 0, "with no live controls");
     assert!(
         report["deleteConfirm"]
             .as_str()
@@ -521,6 +526,11 @@ fn lessons_start_in_one_click_and_their_signal_shows_on_the_job_page() {
     assert_eq!(
         report["slowFocused"], true,
         "the lesson outlines what to watch"
+    );
+    let lat = report["slowLatencies"].as_str().unwrap();
+    assert!(
+        lat.starts_with("wait ") && lat.contains(" · service ") && lat.contains("ms"),
+        "per-stage queue wait and service time: {lat}"
     );
     assert!(report["legend"].as_str().unwrap().contains("bottleneck"));
     // Blocking in async: lag with the stage named, the lag chart outlined.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use shared::api::JobDetail;
-use shared::metrics::{EventKind, JobEvent, JobSnapshot};
+use shared::metrics::{JobEvent, JobSnapshot};
 
 use super::charts::{Chart, Plot, Series};
 use super::{rate, tr};
@@ -223,22 +223,12 @@ pub fn verdict(figure: &str, a: f64, b: f64) -> &'static str {
 /// The live tunes of a run, as rows of the settings table: what changed,
 /// when, from what to what.
 pub fn tune_rows(events: &[JobEvent]) -> Vec<(String, String)> {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Tuned {
-                stage,
-                field,
-                from,
-                to,
-            } => Some((
-                format!(
-                    "{stage}.{field} (tuned at {})",
-                    super::charts::clock(e.elapsed_ms)
-                ),
+    super::job::tunes(events)
+        .map(|(at, stage, field, from, to)| {
+            (
+                format!("{stage}.{field} (tuned at {})", super::charts::clock(at)),
                 format!("{from} → {to}"),
-            )),
-            EventKind::State { .. } => None,
+            )
         })
         .collect()
 }
@@ -404,6 +394,7 @@ fn compare_view((da, ha, ea): Run, (db, hb, eb): Run) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::metrics::EventKind;
     use serde_json::json;
 
     #[test]

@@ -333,19 +333,24 @@ fn lines(h: &History, from: u64, values: &[Line]) -> Vec<Series> {
         .collect()
 }
 
+/// The tune events of a job: when (elapsed), the stage, the field, from
+/// what, to what.
+pub fn tunes(events: &[JobEvent]) -> impl Iterator<Item = (u64, &str, &str, f64, f64)> {
+    events.iter().filter_map(|e| match &e.kind {
+        EventKind::Tuned {
+            stage,
+            field,
+            from,
+            to,
+        } => Some((e.elapsed_ms, stage.as_str(), field.as_str(), *from, *to)),
+        EventKind::State { .. } => None,
+    })
+}
+
 /// Chart markers for tune events: when, and what changed.
 pub fn tune_markers(events: &[JobEvent]) -> Vec<(u64, String)> {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::Tuned {
-                stage,
-                field,
-                from,
-                to,
-            } => Some((e.elapsed_ms, format!("{stage} {field} {from} → {to}"))),
-            EventKind::State { .. } => None,
-        })
+    tunes(events)
+        .map(|(at, stage, field, from, to)| (at, format!("{stage} {field} {from} → {to}")))
         .collect()
 }
 
