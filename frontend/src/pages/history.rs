@@ -394,8 +394,8 @@ fn compare_view((da, ha, ea): Run, (db, hb, eb): Run) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::metrics::EventKind;
     use serde_json::json;
+    use shared::metrics::EventKind;
 
     #[test]
     fn spec_differences_name_each_setting_that_changed() {
