@@ -67,9 +67,28 @@ impl ProcessSampler {
     }
 }
 
+/// The calling thread's kernel id (Linux: the `/proc/thread-self` link
+/// names it), or `None` where there is no such file.
+pub(crate) fn current_tid() -> Option<u32> {
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    link.file_name()?.to_str()?.parse().ok()
+}
+
+/// CPU seconds one of this process's threads has used so far; `None`
+/// once it has exited.
+pub(crate) fn thread_cpu_secs(tid: u32) -> Option<f64> {
+    let ticks =
+        stat_cpu_ticks(&std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?)?;
+    Some(ticks as f64 / TICKS_PER_SEC)
+}
+
 /// utime + stime of this process, in clock ticks.
 fn cpu_ticks() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    stat_cpu_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// utime + stime from a `/proc/…/stat` line, in clock ticks.
+fn stat_cpu_ticks(stat: &str) -> Option<u64> {
     // The command name may contain spaces; fields resume after its ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -220,10 +220,33 @@ pub struct NodeStats {
     /// Nanoseconds its async workers spent inside `poll`: their share of
     /// the event loop's threads.
     pub poll_ns: AtomicU64,
+    /// Kernel ids of the node's OS threads, so the sampler can read their
+    /// CPU time from `/proc`; a mutex, as threads join and leave rarely and
+    /// the sampler reads it once per interval.
+    pub threads: Mutex<Vec<u32>>,
     /// Per-shard counters.
     pub shards: Box<[CachePadded<Shard>]>,
     /// Drop and error reasons with counts; rare events, so a mutex is fine.
     pub reasons: Mutex<BTreeMap<String, u64>>,
+}
+
+/// A thread's place in [`NodeStats::threads`], given up when it ends.
+#[derive(Debug)]
+pub(crate) struct Enlisted<'a> {
+    stats: &'a NodeStats,
+    tid: Option<u32>,
+}
+
+impl Drop for Enlisted<'_> {
+    fn drop(&mut self) {
+        if let Some(tid) = self.tid {
+            self.stats
+                .threads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|t| *t != tid);
+        }
+    }
 }
 
 /// A worker's handle on its shard, so the hot path indexes nothing.
@@ -243,11 +266,25 @@ impl NodeStats {
             concurrency: AtomicU32::new(0),
             in_poll: AtomicU32::new(0),
             poll_ns: AtomicU64::new(0),
+            threads: Mutex::new(Vec::new()),
             shards: (0..SHARDS)
                 .map(|_| CachePadded::new(Shard::default()))
                 .collect(),
             reasons: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Lists the calling OS thread among the node's until the guard drops,
+    /// so its CPU time counts as the node's.
+    pub(crate) fn enlist_thread(&self) -> Enlisted<'_> {
+        let tid = crate::process::current_tid();
+        if let Some(tid) = tid {
+            self.threads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(tid);
+        }
+        Enlisted { stats: self, tid }
     }
 
     /// The shard worker `n` writes.

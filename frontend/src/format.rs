@@ -31,9 +31,68 @@ pub fn local_time(ms: u64) -> String {
     }
 }
 
+/// A count with its thousands grouped, as both interface languages write
+/// them (`12,345`; Chinese groups by thousands too in figures).
+pub fn count(n: impl Into<i128>) -> String {
+    let n: i128 = n.into();
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// Items per second, compact in the language's own units: `950/s`,
+/// `12.3k/s`, `1.25M/s`; in Chinese `950/秒`, `1.2万/秒`, `1.25亿/秒`.
+pub fn rate(x: f64, lang: crate::i18n::Lang) -> String {
+    if !x.is_finite() {
+        return "—".into();
+    }
+    match lang {
+        crate::i18n::Lang::En => match x {
+            x if x >= 1e6 => format!("{:.2}M/s", x / 1e6),
+            x if x >= 1e4 => format!("{:.1}k/s", x / 1e3),
+            x => format!("{x:.0}/s"),
+        },
+        crate::i18n::Lang::Zh => match x {
+            x if x >= 1e8 => format!("{:.2}亿/秒", x / 1e8),
+            x if x >= 1e4 => format!("{:.1}万/秒", x / 1e4),
+            x => format!("{x:.0}/秒"),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::duration_ms;
+    use super::{count, duration_ms, rate};
+    use crate::i18n::Lang;
+
+    #[test]
+    fn counts_group_thousands() {
+        assert_eq!(count(0u64), "0");
+        assert_eq!(count(999u64), "999");
+        assert_eq!(count(1_000u64), "1,000");
+        assert_eq!(count(1_234_567u64), "1,234,567");
+        assert_eq!(count(-12_345i64), "-12,345");
+    }
+
+    #[test]
+    fn rates_use_each_languages_units() {
+        assert_eq!(rate(950.0, Lang::En), "950/s");
+        assert_eq!(rate(12_345.0, Lang::En), "12.3k/s");
+        assert_eq!(rate(1_250_000.0, Lang::En), "1.25M/s");
+        assert_eq!(rate(950.0, Lang::Zh), "950/秒");
+        assert_eq!(rate(12_345.0, Lang::Zh), "1.2万/秒");
+        assert_eq!(rate(125_000_000.0, Lang::Zh), "1.25亿/秒");
+        assert_eq!(rate(f64::NAN, Lang::En), "—");
+    }
 
     #[test]
     fn picks_the_two_largest_units() {

@@ -218,6 +218,14 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "queue" => "队列",
         "blocked" => "阻塞",
         "event loop" => "事件循环",
+        "bridge" => "桥接",
+        "threads" => "线程",
+        "tasks" => "协程",
+        "sink" => "写入端",
+        "Newer" => "较新",
+        "Older" => "较早",
+        "Runs" => "运行",
+        "pages" => "分页",
         "out" => "输出",
         "Dropped" => "丢弃",
         "duplicate rows" => "重复行",
@@ -305,7 +313,7 @@ pub fn template_text(lang: Lang, name: &str, english: &str) -> String {
              工作者持有的和队列中的每一条都写入遗留文件并计数，可以重放。",
         ),
         (_, "retries") => Some(
-            "指数退避与抖动重试，对应文章中的重试装饰器。三分之一的调用出现临时错误，每条最多重试五次，\
+            "指数退避与抖动重试，对应文章中的重试装饰器，调用内置的不稳定测试服务：三分之一的响应是 503。每条最多重试五次，\
              间隔 10、20、40 毫秒（完全抖动），避免步调一致地冲击出问题的服务。重试被计数，几乎所有数据都能通过，\
              写入按 id 做 upsert：失败后重试的数据不会变成第二行。",
         ),

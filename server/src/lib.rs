@@ -235,10 +235,13 @@ impl AppState {
     /// the allow-list and this server's own `/target`.
     pub fn job_options(&self, id: &str) -> engine::JobOptions {
         let mut allow = self.inner.http_allow.clone();
+        let mut opts = engine::JobOptions::new(id, self.jobs().data_dir());
         if let Some(addr) = self.inner.local_addr.get() {
             allow.extend(target::allow_entries(*addr));
+            if self.target_mounted() {
+                opts.builtin_target = Some(target::base_url(*addr));
+            }
         }
-        let mut opts = engine::JobOptions::new(id, self.jobs().data_dir());
         opts.files = engine::confine::Files::Confined(self.inner.files.clone());
         opts.egress = engine::egress::Egress::Only(Arc::new(engine::egress::AllowList::new(allow)));
         opts.listen_anywhere = self.inner.listen_anywhere;

@@ -129,6 +129,17 @@ pub fn allow_entries(addr: std::net::SocketAddr) -> Vec<engine::egress::AllowEnt
         .collect()
 }
 
+/// The base URL a job on this machine reaches a target listening on
+/// `addr` by (a wildcard address is reached on loopback).
+pub fn base_url(addr: std::net::SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    format!("http://{}", std::net::SocketAddr::new(ip, addr.port()))
+}
+
 /// The target's routes: `GET /_stats`, and everything else answered.
 pub fn router(config: TargetConfig) -> Router {
     let state = Arc::new(Target {

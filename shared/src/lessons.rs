@@ -295,8 +295,8 @@ pub const ALL: &[Lesson] = &[
         section: "§4",
         title: text("Retries with backoff and jitter", "指数退避与抖动重试"),
         explain: text(
-            "A third of the calls fail with a transient error and are retried up to five times with exponential backoff and full jitter; the sink upserts on id, so a retried item never becomes a second row.",
-            "三分之一的调用出现临时错误，最多重试五次，使用指数退避和完全抖动；写入按 id 做 upsert，重试的数据不会产生重复行。",
+            "The built-in flaky target answers a third of the calls with 503; each is retried up to five times with exponential backoff and full jitter; the sink upserts on id, so a retried item never becomes a second row.",
+            "内置的不稳定测试服务对三分之一的调用返回 503，最多重试五次，使用指数退避和完全抖动；写入按 id 做 upsert，重试的数据不会产生重复行。",
         ),
         todo: text(
             "Watch retries climb while nearly every item still reaches the sink.",

@@ -213,6 +213,13 @@ pub struct NodeSnapshot {
     /// while its busy share stays low.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loop_share: Option<f64>,
+    /// Nodes on OS threads (thread stages, bridges, the sink): CPU time
+    /// their threads used per second of the interval, in cores (1.0 = one
+    /// core kept busy). A CPU-bound stage stops gaining past the machine's
+    /// core count; a blocking-I/O stage stays near 0 however many workers
+    /// it has. Async stages share the job's event loop: see `loop_share`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<f64>,
     /// Time items waited in this queue, last interval.
     pub queue_wait: Latency,
     /// Time the operation took, last interval.

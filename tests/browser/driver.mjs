@@ -39,3 +39,6 @@ export function watchErrors(page) {
 
 export const text = (page, testid) =>
   page.locator(`[data-testid="${testid}"]`).first().innerText();
+
+// A figure as the page writes it (`12,345`), as a number.
+export const plain = (s) => Number(String(s).replace(/,/g, ""));

@@ -2,7 +2,7 @@
 // workers, drains it and reads the accounting line; screenshots each view.
 //
 // usage: node jobs.mjs <base-url> <artifacts-dir>
-import { launch, watchErrors, text } from "./driver.mjs";
+import { launch, watchErrors, text, plain } from "./driver.mjs";
 
 const [base, dir] = process.argv.slice(2);
 const report = {};
@@ -72,7 +72,7 @@ try {
   // Drain: the items left per stage count down, then the final report.
   await page.locator('[data-testid="drain"]').click();
   await page.waitForSelector('[data-testid="drain-progress"]', { timeout: 30000 });
-  report.drainLeft = Number(await text(page, "drain-left"));
+  report.drainLeft = plain(await text(page, "drain-left"));
   report.drainStages = await page.locator('[data-testid="drain-stage"]').allInnerTexts();
   await page.screenshot({ path: `${dir}/view-job-draining.png`, fullPage: true });
   await page.waitForFunction(
@@ -80,9 +80,9 @@ try {
     null, { timeout: 60000 });
   report.accounting = await text(page, "accounting");
   await page.waitForSelector('[data-testid="report"]', { timeout: 30000 });
-  report.reportProduced = Number(await text(page, "report-produced"));
-  report.reportSum = Number(await text(page, "report-sum"));
-  report.bucketSum = (await page.locator('[data-bucket]').allInnerTexts()).reduce((a, b) => a + Number(b), 0);
+  report.reportProduced = plain(await text(page, "report-produced"));
+  report.reportSum = plain(await text(page, "report-sum"));
+  report.bucketSum = (await page.locator('[data-bucket]').allInnerTexts()).reduce((a, b) => a + plain(b), 0);
   report.balanced = await text(page, "report-balanced");
   await page.screenshot({ path: `${dir}/view-job-drained.png`, fullPage: true });
   // The job list shows it.
@@ -97,7 +97,7 @@ try {
   await page.locator('[data-testid="template-unbounded-queue"] [data-testid="start"]').click();
   await page.waitForSelector('[data-testid="page-job"]', { timeout: 30000 });
   await page.waitForFunction(
-    () => /queue [0-9]{3,}/.test(document.querySelector('[data-testid="node-slow"] [data-testid="depth"]')?.textContent ?? ""),
+    () => /queue [0-9][0-9,]{2,}/.test(document.querySelector('[data-testid="node-slow"] [data-testid="depth"]')?.textContent ?? ""),
     null, { timeout: 30000 });
   // An unbounded queue has no "full": its bar grows with the depth.
   report.unboundedDepth = await page.locator('[data-testid="node-slow"] [data-testid="depth"]').innerText();
@@ -145,19 +145,41 @@ try {
   await page.locator('[data-testid="filter-text"]').fill("unbounded");
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="job-row"]').length === 1, null, { timeout: 30000 });
   report.searchedState = await text(page, "job-state");
+  // The filters and the order live in the address: a reload keeps them.
+  report.filteredQuery = new URL(page.url()).search;
+  await page.reload({ waitUntil: "load" });
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="job-row"]').length === 1, null, { timeout: 30000 });
+  report.reloadedSearch = await page.locator('[data-testid="filter-text"]').inputValue();
+  report.reloadedSort = await page.locator('th:has([data-testid="sort-name"])').getAttribute("aria-sort");
 
   // All three runs are in the history, and reopen with their report.
   await page.getByRole("navigation").getByRole("link", { name: "History", exact: true }).click();
   await page.waitForSelector('[data-testid="run-row"]', { timeout: 30000 });
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="run-row"]').length >= 3, null, { timeout: 30000 });
   report.historyRows = await page.locator('[data-testid="run-row"]').count();
+  report.historyRange = await text(page, "page-range");
+  // The search is kept in the address, and paging counts what it matches.
+  await page.locator('[data-testid="history-search"]').fill("unbounded");
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="run-row"]').length === 1, null, { timeout: 30000 });
+  report.historySearchQuery = new URL(page.url()).search;
+  report.historySearchRange = await text(page, "page-range");
+  await page.locator('[data-testid="history-search"]').fill("");
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="run-row"]').length === 3, null, { timeout: 30000 });
+  // Live: a run that finishes while History is open appears in it.
+  await page.request.post(new URL("api/v1/jobs", base).href, {
+    data: { template: "thread-io-pool", overrides: { name: "late-run", source: { count: 50 } } },
+  });
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="run-row"]').length === 4, null, { timeout: 60000 });
+  report.historyLive = await page.locator('[data-testid="run-row"] td:nth-child(2)').first().innerText();
+  report.historyLiveRange = await text(page, "page-range");
   await page.screenshot({ path: `${dir}/view-history.png`, fullPage: true });
 
   // Two runs compared: overlaid charts, figures and the settings that differ.
-  // A: the first run, tuned live (the oldest row); B: the unbounded one.
+  // A: the first run, tuned live (the oldest row); B: the unbounded one
+  // (the late run sits on top).
   const picks = page.locator('[data-testid="pick"]');
+  await picks.nth(3).check();
   await picks.nth(2).check();
-  await picks.nth(1).check();
   await page.locator('[data-testid="compare"]').click();
   await page.waitForSelector('[data-testid="compare-figures"]', { timeout: 30000 });
   report.compareSeries = await page.locator('[data-testid="compare-throughput"] polyline').evaluateAll((ls) => ls.map((l) => l.dataset.series));

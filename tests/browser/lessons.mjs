@@ -4,7 +4,7 @@
 // job. Screenshots each view.
 //
 // usage: node lessons.mjs <base-url> <artifacts-dir>
-import { launch, watchErrors, text } from "./driver.mjs";
+import { launch, watchErrors, text, plain } from "./driver.mjs";
 
 const [base, dir] = process.argv.slice(2);
 const report = {};
@@ -72,7 +72,7 @@ try {
   // The aborted run's leftovers are a paged table.
   await page.waitForSelector('[data-testid="records-leftovers"] [data-testid="record-row"]', { timeout: 30000 });
   report.leftoverRows = await page.locator('[data-testid="records-leftovers"] [data-testid="record-row"]').count();
-  report.leftoversBucket = Number(await page.locator('[data-bucket="leftovers"]').innerText());
+  report.leftoversBucket = plain(await page.locator('[data-bucket="leftovers"]').innerText());
   // Replay them: a new job runs the pipeline over them, and processes all.
   await page.locator('[data-testid="replay-leftovers"]').click();
   await page.waitForFunction(() => document.querySelector("main h1")?.textContent === "blocking-in-async-replay", null, { timeout: 30000 });
@@ -80,8 +80,8 @@ try {
     () => document.querySelector('[data-testid="job-state"]')?.textContent === "completed",
     null, { timeout: 90000 });
   await page.waitForSelector('[data-testid="report-produced"]', { timeout: 30000 });
-  report.replayProduced = Number(await text(page, "report-produced"));
-  report.replaySunk = Number(await page.locator('[data-bucket="sunk"]').innerText());
+  report.replayProduced = plain(await text(page, "report-produced"));
+  report.replaySunk = plain(await page.locator('[data-bucket="sunk"]').innerText());
   await page.screenshot({ path: `${dir}/view-replay.png`, fullPage: true });
 
   // Log cleaning: malformed lines are dead letters with their reasons,
@@ -90,7 +90,7 @@ try {
   await page.waitForSelector('[data-testid="lesson-log-cleaning"]', { timeout: 30000 });
   await page.locator('[data-testid="lesson-log-cleaning"] [data-testid="lesson-start"]').click();
   await page.waitForSelector('[data-testid="records-dead_letters"] [data-testid="record-row"]', { timeout: 60000 });
-  report.deadLetterTotal = Number(await page.locator('[data-testid="records-dead_letters"] [data-testid="records-total"]').innerText());
+  report.deadLetterTotal = plain(await page.locator('[data-testid="records-dead_letters"] [data-testid="records-total"]').innerText());
   report.deadLetterReason = await page.locator('[data-testid="records-dead_letters"] [data-testid="record-row"] td.reason').first().innerText();
   report.deadLetterRange = await page.locator('[data-testid="records-dead_letters"] [data-testid="records-range"]').innerText();
   await page.locator('[data-testid="records-dead_letters"] [data-testid="records-next"]').click();
@@ -108,6 +108,30 @@ try {
   await download.saveAs(saved);
   report.downloadLines = fs.readFileSync(saved, "utf8").trim().split("\n").length;
   await page.locator('[data-testid="report"]').screenshot({ path: `${dir}/view-lesson-log-cleaning-report.png` });
+
+  // The bridge: drawn as a badge on the edge between the async fetchers
+  // and the thread writer, not as a stage.
+  await page.goto(new URL("new", base).href, { waitUntil: "load" });
+  await page.waitForSelector('[data-testid="lesson-the-bridge"]', { timeout: 30000 });
+  await page.locator('[data-testid="lesson-the-bridge"] [data-testid="lesson-start"]').click();
+  await page.waitForSelector('[data-testid="pipeline"] [data-testid="bridge"]', { timeout: 60000 });
+  report.bridgeBadges = await page.locator('[data-testid="pipeline"] [data-testid="bridge"]').count();
+  report.bridgeCards = await page.locator('[data-testid="pipeline"] .node.bridge').count();
+  report.bridgeText = await page.locator('[data-testid="pipeline"] [data-testid="bridge"]').first().innerText();
+  report.pipelineCards = await page.locator('[data-testid="pipeline"] .node').count();
+  await page.locator('[data-testid="pipeline"]').screenshot({ path: `${dir}/view-lesson-bridge.png` });
+  await abort(page);
+
+  // CPU work on threads: the stage's own CPU share on its card.
+  await page.goto(new URL("new", base).href, { waitUntil: "load" });
+  await page.waitForSelector('[data-testid="lesson-cpu-on-threads"]', { timeout: 30000 });
+  await page.locator('[data-testid="lesson-cpu-on-threads"] [data-testid="lesson-start"]').click();
+  await page.waitForFunction(
+    () => /CPU [1-9][0-9]+%/.test(document.querySelector('[data-testid="node-hash"] [data-testid="cpu"]')?.textContent ?? ""),
+    null, { timeout: 60000 });
+  report.hashCpu = await page.locator('[data-testid="node-hash"] [data-testid="cpu"]').innerText();
+  await page.locator('[data-testid="pipeline"]').screenshot({ path: `${dir}/view-lesson-cpu.png` });
+  await abort(page);
 
   // What the not-found page logs (the browser reports each 404) is its own.
   const before = [...report.errors];

@@ -121,6 +121,67 @@ op = { kind = "filter", field = "level", values = ["INFO"] }
     assert!(report["elapsed_s"].as_f64().unwrap() > 0.0);
 }
 
+/// The retries lesson calls the built-in flaky target (`/target…`), which
+/// `queuelab run` serves on loopback for the run: a third of the calls
+/// answer 503 and are retried with backoff; nearly all get through, and
+/// the upserting sink keeps one row per item.
+#[test]
+fn the_retries_lesson_runs_against_the_built_in_flaky_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = shared::lessons::get("retries-with-backoff")
+        .unwrap()
+        .spec(None)
+        .unwrap();
+    if let shared::spec::SourceSpec::Synthetic { duration_ms, .. } = &mut spec.source {
+        *duration_ms = Some(3_000);
+    }
+    let file = spec_file(dir.path(), &spec.to_toml());
+    let out = queuelab()
+        .current_dir(dir.path())
+        .args(["run", &file, "--json", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = report_of(&out);
+    let n = |k: &str| {
+        report[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} in {report}"))
+    };
+    let call = report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "call")
+        .unwrap();
+    let retries = call["retries"].as_u64().unwrap();
+    assert!(n("produced") > 500, "{report}");
+    assert!(
+        retries * 4 >= n("produced"),
+        "a third of the calls fail, so retries are about half the items: {retries} of {}",
+        n("produced")
+    );
+    assert!(
+        n("dead_lettered") * 20 <= n("produced"),
+        "retries get nearly everything through: {report}"
+    );
+    let db = rusqlite::Connection::open(dir.path().join("retries.db")).unwrap();
+    let (rows, keys): (u64, u64) = db
+        .query_row(
+            "SELECT COUNT(*), COUNT(DISTINCT key) FROM events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(rows, n("sunk"), "one row per sunk item");
+    assert_eq!(rows, keys, "no duplicate rows");
+}
+
 #[test]
 fn validate_lists_every_problem_with_its_path() {
     let dir = tempfile::tempdir().unwrap();

@@ -244,6 +244,23 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
     assert_eq!(report["stoppedRows"], 2, "the row's Drain stopped the job");
     assert_eq!(report["searchedState"], "aborted");
     assert_eq!(
+        report["filteredQuery"], "?q=unbounded&sort=name&dir=desc",
+        "filters and order live in the address"
+    );
+    assert_eq!(
+        report["reloadedSearch"], "unbounded",
+        "and survive a reload"
+    );
+    assert_eq!(report["reloadedSort"], "descending");
+    assert_eq!(report["historyRange"], "Runs 1–3 / 3", "{report:#}");
+    assert_eq!(report["historySearchQuery"], "?q=unbounded");
+    assert_eq!(report["historySearchRange"], "Runs 1–1 / 1");
+    assert_eq!(
+        report["historyLive"], "late-run",
+        "a run finishing while History is open appears on top"
+    );
+    assert_eq!(report["historyLiveRange"], "Runs 1–4 / 4");
+    assert_eq!(
         report["historyRows"], 3,
         "every finished run is in the history"
     );
@@ -549,6 +566,17 @@ fn lessons_start_in_one_click_and_their_signal_shows_on_the_job_page() {
         "a finished run has no live controls"
     );
     assert_eq!(report["notFound"], "Job not found");
+    // The bridge is a badge on the edge between two worlds, not a card.
+    assert!(report["bridgeBadges"].as_u64().unwrap() >= 1, "{report:#}");
+    assert_eq!(report["bridgeCards"], 0, "{report:#}");
+    let bridge = report["bridgeText"].as_str().unwrap();
+    assert!(
+        bridge.contains("bridge") && bridge.contains("tasks → threads") && bridge.contains(" / "),
+        "{bridge}"
+    );
+    // A CPU-bound thread stage shows its own CPU share.
+    let cpu = report["hashCpu"].as_str().unwrap();
+    assert!(cpu.starts_with("CPU ") && cpu.ends_with('%'), "{cpu}");
     assert!(report["leftoverRows"].as_u64().unwrap() > 0, "{report:#}");
     let left = report["leftoversBucket"].as_u64().unwrap();
     assert_eq!(

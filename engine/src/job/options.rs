@@ -27,6 +27,10 @@ pub struct JobOptions {
     /// only (what a shared server allows unless told otherwise: a spec
     /// must not open the host to the network).
     pub listen_anywhere: bool,
+    /// The base (`http://127.0.0.1:8080`) that `/target…` URLs in a spec
+    /// are resolved against: the built-in test target of whatever runs the
+    /// job. `None`: there is none, and such a spec is refused.
+    pub builtin_target: Option<String>,
 }
 
 impl JobOptions {
@@ -40,6 +44,35 @@ impl JobOptions {
             files: Files::default(),
             egress: Egress::default(),
             listen_anywhere: true,
+            builtin_target: None,
+        }
+    }
+
+    /// Turns the spec's `/target…` URLs into absolute ones against
+    /// [`JobOptions::builtin_target`]; each one is an error when there is
+    /// no built-in target.
+    pub fn resolve_builtin_target(
+        &self,
+        mut spec: PipelineSpec,
+    ) -> Result<PipelineSpec, SpecError> {
+        let base = self
+            .builtin_target
+            .as_deref()
+            .map(|b| b.trim_end_matches('/'));
+        let mut errors = Vec::new();
+        for (path, url) in spec.builtin_target_urls() {
+            match base {
+                Some(base) => *url = format!("{base}{url}"),
+                None => errors.push(shared::spec::FieldError {
+                    path,
+                    message: format!("`{url}`: no built-in test target runs alongside this job"),
+                }),
+            }
+        }
+        if errors.is_empty() {
+            Ok(spec)
+        } else {
+            Err(SpecError { errors })
         }
     }
 
@@ -48,6 +81,15 @@ impl JobOptions {
     /// resolved paths [`start`](crate::start) opens.
     pub fn check(&self, spec: &PipelineSpec) -> Result<SpecPaths, SpecError> {
         let mut errors = Vec::new();
+        // `/target…` URLs are checked as what they resolve to.
+        let resolved = match self.resolve_builtin_target(spec.clone()) {
+            Ok(resolved) => resolved,
+            Err(e) => {
+                errors.extend(e.errors);
+                spec.clone()
+            }
+        };
+        let spec = &resolved;
         let paths = self
             .files
             .resolve_spec(spec)

@@ -64,6 +64,11 @@ pub enum StartError {
 /// call it from a blocking context (`spawn_blocking` in a server).
 pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartError> {
     spec.validate()?;
+    // The job runs with `/target…` resolved; its handle shows the spec as
+    // given, so a stored run or a replay still means "the target of
+    // whatever runs it".
+    let given = spec.clone();
+    let spec = opts.resolve_builtin_target(spec)?;
     let paths = opts.check(&spec)?;
     let source = Source::open(&spec.source, &paths).map_err(|e| StartError::Io(e.to_string()))?;
     let source_addr = source.local_addr();
@@ -326,7 +331,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
     Ok(JobHandle {
         inner: Arc::new(HandleInner {
             core,
-            spec,
+            spec: given,
             stages,
             batch: batch_ctl,
             source_addr,

@@ -33,6 +33,49 @@ struct Prev {
 struct Cumulative {
     queue_wait: Histogram<u64>,
     service: Histogram<u64>,
+    /// CPU seconds the node's threads used over the run so far.
+    cpu_secs: f64,
+}
+
+/// CPU time of each node's OS threads, read from `/proc` per interval.
+#[derive(Default)]
+struct ThreadCpu {
+    /// CPU seconds each thread had used at the previous sample.
+    seen: std::collections::HashMap<u32, f64>,
+    /// Threads listed during this sample, so exited ones are forgotten.
+    live: std::collections::HashSet<u32>,
+}
+
+impl ThreadCpu {
+    /// CPU seconds the node's threads used since the previous sample (a
+    /// thread first seen counts from its start), or `None` when the node
+    /// runs on no thread of its own. A thread that exited in between
+    /// loses its last partial interval.
+    fn interval(&mut self, stats: &crate::stats::NodeStats) -> Option<f64> {
+        let tids = stats
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if tids.is_empty() {
+            return None;
+        }
+        let mut used = 0.0;
+        for tid in tids {
+            self.live.insert(tid);
+            if let Some(now) = crate::process::thread_cpu_secs(tid) {
+                let before = self.seen.insert(tid, now).unwrap_or(0.0);
+                used += (now - before).max(0.0);
+            }
+        }
+        Some(used)
+    }
+
+    /// Forgets the threads no node listed in this sample.
+    fn prune(&mut self) {
+        let live = std::mem::take(&mut self.live);
+        self.seen.retain(|tid, _| live.contains(tid));
+    }
 }
 
 #[derive(Default)]
@@ -50,6 +93,7 @@ pub(super) struct Sampler {
     /// The job's lag probe (absent in unit tests of the sampler alone).
     probe: Option<Arc<LoopProbe>>,
     probe_cursor: ProbeCursor,
+    cpu: ThreadCpu,
 }
 
 impl Sampler {
@@ -85,6 +129,7 @@ impl Sampler {
                 .map(|_| Cumulative {
                     queue_wait: new_histogram(),
                     service: new_histogram(),
+                    cpu_secs: 0.0,
                 })
                 .collect();
         }
@@ -98,6 +143,14 @@ impl Sampler {
             let totals = &mut self.totals[i];
             let _ = totals.queue_wait.add(&interval.queue_wait);
             let _ = totals.service.add(&interval.service);
+            let cpu_used = self.cpu.interval(s);
+            totals.cpu_secs += cpu_used.unwrap_or(0.0);
+            let on_threads = !(s.info.kind == NodeKind::Stage && s.info.runtime == Runtime::Async);
+            let cpu = if whole_run {
+                (on_threads && totals.cpu_secs > 0.0).then(|| totals.cpu_secs / dt)
+            } else {
+                cpu_used.filter(|_| on_threads).map(|c| c / dt)
+            };
             let _ = e2e.add(&interval.end_to_end);
             let cur = Prev {
                 accepted: s.accepted.load(Ordering::Relaxed),
@@ -162,6 +215,7 @@ impl Sampler {
                         let threads = core.handle.metrics().num_workers().max(1) as f64;
                         ((cur.poll - base.poll) as f64 / 1e9 / (dt * threads)).min(1.0)
                     }),
+                cpu,
                 queue_wait: if whole_run {
                     summarize(&totals.queue_wait)
                 } else {
@@ -176,6 +230,7 @@ impl Sampler {
                 service_total: summarize(&totals.service),
             });
         }
+        self.cpu.prune();
         // Read last: everything settled above was produced before, so a
         // live snapshot never shows more settled than produced.
         accounting.produced = core.produced.load(Ordering::Relaxed);

@@ -387,6 +387,7 @@ pub(crate) fn run(
     batch: &BatchCtl,
 ) -> Result<(), RunError> {
     let shard = node.shard(0);
+    let _cpu = node.enlist_thread();
     let mut stride = Stride::default();
     let mut runner = Runner {
         sink,

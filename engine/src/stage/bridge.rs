@@ -17,6 +17,7 @@ use crate::stats::{Laps, NodeStats, Stride};
 /// kind of queue), until `rx` closes or the job aborts.
 pub(crate) fn run_bridge(rx: Rx, tx: Tx, stats: Arc<NodeStats>, core: &JobCore) {
     let shard = stats.shard(0);
+    let _cpu = stats.enlist_thread();
     let mut stride = Stride::default();
     let mut input = Chunk::new(&rx);
     let mut out = VecDeque::with_capacity(CHUNK);

@@ -58,6 +58,7 @@ impl ThreadWorker {
         let ctl = &*self.ctl;
         let core = &*self.core;
         let shard = ctl.stats.shard(self.n);
+        let _cpu = ctl.stats.enlist_thread();
         let mut rng = worker_rng(core.seed, ctl.index, self.n);
         let mut stride = Stride::default();
         let abort = &core.abort;

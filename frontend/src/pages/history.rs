@@ -9,7 +9,7 @@ use shared::api::JobDetail;
 use shared::metrics::{JobEvent, JobSnapshot};
 
 use super::charts::{Chart, Plot, Series};
-use super::{rate, tr};
+use super::{count, rate, tr};
 use crate::api;
 use crate::format::duration_ms;
 
@@ -19,7 +19,57 @@ use crate::format::duration_ms;
 pub fn HistoryPage() -> impl IntoView {
     let lang = expect_context::<RwSignal<crate::i18n::Lang>>();
     super::page_title(move || crate::i18n::t(lang.get(), "History").to_owned());
-    let runs = LocalResource::new(|| api::get::<shared::api::JobPage>("/api/v1/jobs?limit=200"));
+    // Page and search live in the address (`?q=…&page=2`), so a reload or a
+    // shared link shows the same runs.
+    let query = leptos_router::hooks::use_query_map();
+    let initial = query.get_untracked();
+    let text = RwSignal::new(initial.get("q").unwrap_or_default());
+    let page = RwSignal::new(
+        initial
+            .get("page")
+            .and_then(|p| p.parse::<usize>().ok())
+            .unwrap_or(1)
+            .max(1),
+    );
+    super::keep_in_url(move || {
+        vec![
+            ("q", text.get()),
+            (
+                "page",
+                Some(page.get())
+                    .filter(|p| *p > 1)
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
+            ),
+        ]
+    });
+    let runs = LocalResource::new(move || {
+        let path = format!(
+            "/api/v1/jobs?finished=true&limit={PAGE}&offset={}&q={}",
+            (page.get() - 1) * PAGE,
+            js_sys::encode_uri_component(text.get().trim())
+        );
+        async move { api::get::<shared::api::JobPage>(&path).await }
+    });
+    // Live: a run that finishes (or is deleted elsewhere) changes the set of
+    // finished jobs the socket reports, and the page is fetched again.
+    let link = expect_context::<crate::live::LiveLink>();
+    link.watch_jobs();
+    let finished_ids = Memo::new(move |_| {
+        link.jobs
+            .get()
+            .into_iter()
+            .filter(|j| j.state.is_finished())
+            .map(|j| j.id)
+            .collect::<Vec<_>>()
+    });
+    Effect::new(move |seen: Option<()>| {
+        finished_ids.track();
+        if seen.is_some() {
+            runs.refetch();
+        }
+    });
+    let total = move || runs.get().and_then(|r| r.ok()).map(|p| p.total);
     // The runs ticked for comparison, oldest tick first (at most two).
     let picked = RwSignal::new(Vec::<String>::new());
     let toggle = move |id: String, on: bool| {
@@ -66,7 +116,6 @@ pub fn HistoryPage() -> impl IntoView {
             Ok(page) => page
                 .jobs
                 .into_iter()
-                .filter(|j| j.state.is_finished())
                 .map(|j| {
                     let href = format!("/jobs/{}", j.id);
                     let state = j.state.as_str();
@@ -82,10 +131,10 @@ pub fn HistoryPage() -> impl IntoView {
                             </td>
                             <td><a href=href>{j.name.clone()}</a></td>
                             <td><span class=format!("state state-{state}")>{state}</span></td>
-                            <td class="num">{j.accounting.produced}</td>
-                            <td class="num">{j.accounting.sunk}</td>
-                            <td class="num">{j.accounting.dead_lettered}</td>
-                            <td class="num">{j.accounting.leftovers}</td>
+                            <td class="num">{count(j.accounting.produced)}</td>
+                            <td class="num">{count(j.accounting.sunk)}</td>
+                            <td class="num">{count(j.accounting.dead_lettered)}</td>
+                            <td class="num">{count(j.accounting.leftovers)}</td>
                             <td class="num">{rate(j.throughput)}</td>
                             <td class="num">{duration_ms(j.p99_us / 1000)}</td>
                             <td class="row-actions">
@@ -108,6 +157,11 @@ pub fn HistoryPage() -> impl IntoView {
         <section class="card" data-testid="page-history">
             <h1>{tr("History")}</h1>
             <div class="filters">
+                <label>{tr("Search")}" "
+                    <input type="search" data-testid="history-search" placeholder="name or id"
+                        prop:value=move || text.get()
+                        on:input=move |ev| { text.set(event_target_value(&ev)); page.set(1); } />
+                </label>
                 {move || match compare_href() {
                     Some(href) => view! { <a class="button" href=href data-testid="compare">{tr("Compare the two")}</a> }.into_any(),
                     None => view! { <span class="hint">{tr("Tick two runs to compare them.")}</span> }.into_any(),
@@ -118,7 +172,47 @@ pub fn HistoryPage() -> impl IntoView {
                 <thead><tr><th><span class="sr-only">{tr("Compare")}</span></th><th>{tr("Name")}</th><th>{tr("State")}</th><th>{tr("Produced")}</th><th>{tr("Sunk")}</th><th>{tr("Dead letters")}</th><th>{tr("Leftovers")}</th><th>{tr("Throughput")}</th><th>"P99"</th><th><span class="sr-only">{tr("Actions")}</span></th></tr></thead>
                 <tbody><Suspense fallback=|| ()>{rows}</Suspense></tbody>
             </table>
+            <Pager page total />
         </section>
+    }
+}
+
+/// Runs per History page.
+const PAGE: usize = 50;
+
+/// Which runs a page shows, as "51–100 of 123".
+pub fn page_range(page: usize, total: usize) -> (usize, usize) {
+    let first = (page.max(1) - 1) * PAGE;
+    if first >= total {
+        return (0, 0);
+    }
+    (first + 1, (first + PAGE).min(total))
+}
+
+/// Pages through the finished runs, with their total.
+#[component]
+fn Pager(
+    page: RwSignal<usize>,
+    total: impl Fn() -> Option<usize> + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let pages = move || total().map(|t| t.div_ceil(PAGE).max(1)).unwrap_or(1);
+    let shown = move || match total() {
+        Some(t) => {
+            let (a, b) = page_range(page.get(), t);
+            format!("{a}–{b} / {t}")
+        }
+        None => "—".into(),
+    };
+    view! {
+        <nav class="pager" aria-label=tr("pages")>
+            <button type="button" class="secondary" data-testid="page-prev"
+                disabled=move || { page.get() <= 1 }
+                on:click=move |_| page.update(|p| *p = p.saturating_sub(1).max(1))>{tr("Newer")}</button>
+            <span data-testid="page-range">{tr("Runs")}" "{shown}</span>
+            <button type="button" class="secondary" data-testid="page-next"
+                disabled=move || { page.get() >= pages() }
+                on:click=move |_| page.update(|p| *p += 1)>{tr("Older")}</button>
+        </nav>
     }
 }
 

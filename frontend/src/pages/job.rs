@@ -10,7 +10,7 @@ use shared::metrics::{
 use super::charts::{CHART_POINTS, Chart, MAX_DRAWN, Plot, Series};
 use super::lessons::{LessonBanner, focuses_chart, focuses_node};
 use super::records::{Kind, Records};
-use super::{rate, stop_job, tr};
+use super::{count, rate, stop_job, tr};
 use crate::api;
 use crate::format::duration_ms;
 use crate::i18n::{Lang, t};
@@ -49,7 +49,7 @@ fn NodeCard(
     let unbounded = node.capacity == Some(shared::spec::Capacity::Unbounded);
     let testid = format!("node-{}", node.name);
     let capacity = match node.capacity {
-        Some(shared::spec::Capacity::Bounded(c)) => c.to_string(),
+        Some(shared::spec::Capacity::Bounded(c)) => count(c),
         Some(shared::spec::Capacity::Unbounded) => "∞".into(),
         None => "—".into(),
     };
@@ -86,12 +86,13 @@ fn NodeCard(
             <div class="bar" class:unbounded=unbounded title=if unbounded { "queue depth (unbounded: log scale, a million fills it)" } else { "queue depth against capacity" }>
                 <div class="fill" style=format!("width: {fill:.0}%")></div>
             </div>
-            <div class="node-meta" data-testid="depth">{tr("queue")}" "{node.depth}" / "{capacity}</div>
+            <div class="node-meta" data-testid="depth">{tr("queue")}" "{count(node.depth)}" / "{capacity}</div>
             <div class="node-meta" data-testid="shares">
                 {tr("busy")}" "{format!("{:.0}%", node.busy * 100.0)}" · "
                 <span class:hot=hot>{tr("blocked")}" "<span data-testid="blocked">{format!("{:.0}%", node.blocked * 100.0)}</span></span>
             </div>
             {node.loop_share.map(|x| view! { <div class="node-meta" data-testid="loop-share">{tr("event loop")}" "{format!("{:.0}%", x * 100.0)}</div> })}
+            {node.cpu.map(|c| view! { <div class="node-meta" data-testid="cpu" title="CPU time of this node's threads, 100% = one core">"CPU "{format!("{:.0}%", c * 100.0)}</div> })}
             <div class="node-meta">{tr("out")}" "{rate(node.out_rate)}</div>
             // Where an item's time goes here: waiting in the queue, then
             // being worked on (P50 / P99 over the last interval).
@@ -99,6 +100,47 @@ fn NodeCard(
                 {tr("wait")}" "{lat(&node.queue_wait)}" · "{tr("service")}" "{lat(&node.service)}
             </div>
             {(node.duplicates > 0).then(|| view! { <div class="node-flag" data-testid="duplicates">{tr("duplicate rows")}" "{node.duplicates}</div> })}
+        </div>
+    }
+}
+
+/// A bridge, drawn as a badge on the edge between two worlds (threads and
+/// tasks): the hand-over queue against its capacity and how blocked the
+/// bridge is, so a slow writer behind async fetchers shows as a full,
+/// blocked edge.
+#[component]
+fn BridgeBadge(
+    node: NodeSnapshot,
+    state: NodeState,
+    /// The runtime of the stage before it and of the one after (`None`:
+    /// the source before it, the sink after it).
+    from: Option<shared::spec::Runtime>,
+    to: Option<shared::spec::Runtime>,
+) -> impl IntoView {
+    let world = |r: Option<shared::spec::Runtime>, end: &'static str| match r {
+        Some(shared::spec::Runtime::Async) => "tasks",
+        Some(shared::spec::Runtime::Thread) => "threads",
+        None => end,
+    };
+    let (from, to) = (world(from, "source"), world(to, "sink"));
+    let capacity = match node.capacity {
+        Some(shared::spec::Capacity::Bounded(c)) => count(c),
+        Some(shared::spec::Capacity::Unbounded) => "∞".into(),
+        None => "—".into(),
+    };
+    let fill = queue_fill(node.depth, node.capacity);
+    view! {
+        <div class=format!("edge bridge-edge node-{}", state.as_str()) data-testid="bridge" data-name=node.name.clone() data-state=state.as_str()
+            title="a bridge hands items from one world to the other">
+            <span class="arrow" aria-hidden="true">"→"</span>
+            <div class="edge-badge">
+                <div class="edge-kind">"⇄ "{tr("bridge")}</div>
+                <div class="edge-worlds">{tr(from)}" → "{tr(to)}</div>
+                <div class="bar slim"><div class="fill" style=format!("width: {fill:.0}%")></div></div>
+                <div data-testid="bridge-depth">{count(node.depth)}" / "{capacity}</div>
+                <div>{tr("blocked")}" "<span data-testid="bridge-blocked">{format!("{:.0}%", node.blocked * 100.0)}</span></div>
+            </div>
+            <span class="arrow" aria-hidden="true">"→"</span>
         </div>
     }
 }
@@ -672,10 +714,21 @@ pub fn JobPage() -> impl IntoView {
                     let states = states();
                     let blocking = blocking();
                     let lesson = lesson.get();
-                    s.nodes.into_iter().zip(states).map(|(n, state)| {
+                    let worlds: Vec<Option<shared::spec::Runtime>> = s.nodes.iter().map(|n| n.runtime).collect();
+                    let mut after_bridge = false;
+                    s.nodes.into_iter().zip(states).enumerate().map(|(i, (n, state))| {
+                        if n.kind == Some(shared::metrics::NodeKind::Bridge) {
+                            // A bridge is where the edge changes worlds:
+                            // drawn on the edge, not as a stage.
+                            after_bridge = true;
+                            let from = i.checked_sub(1).and_then(|j| worlds[j]);
+                            let to = worlds.get(i + 1).copied().flatten();
+                            return view! { <BridgeBadge node=n state=state from to /> }.into_any();
+                        }
+                        let arrow = (!std::mem::take(&mut after_bridge)).then(|| view! { <span class="arrow" aria-hidden="true">"→"</span> });
                         let focus = focuses_node(&n.name, lesson);
                         let blocks = blocking.contains(&n.name);
-                        view! { <span class="arrow" aria-hidden="true">"→"</span><NodeCard node=n state=state blocking=blocks focus=focus /> }
+                        view! { {arrow}<NodeCard node=n state=state blocking=blocks focus=focus /> }.into_any()
                     }).collect_view()
                 })}
             </div>
@@ -778,11 +831,11 @@ pub fn Report(report: JobReport) -> impl IntoView {
             {report.error.map(|err| view! { <p class="error" data-testid="report-error">{err}</p> })}
             <table class="jobs buckets">
                 <tbody>
-                    <tr><th>{tr("Produced")}</th><td class="num" data-testid="report-produced">{a.produced}</td></tr>
+                    <tr><th>{tr("Produced")}</th><td class="num" data-testid="report-produced">{count(a.produced)}</td></tr>
                     {buckets.into_iter().enumerate().map(|(i, (name, n))| view! {
-                        <tr data-testid="bucket"><td>{if i == 0 { "= " } else { "+ " }}{name}</td><td class="num" data-bucket=name>{n}</td></tr>
+                        <tr data-testid="bucket"><td>{if i == 0 { "= " } else { "+ " }}{name}</td><td class="num" data-bucket=name>{count(n)}</td></tr>
                     }).collect_view()}
-                    <tr class="total"><th>{tr("Sum of buckets")}</th><td class="num" data-testid="report-sum">{sum}</td></tr>
+                    <tr class="total"><th>{tr("Sum of buckets")}</th><td class="num" data-testid="report-sum">{count(sum)}</td></tr>
                 </tbody>
             </table>
             <p data-testid="report-balanced" class=if report.balanced { "ok" } else { "error" }>
@@ -795,10 +848,10 @@ pub fn Report(report: JobReport) -> impl IntoView {
                 <thead><tr><th>{tr("Node")}</th><th>{tr("in")}</th><th>{tr("out")}</th><th>{tr("filtered")}</th><th>{tr("dropped")}</th><th>{tr("errors")}</th><th>{tr("dead")}</th><th>{tr("retries")}</th><th>{tr("timeouts")}</th><th>{tr("leftovers")}</th><th>{tr("duplicate rows")}</th></tr></thead>
                 <tbody>
                     {report.nodes.into_iter().map(|n| view! {
-                        <tr><td>{n.name}</td><td class="num">{n.items_in}</td><td class="num">{n.items_out}</td><td class="num">{n.filtered}</td>
-                        <td class="num">{n.dropped}</td><td class="num">{n.errors}</td><td class="num">{n.dead_lettered}</td>
-                        <td class="num">{n.retries}</td><td class="num">{n.timeouts}</td><td class="num">{n.leftovers}</td>
-                        <td class="num" data-testid="report-duplicates">{n.duplicates}</td></tr>
+                        <tr><td>{n.name}</td><td class="num">{count(n.items_in)}</td><td class="num">{count(n.items_out)}</td><td class="num">{count(n.filtered)}</td>
+                        <td class="num">{count(n.dropped)}</td><td class="num">{count(n.errors)}</td><td class="num">{count(n.dead_lettered)}</td>
+                        <td class="num">{count(n.retries)}</td><td class="num">{count(n.timeouts)}</td><td class="num">{count(n.leftovers)}</td>
+                        <td class="num" data-testid="report-duplicates">{count(n.duplicates)}</td></tr>
                     }).collect_view()}
                 </tbody>
             </table>

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use shared::api::StopMode;
 
 use super::charts::Sparkline;
-use super::{rate, stop_job, tr};
+use super::{count, rate, stop_job, tr};
 use crate::format::{duration_ms, local_time};
 use crate::live::LiveLink;
 
@@ -18,6 +18,20 @@ fn state_matches(filter: &str, state: shared::metrics::JobState) -> bool {
         one => state.as_str() == one,
     }
 }
+
+/// The state filter's choices.
+const STATES: [&str; 10] = [
+    "all",
+    "active",
+    "finished",
+    "running",
+    "draining",
+    "completed",
+    "stopped",
+    "aborted",
+    "failed",
+    "interrupted",
+];
 
 /// A column the job table sorts by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +48,41 @@ pub enum SortBy {
     P99,
     /// How long it has run.
     Elapsed,
+}
+
+impl SortBy {
+    /// Every column, in the order `?sort=` names them.
+    const ALL: [SortBy; 6] = [
+        SortBy::Started,
+        SortBy::Name,
+        SortBy::State,
+        SortBy::Throughput,
+        SortBy::P99,
+        SortBy::Elapsed,
+    ];
+
+    /// The column's name in the address (`?sort=throughput`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortBy::Started => "started",
+            SortBy::Name => "name",
+            SortBy::State => "state",
+            SortBy::Throughput => "throughput",
+            SortBy::P99 => "p99",
+            SortBy::Elapsed => "elapsed",
+        }
+    }
+
+    /// The column an address names, if any.
+    pub fn parse(text: &str) -> Option<SortBy> {
+        Self::ALL.into_iter().find(|b| b.as_str() == text)
+    }
+
+    /// Whether a first click sorts this column descending (figures and
+    /// times: largest first; names and states: A to Z).
+    fn descending_first(self) -> bool {
+        !matches!(self, SortBy::Name | SortBy::State)
+    }
 }
 
 /// The table's order: active jobs pinned on top, then by the chosen
@@ -66,13 +115,57 @@ pub fn JobsPage() -> impl IntoView {
     link.watch_jobs();
     let lang = expect_context::<RwSignal<crate::i18n::Lang>>();
     super::page_title(move || crate::i18n::t(lang.get(), "Jobs").to_owned());
-    let state_filter = RwSignal::new(String::from("all"));
-    // `?q=` pre-fills the search (a lesson started side by side links here).
-    let query = leptos_router::hooks::use_query_map();
-    let text_filter = RwSignal::new(query.get_untracked().get("q").unwrap_or_default());
+    // The filters and the order live in the address (`?state=active&q=io
+    // &sort=p99&dir=asc`): a lesson started side by side links here with
+    // `?q=`, and a reload keeps what was chosen.
+    let query = leptos_router::hooks::use_query_map().get_untracked();
+    let state_filter = RwSignal::new(
+        query
+            .get("state")
+            .filter(|s| STATES.contains(&s.as_str()))
+            .unwrap_or_else(|| "all".into()),
+    );
+    let text_filter = RwSignal::new(query.get("q").unwrap_or_default());
     let message = RwSignal::new(String::new());
     // Newest first until a header is clicked; a second click reverses.
-    let sort = RwSignal::new((SortBy::Started, true));
+    let sort = RwSignal::new(match query.get("sort").and_then(|s| SortBy::parse(&s)) {
+        Some(by) => (
+            by,
+            match query.get("dir").as_deref() {
+                Some("asc") => false,
+                Some("desc") => true,
+                _ => by.descending_first(),
+            },
+        ),
+        None => (SortBy::Started, true),
+    });
+    super::keep_in_url(move || {
+        let (by, desc) = sort.get();
+        let default_order = by == SortBy::Started && desc;
+        let state = state_filter.get();
+        vec![
+            ("state", if state == "all" { String::new() } else { state }),
+            ("q", text_filter.get()),
+            (
+                "sort",
+                if default_order {
+                    String::new()
+                } else {
+                    by.as_str().into()
+                },
+            ),
+            (
+                "dir",
+                if default_order || desc == by.descending_first() {
+                    String::new()
+                } else if desc {
+                    "desc".into()
+                } else {
+                    "asc".into()
+                },
+            ),
+        ]
+    });
     let header = move |by: SortBy, label: &'static str, testid: &'static str| {
         let arrow = move || match sort.get() {
             (b, true) if b == by => " ↓",
@@ -88,7 +181,7 @@ pub fn JobsPage() -> impl IntoView {
             <th aria-sort=aria>
                 <button type="button" class="sort" data-testid=testid
                     on:click=move |_| sort.update(|(b, d)| {
-                        if *b == by { *d = !*d } else { *b = by; *d = by != SortBy::Name && by != SortBy::State; }
+                        if *b == by { *d = !*d } else { *b = by; *d = by.descending_first(); }
                     })>
                     {tr(label)}{arrow}
                 </button>
@@ -136,12 +229,12 @@ pub fn JobsPage() -> impl IntoView {
                         <td class="num" data-testid="started-at" title=j.id.clone()>{local_time(j.created_at_ms)}</td>
                         <td><span class=format!("state state-{state}") data-testid="job-state">{tr(state)}</span></td>
                         <td class="num">
-                            <span data-testid="progress">{a.sunk}" / "{a.produced}</span>
+                            <span data-testid="progress">{count(a.sunk)}" / "{count(a.produced)}</span>
                             <div class="bar slim" title="settled share of produced items">
                                 <div class="fill" style=format!("width: {settled:.0}%")></div>
                             </div>
                         </td>
-                        <td class="num" data-testid="dropped">{a.dropped_by_policy}</td>
+                        <td class="num" data-testid="dropped">{count(a.dropped_by_policy)}</td>
                         <td class="num">{rate(j.throughput)}<Sparkline values=trail /></td>
                         <td class="num">{duration_ms(j.p99_us / 1000)}</td>
                         <td class="num">{duration_ms(j.elapsed_ms)}</td>
@@ -162,18 +255,7 @@ pub fn JobsPage() -> impl IntoView {
             })
             .collect_view()
     };
-    let states = [
-        "all",
-        "active",
-        "finished",
-        "running",
-        "draining",
-        "completed",
-        "stopped",
-        "aborted",
-        "failed",
-        "interrupted",
-    ];
+    let states = STATES;
     view! {
         <section class="card" data-testid="page-jobs">
             <h1>{tr("Jobs")}</h1>
@@ -183,8 +265,8 @@ pub fn JobsPage() -> impl IntoView {
             >
                 <div class="filters">
                     <label>{tr("State")}" "
-                        <select data-testid="filter-state" on:change=move |ev| state_filter.set(event_target_value(&ev))>
-                            {states.map(|s| view! { <option value=s>{tr(s)}</option> }).collect_view()}
+                        <select data-testid="filter-state" prop:value=move || state_filter.get() on:change=move |ev| state_filter.set(event_target_value(&ev))>
+                            {states.map(|s| view! { <option value=s selected=move || state_filter.get_untracked() == s>{tr(s)}</option> }).collect_view()}
                         </select>
                     </label>
                     <label>{tr("Search")}" "
@@ -255,5 +337,13 @@ mod tests {
         assert!(state_matches("finished", JobState::Failed));
         assert!(state_matches("stopped", JobState::Stopped));
         assert!(!state_matches("stopped", JobState::Running));
+    }
+
+    #[test]
+    fn every_sort_column_round_trips_through_the_address() {
+        for by in SortBy::ALL {
+            assert_eq!(SortBy::parse(by.as_str()), Some(by));
+        }
+        assert_eq!(SortBy::parse("nonsense"), None);
     }
 }

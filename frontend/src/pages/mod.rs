@@ -48,12 +48,52 @@ pub(crate) fn page_title(title: impl Fn() -> String + Send + Sync + 'static) {
     });
 }
 
+/// Keeps a view's filters in the address bar (`?q=…&state=…`, empty ones
+/// left out), replacing the history entry rather than adding one per key
+/// press, so a reload or a shared link opens the same view.
+pub(crate) fn keep_in_url(pairs: impl Fn() -> Vec<(&'static str, String)> + Send + Sync + 'static) {
+    let navigate = leptos_router::hooks::use_navigate();
+    let location = leptos_router::hooks::use_location();
+    Effect::new(move |_| {
+        let query: Vec<String> = pairs()
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", js_sys::encode_uri_component(&v)))
+            .collect();
+        let wanted = query.join("&");
+        let current = location.search.get_untracked();
+        if wanted != current.trim_start_matches('?') {
+            let path = location.pathname.get_untracked();
+            let href = if wanted.is_empty() {
+                path
+            } else {
+                format!("{path}?{wanted}")
+            };
+            navigate(
+                &href,
+                leptos_router::NavigateOptions {
+                    replace: true,
+                    scroll: false,
+                    ..Default::default()
+                },
+            );
+        }
+    });
+}
+
+/// The interface language, tracked when read inside a reactive view.
+fn lang() -> Lang {
+    use_context::<RwSignal<Lang>>().map_or(Lang::En, |l| l.get())
+}
+
+/// Items per second in the chosen language's units.
 fn rate(x: f64) -> String {
-    if x >= 10_000.0 {
-        format!("{:.1}k/s", x / 1000.0)
-    } else {
-        format!("{x:.0}/s")
-    }
+    crate::format::rate(x, lang())
+}
+
+/// A count with its thousands grouped.
+fn count(n: impl Into<i128>) -> String {
+    crate::format::count(n)
 }
 
 /// Asks for confirmation before an abort, saying how many items would go

@@ -47,6 +47,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
             base: args.data_dir.clone(),
         };
     }
+    opts.builtin_target = local_target(&spec)?;
     let job = engine::start(spec.clone(), opts)?;
     let show_progress = !args.json && !args.quiet;
     let report = tokio::runtime::Builder::new_current_thread()
@@ -121,6 +122,37 @@ async fn supervise(
         d.finish();
     }
     job.finished().await
+}
+
+/// Serves the built-in test target on loopback for this run when the spec
+/// calls it (`/target…` URLs, as the retries lesson does), on a thread of
+/// its own that lives as long as the command; its base URL.
+fn local_target(spec: &PipelineSpec) -> anyhow::Result<Option<String>> {
+    if spec.clone().builtin_target_urls().is_empty() {
+        return Ok(None);
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("ql-target".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => {
+                        let router = server::target::router(Default::default());
+                        if let Err(e) = axum::serve(listener, router).await {
+                            tracing::error!(error = %e, "the built-in test target stopped");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot serve the built-in test target"),
+                }
+            })
+        })?;
+    Ok(Some(server::target::base_url(addr)))
 }
 
 /// Serves the ingest endpoint of an `http_ingest` source for this run;

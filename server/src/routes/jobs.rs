@@ -344,6 +344,10 @@ pub struct ListQuery {
     #[serde(default, deserialize_with = "super::query::empty_as_none")]
     #[param(value_type = Option<crate::openapi::StateFilter>)]
     state: Option<JobState>,
+    /// `true`: only finished runs (the History view); `false`: only jobs
+    /// still running or draining; empty: both.
+    #[serde(default, deserialize_with = "super::query::flag")]
+    finished: Option<bool>,
     /// Only jobs made from this template; empty: any.
     template: Option<String>,
     /// Text that the id or the name contains; empty: any.
@@ -379,6 +383,7 @@ pub async fn list(
         .summaries()
         .into_iter()
         .filter(|s| q.state.is_none_or(|st| s.state == st))
+        .filter(|s| q.finished.is_none_or(|f| s.state.is_finished() == f))
         .filter(|s| {
             q.template
                 .as_deref()

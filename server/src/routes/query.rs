@@ -68,6 +68,21 @@ where
     }
 }
 
+/// An optional yes/no filter: `true` or `false`; empty means "not given".
+pub fn flag<'de, D>(de: D) -> Result<Option<bool>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    match Option::<String>::deserialize(de)?.as_deref() {
+        None | Some("") => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(text) => Err(D::Error::custom(format!(
+            "`{text}` is neither `true` nor `false`"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +95,8 @@ mod tests {
         to_ms: Option<u64>,
         #[serde(default, deserialize_with = "empty_as_none")]
         state: Option<shared::metrics::JobState>,
+        #[serde(default, deserialize_with = "flag")]
+        finished: Option<bool>,
     }
 
     fn q(text: &str) -> Result<Q, axum::extract::rejection::QueryRejection> {
@@ -97,12 +114,16 @@ mod tests {
         let some = q("state=running&offset=3").unwrap();
         assert_eq!(some.state, Some(shared::metrics::JobState::Running));
         assert_eq!(some.offset, 3);
+        assert_eq!(q("finished=true").unwrap().finished, Some(true));
+        assert_eq!(q("finished=false").unwrap().finished, Some(false));
+        assert_eq!(q("finished=").unwrap().finished, None);
         for bad in [
             "offset=-1",
             "offset=1.5",
             "offset=",
             "to_ms=x",
             "state=sleeping",
+            "finished=yes",
         ] {
             assert!(q(bad).is_err(), "{bad}");
         }

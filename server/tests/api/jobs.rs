@@ -42,6 +42,10 @@ async fn a_job_from_a_template_runs_to_completion_and_is_listed() {
         get_json(&app, "/api/v1/jobs?state=completed&template=thread-io-pool").await;
     assert_eq!(page.total, 1);
     assert_eq!(page.jobs[0].id, d.summary.id);
+    let finished: JobPage = get_json(&app, "/api/v1/jobs?finished=true&limit=1").await;
+    assert_eq!((finished.total, finished.jobs.len()), (1, 1));
+    let active: JobPage = get_json(&app, "/api/v1/jobs?finished=false").await;
+    assert_eq!(active.total, 0, "the only job has finished");
     let events: Vec<Value> = get_json(&app, &format!("/api/v1/jobs/{}/events", d.summary.id)).await;
     assert!(events.iter().any(|e| e["state"] == "completed"));
 }
@@ -240,6 +244,38 @@ async fn lessons_list_their_texts_focus_and_startable_specs() {
         .await
         .unwrap();
     assert!(stopped.status().is_success(), "{}", stopped.status());
+}
+
+/// `/target…` URLs mean this server's own flaky target: the retries
+/// lesson starts as listed and its calls are answered (and retried).
+#[tokio::test]
+async fn the_retries_lesson_calls_this_servers_own_target() {
+    let app = spawn_app().await;
+    let r = create(
+        &app,
+        json!({"template": "retries", "overrides": {"source": {"duration_ms": 1500}}}),
+    )
+    .await;
+    let status = r.status();
+    let d: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{d}");
+    let d: JobDetail = serde_json::from_value(d).unwrap();
+    assert!(
+        serde_json::to_string(&d.spec)
+            .unwrap()
+            .contains("\"/target/flaky"),
+        "the stored spec keeps the relative URL"
+    );
+    let done = wait_job(&app, &d.summary.id, "completion", |d| d.report.is_some()).await;
+    let report = done.report.unwrap();
+    assert!(report.balanced);
+    let call = report.nodes.iter().find(|n| n.name == "call").unwrap();
+    assert!(call.retries > 0, "503s are retried: {call:?}");
+    assert!(
+        report.accounting.sunk * 10 >= report.accounting.produced * 9,
+        "{}",
+        report.accounting
+    );
 }
 
 #[tokio::test]

@@ -85,7 +85,48 @@ fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }
 
+/// What a URL starts with to mean the built-in test target of whatever
+/// runs the job (`/target?fail_share=0.3&status=503`): the server's own
+/// `/target`, or one `queuelab run` starts for the run. A template can then
+/// call a flaky service without knowing the server's address.
+pub const BUILTIN_TARGET: &str = "/target";
+
+/// Whether `url` names the built-in test target (`/target`, `/target/…` or
+/// `/target?…`).
+pub fn is_builtin_target(url: &str) -> bool {
+    url.strip_prefix(BUILTIN_TARGET)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+}
+
+/// Whether a URL field holds an absolute HTTP URL or the built-in target.
+pub(crate) fn is_http_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://") || is_builtin_target(url)
+}
+
+/// What a URL field must hold, for its error message.
+pub(crate) const HTTP_URL_RULE: &str =
+    "must start with http:// or https://, or be /target… (the built-in test target)";
+
 impl PipelineSpec {
+    /// The URL fields that name the built-in test target, with their
+    /// paths, mutably: each stage's `http` op and an `http` sink.
+    pub fn builtin_target_urls(&mut self) -> Vec<(String, &mut String)> {
+        let mut urls = Vec::new();
+        for (i, stage) in self.stages.iter_mut().enumerate() {
+            if let ops::OpSpec::Http { url, .. } = &mut stage.op
+                && is_builtin_target(url)
+            {
+                urls.push((format!("stages[{i}].op.url"), url));
+            }
+        }
+        if let sinks::SinkSpec::Http { url, .. } = &mut self.sink
+            && is_builtin_target(url)
+        {
+            urls.push(("sink.url".to_owned(), url));
+        }
+        urls
+    }
+
     /// The spec as pretty TOML (how templates are shown for editing).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("specs always serialise to TOML")

@@ -113,7 +113,7 @@ pub enum OpSpec {
         /// `GET` or `POST` (the item's line as the body).
         #[serde(default)]
         method: HttpMethod,
-        /// The URL, `http://…`.
+        /// The URL, `http://…`, or `/target…` for the built-in test target.
         url: String,
     },
     /// Fails a share of attempts (fault injection).
@@ -347,11 +347,8 @@ impl OpSpec {
             }
             OpSpec::Fail { share, .. } => v.check_share(&format!("{at}.share"), *share),
             OpSpec::Http { url, .. } => {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    v.err(
-                        &format!("{at}.url"),
-                        "must start with http:// or https://".into(),
-                    );
+                if !super::is_http_url(url) {
+                    v.err(&format!("{at}.url"), super::HTTP_URL_RULE.into());
                 }
             }
         }

@@ -90,7 +90,7 @@ pub enum SinkSpec {
     /// job; other statuses reject the batch, narrowed item by item to dead
     /// letters.
     Http {
-        /// The URL, `http://…`.
+        /// The URL, `http://…`, or `/target…` for the built-in test target.
         url: String,
         /// How items are grouped into requests.
         #[serde(default)]
@@ -231,8 +231,8 @@ impl SinkSpec {
                 validate_retry("sink.retry", retry, v);
             }
             SinkSpec::Http { url, retry, .. } => {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    v.err("sink.url", "must start with http:// or https://".into());
+                if !super::is_http_url(url) {
+                    v.err("sink.url", super::HTTP_URL_RULE.into());
                 }
                 validate_retry("sink.retry", retry, v);
             }

@@ -1,0 +1,5 @@
+//! # `lab` — QueueLab's tuning lab
+//!
+//! (tour to be written)
+
+pub mod analysis;
