@@ -49,6 +49,18 @@ pub fn count(n: impl Into<i128>) -> String {
     out
 }
 
+/// A chart figure that is usually a count: whole numbers grouped
+/// (`12,000`), a fraction (an axis tick between 0 and 1) with one decimal.
+pub fn figure(x: f64) -> String {
+    if !x.is_finite() {
+        "—".into()
+    } else if (x - x.round()).abs() < 1e-9 {
+        count(x.round() as i128)
+    } else {
+        format!("{x:.1}")
+    }
+}
+
 /// Items per second, compact in the language's own units: `950/s`,
 /// `12.3k/s`, `1.25M/s`; in Chinese `950/秒`, `1.2万/秒`, `1.25亿/秒`.
 pub fn rate(x: f64, lang: crate::i18n::Lang) -> String {
@@ -69,10 +81,56 @@ pub fn rate(x: f64, lang: crate::i18n::Lang) -> String {
     }
 }
 
+/// Prose split at its backticks: `(is_code, text)` runs, so the page can
+/// set `runtime = "thread"` in code type. An unmatched backtick is kept
+/// as text.
+pub fn code_spans(text: &str) -> Vec<(bool, String)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('`') {
+        let Some(len) = rest[open + 1..].find('`') else {
+            break;
+        };
+        if open > 0 {
+            out.push((false, rest[..open].to_owned()));
+        }
+        out.push((true, rest[open + 1..open + 1 + len].to_owned()));
+        rest = &rest[open + len + 2..];
+    }
+    if !rest.is_empty() {
+        out.push((false, rest.to_owned()));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{count, duration_ms, rate};
+    use super::{code_spans, count, duration_ms, rate};
+
+    #[test]
+    fn backticks_mark_inline_code() {
+        assert_eq!(
+            code_spans("set `runtime = \"thread\"` and `id`."),
+            vec![
+                (false, "set ".into()),
+                (true, "runtime = \"thread\"".into()),
+                (false, " and ".into()),
+                (true, "id".into()),
+                (false, ".".into()),
+            ]
+        );
+        assert_eq!(code_spans("no code"), vec![(false, "no code".into())]);
+        assert_eq!(code_spans("a ` b"), vec![(false, "a ` b".into())]);
+        assert!(code_spans("").is_empty());
+    }
     use crate::i18n::Lang;
+
+    #[test]
+    fn figures_keep_their_fractions() {
+        assert_eq!(super::figure(0.5), "0.5");
+        assert_eq!(super::figure(12_000.0), "12,000");
+        assert_eq!(super::figure(0.0), "0");
+    }
 
     #[test]
     fn counts_group_thousands() {

@@ -226,6 +226,9 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "Older" => "较早",
         "Runs" => "运行",
         "pages" => "分页",
+        "As a spec file (every default filled in), for queuelab run or the editor:" => {
+            "作为规格文件（已填入全部默认值），可用于 queuelab run 或编辑器："
+        }
         "out" => "输出",
         "Dropped" => "丢弃",
         "duplicate rows" => "重复行",

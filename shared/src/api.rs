@@ -181,6 +181,9 @@ pub struct Validated {
     pub valid: bool,
     /// The spec with every default filled in.
     pub spec: PipelineSpec,
+    /// The same spec as TOML, ready to save as a file.
+    #[serde(default)]
+    pub toml: String,
 }
 
 #[cfg(test)]

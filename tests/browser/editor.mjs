@@ -18,6 +18,12 @@ try {
   await page.waitForSelector('[data-testid="problem"]', { timeout: 30000 });
   report.paths = await page.locator('[data-testid="problem-path"]').allInnerTexts();
   await page.screenshot({ path: `${dir}/view-new-validation.png`, fullPage: true });
+  // A TOML syntax error keeps its line and a caret under the mistake.
+  await page.locator('[data-testid="spec"]').fill('name = "x"\nsource = { kind = "synthetic", count = 5 }\n[[stages]\nname = "w"\n');
+  await page.locator('[data-testid="validate"]').click();
+  await page.waitForSelector('[data-testid="problem-caret"]', { timeout: 30000 });
+  report.caret = await page.locator('[data-testid="problem-caret"]').first().innerText();
+  await page.locator('[data-testid="editor"]').screenshot({ path: `${dir}/view-new-toml-caret.png` });
   // JSON is read as JSON.
   await page.locator('[data-testid="spec"]').fill('{"name": "as-json", "source": {"kind": "synthetic", "count": 5}, "stages": [{"name": "w", "workers": 0, "op": {"kind": "spin", "micros": 1}}]}');
   await page.locator('[data-testid="validate"]').click();

@@ -65,6 +65,8 @@ try {
   await page.locator('[data-testid="export"] summary').click();
   report.exportCurl = await page.locator('[data-testid="export-curl"]').innerText();
   report.exportCli = await page.locator('[data-testid="export-cli"]').innerText();
+  report.exportToml = await page.locator('[data-testid="export-toml"]').innerText();
+  report.workersInputType = await page.locator(`${field("stages[0].workers")} input`).getAttribute("type");
 
   // Every control is labelled.
   report.unlabelled = await page.evaluate(() =>
@@ -85,7 +87,9 @@ try {
     () => ["completed", "stopped"].includes(document.querySelector('[data-testid="job-state"]')?.textContent),
     null, { timeout: 60000 });
   report.jobTitle = (await page.locator("h1").innerText()).trim();
-  report.nodes = await page.locator('[data-testid="pipeline"] .node-name').evaluateAll((ns) => ns.map((n) => n.firstChild.textContent.trim()));
+  // Stages as cards, bridges as badges on the edges, in the page's order.
+  report.nodes = await page.locator('[data-testid="pipeline"] .node, [data-testid="pipeline"] [data-testid="bridge"]')
+    .evaluateAll((ns) => ns.map((n) => n.dataset.name || n.querySelector(".node-name").firstChild.textContent.trim()));
   report.finalState = (await page.locator('[data-testid="job-state"]').innerText()).trim();
 
   // A template loads into the form, to be changed before starting.

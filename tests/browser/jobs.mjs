@@ -166,11 +166,12 @@ try {
   await page.locator('[data-testid="history-search"]').fill("");
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="run-row"]').length === 3, null, { timeout: 30000 });
   // Live: a run that finishes while History is open appears in it.
-  await page.request.post(new URL("api/v1/jobs", base).href, {
+  const late = await page.request.post(new URL("api/v1/jobs", base).href, {
     data: { template: "thread-io-pool", overrides: { name: "late-run", source: { count: 50 } } },
   });
+  report.lateStatus = late.status();
   await page.waitForFunction(() => document.querySelectorAll('[data-testid="run-row"]').length === 4, null, { timeout: 60000 });
-  report.historyLive = await page.locator('[data-testid="run-row"] td:nth-child(2)').first().innerText();
+  report.historyLive = await page.locator('[data-testid="run-row"] td:nth-child(2) a').first().innerText();
   report.historyLiveRange = await text(page, "page-range");
   await page.screenshot({ path: `${dir}/view-history.png`, fullPage: true });
 
@@ -229,7 +230,7 @@ try {
     await d.accept();
   });
   await page.locator('[data-testid="delete-run"]').last().click();
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid="run-row"]').length === 2, null, { timeout: 30000 });
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="run-row"]').length === 3, null, { timeout: 30000 });
   report.rowsAfterDelete = await page.locator('[data-testid="run-row"]').count();
 } catch (err) {
   report.failure = String(err?.stack || err);

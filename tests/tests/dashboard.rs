@@ -69,7 +69,12 @@ fn dashboard_runs_and_shows_live_uptime_without_console_errors() {
 
 #[test]
 fn dashboard_reconnects_after_a_server_restart() {
-    let server = ServerProcess::spawn();
+    // One store for both processes: the run finished before the restart
+    // is read back from it.
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let server = ServerProcess::spawn_with(&["--data-dir", data_dir]);
+    let dir = artifacts_dir();
     let port = server
         .url
         .rsplit(':')
@@ -77,12 +82,12 @@ fn dashboard_reconnects_after_a_server_restart() {
         .unwrap()
         .trim_end_matches('/')
         .to_owned();
-    let mut session = BrowserSession::start("reconnect.mjs", &[&server.url]);
+    let mut session = BrowserSession::start("reconnect.mjs", &[&server.url, dir.to_str().unwrap()]);
 
     session.expect_step("connected");
     drop(server); // kill -9: the socket closes without a goodbye
     session.expect_step("reconnecting");
-    let restarted = ServerProcess::spawn_with(&["--port", &port]);
+    let restarted = ServerProcess::spawn_with(&["--port", &port, "--data-dir", data_dir]);
     session.resume();
     let report = session.finish();
     drop(restarted);
@@ -94,6 +99,18 @@ fn dashboard_reconnects_after_a_server_restart() {
     let down = report["whileDown"].as_str().unwrap();
     assert!(down.starts_with("reconnecting in "), "{down}");
     assert_eq!(report["afterRestart"], "connected");
+    // The run from before the restart, reopened from the store.
+    assert_eq!(report["storedTitle"], "before-restart", "{report:#}");
+    assert_eq!(report["storedState"], "completed");
+    assert_eq!(report["storedProduced"], 2000);
+    assert_eq!(
+        report["storedControls"], 0,
+        "no live controls on a stored run"
+    );
+    assert!(
+        report["storedNodes"].as_u64().unwrap() >= 3,
+        "source, stage and sink drawn from the stored snapshot: {report:#}"
+    );
     assert_eq!(
         report["errors"],
         serde_json::json!([]),
@@ -277,7 +294,7 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
             .starts_with("Delete the run and its stored records: thread-io-pool"),
         "{report:#}"
     );
-    assert_eq!(report["rowsAfterDelete"], 2, "the deleted run is gone");
+    assert_eq!(report["rowsAfterDelete"], 3, "the deleted run is gone");
     for (page, overflow) in report["narrowOverflow"].as_object().unwrap() {
         assert!(
             overflow.as_i64().unwrap() <= 0,
@@ -357,6 +374,11 @@ fn the_spec_editor_shows_every_problem_with_its_field_and_starts_a_fixed_spec() 
     );
     assert_eq!(report["problemsAfterFix"], 0);
     assert!(report["started"].as_str().unwrap().starts_with("/jobs/j"));
+    let caret = report["caret"].as_str().unwrap();
+    assert!(
+        caret.contains("line 3") && caret.contains("[[stages]") && caret.contains('^'),
+        "a TOML error keeps its line and caret: {caret}"
+    );
 }
 
 #[test]
@@ -364,6 +386,15 @@ fn the_form_shows_each_problem_beside_its_field_and_starts_the_fixed_spec() {
     let server = ServerProcess::spawn();
     let dir = artifacts_dir();
     let report = run_page("form.mjs", &[&server.url, dir.to_str().unwrap()]);
+    // And as a TOML file, with its defaults filled in.
+    let toml = report["exportToml"].as_str().unwrap();
+    assert!(
+        toml.contains("name = \"my-pipeline")
+            && toml.contains("[[stages]]")
+            && toml.contains("workers = 2"),
+        "{toml}"
+    );
+    assert_eq!(report["workersInputType"], "number");
     // The exported curl line starts the very spec the form shows.
     let curl = report["exportCurl"].as_str().unwrap();
     assert!(curl.contains(server.url.trim_end_matches('/')), "{curl}");

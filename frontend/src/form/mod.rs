@@ -227,13 +227,15 @@ pub fn Field(
     let p = path.clone();
     let control = match input {
         Input::Text | Input::Number | Input::List => {
-            let mode = if matches!(input, Input::Number) {
-                "decimal"
+            // Number fields are numbers to the browser too (its keypad,
+            // its steppers); `step="any"` admits fractions such as 0.25.
+            let (kind, step) = if matches!(input, Input::Number) {
+                ("number", Some("any"))
             } else {
-                "text"
+                ("text", None)
             };
             view! {
-                <input id=id.clone() type="text" inputmode=mode value=current
+                <input id=id.clone() type=kind step=step value=current
                     aria-invalid=move || invalid().to_string() aria-describedby=err_id.clone()
                     on:input=move |ev| {
                         let text = event_target_value(&ev);
@@ -487,6 +489,9 @@ pub fn SpecForm(
 ) -> impl IntoView {
     provide_context(ctx);
     let verdict = RwSignal::new(String::new());
+    // The spec as the server reads it, in TOML, from the latest validation
+    // (the dashboard carries no TOML writer of its own).
+    let toml = RwSignal::new(String::new());
     let lang = expect_context::<RwSignal<Lang>>();
     let checking = StoredValue::new(0_u64);
     // Ask the server about the spec a moment after each edit; answers to
@@ -507,8 +512,9 @@ pub fn SpecForm(
             }
             verdict.try_set(verdict_text(lang.get_untracked(), &result));
             match result {
-                Ok(_) => {
+                Ok(valid) => {
                     ctx.problems.try_set(Vec::new());
+                    toml.try_set(valid["toml"].as_str().unwrap_or_default().to_owned());
                 }
                 Err(e) => {
                     ctx.problems.try_set(if e.fields.is_empty() {
@@ -581,6 +587,8 @@ pub fn SpecForm(
                 <p class="hint">{crate::pages::tr("The same spec, as the REST API and the CLI take it:")}</p>
                 <pre data-testid="export-curl">{move || export_lines(&origin(), &ctx.spec.get()).0}</pre>
                 <pre data-testid="export-cli">{move || export_lines(&origin(), &ctx.spec.get()).1}</pre>
+                <p class="hint">{crate::pages::tr("As a spec file (every default filled in), for queuelab run or the editor:")}</p>
+                <pre data-testid="export-toml">{move || toml.get()}</pre>
             </details>
         </form>
     }

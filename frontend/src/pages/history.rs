@@ -11,7 +11,7 @@ use shared::metrics::{JobEvent, JobSnapshot};
 use super::charts::{Chart, Plot, Series};
 use super::{count, rate, tr};
 use crate::api;
-use crate::format::duration_ms;
+use crate::format::{duration_ms, local_time};
 
 /// Finished runs, newest first; each opens its page with its report, and
 /// any two can be compared.
@@ -43,14 +43,6 @@ pub fn HistoryPage() -> impl IntoView {
             ),
         ]
     });
-    let runs = LocalResource::new(move || {
-        let path = format!(
-            "/api/v1/jobs?finished=true&limit={PAGE}&offset={}&q={}",
-            (page.get() - 1) * PAGE,
-            js_sys::encode_uri_component(text.get().trim())
-        );
-        async move { api::get::<shared::api::JobPage>(&path).await }
-    });
     // Live: a run that finishes (or is deleted elsewhere) changes the set of
     // finished jobs the socket reports, and the page is fetched again.
     let link = expect_context::<crate::live::LiveLink>();
@@ -63,11 +55,14 @@ pub fn HistoryPage() -> impl IntoView {
             .map(|j| j.id)
             .collect::<Vec<_>>()
     });
-    Effect::new(move |seen: Option<()>| {
+    let runs = LocalResource::new(move || {
         finished_ids.track();
-        if seen.is_some() {
-            runs.refetch();
-        }
+        let path = format!(
+            "/api/v1/jobs?finished=true&limit={PAGE}&offset={}&q={}",
+            (page.get() - 1) * PAGE,
+            js_sys::encode_uri_component(text.get().trim())
+        );
+        async move { api::get::<shared::api::JobPage>(&path).await }
     });
     let total = move || runs.get().and_then(|r| r.ok()).map(|p| p.total);
     // The runs ticked for comparison, oldest tick first (at most two).
@@ -129,7 +124,9 @@ pub fn HistoryPage() -> impl IntoView {
                                     prop:checked=move || picked.get().contains(&id2)
                                     on:change=move |ev| toggle(id.clone(), event_target_checked(&ev)) />
                             </td>
-                            <td><a href=href>{j.name.clone()}</a></td>
+                            // Runs with the same name told apart: id and start.
+                            <td><a href=href>{j.name.clone()}</a><span class="run-id" data-testid="run-id">{j.id.clone()}</span></td>
+                            <td class="num" data-testid="run-started">{local_time(j.created_at_ms)}</td>
                             <td><span class=format!("state state-{state}")>{state}</span></td>
                             <td class="num">{count(j.accounting.produced)}</td>
                             <td class="num">{count(j.accounting.sunk)}</td>
@@ -169,7 +166,7 @@ pub fn HistoryPage() -> impl IntoView {
                 <span class="error" role="status" data-testid="history-message">{move || message.get()}</span>
             </div>
             <table class="jobs">
-                <thead><tr><th><span class="sr-only">{tr("Compare")}</span></th><th>{tr("Name")}</th><th>{tr("State")}</th><th>{tr("Produced")}</th><th>{tr("Sunk")}</th><th>{tr("Dead letters")}</th><th>{tr("Leftovers")}</th><th>{tr("Throughput")}</th><th>"P99"</th><th><span class="sr-only">{tr("Actions")}</span></th></tr></thead>
+                <thead><tr><th><span class="sr-only">{tr("Compare")}</span></th><th>{tr("Name")}</th><th>{tr("Started")}</th><th>{tr("State")}</th><th>{tr("Produced")}</th><th>{tr("Sunk")}</th><th>{tr("Dead letters")}</th><th>{tr("Leftovers")}</th><th>{tr("Throughput")}</th><th>"P99"</th><th><span class="sr-only">{tr("Actions")}</span></th></tr></thead>
                 <tbody><Suspense fallback=|| ()>{rows}</Suspense></tbody>
             </table>
             <Pager page total />

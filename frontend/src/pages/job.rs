@@ -702,7 +702,7 @@ pub fn JobPage() -> impl IntoView {
                     } data-testid="node-source">
                     <div class="node-name">{tr("source")}</div>
                     <div class="node-meta">{source_kind}</div>
-                    <div class="node-meta">{move || snapshot().map(|s| format!("produced {}", s.accounting.produced)).unwrap_or_default()}</div>
+                    <div class="node-meta">{move || snapshot().map(|s| format!("produced {}", count(s.accounting.produced))).unwrap_or_default()}</div>
                     // Where the source's own time goes: busy making items,
                     // blocked on a full first queue, or idle waiting for input.
                     <div class="node-meta" data-testid="source-time">{move || snapshot().map(|s| {
@@ -751,9 +751,9 @@ pub fn JobPage() -> impl IntoView {
             </div>
             <div class="charts" data-history=move || history.with(|h| h.len())>
                 <Chart title=tr("throughput per stage") testid="chart-throughput" plot=throughput unit=rate focus=Signal::derive(move || focuses_chart("chart-throughput", lesson.get())) />
-                <Chart title=tr("queue depth") testid="chart-depth" plot=depth unit=|x| format!("{x:.0}") focus=Signal::derive(move || focuses_chart("chart-depth", lesson.get())) />
+                <Chart title=tr("queue depth") testid="chart-depth" plot=depth unit=crate::format::figure focus=Signal::derive(move || focuses_chart("chart-depth", lesson.get())) />
                 <Chart title=tr("end-to-end latency") testid="chart-latency" plot=latency unit=|x| duration_ms(x as u64 / 1000) focus=Signal::derive(move || focuses_chart("chart-latency", lesson.get())) />
-                <Chart title=tr("errors · retries · drops · timeouts") testid="chart-troubles" plot=troubles unit=|x| format!("{x:.0}") focus=Signal::derive(move || focuses_chart("chart-troubles", lesson.get())) />
+                <Chart title=tr("errors · retries · drops · timeouts") testid="chart-troubles" plot=troubles unit=crate::format::figure focus=Signal::derive(move || focuses_chart("chart-troubles", lesson.get())) />
                 <Show when=move || snapshot().is_some_and(|s| s.event_loop.is_some())>
                     <Chart title=tr("event-loop lag (this job's runtime)") testid="chart-lag" plot=lag unit=|x| format!("{x:.1} ms") focus=Signal::derive(move || focuses_chart("chart-lag", lesson.get())) />
                 </Show>

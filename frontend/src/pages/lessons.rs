@@ -89,8 +89,8 @@ pub fn LessonGallery() -> impl IntoView {
                 {lessons::ALL.iter().enumerate().map(|(i, l)| view! {
                     <article class="card lesson" data-testid=format!("lesson-{}", l.id)>
                         <h3><span class="lesson-n">{i + 1}". "</span>{move || say(lang.get(), &l.title)}" "<small class="hint">{l.section}</small></h3>
-                        <p>{move || say(lang.get(), &l.explain)}</p>
-                        <p class="lesson-todo"><strong>{tr("Do")}": "</strong>{move || say(lang.get(), &l.todo)}</p>
+                        <p>{move || super::prose(say(lang.get(), &l.explain))}</p>
+                        <p class="lesson-todo"><strong>{tr("Do")}": "</strong>{move || super::prose(say(lang.get(), &l.todo))}</p>
                         <div class="actions">
                             <button data-testid="lesson-start" on:click=move |_| launch(l, None, error)>
                                 {move || if l.side_by_side { tr("Start side by side")() } else { tr("Start")() }}
@@ -130,8 +130,8 @@ pub fn LessonBanner(lesson: &'static Lesson, finished: Memo<bool>) -> impl IntoV
     view! {
         <aside class="card lesson-banner" data-testid="lesson-banner">
             <h2>{tr("Lesson")}": "{move || say(lang.get(), &lesson.title)}" "<small class="hint">{lesson.section}</small></h2>
-            <p data-testid="lesson-todo"><strong>{tr("Do")}": "</strong>{move || say(lang.get(), &lesson.todo)}</p>
-            <p data-testid="lesson-signal" class="lesson-signal"><strong>{tr("Watch")}": "</strong>{move || say(lang.get(), &lesson.signal)}</p>
+            <p data-testid="lesson-todo"><strong>{tr("Do")}": "</strong>{move || super::prose(say(lang.get(), &lesson.todo))}</p>
+            <p data-testid="lesson-signal" class="lesson-signal"><strong>{tr("Watch")}": "</strong>{move || super::prose(say(lang.get(), &lesson.signal))}</p>
             <Show when=move || finished.get() && lesson.focus.contains(&Focus::Report)>
                 <p class="hint">{tr("The report below shows it.")}</p>
             </Show>

@@ -81,6 +81,20 @@ pub(crate) fn keep_in_url(pairs: impl Fn() -> Vec<(&'static str, String)> + Send
     });
 }
 
+/// Prose with its `backticked` words set as inline code.
+pub(crate) fn prose(text: &str) -> impl IntoView + use<> {
+    crate::format::code_spans(text)
+        .into_iter()
+        .map(|(code, t)| {
+            if code {
+                view! { <code>{t}</code> }.into_any()
+            } else {
+                t.into_any()
+            }
+        })
+        .collect_view()
+}
+
 /// The interface language, tracked when read inside a reactive view.
 fn lang() -> Lang {
     use_context::<RwSignal<Lang>>().map_or(Lang::En, |l| l.get())

@@ -104,7 +104,7 @@ pub fn NewJobPage() -> impl IntoView {
                             view! {
                                 <article class="card template" data-testid=format!("template-{}", t.name)>
                                     <h2>{t.name.clone()}</h2>
-                                    <p>{move || template_text(lang.get(), &name_for_text, &description)}</p>
+                                    <p>{move || super::prose(&template_text(lang.get(), &name_for_text, &description))}</p>
                                     <div class="actions">
                                         <button data-testid="start" on:click=move |_| start(name.clone())>{tr("Start")}</button>
                                         <button class="secondary" data-testid="customize" on:click=move |_| customize(toml_text.clone())>{tr("Customize")}</button>
@@ -129,7 +129,14 @@ pub fn NewJobPage() -> impl IntoView {
                 </div>
                 <ul class="problems">
                     {move || problems.get().into_iter().map(|(path, message)| view! {
-                        <li data-testid="problem"><code data-testid="problem-path">{path}</code>": "{message}</li>
+                        <li data-testid="problem"><code data-testid="problem-path">{path}</code>": "{
+                            // A TOML error keeps its line, column and caret.
+                            if message.contains('\n') {
+                                view! { <pre class="caret" data-testid="problem-caret">{message}</pre> }.into_any()
+                            } else {
+                                message.into_any()
+                            }
+                        }</li>
                     }).collect_view()}
                 </ul>
             </details>

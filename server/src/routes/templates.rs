@@ -98,5 +98,10 @@ pub async fn validate(
         .job_options("validate")
         .check(&spec)
         .map_err(AppError::InvalidSpec)?;
-    Ok(Json(Validated { valid: true, spec }))
+    let toml = spec.to_toml();
+    Ok(Json(Validated {
+        valid: true,
+        spec,
+        toml,
+    }))
 }

@@ -89,10 +89,12 @@ impl PipelineSpec {
                 serde_path_to_error::deserialize(de).map_err(|e| parse_error(&e))?
             }
             SpecFormat::Toml => {
+                // The error's text keeps the line, the column and a caret
+                // under the offending characters.
                 let de = toml::Deserializer::parse(text).map_err(|e| SpecError {
                     errors: vec![FieldError {
                         path: String::new(),
-                        message: e.message().to_owned(),
+                        message: e.to_string(),
                     }],
                 })?;
                 serde_path_to_error::deserialize(de).map_err(|e| parse_error(&e))?
@@ -374,5 +376,31 @@ mod tests {
         assert_eq!(SpecFormat::from_path("a/b.toml"), SpecFormat::Toml);
         assert_eq!(SpecFormat::sniff("  {\"a\":1}"), SpecFormat::Json);
         assert_eq!(SpecFormat::sniff("name = 1"), SpecFormat::Toml);
+    }
+}
+#[cfg(test)]
+mod toml_errors {
+    use super::*;
+
+    /// A TOML error names its line and column and puts a caret under what
+    /// is wrong, whether the text does not parse or a value has the wrong
+    /// type.
+    #[test]
+    fn keep_their_line_and_caret() {
+        for (text, line) in [
+            (
+                "name = \"a\"\nsource = { kind = \"synthetic\", count = 10 }\n[[stages]\nname = \"x\"\n",
+                "line 3",
+            ),
+            (
+                "name = \"a\"\nsource = { kind = \"synthetic\", count = 10 }\n[[stages]]\nname = \"x\"\nworkers = \"many\"\nop = { kind = \"sleep\", latency = { dist = \"fixed\", ms = 1.0 } }\n",
+                "line 5",
+            ),
+        ] {
+            let e = PipelineSpec::parse(text, SpecFormat::Toml).unwrap_err();
+            let message = &e.errors[0].message;
+            assert!(message.contains(line), "{message}");
+            assert!(message.contains('^'), "{message}");
+        }
     }
 }
