@@ -145,11 +145,12 @@ impl Sampler {
             let _ = totals.service.add(&interval.service);
             let cpu_used = self.cpu.interval(s);
             totals.cpu_secs += cpu_used.unwrap_or(0.0);
-            let on_threads = !(s.info.kind == NodeKind::Stage && s.info.runtime == Runtime::Async);
+            // Only nodes on threads of their own list any (async stages
+            // share the job's event loop: see `loop_share`).
             let cpu = if whole_run {
-                (on_threads && totals.cpu_secs > 0.0).then(|| totals.cpu_secs / dt)
+                (totals.cpu_secs > 0.0).then(|| totals.cpu_secs / dt)
             } else {
-                cpu_used.filter(|_| on_threads).map(|c| c / dt)
+                cpu_used.map(|c| c / dt)
             };
             let _ = e2e.add(&interval.end_to_end);
             let cur = Prev {

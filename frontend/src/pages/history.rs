@@ -9,9 +9,9 @@ use shared::api::JobDetail;
 use shared::metrics::{JobEvent, JobSnapshot};
 
 use super::charts::{Chart, Plot, Series};
-use super::{count, rate, tr};
+use super::{rate, tr};
 use crate::api;
-use crate::format::{duration_ms, local_time};
+use crate::format::{count, duration_ms, local_time};
 
 /// Finished runs, newest first; each opens its page with its report, and
 /// any two can be compared.

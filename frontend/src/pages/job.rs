@@ -10,9 +10,9 @@ use shared::metrics::{
 use super::charts::{CHART_POINTS, Chart, MAX_DRAWN, Plot, Series};
 use super::lessons::{LessonBanner, focuses_chart, focuses_node};
 use super::records::{Kind, Records};
-use super::{count, rate, stop_job, tr};
+use super::{rate, stop_job, tr};
 use crate::api;
-use crate::format::duration_ms;
+use crate::format::{count, duration_ms};
 use crate::i18n::{Lang, t};
 use crate::live::LiveLink;
 
@@ -32,6 +32,16 @@ pub fn queue_fill(depth: u64, capacity: Option<shared::spec::Capacity>) -> f64 {
     }
 }
 
+/// A queue's capacity as a node shows it: `1,000`, `∞` (unbounded), or
+/// `—` when unknown.
+fn capacity_label(capacity: Option<shared::spec::Capacity>) -> String {
+    match capacity {
+        Some(shared::spec::Capacity::Bounded(c)) => count(c),
+        Some(shared::spec::Capacity::Unbounded) => "∞".into(),
+        None => "—".into(),
+    }
+}
+
 /// One pipeline node: coloured by its state (the bottleneck hot,
 /// backpressured by how blocked it is, idle grey), with its queue against
 /// its capacity, its busy and blocked shares, its workers, and for an async
@@ -48,11 +58,7 @@ fn NodeCard(
     let fill = queue_fill(node.depth, node.capacity);
     let unbounded = node.capacity == Some(shared::spec::Capacity::Unbounded);
     let testid = format!("node-{}", node.name);
-    let capacity = match node.capacity {
-        Some(shared::spec::Capacity::Bounded(c)) => count(c),
-        Some(shared::spec::Capacity::Unbounded) => "∞".into(),
-        None => "—".into(),
-    };
+    let capacity = capacity_label(node.capacity);
     // Backpressured nodes are shaded by how blocked they are.
     let style = if state == NodeState::Backpressured {
         format!("--blocked: {:.2}", node.blocked)
@@ -123,11 +129,7 @@ fn BridgeBadge(
         None => end,
     };
     let (from, to) = (world(from, "source"), world(to, "sink"));
-    let capacity = match node.capacity {
-        Some(shared::spec::Capacity::Bounded(c)) => count(c),
-        Some(shared::spec::Capacity::Unbounded) => "∞".into(),
-        None => "—".into(),
-    };
+    let capacity = capacity_label(node.capacity);
     let fill = queue_fill(node.depth, node.capacity);
     view! {
         <div class=format!("edge bridge-edge node-{}", state.as_str()) data-testid="bridge" data-name=node.name.clone() data-state=state.as_str()

@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use shared::api::StopMode;
 
 use super::charts::Sparkline;
-use super::{count, rate, stop_job, tr};
-use crate::format::{duration_ms, local_time};
+use super::{rate, stop_job, tr};
+use crate::format::{count, duration_ms, local_time};
 use crate::live::LiveLink;
 
 /// Which jobs the state filter lets through.

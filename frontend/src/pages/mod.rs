@@ -105,11 +105,6 @@ fn rate(x: f64) -> String {
     crate::format::rate(x, lang())
 }
 
-/// A count with its thousands grouped.
-fn count(n: impl Into<i128>) -> String {
-    crate::format::count(n)
-}
-
 /// Asks for confirmation before an abort, saying how many items would go
 /// to the leftovers file.
 fn confirm_abort(in_flight: u64) -> bool {
