@@ -5,11 +5,17 @@
 //! * `usl` — Gunther's Universal Scalability Law fitted by bounded least
 //!   squares (`rmpfit`): σ, κ, λ, N*, the predicted peak, r², and whether
 //!   scaling is contention- or coherency-bound.
-//!
-//! Still to come for the tuning lab: the soak's trend test (Mann–Kendall
-//! with Sen's slope), the Little's-law check and the capacity search.
+//! * `trend` — a soak's drift: Mann–Kendall with Sen's slope, the leak
+//!   verdict (significant *and* over budget), and a series' spread.
+//! * `little` — Little's law per stage and window, to catch a metric that
+//!   is wrong.
+//! * `capacity` — the bracketing search for the best knob value that
+//!   keeps an SLO, as a state machine the driver feeds.
 
+pub mod capacity;
 pub mod knee;
+pub mod little;
+pub mod trend;
 pub mod usl;
 
 #[cfg(test)]
