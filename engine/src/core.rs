@@ -75,6 +75,11 @@ pub struct JobCore {
     pub(crate) lifecycle: Mutex<Lifecycle>,
     /// When the job was built.
     pub(crate) started: Instant,
+    /// Source-to-sink latency of the whole run so far, added to by the
+    /// sampler once per interval, so a caller can cut a window out of it
+    /// ([`crate::JobHandle::latency_mark`]); a mutex taken once per
+    /// interval by the sampler and once per mark by the caller.
+    pub(crate) latency: Mutex<hdrhistogram::Histogram<u64>>,
 }
 
 impl std::fmt::Debug for Lifecycle {

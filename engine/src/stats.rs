@@ -48,6 +48,36 @@ pub(crate) fn summarize(h: &Histogram<u64>) -> Latency {
     }
 }
 
+/// The job's end-to-end latency up to a moment, from
+/// [`crate::JobHandle::latency_mark`]: two marks give the percentiles of
+/// the window between them, which snapshots (per interval, or whole run)
+/// cannot.
+#[derive(Debug, Clone)]
+pub struct LatencyMark(Histogram<u64>);
+
+impl LatencyMark {
+    pub(crate) fn new(h: Histogram<u64>) -> Self {
+        Self(h)
+    }
+
+    /// Latency of the items that reached the sink after `earlier` and up
+    /// to this mark.
+    pub fn since(&self, earlier: &LatencyMark) -> Latency {
+        let mut window = self.0.clone();
+        // Both come from one histogram that only grows, so the earlier one
+        // is contained in this one.
+        if window.subtract(&earlier.0).is_err() {
+            return Latency::default();
+        }
+        summarize(&window)
+    }
+
+    /// Latency of everything up to this mark.
+    pub fn total(&self) -> Latency {
+        summarize(&self.0)
+    }
+}
+
 /// Iterations faster than this are timed one in `FAST_STRIDE`.
 pub(crate) const FAST_ITERATION: Duration = Duration::from_micros(2);
 /// How many fast iterations share one timing.

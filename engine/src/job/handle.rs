@@ -312,6 +312,19 @@ impl JobHandle {
         Ok(())
     }
 
+    /// The end-to-end latency so far, to measure a window between two marks
+    /// (the tuning lab's warm-up and measure windows).
+    pub fn latency_mark(&self) -> crate::stats::LatencyMark {
+        let h = self
+            .inner
+            .core
+            .latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        crate::stats::LatencyMark::new(h)
+    }
+
     /// The final report, once the job has finished.
     pub fn report(&self) -> Option<Arc<JobReport>> {
         self.inner

@@ -122,6 +122,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
             closed: false,
         }),
         started: Instant::now(),
+        latency: Mutex::new(crate::stats::new_histogram()),
     });
     {
         let mut lc = core.lifecycle();

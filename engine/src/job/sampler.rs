@@ -236,6 +236,11 @@ impl Sampler {
         // live snapshot never shows more settled than produced.
         accounting.produced = core.produced.load(Ordering::Relaxed);
         let _ = e2e_total.add(&e2e);
+        let _ = core
+            .latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .add(&e2e);
         let throughput = if whole_run {
             accounting.sunk as f64 / dt
         } else {

@@ -245,5 +245,5 @@ fn take_line(
         done.not_taken += 1;
         return None;
     }
-    Some(out.next_item(Payload::Line(line)))
+    Some(out.next_item(Payload::Line(line), None))
 }

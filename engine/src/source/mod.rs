@@ -239,14 +239,22 @@ impl<'a> Emitter<'a> {
     /// Produces one item; false when the job is aborting and the source
     /// must stop (what it held went to leftovers).
     fn emit(&mut self, payload: Payload) -> bool {
-        let item = self.next_item(payload);
+        self.emit_due(payload, None)
+    }
+
+    /// [`Emitter::emit`] for an item of a schedule (a rated source), due at
+    /// `due`: its end-to-end latency counts from then, so a source held
+    /// back by a slow pipeline does not hide that wait (no coordinated
+    /// omission).
+    fn emit_due(&mut self, payload: Payload, due: Option<Instant>) -> bool {
+        let item = self.next_item(payload, due);
         self.out.push_back(item);
         self.out.len() < CHUNK || self.flush()
     }
 
-    /// [`Emitter::emit`] from a task: yields after every chunk.
-    async fn emit_async(&mut self, payload: Payload) -> bool {
-        let item = self.next_item(payload);
+    /// [`Emitter::emit_due`] from a task: yields after every chunk.
+    async fn emit_async(&mut self, payload: Payload, due: Option<Instant>) -> bool {
+        let item = self.next_item(payload, due);
         self.out.push_back(item);
         if self.out.len() < CHUNK {
             return true;
@@ -305,9 +313,10 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Numbers and stamps the next item; it counts as produced from now on
-    /// (see [`Emitter::unproduce`] for one that is handed back).
-    fn next_item(&mut self, payload: Payload) -> Item {
+    /// Numbers and stamps the next item (born when `due`, if it had a due
+    /// time, else now); it counts as produced from now on (see
+    /// [`Emitter::unproduce`] for one that is handed back).
+    fn next_item(&mut self, payload: Payload, due: Option<Instant>) -> Item {
         let seq = self.core.produced.fetch_add(1, Ordering::Relaxed);
         let born = self.stride.tick().then(Instant::now);
         if let Some(now) = born {
@@ -318,7 +327,10 @@ impl<'a> Emitter<'a> {
             }
             self.last_timed = Some((now, seq));
         }
-        Item::new(seq, payload, born)
+        let mut item = Item::new(seq, payload, born.map(|now| due.unwrap_or(now).min(now)));
+        // Its wait for the first queue starts now, whatever it was due.
+        item.enqueued = born;
+        item
     }
 
     fn stopping(&self) -> bool {

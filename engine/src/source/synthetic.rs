@@ -14,8 +14,8 @@ use crate::item::Payload;
 
 /// What the synthetic source does next.
 enum Next {
-    /// Produce this payload.
-    Emit(Payload),
+    /// Produce this payload, due at that time when the source has a rate.
+    Emit(Payload, Option<Instant>),
     /// Wait until then (the rate), then ask again.
     WaitUntil(Instant),
     /// The count or the duration is reached, or the source was stopped.
@@ -67,16 +67,18 @@ impl Synth {
         if self.count.is_some_and(|c| seq >= c) || stopping {
             return Next::Done;
         }
-        if let Some(period) = self.period {
-            let due = self.start + Duration::from_secs_f64(seq as f64 * period);
-            if due > Instant::now() {
-                return Next::WaitUntil(due);
-            }
+        let due = self
+            .period
+            .map(|period| self.start + Duration::from_secs_f64(seq as f64 * period));
+        if let Some(due) = due
+            && due > Instant::now()
+        {
+            return Next::WaitUntil(due);
         }
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             return Next::Done;
         }
-        Next::Emit(match self.payload {
+        let payload = match self.payload {
             PayloadShape::Counter => Payload::Counter(seq),
             PayloadShape::LogLine => Payload::Line(log_line(
                 seq,
@@ -84,7 +86,8 @@ impl Synth {
                 self.duplicate_share,
                 &mut self.rng,
             )),
-        })
+        };
+        Next::Emit(payload, due)
     }
 }
 
@@ -105,8 +108,8 @@ pub(super) fn run(spec: &SourceSpec, out: &mut Emitter<'_>) -> Result<(), RunErr
                     return Ok(());
                 }
             }
-            Next::Emit(payload) => {
-                if !out.emit(payload) {
+            Next::Emit(payload, due) => {
+                if !out.emit_due(payload, due) {
                     return Ok(());
                 }
             }
@@ -141,8 +144,8 @@ pub(super) async fn run_async(spec: &SourceSpec, out: &mut Emitter<'_>) {
                     break;
                 }
             }
-            Next::Emit(payload) => {
-                if !out.emit_async(payload).await {
+            Next::Emit(payload, due) => {
+                if !out.emit_async(payload, due).await {
                     return;
                 }
             }

@@ -281,3 +281,47 @@ op = { kind = "spin", micros = 0 }
     let s = &report.source;
     assert!(s.idle > s.busy && s.idle > s.blocked, "paced: {s:?}");
 }
+
+#[test]
+fn a_rated_source_held_back_counts_latency_from_each_items_due_time() {
+    // Arrivals every 0.25 ms into a stage that takes 1 ms an item behind a
+    // queue of 4: the source falls further behind its schedule with every
+    // item. Measured from when each item was *due* (an open model, as
+    // wrk2 does), latency keeps growing with that backlog; measured from
+    // when the held-back source got round to making it, it would stay
+    // under what the queue and the source's own chunk can hold (about
+    // 0.1 s here), and hide the wait.
+    let (job, _dir) = crate::helpers::start(crate::helpers::spec(
+        r#"
+name = "open-model"
+source = { kind = "synthetic", count = 2000, rate = 4000.0, payload = "counter" }
+[[stages]]
+name = "slow"
+workers = 1
+queue = { capacity = 4 }
+op = { kind = "sleep", latency = { dist = "fixed", ms = 1.0 } }
+"#,
+    ));
+    let start = job.latency_mark();
+    let half = crate::helpers::wait_for(&job, "half the items sunk", |s| s.accounting.sunk >= 1000);
+    let middle = job.latency_mark();
+    let report = job.wait();
+    crate::helpers::assert_balanced(&report);
+    let end = job.latency_mark();
+    let whole = end.since(&start);
+    assert!(whole.count > 0 && whole.count <= 2000, "{whole:?}");
+    // Item 2000 was due at 0.5 s and cannot be sunk before 2 s of service.
+    assert!(
+        whole.max_us > 1_000_000,
+        "latency from the due time: {whole:?}"
+    );
+    // Windows partition the run: the two halves add up to the whole.
+    let first = middle.since(&start);
+    let second = end.since(&middle);
+    assert_eq!(first.count + second.count, whole.count);
+    assert!(half.accounting.sunk >= 1000);
+    assert!(
+        second.p50_us > first.p50_us,
+        "the backlog grows: first {first:?}, second {second:?}"
+    );
+}
