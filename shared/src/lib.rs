@@ -18,6 +18,8 @@
 //! * [`lessons`] — the article's lessons: a template each, what it
 //!   teaches and what to do in English and Chinese, and the part of the
 //!   job page that shows its signal.
+//! * [`lab`] — the tuning lab's specs (sweeps, capacity searches, soaks,
+//!   the SLO they check, with its limits) and its reports.
 //! * [`metrics`] — job states, live snapshots (with the event loop's
 //!   health), events, tune requests and the final report with its
 //!   accounting line; each node's state (bottleneck, backpressured, busy,
@@ -27,6 +29,7 @@
 //! alike: it depends on `serde` only, never on tokio or axum.
 
 pub mod api;
+pub mod lab;
 pub mod lessons;
 pub mod metrics;
 pub mod spec;
