@@ -14,7 +14,7 @@
 //!   `source.rate`, `sink.batch.size`) and validates the result with the
 //!   spec's own limits; it also lists the knobs a spec offers.
 //! * [`point`] runs one value as a job started through a [`point::Launcher`]
-//!   (the CLI's in-process one, or the server's registry): warm-up, a
+//!   ([`launch::LocalLauncher`] in-process, or the server's registry): warm-up, a
 //!   measured window cut out of the job's snapshots and exact latency
 //!   marks, then an abort whose leftovers keep the accounting whole. A
 //!   source with a rate is an open model: latency counts from each item's
@@ -34,6 +34,7 @@
 
 pub mod analysis;
 pub mod knob;
+pub mod launch;
 pub mod point;
 pub mod soak;
 pub mod svg;
