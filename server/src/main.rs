@@ -32,6 +32,12 @@ enum Command {
     Serve(ServeConfig),
     /// Run a pipeline headless with live progress; Ctrl-C drains, twice aborts.
     Run(cmd::run::RunArgs),
+    /// Turn one knob over values (or search the best value keeping an SLO)
+    /// and find the knee: a job per run, a table, JSON, CSV or SVG.
+    Sweep(cmd::lab::SweepArgs),
+    /// Run a pipeline long and flag leaks (RSS, open files, threads, queue
+    /// depth) and jitter.
+    Soak(cmd::lab::SoakArgs),
     /// List the built-in templates (the article's scenarios).
     Templates {
         /// Print this template's spec (TOML) instead of the list.
@@ -199,6 +205,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 println!("{token}");
             }
             Ok(())
+        }
+        Command::Sweep(args) => {
+            init_tracing_quiet();
+            let code = cmd::lab::sweep(args)?;
+            std::process::exit(code);
+        }
+        Command::Soak(args) => {
+            init_tracing_quiet();
+            let code = cmd::lab::soak(args)?;
+            std::process::exit(code);
         }
         Command::Jobs { remote, command } => {
             init_tracing_quiet();

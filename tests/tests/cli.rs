@@ -712,3 +712,166 @@ fn a_templates_files_go_to_the_data_directory_it_is_given() {
         "nothing beside it"
     );
 }
+
+#[test]
+fn sweep_marks_the_knee_writes_json_csv_svg_and_gates_on_an_slo() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec_file(
+        dir.path(),
+        r#"
+name = "pool"
+source = { kind = "synthetic", count = 10, payload = "counter" }
+[[stages]]
+name = "io"
+workers = 1
+queue = { capacity = 100 }
+op = { kind = "sleep", latency = { dist = "fixed", ms = 2.0 } }
+"#,
+    );
+    let svg = dir.path().join("sweep.svg");
+    let queuelab = || {
+        let mut cmd = queuelab();
+        cmd.env("QUEUELAB_DATA_DIR", dir.path().join("data"));
+        cmd
+    };
+    let out = queuelab()
+        .args([
+            "sweep",
+            &spec,
+            "--knob",
+            "stages[io].workers",
+            "--values",
+            "1,2,4",
+        ])
+        .args(["--warmup", "300ms", "--measure", "1s", "--json", "--svg"])
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["points"].as_array().unwrap().len(), 3, "{report:#}");
+    assert_eq!(report["runs"].as_array().unwrap().len(), 3);
+    for run in report["runs"].as_array().unwrap() {
+        assert_eq!(run["balanced"], true, "{run:#}");
+        assert!(
+            run["figures"]["throughput"].as_f64().unwrap() > 0.0,
+            "{run:#}"
+        );
+    }
+    assert!(!report["verdict"].as_array().unwrap().is_empty());
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.starts_with("<svg") && drawn.contains("throughput"));
+
+    // CSV: a header and a row per run.
+    let out = queuelab()
+        .args([
+            "sweep",
+            &spec,
+            "--knob",
+            "stages[io].workers",
+            "--values",
+            "1,2",
+        ])
+        .args(["--warmup", "200ms", "--measure", "600ms", "--csv"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.starts_with("knob,value,repeat,job,"));
+
+    // An SLO no run can keep (P99 under a microsecond of a 2 ms sleep)
+    // breaks at the chosen value: exit code 4, the table still printed.
+    let out = queuelab()
+        .args([
+            "sweep",
+            &spec,
+            "--knob",
+            "stages[io].workers",
+            "--values",
+            "1,2,4",
+        ])
+        .args([
+            "--warmup",
+            "200ms",
+            "--measure",
+            "600ms",
+            "--fail-on",
+            "p99<1us",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("items/s"));
+
+    // A bad knob is refused with a reason, before anything runs.
+    let out = queuelab()
+        .args([
+            "sweep",
+            &spec,
+            "--knob",
+            "stages[db].workers",
+            "--values",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("stages[db]"), "{stderr}");
+
+    // The knobs this spec offers.
+    let out = queuelab()
+        .args(["sweep", &spec, "--knobs"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("stages[io].workers") && text.contains("source.rate"),
+        "{text}"
+    );
+}
+
+#[test]
+fn soak_reports_intervals_and_a_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = queuelab()
+        .args([
+            "soak",
+            "thread-io-pool",
+            "--duration",
+            "5s",
+            "--warmup",
+            "1s",
+        ])
+        .args(["--interval", "1s", "--json", "--fail-on-leak", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["intervals"].as_array().unwrap().len() >= 3,
+        "{report:#}"
+    );
+    assert_eq!(report["finished"], true);
+    assert_eq!(report["trends"].as_array().unwrap().len(), 4);
+    assert!(!report["verdict"].as_array().unwrap().is_empty());
+}

@@ -1,7 +1,8 @@
-//! The headless verbs of the `queuelab` binary: `run`, `templates`,
-//! `validate`. They drive the engine directly, with no server.
+//! The headless verbs of the `queuelab` binary: `run`, `sweep`, `soak`,
+//! `templates`, `validate`. They drive the engine directly, with no server.
 
 pub mod client;
+pub mod lab;
 pub mod run;
 
 use std::path::Path;

@@ -127,7 +127,7 @@ async fn supervise(
 /// Serves the built-in test target on loopback for this run when the spec
 /// calls it (`/target…` URLs, as the retries lesson does), on a thread of
 /// its own that lives as long as the command; its base URL.
-fn local_target(spec: &PipelineSpec) -> anyhow::Result<Option<String>> {
+pub(crate) fn local_target(spec: &PipelineSpec) -> anyhow::Result<Option<String>> {
     if spec.clone().builtin_target_urls().is_empty() {
         return Ok(None);
     }
