@@ -53,6 +53,8 @@ pub struct LiveLink {
     /// Events of each subscribed job (state changes, tunes), oldest first;
     /// pages add what they fetched over REST with [`LiveLink::add_events`].
     pub events: RwSignal<HashMap<String, Vec<JobEvent>>>,
+    /// The newest state of each subscribed sweep or soak.
+    pub sweeps: RwSignal<HashMap<String, shared::lab::LabDetail>>,
     /// What to subscribe to (again after every reconnect).
     wanted: RwSignal<BTreeSet<Want>>,
     out: StoredValue<UnboundedSender<ClientFrame>>,
@@ -65,6 +67,7 @@ pub struct LiveLink {
 enum Want {
     Jobs,
     Job(String),
+    Sweep(String),
 }
 
 impl Want {
@@ -72,6 +75,9 @@ impl Want {
         match self {
             Want::Jobs => ClientFrame::SubscribeJobs,
             Want::Job(job) => ClientFrame::Subscribe { job: job.clone() },
+            Want::Sweep(sweep) => ClientFrame::SubscribeSweep {
+                sweep: sweep.clone(),
+            },
         }
     }
 }
@@ -120,6 +126,11 @@ impl LiveLink {
         self.want(Want::Job(job.to_owned()));
     }
 
+    /// Keeps a sweep's (or soak's) changes coming.
+    pub fn watch_sweep(&self, sweep: &str) {
+        self.want(Want::Sweep(sweep.to_owned()));
+    }
+
     /// Tries to connect again now rather than after the backoff delay.
     pub fn reconnect_now(&self) {
         self.kick.with_value(|k| {
@@ -151,6 +162,7 @@ impl LiveLink {
         let (snapshots, set_snapshots) = signal(HashMap::<String, JobSnapshot>::new());
         let (trails, set_trails) = signal(HashMap::<String, VecDeque<f64>>::new());
         let events = RwSignal::new(HashMap::<String, Vec<JobEvent>>::new());
+        let sweeps = RwSignal::new(HashMap::<String, shared::lab::LabDetail>::new());
         let wanted = RwSignal::new(BTreeSet::<Want>::new());
         let (tx, mut rx): (UnboundedSender<ClientFrame>, UnboundedReceiver<ClientFrame>) =
             unbounded();
@@ -217,6 +229,18 @@ impl LiveLink {
                                     });
                                 }
                                 Ok(ServerFrame::State { .. }) => {}
+                                Ok(ServerFrame::Sweep { sweep }) => {
+                                    // Once finished it is not pushed again:
+                                    // a new subscription must be able to ask.
+                                    if !sweep.summary.state.is_running() {
+                                        wanted.update(|w| {
+                                            w.remove(&Want::Sweep(sweep.summary.id.clone()));
+                                        });
+                                    }
+                                    sweeps.update(|m| {
+                                        m.insert(sweep.summary.id.clone(), *sweep);
+                                    });
+                                }
                                 // A newer server may send frames we do not know.
                                 Err(FrameError::UnknownType(_)) => {}
                                 Err(err) => leptos::logging::warn!("ignoring frame: {err}"),
@@ -253,6 +277,7 @@ impl LiveLink {
             snapshots,
             trails,
             events,
+            sweeps,
             wanted,
             out: StoredValue::new(tx),
             kick: StoredValue::new(kick),

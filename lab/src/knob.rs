@@ -8,7 +8,7 @@
 //! capacity 10¹²) is refused with the spec's own message, never run.
 
 use serde_json::Value;
-use shared::spec::{Capacity, PipelineSpec, Runtime, SinkSpec, SourceSpec};
+use shared::spec::PipelineSpec;
 
 /// Why a knob could not be set.
 ///
@@ -161,73 +161,12 @@ pub fn current(spec: &PipelineSpec, path: &str) -> Option<f64> {
     here.as_f64()
 }
 
-/// What kind of quantity a knob is.
-///
-/// Why: a USL fit only makes sense for a concurrency, and a capacity
-/// search looks for the highest rate but the fewest workers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KnobKind {
-    /// Workers or async concurrency: USL applies; fewer is better.
-    Concurrency,
-    /// An arrival rate or a rate limit: higher is better.
-    Rate,
-    /// A size (queue capacity, batch size).
-    Size,
-}
-
-/// What a knob is, from its path.
-pub fn kind(path: &str) -> KnobKind {
-    if path.ends_with(".workers") || path.ends_with(".concurrency") {
-        KnobKind::Concurrency
-    } else if is_real(path) {
-        KnobKind::Rate
-    } else {
-        KnobKind::Size
-    }
-}
-
-/// A knob a spec offers, for the dashboard's list.
-///
-/// Why: people pick a knob from what the pipeline has, not by typing paths.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Tunable {
-    /// Its path.
-    pub path: String,
-    /// Its value in the spec, if set.
-    pub current: Option<f64>,
-}
-
-/// Every knob of `spec` a sweep can turn, in pipeline order.
-pub fn tunables(spec: &PipelineSpec) -> Vec<Tunable> {
-    let mut out = Vec::new();
-    let mut push = |path: String| {
-        let current = current(spec, &path);
-        out.push(Tunable { path, current });
-    };
-    if matches!(spec.source, SourceSpec::Synthetic { .. }) {
-        push("source.rate".into());
-    }
-    for s in &spec.stages {
-        let at = format!("stages[{}]", s.name);
-        push(format!("{at}.workers"));
-        if s.runtime == Runtime::Async {
-            push(format!("{at}.concurrency"));
-        }
-        if matches!(s.queue.capacity, Capacity::Bounded(_)) {
-            push(format!("{at}.queue.capacity"));
-        }
-        push(format!("{at}.rate_limit"));
-    }
-    if !matches!(spec.sink, SinkSpec::Null) && spec.sink.batch().is_some() {
-        push("sink.batch.size".into());
-    }
-    out
-}
+pub use shared::lab::{KnobKind, Tunable, knob_kind as kind, tunables};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::spec::SpecFormat;
+    use shared::spec::{Capacity, SourceSpec, SpecFormat};
 
     fn spec() -> PipelineSpec {
         PipelineSpec::parse(
@@ -292,7 +231,14 @@ path = "out.jsonl"
     }
 
     #[test]
-    fn tunables_list_what_the_pipeline_has() {
+    fn tunables_list_what_the_pipeline_has_with_current_values_set_by_path() {
+        for t in tunables(&spec()) {
+            // Where the spec sets the knob, the list shows that value (an
+            // unset concurrency shows the effective one, one per worker).
+            if let Some(set) = current(&spec(), &t.path) {
+                assert_eq!(t.current, Some(set), "{t:?}");
+            }
+        }
         let paths: Vec<String> = tunables(&spec()).into_iter().map(|t| t.path).collect();
         assert_eq!(
             paths,

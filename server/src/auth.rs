@@ -134,10 +134,15 @@ pub fn hash(token: &str) -> String {
 
 /// The role a request needs.
 fn needed(method: &Method, path: &str) -> Role {
-    let is_job = path.starts_with("/api/v1/jobs/") && path.matches('/').count() == 4;
+    let is_job = (path.starts_with("/api/v1/jobs/") || path.starts_with("/api/v1/sweeps/"))
+        && path.matches('/').count() == 4;
     if path.starts_with("/api/v1/audit") || (*method == Method::DELETE && is_job) {
         Role::Admin
-    } else if *method == Method::GET || *method == Method::HEAD || path == "/api/v1/validate" {
+    } else if *method == Method::GET
+        || *method == Method::HEAD
+        || path == "/api/v1/validate"
+        || path == "/api/v1/knobs"
+    {
         Role::Viewer
     } else {
         Role::Operator

@@ -59,6 +59,20 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// What a client may be told: the field's message for a bad input,
+    /// never the internal text of a server-side failure.
+    pub fn public_message(&self) -> String {
+        match self {
+            AppError::InvalidField { message, .. } => message.clone(),
+            AppError::InvalidSpec(e) => e
+                .errors
+                .first()
+                .map_or_else(|| "invalid spec".to_owned(), |f| f.message.clone()),
+            AppError::Internal(_) => INTERNAL_MESSAGE.to_owned(),
+            other => other.to_string(),
+        }
+    }
+
     /// The status code and machine-readable code of this error.
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
@@ -97,15 +111,7 @@ impl IntoResponse for AppError {
             AppError::InvalidSpec(e) => e.errors.first().map(|f| f.path.clone()),
             _ => None,
         };
-        let message = match &self {
-            AppError::InvalidField { message, .. } => message.clone(),
-            AppError::InvalidSpec(e) => e
-                .errors
-                .first()
-                .map_or_else(|| "invalid spec".to_owned(), |f| f.message.clone()),
-            AppError::Internal(_) => INTERNAL_MESSAGE.to_owned(),
-            other => other.to_string(),
-        };
+        let message = self.public_message();
         let errors = match self {
             AppError::InvalidSpec(e) => e.errors,
             _ => Vec::new(),

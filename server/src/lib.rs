@@ -64,6 +64,7 @@ pub mod config;
 pub mod error;
 pub mod healthcheck;
 pub mod ingest;
+pub mod lab;
 pub mod limits;
 pub mod lines;
 pub mod metrics;
@@ -106,6 +107,8 @@ struct Inner {
     heartbeat_every: Duration,
     assets: Option<PathBuf>,
     jobs: registry::SharedRegistry,
+    /// The tuning lab's sweeps and soaks.
+    lab: Arc<lab::LabRuns>,
     /// One permit per WebSocket connection: the connection cap.
     ws_slots: Arc<tokio::sync::Semaphore>,
     /// The cap `ws_slots` started with.
@@ -169,6 +172,7 @@ impl AppState {
         store: Option<&str>,
     ) -> Result<Self, store::StoreError> {
         let jobs = Arc::new(registry::Registry::open(data_dir.clone(), store)?);
+        let lab = Arc::new(lab::LabRuns::load(jobs.store()));
         let files = default_files(&data_dir, store).map_err(|e| {
             store::StoreError::Sql(rusqlite::Error::InvalidPath(
                 data_dir.join(format!("files ({e})")),
@@ -180,6 +184,7 @@ impl AppState {
                 heartbeat_every,
                 assets,
                 jobs,
+                lab,
                 ws_slots: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_WS_CLIENTS)),
                 ws_max: DEFAULT_MAX_WS_CLIENTS,
                 auth: false,
@@ -427,6 +432,11 @@ impl AppState {
         &self.inner.jobs
     }
 
+    /// The tuning lab's sweeps and soaks.
+    pub fn lab(&self) -> &lab::LabRuns {
+        &self.inner.lab
+    }
+
     /// Token cancelled at shutdown; long-lived tasks select on it.
     pub fn shutdown_token(&self) -> &CancellationToken {
         &self.inner.shutdown
@@ -537,6 +547,8 @@ pub async fn run(
             .inner
             .stopping
             .store(true, std::sync::atomic::Ordering::Relaxed);
+        // Sweeps stop first, so they start no new run while jobs drain.
+        state.lab().stop_all();
         let jobs = state.jobs().clone();
         tracing::info!(
             deadline_ms = drain_deadline.as_millis() as u64,

@@ -242,6 +242,14 @@ pub struct JobId {
     pub id: String,
 }
 
+/// The `{id}` of the sweep routes.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct LabId {
+    /// The sweep's or soak's id, as `POST /api/v1/sweeps` answered it.
+    pub id: String,
+}
+
 /// The `{name}` of `GET /api/v1/templates/{name}`.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -347,7 +355,9 @@ impl ToSchema for StateFilter {}
         routes::jobs::stop, routes::jobs::replay, routes::jobs::ingest, routes::jobs::delete, routes::jobs::events,
         routes::jobs::history, routes::records::leftovers, routes::records::dead_letters,
         routes::audit::audit_log, routes::templates::list_templates, routes::templates::template, routes::templates::list_lessons,
-        routes::templates::validate, routes::ops::healthz, routes::ops::readyz, routes::ops::version,
+        routes::templates::validate, routes::sweeps::create_sweep, routes::sweeps::create_soak,
+        routes::sweeps::list, routes::sweeps::detail, routes::sweeps::stop, routes::sweeps::delete,
+        routes::sweeps::knobs, routes::ops::healthz, routes::ops::readyz, routes::ops::version,
         crate::metrics::metrics
     ),
     components(
@@ -360,6 +370,7 @@ impl ToSchema for StateFilter {}
     tags(
         (name = "jobs", description = "Pipelines: start, watch, tune, stop"),
         (name = "templates", description = "The article's scenarios"),
+        (name = "lab", description = "The tuning lab: sweeps, capacity searches, soaks"),
         (name = "admin", description = "Audit log"),
         (name = "operations", description = "Health and version")
     )

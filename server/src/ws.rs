@@ -44,6 +44,8 @@ const PUSH_EVERY: Duration = Duration::from_millis(100);
 const JOBS_EVERY: Duration = Duration::from_secs(1);
 /// Malformed messages tolerated before the connection is closed.
 pub const MAX_STRIKES: u32 = 5;
+/// Sweeps one connection may follow at once.
+const MAX_SWEEP_SUBS: usize = 16;
 /// Idle time after which the server pings the client.
 const PING_AFTER: Duration = Duration::from_secs(20);
 
@@ -121,6 +123,8 @@ struct Session {
     subs: HashMap<String, Sub>,
     /// The last job list sent, when subscribed to it.
     jobs: Option<String>,
+    /// Subscribed sweeps: their changes, and the version last sent.
+    sweeps: HashMap<String, (watch::Receiver<Arc<shared::lab::LabDetail>>, Option<u64>)>,
     strikes: u32,
 }
 
@@ -233,6 +237,31 @@ impl Session {
         true
     }
 
+    /// Sends what changed in the subscribed sweeps; false if the socket
+    /// broke. A finished one is let go of once its last state went out.
+    async fn push_sweeps(&mut self, sink: &mut Sink) -> bool {
+        let mut done = Vec::new();
+        for (id, (rx, sent)) in &mut self.sweeps {
+            let d = rx.borrow_and_update().clone();
+            if *sent != Some(d.version) {
+                *sent = Some(d.version);
+                let frame = ServerFrame::Sweep {
+                    sweep: Box::new((*d).clone()),
+                };
+                if !send(sink, &frame).await {
+                    return false;
+                }
+            }
+            if !d.summary.state.is_running() {
+                done.push(id.clone());
+            }
+        }
+        for id in done {
+            self.sweeps.remove(&id);
+        }
+        true
+    }
+
     /// Sends the job list if it changed; false if the socket broke.
     async fn push_jobs(&mut self, state: &AppState, sink: &mut Sink) -> bool {
         let Some(last) = &self.jobs else {
@@ -288,6 +317,24 @@ impl Session {
             },
             ClientFrame::Unsubscribe { job } => {
                 self.subs.remove(&job);
+                None
+            }
+            ClientFrame::SubscribeSweep { sweep } => match state.lab().subscribe(&sweep) {
+                Some(rx) if self.sweeps.len() < MAX_SWEEP_SUBS => {
+                    self.sweeps.insert(sweep, (rx, None));
+                    None
+                }
+                Some(_) => Some(ServerFrame::Error {
+                    code: "limit_reached".into(),
+                    message: format!("at most {MAX_SWEEP_SUBS} sweeps per connection"),
+                }),
+                None => Some(ServerFrame::Error {
+                    code: "not_found".into(),
+                    message: format!("no sweep `{sweep}`"),
+                }),
+            },
+            ClientFrame::UnsubscribeSweep { sweep } => {
+                self.sweeps.remove(&sweep);
                 None
             }
             ClientFrame::SubscribeJobs => {
@@ -346,7 +393,7 @@ async fn serve_socket(socket: WebSocket, state: AppState) {
                 }
             }
             _ = push.tick() => {
-                if !session.push(&state, &mut sink).await {
+                if !session.push(&state, &mut sink).await || !session.push_sweeps(&mut sink).await {
                     break;
                 }
             }
@@ -376,6 +423,7 @@ async fn serve_socket(socket: WebSocket, state: AppState) {
                         // state) right away rather than at the next tick.
                         if (!subscribed_jobs && !session.push_jobs(&state, &mut sink).await)
                             || !session.push(&state, &mut sink).await
+                            || !session.push_sweeps(&mut sink).await
                         {
                             break;
                         }

@@ -876,6 +876,176 @@ impl SoakReport {
     }
 }
 
+/// Whether a lab run is a sweep or a soak.
+///
+/// Why: one list of saved lab runs, two kinds of page.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabKind {
+    /// A sweep or a capacity search.
+    Sweep,
+    /// A soak.
+    Soak,
+}
+
+/// Where a lab run is in its life.
+///
+/// Why: the list shows which ones are still measuring.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabState {
+    /// Measuring.
+    Running,
+    /// Ran to its end.
+    Done,
+    /// Stopped by a user before its end; what was measured is kept.
+    Stopped,
+    /// Could not go on (a run would not start); the reason is in `error`.
+    Failed,
+    /// The server stopped while it ran.
+    Interrupted,
+}
+
+impl LabState {
+    /// Whether it can still change.
+    pub fn is_running(self) -> bool {
+        self == LabState::Running
+    }
+}
+
+/// A lab run in a list.
+///
+/// Why: enough to pick one to reopen or compare.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabSummary {
+    /// Its id (`sw-…`).
+    pub id: String,
+    /// Sweep or soak.
+    pub kind: LabKind,
+    /// Its state.
+    pub state: LabState,
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The knob (sweeps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knob: Option<String>,
+    /// When it was started, ms since the Unix epoch.
+    pub created_at_ms: u64,
+    /// Runs (sweeps) or intervals (soaks) measured so far.
+    pub measured: usize,
+    /// The value the sweep recommends, once it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen: Option<f64>,
+    /// The first sentence of the verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headline: Option<String>,
+}
+
+/// A lab run in full: what it was asked, what it found so far.
+///
+/// Why: the Tuning page and `GET /api/v1/sweeps/{id}`; pushed over the
+/// WebSocket as it changes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabDetail {
+    /// The list fields.
+    #[serde(flatten)]
+    pub summary: LabSummary,
+    /// The sweep asked for (sweeps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepSpec>,
+    /// The soak asked for (soaks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<SoakSpec>,
+    /// The sweep's findings so far (knee and fit are read afresh after
+    /// every run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_report: Option<SweepReport>,
+    /// The soak's findings so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak_report: Option<SoakReport>,
+    /// The job measuring now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_job: Option<String>,
+    /// Why it failed, in words for the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Bumped on every change, so a client can skip what it has.
+    pub version: u64,
+}
+
+/// A knob a spec offers, with its value there if set.
+///
+/// Why: people pick a knob from what the pipeline has, not by typing
+/// paths; the dashboard and `queuelab sweep --knobs` list the same ones.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tunable {
+    /// Its path.
+    pub path: String,
+    /// Its value in the spec, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<f64>,
+}
+
+/// Every knob of `spec` a sweep can turn, in pipeline order.
+pub fn tunables(spec: &PipelineSpec) -> Vec<Tunable> {
+    use crate::spec::{Capacity, Runtime, SinkSpec, SourceSpec};
+    let mut out = Vec::new();
+    let mut push = |path: String, current: Option<f64>| out.push(Tunable { path, current });
+    if let SourceSpec::Synthetic { rate, .. } = spec.source {
+        push("source.rate".into(), rate);
+    }
+    for s in &spec.stages {
+        let at = format!("stages[{}]", s.name);
+        push(format!("{at}.workers"), Some(s.workers as f64));
+        if s.runtime == Runtime::Async {
+            push(
+                format!("{at}.concurrency"),
+                Some(s.effective_concurrency() as f64),
+            );
+        }
+        if let Capacity::Bounded(n) = s.queue.capacity {
+            push(format!("{at}.queue.capacity"), Some(n as f64));
+        }
+        push(format!("{at}.rate_limit"), s.rate_limit);
+    }
+    if !matches!(spec.sink, SinkSpec::Null)
+        && let Some(b) = spec.sink.batch()
+    {
+        push("sink.batch.size".into(), Some(b.size as f64));
+    }
+    out
+}
+
+/// What kind of quantity a knob is.
+///
+/// Why: a USL fit only makes sense for a concurrency, and a capacity
+/// search looks for the highest rate but the fewest workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnobKind {
+    /// Workers or async concurrency: USL applies; fewer is better.
+    Concurrency,
+    /// An arrival rate or a rate limit: higher is better.
+    Rate,
+    /// A size (queue capacity, batch size).
+    Size,
+}
+
+/// What a knob is, from its path.
+pub fn knob_kind(path: &str) -> KnobKind {
+    if path.ends_with(".workers") || path.ends_with(".concurrency") {
+        KnobKind::Concurrency
+    } else if path.ends_with("rate") || path.ends_with("rate_limit") {
+        KnobKind::Rate
+    } else {
+        KnobKind::Size
+    }
+}
+
 /// Parses a duration as people write one: `500ms`, `5s`, `30m`, `1h`, or
 /// bare seconds; into milliseconds.
 pub fn parse_duration_ms(text: &str) -> Result<u64, String> {

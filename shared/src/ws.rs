@@ -47,6 +47,12 @@ pub enum ServerFrame {
         /// Every job, newest first.
         jobs: Vec<JobSummary>,
     },
+    /// A subscribed sweep or soak changed: a run started or finished, or
+    /// an interval was judged; the whole of it as it is now.
+    Sweep {
+        /// The sweep.
+        sweep: Box<crate::lab::LabDetail>,
+    },
     /// A message from the client could not be honoured.
     Error {
         /// Stable code: `malformed`, `not_found`.
@@ -69,6 +75,16 @@ pub enum ClientFrame {
     Unsubscribe {
         /// Job id.
         job: String,
+    },
+    /// Start receiving a sweep's or soak's changes.
+    SubscribeSweep {
+        /// Sweep id.
+        sweep: String,
+    },
+    /// Stop receiving them.
+    UnsubscribeSweep {
+        /// Sweep id.
+        sweep: String,
     },
     /// Start receiving the job list.
     SubscribeJobs,

@@ -46,7 +46,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Parses a JSON body into `T`, naming the field at fault.
-fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -201,6 +201,27 @@ async fn start_spec(
     spec: PipelineSpec,
     template: Option<String>,
 ) -> Result<Response, AppError> {
+    let body = start_job(state, remote, spec, template).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(
+            header::LOCATION,
+            format!("/api/v1/jobs/{}", body.summary.id),
+        )],
+        Json(body),
+    )
+        .into_response())
+}
+
+/// [`start_spec`] without the response: also how the tuning lab starts
+/// each of its runs, so they are limited, confined, stored and audited as
+/// any job is.
+pub(crate) async fn start_job(
+    state: &AppState,
+    remote: &Caller,
+    spec: PipelineSpec,
+    template: Option<String>,
+) -> Result<JobDetail, AppError> {
     // Held until the job is in the registry, where it counts as running.
     let _share = state
         .reserve(crate::limits::Usage::of_spec(&spec))
@@ -252,12 +273,7 @@ async fn start_spec(
     .await;
     registry.insert(id.clone(), entry);
     tracing::info!(job = %id, name = %body.summary.name, "job created");
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, format!("/api/v1/jobs/{id}"))],
-        Json(body),
-    )
-        .into_response())
+    Ok(body)
 }
 
 /// Replays a finished job's leftovers: its pipeline runs again as a new

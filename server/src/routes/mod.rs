@@ -1,6 +1,6 @@
 //! The HTTP handlers, one module per resource. Each module has its own
 //! `router()`; [`router`] merges the ones that sit behind the token check
-//! (jobs, records, templates, audit), while [`ops`] is merged on its own
+//! (jobs, records, sweeps, templates, audit), while [`ops`] is merged on its own
 //! by [`crate::app`] so health, readiness and metrics need no token.
 //!
 //! Handlers call the [`crate::registry`] and the [`crate::store`]; neither
@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod ops;
 pub mod query;
 pub mod records;
+pub mod sweeps;
 pub mod templates;
 
 use axum::Router;
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(jobs::router())
         .merge(records::router())
+        .merge(sweeps::router())
         .merge(templates::router())
         .merge(audit::router())
 }

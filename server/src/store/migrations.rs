@@ -15,6 +15,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL, remote TEXT NOT NULL);",
     "CREATE TABLE tokens (id {serial}, label TEXT NOT NULL, role TEXT NOT NULL,
         hash TEXT NOT NULL UNIQUE, created_at_ms BIGINT NOT NULL);",
+    "CREATE TABLE lab_runs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL,
+        created_at_ms BIGINT NOT NULL, updated_at_ms BIGINT NOT NULL, detail TEXT NOT NULL);",
 ];
 
 /// What `{serial}` means in SQLite.

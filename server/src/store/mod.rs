@@ -1,6 +1,6 @@
 //! The server's own state: jobs with their spec, state, last snapshot and
-//! final report; their events; a downsampled metric history; the audit
-//! log; API token hashes. SQLite in the data directory by default
+//! final report; their events; a downsampled metric history; the tuning
+//! lab's sweeps and soaks (`lab`); the audit log; API token hashes. SQLite in the data directory by default
 //! (`queuelab.db`), or PostgreSQL for a team server (`--store
 //! postgres://…`), with the same behaviour.
 //!
@@ -13,6 +13,7 @@
 
 mod backend;
 mod exec;
+mod lab;
 mod migrations;
 
 pub use exec::StoreThreads;

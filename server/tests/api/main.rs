@@ -14,4 +14,5 @@ mod jobs;
 mod limits;
 mod persistence;
 mod semantics;
+mod sweeps;
 mod ws;

@@ -1,0 +1,523 @@
+//! The tuning lab on a server: sweeps and soaks started over the API, each
+//! measured on a thread of its own, every run started as an ordinary job
+//! (limited, confined, stored, audited, listed) and linked by id.
+//!
+//! What a lab run has found so far lives in a `watch` channel per run: the
+//! API reads its latest value, the WebSocket pushes each new one, and the
+//! store gets it after every run and at the end. The lab thread holds no
+//! lock the API needs while it measures; it only blocks on the server's
+//! runtime to start a job or write to the store, as a request would.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use engine::JobHandle;
+use shared::lab::{
+    LabDetail, LabKind, LabState, LabSummary, PointRun, SoakReport, SoakSpec, SweepMode,
+    SweepReport, SweepSpec,
+};
+use shared::spec::{FieldError, PipelineSpec, SpecError};
+use tokio::sync::watch;
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::routes::audit::Caller;
+
+/// Lab runs measuring at once: each takes the machine's cores, so two
+/// would measure each other; a second is allowed so one stuck user does
+/// not block the team.
+pub const MAX_RUNNING: usize = 2;
+
+/// Longest a sweep may plan to measure (every point, repeat and window).
+pub const MAX_SWEEP_MS: u64 = 6 * 3_600_000;
+
+/// One lab run: its latest state and its stop flag.
+#[derive(Debug)]
+struct Slot {
+    detail: watch::Sender<Arc<LabDetail>>,
+    stop: AtomicBool,
+}
+
+/// Every lab run the server knows: those it runs and those in the store.
+///
+/// Why: one place the routes, the WebSocket and the lab threads share.
+#[derive(Debug, Default)]
+pub struct LabRuns {
+    slots: Mutex<BTreeMap<String, Arc<Slot>>>,
+    next: AtomicU64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl LabRuns {
+    /// The lab runs of a store: those left running by a stopped server
+    /// are marked interrupted (and saved so).
+    pub fn load(store: &crate::store::Store) -> Self {
+        let runs = Self::default();
+        match store.lab_runs() {
+            Ok(list) => {
+                let mut slots = runs.slots.lock().unwrap_or_else(|e| e.into_inner());
+                for mut d in list {
+                    if d.summary.state.is_running() {
+                        d.summary.state = LabState::Interrupted;
+                        d.current_job = None;
+                        if let Err(e) = store.save_lab(&d) {
+                            tracing::error!(lab = %d.summary.id, error = %e, "cannot mark a lab run interrupted");
+                        }
+                    }
+                    let (tx, _) = watch::channel(Arc::new(d.clone()));
+                    slots.insert(
+                        d.summary.id.clone(),
+                        Arc::new(Slot {
+                            detail: tx,
+                            stop: AtomicBool::new(false),
+                        }),
+                    );
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read the lab runs from the store"),
+        }
+        runs
+    }
+
+    /// Every lab run, newest first.
+    pub fn list(&self) -> Vec<LabSummary> {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<LabSummary> = slots
+            .values()
+            .map(|s| s.detail.borrow().summary.clone())
+            .collect();
+        out.sort_by(|a, b| {
+            b.created_at_ms
+                .cmp(&a.created_at_ms)
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        out
+    }
+
+    fn slot(&self, id: &str) -> Option<Arc<Slot>> {
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// One lab run as it is now.
+    pub fn get(&self, id: &str) -> Option<Arc<LabDetail>> {
+        self.slot(id).map(|s| s.detail.borrow().clone())
+    }
+
+    /// Its changes, for the WebSocket.
+    pub fn subscribe(&self, id: &str) -> Option<watch::Receiver<Arc<LabDetail>>> {
+        self.slot(id).map(|s| s.detail.subscribe())
+    }
+
+    fn running(&self) -> usize {
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|s| s.detail.borrow().summary.state.is_running())
+            .count()
+    }
+
+    /// Asks a running lab run to stop (its current run is cut short; what
+    /// was measured is kept).
+    pub fn stop(&self, id: &str) -> Result<Arc<LabDetail>, AppError> {
+        let slot = self
+            .slot(id)
+            .ok_or_else(|| AppError::NotFound(format!("no sweep `{id}`")))?;
+        let d = slot.detail.borrow().clone();
+        if !d.summary.state.is_running() {
+            return Err(AppError::Conflict(format!("sweep `{id}` is not running")));
+        }
+        slot.stop.store(true, Ordering::Relaxed);
+        Ok(d)
+    }
+
+    /// Asks every running lab run to stop (server shutdown).
+    pub fn stop_all(&self) {
+        for s in self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            s.stop.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets a finished lab run.
+    pub fn remove(&self, id: &str) -> Result<(), AppError> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(slot) = slots.get(id) else {
+            return Err(AppError::NotFound(format!("no sweep `{id}`")));
+        };
+        if slot.detail.borrow().summary.state.is_running() {
+            return Err(AppError::Conflict(format!(
+                "sweep `{id}` is running: stop it first"
+            )));
+        }
+        slots.remove(id);
+        Ok(())
+    }
+
+    fn new_id(&self) -> String {
+        format!(
+            "sw{}-{}",
+            now_ms(),
+            self.next.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+}
+
+/// The checks a lab body gets before anything runs: its own limits, the
+/// pipeline's confinement, and (sweeps) every knob value applied.
+fn check_pipeline(state: &AppState, pipeline: &PipelineSpec) -> Result<(), AppError> {
+    state
+        .job_options("lab-check")
+        .check(pipeline)
+        .map(|_| ())
+        .map_err(|e| AppError::InvalidSpec(prefixed(e, "pipeline")))
+}
+
+fn prefixed(e: SpecError, at: &str) -> SpecError {
+    SpecError {
+        errors: e
+            .errors
+            .into_iter()
+            .map(|f| FieldError {
+                path: if f.path.is_empty() {
+                    at.to_string()
+                } else {
+                    format!("{at}.{}", f.path)
+                },
+                message: f.message,
+            })
+            .collect(),
+    }
+}
+
+fn field(path: &str, message: String) -> AppError {
+    AppError::InvalidSpec(SpecError {
+        errors: vec![FieldError {
+            path: path.into(),
+            message,
+        }],
+    })
+}
+
+/// Starts a sweep; its first state.
+pub async fn start_sweep(
+    state: &AppState,
+    caller: Caller,
+    spec: SweepSpec,
+) -> Result<Arc<LabDetail>, AppError> {
+    spec.validate().map_err(AppError::InvalidSpec)?;
+    let values = spec.values.expand().map_err(|m| field("values", m))?;
+    for v in &values {
+        lab::knob::apply(&spec.pipeline, &spec.knob, *v)
+            .map_err(|e| field("knob", e.to_string()))?;
+    }
+    let per_run = spec.warmup_ms + spec.measure_ms;
+    let runs = match spec.mode {
+        SweepMode::Sweep => values.len() as u64 * spec.repeat as u64,
+        SweepMode::Capacity { max_probes, .. } => (max_probes as u64 + 1) * spec.repeat as u64,
+    };
+    if per_run.saturating_mul(runs) > MAX_SWEEP_MS {
+        return Err(field(
+            "measure_ms",
+            format!(
+                "the sweep would measure for {} min; at most {} min",
+                per_run * runs / 60_000,
+                MAX_SWEEP_MS / 60_000
+            ),
+        ));
+    }
+    check_pipeline(state, &spec.pipeline)?;
+    let summary = LabSummary {
+        id: state.lab().new_id(),
+        kind: LabKind::Sweep,
+        state: LabState::Running,
+        pipeline: spec.pipeline.name.clone(),
+        knob: Some(spec.knob.clone()),
+        created_at_ms: now_ms(),
+        measured: 0,
+        chosen: None,
+        headline: None,
+    };
+    let detail = LabDetail {
+        summary,
+        sweep: Some(spec),
+        soak: None,
+        sweep_report: None,
+        soak_report: None,
+        current_job: None,
+        error: None,
+        version: 0,
+    };
+    launch(state, caller, detail).await
+}
+
+/// Starts a soak; its first state.
+pub async fn start_soak(
+    state: &AppState,
+    caller: Caller,
+    spec: SoakSpec,
+) -> Result<Arc<LabDetail>, AppError> {
+    spec.validate().map_err(AppError::InvalidSpec)?;
+    check_pipeline(state, &spec.pipeline)?;
+    let summary = LabSummary {
+        id: state.lab().new_id(),
+        kind: LabKind::Soak,
+        state: LabState::Running,
+        pipeline: spec.pipeline.name.clone(),
+        knob: None,
+        created_at_ms: now_ms(),
+        measured: 0,
+        chosen: None,
+        headline: None,
+    };
+    let detail = LabDetail {
+        summary,
+        sweep: None,
+        soak: Some(spec),
+        sweep_report: None,
+        soak_report: None,
+        current_job: None,
+        error: None,
+        version: 0,
+    };
+    launch(state, caller, detail).await
+}
+
+async fn launch(
+    state: &AppState,
+    caller: Caller,
+    detail: LabDetail,
+) -> Result<Arc<LabDetail>, AppError> {
+    if state.is_stopping() {
+        return Err(AppError::Unavailable(
+            "the server is shutting down and starts no sweeps".into(),
+        ));
+    }
+    let lab = state.lab();
+    if lab.running() >= MAX_RUNNING {
+        return Err(AppError::LimitReached(format!(
+            "{MAX_RUNNING} sweeps or soaks are measuring already; wait for one or stop it"
+        )));
+    }
+    let id = detail.summary.id.clone();
+    let first = Arc::new(detail);
+    {
+        let d = first.clone();
+        state
+            .jobs()
+            .db()
+            .call(move |s| s.save_lab(&d))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+    }
+    let (tx, _) = watch::channel(first.clone());
+    let slot = Arc::new(Slot {
+        detail: tx,
+        stop: AtomicBool::new(false),
+    });
+    lab.slots
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id.clone(), slot.clone());
+    let runner = Runner {
+        state: state.clone(),
+        caller,
+        rt: tokio::runtime::Handle::current(),
+        slot,
+        runs: Vec::new(),
+    };
+    std::thread::Builder::new()
+        .name("ql-lab".into())
+        .spawn(move || runner.run())
+        .map_err(|e| AppError::Unavailable(format!("cannot start the sweep's thread: {e}")))?;
+    tracing::info!(lab = %id, "lab run started");
+    Ok(first)
+}
+
+/// A lab run's thread: measures, and publishes what it found.
+struct Runner {
+    state: AppState,
+    caller: Caller,
+    rt: tokio::runtime::Handle,
+    slot: Arc<Slot>,
+    /// Sweep runs so far.
+    runs: Vec<PointRun>,
+}
+
+impl Runner {
+    fn run(mut self) {
+        let detail = self.slot.detail.borrow().clone();
+        let mut launcher = ServerLauncher {
+            state: self.state.clone(),
+            caller: self.caller.clone(),
+            rt: self.rt.clone(),
+            lab_id: detail.summary.id.clone(),
+            slot: self.slot.clone(),
+        };
+        let slot = self.slot.clone();
+        let stop = &slot.stop;
+        let outcome: Result<(), String> = if let Some(spec) = detail.sweep.clone() {
+            match lab::sweep::run(&spec, &mut launcher, stop, &mut self) {
+                Ok(report) => {
+                    self.finish_sweep(report);
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        } else if let Some(spec) = detail.soak.clone() {
+            match lab::soak::run(&spec, &mut launcher, stop, &mut self) {
+                Ok(report) => {
+                    self.finish_soak(report);
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        } else {
+            Err("nothing to run".into())
+        };
+        let user_stopped = stop.load(Ordering::Relaxed);
+        self.update(|d| {
+            d.current_job = None;
+            d.summary.state = match &outcome {
+                Err(e) => {
+                    d.error = Some(e.clone());
+                    LabState::Failed
+                }
+                Ok(()) if user_stopped => {
+                    if self.state.is_stopping() {
+                        LabState::Interrupted
+                    } else {
+                        LabState::Stopped
+                    }
+                }
+                Ok(()) => LabState::Done,
+            };
+        });
+        self.save();
+        tracing::info!(lab = %detail.summary.id, outcome = ?outcome, "lab run ended");
+    }
+
+    /// Changes the published state (one new version).
+    fn update(&self, f: impl FnOnce(&mut LabDetail)) {
+        self.slot.detail.send_modify(|d| {
+            let d = Arc::make_mut(d);
+            f(d);
+            d.version += 1;
+        });
+    }
+
+    /// Writes the current state to the store.
+    fn save(&self) {
+        let d = self.slot.detail.borrow().clone();
+        let db = self.state.jobs().db().clone();
+        if let Err(e) = self.rt.block_on(db.call(move |s| s.save_lab(&d))) {
+            tracing::error!(error = %e, "cannot save a lab run");
+        }
+    }
+
+    fn publish_sweep(&self, report: SweepReport) {
+        self.update(|d| {
+            d.summary.measured = report.runs.len();
+            d.summary.chosen = report.chosen;
+            d.summary.headline = report.verdict.first().cloned();
+            d.sweep_report = Some(report);
+        });
+    }
+
+    fn finish_sweep(&mut self, report: SweepReport) {
+        self.publish_sweep(report);
+    }
+
+    fn finish_soak(&mut self, report: SoakReport) {
+        self.publish_soak(&report);
+    }
+
+    fn publish_soak(&self, report: &SoakReport) {
+        self.update(|d| {
+            d.summary.measured = report.intervals.len();
+            d.summary.headline = report.verdict.first().cloned();
+            d.current_job = (!report.finished).then(|| report.job.clone());
+            d.soak_report = Some(report.clone());
+        });
+    }
+}
+
+impl lab::sweep::SweepWatch for Runner {
+    fn run_started(&mut self, _index: usize, _total: Option<usize>, _value: f64, job: &str) {
+        let job = job.to_string();
+        self.update(|d| d.current_job = Some(job));
+    }
+
+    fn run_finished(&mut self, run: &PointRun) {
+        self.runs.push(run.clone());
+        let Some(spec) = self.slot.detail.borrow().sweep.clone() else {
+            return;
+        };
+        // The knee and the fit, read afresh over the runs so far.
+        let report = lab::sweep::analyse(&spec, self.runs.clone(), None, false);
+        self.publish_sweep(report);
+        self.update(|d| d.current_job = None);
+        self.save();
+    }
+}
+
+impl lab::soak::SoakWatch for Runner {
+    fn update(&mut self, report: &SoakReport) {
+        self.publish_soak(report);
+        self.save();
+    }
+}
+
+/// Starts the lab's runs as the API starts jobs.
+struct ServerLauncher {
+    state: AppState,
+    caller: Caller,
+    rt: tokio::runtime::Handle,
+    lab_id: String,
+    slot: Arc<Slot>,
+}
+
+impl lab::point::Launcher for ServerLauncher {
+    fn launch(
+        &mut self,
+        spec: PipelineSpec,
+        label: &str,
+    ) -> Result<JobHandle, lab::point::LaunchError> {
+        if self.slot.stop.load(Ordering::Relaxed) || self.state.is_stopping() {
+            return Err(lab::point::LaunchError("stopped".into()));
+        }
+        let started = self.rt.block_on(crate::routes::jobs::start_job(
+            &self.state,
+            &self.caller,
+            spec,
+            None,
+        ));
+        match started {
+            Ok(body) => {
+                tracing::info!(lab = %self.lab_id, job = %body.summary.id, run = label, "lab run started a job");
+                self.state.jobs().handle(&body.summary.id).ok_or_else(|| {
+                    lab::point::LaunchError("the job ended before it was watched".into())
+                })
+            }
+            Err(e) => {
+                tracing::warn!(lab = %self.lab_id, error = %e, "a lab run could not start its job");
+                Err(lab::point::LaunchError(e.public_message()))
+            }
+        }
+    }
+}
