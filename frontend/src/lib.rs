@@ -8,7 +8,7 @@
 //! A short tour:
 //!
 //! * [`App`] — the page shell: product name, navigation (Jobs, New job,
-//!   History, Settings) and the always-visible connection badge, around a
+//!   History, Tuning, Settings) and the always-visible connection badge, around a
 //!   client-side router.
 //! * [`live`] — the WebSocket link: connects (with the API token), feeds
 //!   signals with frames (job list, snapshots, events), and reconnects with
@@ -20,7 +20,9 @@
 //!   New job (the lessons, the template gallery, form, editor), a job's
 //!   page (nodes coloured by state, charts, tuning, drain/abort, the
 //!   lesson's banner, report with paged dead letters and leftovers and a
-//!   replay), history with comparison, settings. SVG charts live in
+//!   replay), history with comparison, the tuning lab (start a sweep or a
+//!   soak, watch its points and the knee arrive, compare two sweeps),
+//!   settings. SVG charts live in
 //!   `pages::charts`, the lessons in `pages::lessons`, the record tables in
 //!   `pages::records`.
 //! * [`form`] — the spec form: a spec held as JSON, fields addressed by the
@@ -43,7 +45,10 @@ use leptos_router::components::{A, Redirect, Route, Router, Routes};
 use leptos_router::path;
 
 use crate::live::{Conn, LiveLink};
-use crate::pages::{ComparePage, HistoryPage, JobPage, JobsPage, NewJobPage, SettingsPage};
+use crate::pages::{
+    ComparePage, HistoryPage, JobPage, JobsPage, NewJobPage, SettingsPage, SweepComparePage,
+    SweepPage, TuningPage,
+};
 
 /// The whole dashboard: shell, navigation and routed pages.
 #[component]
@@ -64,6 +69,7 @@ pub fn App() -> impl IntoView {
                     <A href="/jobs">{tr("Jobs")}</A>
                     <A href="/new">{tr("New job")}</A>
                     <A href="/history">{tr("History")}</A>
+                    <A href="/tuning">{tr("Tuning")}</A>
                     <A href="/settings">{tr("Settings")}</A>
                 </nav>
                 <ConnectionBadge link=link />
@@ -76,6 +82,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/new") view=NewJobPage />
                     <Route path=path!("/history") view=HistoryPage />
                     <Route path=path!("/compare/:a/:b") view=ComparePage />
+                    <Route path=path!("/tuning") view=TuningPage />
+                    <Route path=path!("/tuning/:id") view=SweepPage />
+                    <Route path=path!("/tuning/compare/:a/:b") view=SweepComparePage />
                     <Route path=path!("/settings") view=SettingsPage />
                 </Routes>
             </main>

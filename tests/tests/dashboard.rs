@@ -640,3 +640,52 @@ fn lessons_start_in_one_click_and_their_signal_shows_on_the_job_page() {
         "the download holds every dead letter"
     );
 }
+
+#[test]
+fn the_tuning_view_runs_a_sweep_marks_its_knee_reopens_compares_and_soaks() {
+    let server = ServerProcess::spawn();
+    let dir = artifacts_dir();
+    let report = run_page("tuning.mjs", &[&server.url, dir.to_str().unwrap()]);
+    assert_eq!(report["state"], "done", "{report:#}");
+    assert_eq!(report["rows"], 3, "{report:#}");
+    // The points appeared as the runs finished, not all at the end.
+    let seen: Vec<u64> = report["pointsSeen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(seen.len() >= 2 && seen.ends_with(&[3]), "{seen:?}");
+    assert!(
+        report["kneeMarks"].as_u64().unwrap() >= 2,
+        "on both charts: {report:#}"
+    );
+    let label = report["kneeLabel"].as_str().unwrap();
+    assert!(
+        label.starts_with("knee ") && label.contains('('),
+        "the rule is named: {label}"
+    );
+    assert!(
+        report["kneeRow"].is_string(),
+        "the knee's row is marked: {report:#}"
+    );
+    assert!(
+        report["verdict"].as_str().unwrap().contains("Knee at"),
+        "{report:#}"
+    );
+    assert_eq!(report["runDots"], 3);
+    assert!(report["pointJob"].as_str().unwrap().starts_with("/jobs/j"));
+    assert_eq!(report["reopenedRows"], 3);
+    assert_eq!(report["listed"], 2);
+    assert!(report["compareLines"].as_u64().unwrap() >= 2, "{report:#}");
+    assert_eq!(report["trendRows"], 4, "{report:#}");
+    assert_eq!(report["soakCharts"], 4, "{report:#}");
+    assert!(!report["soakVerdict"].as_str().unwrap().is_empty());
+    for shot in [
+        "view-tuning-sweep.png",
+        "view-tuning-compare.png",
+        "view-tuning-soak.png",
+    ] {
+        assert!(dir.join(shot).is_file(), "{shot}");
+    }
+}

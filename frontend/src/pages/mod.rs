@@ -1,21 +1,25 @@
 //! The dashboard's pages: the live job table, starting jobs (templates and
 //! the article's lessons), a job's page (nodes, tuning, charts, drain and
-//! abort, report, the lesson's signal), history and settings.
+//! abort, report, the lesson's signal), history, the tuning lab (sweeps,
+//! capacity searches and soaks, `tuning` with `knob_chart`) and settings.
 
 mod charts;
 mod history;
 mod job;
 mod jobs;
+mod knob_chart;
 mod lessons;
 mod new_job;
 mod records;
 mod settings;
+mod tuning;
 
 pub use history::{ComparePage, HistoryPage};
 pub use job::JobPage;
 pub use jobs::JobsPage;
 pub use new_job::NewJobPage;
 pub use settings::SettingsPage;
+pub use tuning::{SweepComparePage, SweepPage, TuningPage};
 
 use leptos::prelude::*;
 

@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/sweeps", typed(post(create_sweep).get(list)))
         .route("/api/v1/soaks", typed(post(create_soak)))
         .route("/api/v1/sweeps/{id}", get(detail).delete(delete))
-        .route("/api/v1/sweeps/{id}/stop", post(stop))
+        .route("/api/v1/sweeps/{id}/stop", typed(post(stop)))
         .route("/api/v1/knobs", typed(post(knobs)))
 }
 
@@ -123,19 +123,29 @@ pub async fn detail(
         .ok_or_else(|| AppError::NotFound(format!("no sweep `{id}`")))
 }
 
+/// The body of a stop: nothing to say yet (`{}`), room for options later.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopLab {}
+
 /// Stops a sweep or soak: its current run is cut short and aborted; what
 /// was measured is kept and read.
 #[utoipa::path(post, path = "/api/v1/sweeps/{id}/stop", tag = "lab", params(crate::openapi::LabId),
-    responses(crate::openapi::Guarded,
+    request_body(content = StopLab, content_type = "application/json", description = "`{}`"),
+    responses(crate::openapi::Mutation,
         (status = 202, description = "Stopping; its state says when it has", body = LabDetail),
+        (status = 400, response = crate::openapi::BadRequest),
         (status = 404, response = crate::openapi::NotFound),
-        (status = 409, description = "`conflict`: it is not running", body = ErrorBody)),
+        (status = 409, description = "`conflict`: it is not running", body = ErrorBody),
+        (status = 422, description = "`invalid_field`: the body is not `{}`", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn stop(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    body: Bytes,
 ) -> Result<Response, AppError> {
+    let _: StopLab = json_body(&body)?;
     let d = state.lab().stop(&id)?;
     audit(&state, &caller, "stop", &id, &serde_json::json!({})).await;
     Ok((StatusCode::ACCEPTED, Json((*d).clone())).into_response())
