@@ -52,6 +52,20 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "Jobs" => "任务",
         "New job" => "新建任务",
         "History" => "历史",
+        // The job page's diagnosis.
+        "Diagnosis" => "诊断",
+        "Bottleneck: `{stage}` sets the pace of the pipeline." => {
+            "瓶颈：`{stage}` 决定了整条流水线的节奏。"
+        }
+        "Bottleneck: `{stage}` sets the pace; it holds up {held}. Give it more workers or make its work cheaper." => {
+            "瓶颈：`{stage}` 决定节奏，拖住了 {held}。给它更多工作者，或让它的工作更省。"
+        }
+        "Blocking call: the event loop stalls about {lag} ms at a time{inside}. Every async stage of the job waits; move the call to a thread stage or await it." => {
+            "阻塞调用：事件循环每次停顿约 {lag} 毫秒{inside}。作业里所有异步阶段都在等；把这个调用移到线程阶段，或改为 await。"
+        }
+        "Memory risk: the unbounded queue in front of `{stage}` only grows (+{n} items in the last few seconds). Bound it, with `when_full = \"block\"` to slow the producer." => {
+            "内存风险：`{stage}` 前面的无界队列只增不减（最近几秒 +{n} 条）。给它设上限，并用 `when_full = \"block\"` 让生产者慢下来。"
+        }
         // The tuning lab.
         "Tuning" => "调优",
         "Turn one knob at a time, watch throughput and P99, stop at the knee; or find the best value that keeps an SLO; or soak a pipeline to catch leaks." => {

@@ -535,6 +535,121 @@ impl JobSnapshot {
     }
 }
 
+/// What the job page's diagnosis says, each backed by the snapshots.
+///
+/// Why: the three mistakes of the article a person should be told of in
+/// words, not left to read off the charts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Finding {
+    /// The stage setting the pace, downstream of backpressured ones.
+    Bottleneck {
+        /// The stage.
+        stage: String,
+        /// The stages it holds up.
+        held_up: Vec<String>,
+    },
+    /// The event loop stalls: a blocking call inside a coroutine.
+    BlockingCall {
+        /// The stages caught inside a poll while the loop stalled.
+        stages: Vec<String>,
+        /// Typical lag over the window, milliseconds.
+        lag_ms: u64,
+    },
+    /// An unbounded queue that only grows: the memory risk.
+    UnboundedGrowth {
+        /// The stage whose input queue grows.
+        stage: String,
+        /// How much it grew over the window, items.
+        grew_by: u64,
+    },
+}
+
+/// Event-loop lag from which the loop counts as stalled, milliseconds.
+pub const STALLED_LAG_MS: f64 = 20.0;
+
+/// The diagnosis over recent snapshots, oldest first: a finding holds in
+/// at least three quarters of them (sustained, not one noisy sample), and
+/// needs at least four.
+pub fn diagnose(window: &[&JobSnapshot]) -> Vec<Finding> {
+    let n = window.len();
+    if n < 4 {
+        return Vec::new();
+    }
+    let most = |k: usize| 4 * k >= 3 * n;
+    let mut out = Vec::new();
+    // The bottleneck: the same stage in most snapshots.
+    let mut names: Vec<(&str, usize)> = Vec::new();
+    for s in window {
+        if let Some(b) = s.bottleneck() {
+            match names.iter_mut().find(|(m, _)| *m == b) {
+                Some((_, c)) => *c += 1,
+                None => names.push((b, 1)),
+            }
+        }
+    }
+    if let Some((stage, c)) = names.into_iter().max_by_key(|(_, c)| *c)
+        && most(c)
+    {
+        let last = window[n - 1];
+        let states = last.node_states();
+        let held_up = last
+            .nodes
+            .iter()
+            .zip(&states)
+            .take_while(|(m, _)| m.name != stage)
+            .filter(|(_, st)| **st == NodeState::Backpressured)
+            .map(|(m, _)| m.name.clone())
+            .collect();
+        out.push(Finding::Bottleneck {
+            stage: stage.to_string(),
+            held_up,
+        });
+    }
+    // A stalled loop on a job with async stages.
+    let stalled: Vec<&EventLoopSnapshot> = window
+        .iter()
+        .filter_map(|s| s.event_loop.as_ref())
+        .filter(|l| l.lag_ms >= STALLED_LAG_MS)
+        .collect();
+    if most(stalled.len()) {
+        let mut stages: Vec<String> = Vec::new();
+        for l in &stalled {
+            for b in &l.blocking_stages {
+                if !stages.contains(b) {
+                    stages.push(b.clone());
+                }
+            }
+        }
+        let mut lags: Vec<f64> = stalled.iter().map(|l| l.lag_ms).collect();
+        lags.sort_by(f64::total_cmp);
+        out.push(Finding::BlockingCall {
+            stages,
+            lag_ms: lags[lags.len() / 2] as u64,
+        });
+    }
+    // An unbounded queue growing in (nearly) every step.
+    let first = window[0];
+    for (i, node) in window[n - 1].nodes.iter().enumerate() {
+        if node.capacity != Some(crate::spec::Capacity::Unbounded) {
+            continue;
+        }
+        let depths: Vec<u64> = window
+            .iter()
+            .filter_map(|s| s.nodes.get(i).map(|m| m.depth))
+            .collect();
+        let rises = depths.windows(2).filter(|w| w[1] > w[0]).count();
+        let start = first.nodes.get(i).map_or(0, |m| m.depth);
+        if depths.len() == n && 4 * rises >= 3 * (n - 1) && node.depth > start {
+            out.push(Finding::UnboundedGrowth {
+                stage: node.name.clone(),
+                grew_by: node.depth - start,
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -572,6 +687,82 @@ mod tests {
             ..node("fetch", 0.02, 0.0, 10)
         }];
         assert_eq!(snap.bottleneck(), Some("fetch"));
+    }
+
+    #[test]
+    fn the_diagnosis_names_what_holds_in_most_recent_snapshots() {
+        let node = |name: &str, busy: f64, blocked: f64, depth: u64, cap: crate::spec::Capacity| {
+            NodeSnapshot {
+                name: name.into(),
+                busy,
+                blocked,
+                depth,
+                capacity: Some(cap),
+                ..Default::default()
+            }
+        };
+        let bounded = crate::spec::Capacity::Bounded(100);
+        // Backpressure: parse held up by slow, in every snapshot.
+        let bp: Vec<JobSnapshot> = (0..6)
+            .map(|_| JobSnapshot {
+                nodes: vec![
+                    node("parse", 0.1, 0.9, 50, bounded),
+                    node("slow", 0.99, 0.0, 100, bounded),
+                ],
+                ..Default::default()
+            })
+            .collect();
+        let refs: Vec<&JobSnapshot> = bp.iter().collect();
+        assert_eq!(
+            diagnose(&refs),
+            vec![Finding::Bottleneck {
+                stage: "slow".into(),
+                held_up: vec!["parse".into()]
+            }]
+        );
+        assert!(diagnose(&refs[..3]).is_empty(), "too few snapshots to say");
+        // A stalled loop, with the stage named; one calm sample is noise.
+        let lagging: Vec<JobSnapshot> = (0..8)
+            .map(|i| JobSnapshot {
+                event_loop: Some(EventLoopSnapshot {
+                    lag_ms: if i == 3 { 0.5 } else { 480.0 },
+                    blocking_stages: vec!["fetch".into()],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        let refs: Vec<&JobSnapshot> = lagging.iter().collect();
+        assert_eq!(
+            diagnose(&refs),
+            vec![Finding::BlockingCall {
+                stages: vec!["fetch".into()],
+                lag_ms: 480
+            }]
+        );
+        // An unbounded queue that keeps growing; a bounded one that is
+        // full is not a memory risk.
+        let growing: Vec<JobSnapshot> = (0..6u64)
+            .map(|i| JobSnapshot {
+                nodes: vec![
+                    node("slow", 0.3, 0.0, 1000 * i, crate::spec::Capacity::Unbounded),
+                    node("steady", 0.3, 0.0, 100, bounded),
+                ],
+                ..Default::default()
+            })
+            .collect();
+        let refs: Vec<&JobSnapshot> = growing.iter().collect();
+        assert_eq!(
+            diagnose(&refs),
+            vec![Finding::UnboundedGrowth {
+                stage: "slow".into(),
+                grew_by: 5000
+            }]
+        );
+        // A quiet pipeline: nothing to say.
+        let quiet: Vec<JobSnapshot> = (0..6).map(|_| JobSnapshot::default()).collect();
+        let refs: Vec<&JobSnapshot> = quiet.iter().collect();
+        assert!(diagnose(&refs).is_empty());
     }
 
     #[test]

@@ -34,6 +34,11 @@ try {
   report.slowLatencies = await page.locator('[data-testid="node-slow"] [data-testid="latencies"]').innerText();
   report.slowFocused = await page.locator('[data-testid="node-slow"]').evaluate((n) => n.classList.contains("focus"));
   report.legend = await text(page, "node-legend");
+  // The diagnosis says it in words once it has held for a while.
+  await page.waitForFunction(
+    () => /Bottleneck: slow/.test(document.querySelector('[data-testid="diagnosis"]')?.textContent ?? ""),
+    null, { timeout: 60000 });
+  report.backpressureDiagnosis = await text(page, "diagnosis");
   await page.screenshot({ path: `${dir}/view-lesson-backpressure.png`, fullPage: true });
   await abort(page);
 
@@ -47,6 +52,10 @@ try {
   report.eventLoop = await text(page, "event-loop");
   report.lagChartFocused = await page.locator('[data-testid="chart-lag"]').evaluate((c) => c.classList.contains("focus"));
   report.fetchLoopShare = await page.locator('[data-testid="node-fetch"] [data-testid="loop-share"]').innerText();
+  await page.waitForFunction(
+    () => /Blocking call/.test(document.querySelector('[data-testid="diagnosis"]')?.textContent ?? ""),
+    null, { timeout: 60000 });
+  report.blockingDiagnosis = await text(page, "diagnosis");
   await page.screenshot({ path: `${dir}/view-lesson-blocking.png`, fullPage: true });
   const blockedUrl = page.url();
   await page.locator('[data-testid="lesson-variant-awaited"]').click();
@@ -120,6 +129,17 @@ try {
   report.bridgeText = await page.locator('[data-testid="pipeline"] [data-testid="bridge"]').first().innerText();
   report.pipelineCards = await page.locator('[data-testid="pipeline"] .node').count();
   await page.locator('[data-testid="pipeline"]').screenshot({ path: `${dir}/view-lesson-bridge.png` });
+  await abort(page);
+
+  // An unbounded queue: the diagnosis names the memory risk.
+  await page.goto(new URL("new", base).href, { waitUntil: "load" });
+  await page.waitForSelector('[data-testid="lesson-unbounded-queue"]', { timeout: 30000 });
+  await page.locator('[data-testid="lesson-unbounded-queue"] [data-testid="lesson-start"]').click();
+  await page.waitForFunction(
+    () => /Memory risk/.test(document.querySelector('[data-testid="diagnosis"]')?.textContent ?? ""),
+    null, { timeout: 60000 });
+  report.unboundedDiagnosis = await text(page, "diagnosis");
+  await page.locator('[data-testid="diagnosis"]').screenshot({ path: `${dir}/view-diagnosis-unbounded.png` });
   await abort(page);
 
   // CPU work on threads: the stage's own CPU share on its card.

@@ -581,6 +581,13 @@ fn lessons_start_in_one_click_and_their_signal_shows_on_the_job_page() {
         "per-stage queue wait and service time: {lat}"
     );
     assert!(report["legend"].as_str().unwrap().contains("bottleneck"));
+    // The diagnosis names each of the three in words.
+    let d = report["backpressureDiagnosis"].as_str().unwrap();
+    assert!(d.contains("Bottleneck: slow") && d.contains("parse"), "{d}");
+    let d = report["blockingDiagnosis"].as_str().unwrap();
+    assert!(d.contains("Blocking call") && d.contains("fetch"), "{d}");
+    let d = report["unboundedDiagnosis"].as_str().unwrap();
+    assert!(d.contains("Memory risk"), "{d}");
     // Blocking in async: lag with the stage named, the lag chart outlined.
     let lag = report["eventLoop"].as_str().unwrap();
     assert!(lag.contains("blocked by fetch"), "{lag}");
