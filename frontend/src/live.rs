@@ -53,8 +53,9 @@ pub struct LiveLink {
     /// Events of each subscribed job (state changes, tunes), oldest first;
     /// pages add what they fetched over REST with [`LiveLink::add_events`].
     pub events: RwSignal<HashMap<String, Vec<JobEvent>>>,
-    /// The newest state of each subscribed sweep or soak.
-    pub sweeps: RwSignal<HashMap<String, shared::lab::LabDetail>>,
+    /// The newest version of each subscribed sweep or soak (its page reads
+    /// it again over REST when this moves).
+    pub sweeps: RwSignal<HashMap<String, u64>>,
     /// What to subscribe to (again after every reconnect).
     wanted: RwSignal<BTreeSet<Want>>,
     out: StoredValue<UnboundedSender<ClientFrame>>,
@@ -162,7 +163,7 @@ impl LiveLink {
         let (snapshots, set_snapshots) = signal(HashMap::<String, JobSnapshot>::new());
         let (trails, set_trails) = signal(HashMap::<String, VecDeque<f64>>::new());
         let events = RwSignal::new(HashMap::<String, Vec<JobEvent>>::new());
-        let sweeps = RwSignal::new(HashMap::<String, shared::lab::LabDetail>::new());
+        let sweeps = RwSignal::new(HashMap::<String, u64>::new());
         let wanted = RwSignal::new(BTreeSet::<Want>::new());
         let (tx, mut rx): (UnboundedSender<ClientFrame>, UnboundedReceiver<ClientFrame>) =
             unbounded();
@@ -229,16 +230,20 @@ impl LiveLink {
                                     });
                                 }
                                 Ok(ServerFrame::State { .. }) => {}
-                                Ok(ServerFrame::Sweep { sweep }) => {
+                                Ok(ServerFrame::Sweep {
+                                    sweep,
+                                    version,
+                                    state,
+                                }) => {
                                     // Once finished it is not pushed again:
                                     // a new subscription must be able to ask.
-                                    if !sweep.summary.state.is_running() {
+                                    if !state.is_running() {
                                         wanted.update(|w| {
-                                            w.remove(&Want::Sweep(sweep.summary.id.clone()));
+                                            w.remove(&Want::Sweep(sweep.clone()));
                                         });
                                     }
                                     sweeps.update(|m| {
-                                        m.insert(sweep.summary.id.clone(), *sweep);
+                                        m.insert(sweep, version);
                                     });
                                 }
                                 // A newer server may send frames we do not know.

@@ -246,7 +246,9 @@ impl Session {
             if *sent != Some(d.version) {
                 *sent = Some(d.version);
                 let frame = ServerFrame::Sweep {
-                    sweep: Box::new((*d).clone()),
+                    sweep: id.clone(),
+                    version: d.version,
+                    state: d.summary.state,
                 };
                 if !send(sink, &frame).await {
                     return false;

@@ -48,10 +48,16 @@ pub enum ServerFrame {
         jobs: Vec<JobSummary>,
     },
     /// A subscribed sweep or soak changed: a run started or finished, or
-    /// an interval was judged; the whole of it as it is now.
+    /// an interval was judged. Only that it changed: the client reads it
+    /// with `GET /api/v1/sweeps/{id}` (a sweep's runs can be many, and the
+    /// dashboard need not decode them on two paths).
     Sweep {
-        /// The sweep.
-        sweep: Box<crate::lab::LabDetail>,
+        /// Sweep id.
+        sweep: String,
+        /// Its version now.
+        version: u64,
+        /// Its state now.
+        state: crate::lab::LabState,
     },
     /// A message from the client could not be honoured.
     Error {
@@ -165,7 +171,15 @@ impl ServerFrame {
 }
 
 /// The `type` tags this build understands.
-const KNOWN_TYPES: &[&str] = &["heartbeat", "snapshot", "state", "event", "jobs", "error"];
+const KNOWN_TYPES: &[&str] = &[
+    "heartbeat",
+    "snapshot",
+    "state",
+    "event",
+    "jobs",
+    "sweep",
+    "error",
+];
 
 #[cfg(test)]
 mod tests {

@@ -363,25 +363,24 @@ fn NewLabRun() -> impl IntoView {
 fn follow(id: String) -> Signal<Option<LabDetail>> {
     let link = expect_context::<crate::live::LiveLink>();
     link.watch_sweep(&id);
-    let fetched = {
+    // Read again whenever the socket says it changed.
+    let fetched = LocalResource::new(move || {
         let id = id.clone();
-        LocalResource::new(move || {
-            let id = id.clone();
-            async move {
-                api::get::<LabDetail>(&format!("/api/v1/sweeps/{id}"))
-                    .await
-                    .ok()
-            }
-        })
-    };
-    Signal::derive(move || {
-        let live = link.sweeps.with(|m| m.get(&id).cloned());
-        let rest = fetched.get().flatten();
-        match (live, rest) {
-            (Some(a), Some(b)) => Some(if a.version >= b.version { a } else { b }),
-            (a, b) => a.or(b),
+        let _version = link.sweeps.with(|m| m.get(&id).copied());
+        async move {
+            api::get::<LabDetail>(&format!("/api/v1/sweeps/{id}"))
+                .await
+                .ok()
         }
-    })
+    });
+    // The last one read stays shown while the next is on its way.
+    let last = RwSignal::new(None::<LabDetail>);
+    Effect::new(move |_| {
+        if let Some(Some(d)) = fetched.get() {
+            last.set(Some(d));
+        }
+    });
+    last.into()
 }
 
 /// One sweep or soak.

@@ -79,13 +79,21 @@ async fn a_sweep_runs_each_point_as_a_job_and_pushes_its_progress() {
             .unwrap()
             .unwrap();
         let Message::Text(text) = msg else { continue };
-        if let Ok(ServerFrame::Sweep { sweep }) = ServerFrame::parse(&text) {
-            assert_eq!(sweep.summary.id, id);
-            if let Some(r) = &sweep.sweep_report {
+        if let Ok(ServerFrame::Sweep {
+            sweep,
+            version,
+            state,
+        }) = ServerFrame::parse(&text)
+        {
+            assert_eq!(sweep, id);
+            // Each frame says it changed; the sweep is read over REST.
+            let d: LabDetail = get_json(&app, &format!("/api/v1/sweeps/{id}")).await;
+            assert!(d.version >= version);
+            if let Some(r) = &d.sweep_report {
                 pushed_runs.push(r.runs.len());
             }
-            if !sweep.summary.state.is_running() {
-                break sweep;
+            if !state.is_running() {
+                break d;
             }
         }
     };
