@@ -18,7 +18,9 @@
 //!   start), its `run` loop and the emitter that numbers, stamps and hands
 //!   on items in chunks and measures the source's own time (busy, idle,
 //!   blocked: `JobSnapshot::source`); `synthetic.rs` (counters, log lines —
-//!   [`source::log_line`]), `file.rs` (JSON lines from a saved offset,
+//!   [`source::log_line`]; with a rate, each item is stamped with the time
+//!   it was due, so latency includes a backlog the pipeline pushed back on
+//!   the source), `file.rs` (JSON lines from a saved offset,
 //!   optionally following), `tcp.rs` (a thread per client), `ingest.rs`
 //!   ([`source::IngestHandle`]: lines pushed from outside).
 //! * `queue` — the bounded FIFO between nodes, which threads block on and
@@ -63,7 +65,9 @@
 //!   parsed record is compact: its line plus where each field sits in it,
 //!   read in place by sinks and turned into a map only for ops that
 //!   change fields.
-//! * [`stats`] — sharded counters and HDR histograms per node;
+//! * [`stats`] — sharded counters and HDR histograms per node, and
+//!   [`stats::LatencyMark`] (two marks from [`JobHandle::latency_mark`] give
+//!   a window's exact end-to-end percentiles, as the tuning lab measures);
 //!   `process` — RSS, threads, FDs and CPU from `/proc`.
 //! * `leftovers` — where an abort puts what was queued or in flight, and
 //!   the dead letters (a JSON-lines file or a SQLite table).

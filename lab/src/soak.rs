@@ -160,10 +160,10 @@ fn judge(spec: &SoakSpec, r: &mut SoakReport) {
                 v.push(format!(
                     "{} grows: {} per interval (p = {:.3}), {} over the planned run, above its budget of {}.",
                     label(&t.figure),
-                    num(t.slope_per_interval.unwrap_or(0.0)),
+                    amount(&t.figure, t.slope_per_interval.unwrap_or(0.0)),
                     t.p_value.unwrap_or(1.0),
-                    num(t.projected.unwrap_or(0.0)),
-                    num(t.budget)
+                    amount(&t.figure, t.projected.unwrap_or(0.0)),
+                    amount(&t.figure, t.budget)
                 ));
             }
         }
@@ -195,9 +195,18 @@ fn judge(spec: &SoakSpec, r: &mut SoakReport) {
     r.verdict = v;
 }
 
+/// A figure's amount as people read it (memory in MiB).
+fn amount(figure: &str, x: f64) -> String {
+    if figure == "rss_bytes" {
+        format!("{:.1} MiB", x / 1_048_576.0)
+    } else {
+        num(x)
+    }
+}
+
 fn label(figure: &str) -> &str {
     match figure {
-        "rss_bytes" => "Resident memory (bytes)",
+        "rss_bytes" => "Resident memory",
         "open_fds" => "Open files",
         "threads" => "Threads",
         "queue_depth" => "Total queue depth",

@@ -40,6 +40,11 @@ fn ticks(max: f64) -> Vec<f64> {
         .collect()
 }
 
+/// Whether knob values from `lo` to `hi` are drawn on a log scale.
+pub fn log_scale(lo: f64, hi: f64) -> bool {
+    lo > 0.0 && hi / lo >= 16.0
+}
+
 /// One panel: `series` of (x, y) medians, `dots` of every run, an
 /// optional curve, and the knee's x.
 #[allow(clippy::too_many_arguments)]
@@ -59,7 +64,12 @@ fn panel(
         xs.first().copied().unwrap_or(0.0),
         xs.last().copied().unwrap_or(1.0),
     );
-    let span = if x1 > x0 { x1 - x0 } else { 1.0 };
+    // Doubling values (1, 2, 4 … 128) crowd a linear axis: a wide range of
+    // positive values is drawn on a log scale.
+    let log = log_scale(x0, x1);
+    let t = |x: f64| if log { x.log2() } else { x };
+    let (t0, t1) = (t(x0), t(x1));
+    let span = if t1 > t0 { t1 - t0 } else { 1.0 };
     let ymax = medians
         .iter()
         .chain(dots.iter().map(|d| &d.1))
@@ -67,7 +77,7 @@ fn panel(
         .fold(0.0, f64::max);
     let yt = ticks(ymax);
     let ytop = *yt.last().unwrap_or(&1.0);
-    let sx = |x: f64| PAD_L + (x - x0) / span * (W - PAD_L - PAD_R);
+    let sx = |x: f64| PAD_L + (t(x) - t0) / span * (W - PAD_L - PAD_R);
     let sy = |y: f64| top + PAD_T + (1.0 - y / ytop) * (H - PAD_T - PAD_B);
     let _ = writeln!(
         out,
@@ -100,7 +110,8 @@ fn panel(
     if let Some(f) = curve {
         let mut d = String::new();
         for i in 0..=100 {
-            let x = x0 + span * i as f64 / 100.0;
+            let u = t0 + span * i as f64 / 100.0;
+            let x = if log { u.exp2() } else { u };
             let y = f(x).clamp(0.0, ytop);
             let _ = write!(
                 d,

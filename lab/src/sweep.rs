@@ -307,10 +307,33 @@ pub fn analyse(
         .then(|| find_knee(spec, &points))
         .flatten();
     let (usl, usl_refused) = if knob::kind(&spec.knob) == KnobKind::Concurrency {
+        // A run that delivered the source's whole rate measured the
+        // arrivals, not the stage: its plateau is not contention or
+        // coherency, so it stays out of the fit.
+        let arrival_bound = |r: &PointRun| {
+            r.offered_rate
+                .is_some_and(|rate| r.figures.throughput >= 0.95 * rate)
+        };
         let pairs: Vec<(f64, f64)> = runs
             .iter()
+            .filter(|r| !arrival_bound(r))
             .map(|r| (r.value, r.figures.throughput))
             .collect();
+        let mut left_out: Vec<f64> = runs
+            .iter()
+            .filter(|r| arrival_bound(r))
+            .map(|r| r.value)
+            .collect();
+        left_out.dedup();
+        let why_left = if left_out.is_empty() {
+            String::new()
+        } else {
+            let vals: Vec<String> = left_out.iter().map(|v| crate::verdict::num(*v)).collect();
+            format!(
+                " (the runs at {} delivered the source's whole rate, so they measured the arrivals and are left out)",
+                vals.join(", ")
+            )
+        };
         match usl::fit(&pairs) {
             Ok(f) => (
                 Some(UslSummary {
@@ -324,7 +347,7 @@ pub fn analyse(
                 }),
                 None,
             ),
-            Err(e) => (None, Some(e.to_string())),
+            Err(e) => (None, Some(format!("{e}{why_left}"))),
         }
     } else {
         (None, None)
@@ -533,6 +556,24 @@ mod tests {
             r.usl_refused.unwrap().contains('6'),
             "refused under 6 points"
         );
+    }
+
+    #[test]
+    fn runs_that_deliver_the_whole_offered_rate_stay_out_of_the_usl_fit() {
+        let s = spec("stages[io].workers");
+        // 100/s per worker, arrivals at 400/s: 4 and up deliver the rate.
+        let runs: Vec<PointRun> = [1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 16.0]
+            .iter()
+            .map(|&n| {
+                let mut r = simulated(n, 0.01, 400.0);
+                r.offered_rate = Some(400.0);
+                r
+            })
+            .collect();
+        let r = analyse(&s, runs, None, false);
+        assert!(r.usl.is_none());
+        let why = r.usl_refused.unwrap();
+        assert!(why.contains("4, 6, 8, 16"), "{why}");
     }
 
     #[test]

@@ -35,9 +35,14 @@ pub fn x_span(curves: &[Curve]) -> Option<(f64, f64)> {
     (lo.is_finite() && hi.is_finite()).then_some((lo, if hi > lo { hi } else { lo + 1.0 }))
 }
 
-/// Where `x` falls across the width, 0..1.
+/// Where `x` falls across the width, 0..1: on a log scale when the values
+/// span a wide positive range (doubling worker counts), else linear.
 pub fn x_share(x: f64, (lo, hi): (f64, f64)) -> f64 {
-    ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
+    if lo > 0.0 && hi / lo >= 16.0 && x > 0.0 {
+        ((x.log2() - lo.log2()) / (hi.log2() - lo.log2())).clamp(0.0, 1.0)
+    } else {
+        ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
+    }
 }
 
 /// A chart of curves against a knob.
@@ -191,6 +196,8 @@ mod tests {
         assert_eq!(span, (1.0, 16.0));
         assert_eq!(x_share(1.0, span), 0.0);
         assert_eq!(x_share(16.0, span), 1.0);
+        // 1 … 16 is wide enough for a log scale: 4 sits halfway.
+        assert!((x_share(4.0, span) - 0.5).abs() < 1e-12);
         assert_eq!(
             x_span(&[c(&[(4.0, 1.0)])]),
             Some((4.0, 5.0)),

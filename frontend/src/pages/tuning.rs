@@ -487,7 +487,13 @@ fn usl_curve(r: &SweepReport) -> Option<Curve> {
     let (lo, hi) = (r.points.first()?.value, r.points.last()?.value);
     let points = (0..=60)
         .map(|i| {
-            let n = lo + (hi - lo) * i as f64 / 60.0;
+            let f = i as f64 / 60.0;
+            // Evenly spaced on the axis, linear or log.
+            let n = if lo > 0.0 && hi / lo >= 16.0 {
+                lo * (hi / lo).powf(f)
+            } else {
+                lo + (hi - lo) * f
+            };
             (
                 n,
                 u.lambda * n / (1.0 + u.sigma * (n - 1.0) + u.kappa * n * (n - 1.0)),
