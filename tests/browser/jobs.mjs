@@ -197,7 +197,7 @@ try {
   await page.setViewportSize({ width: 390, height: 800 });
   report.narrowOverflow = {};
   report.unlabelled = {};
-  for (const path of ["jobs", "new", "history", "settings", comparePath, report.jobUrl.slice(1)]) {
+  for (const path of ["jobs", "new", "history", "tuning", "settings", comparePath, report.jobUrl.slice(1)]) {
     await page.goto(new URL(path, base).href, { waitUntil: "load" });
     await page.waitForSelector("main section", { timeout: 30000 });
     await page.waitForTimeout(500);

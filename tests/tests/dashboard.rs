@@ -301,7 +301,7 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
             "{page} spills {overflow} px sideways at 390 px"
         );
     }
-    assert_eq!(report["narrowOverflow"].as_object().unwrap().len(), 6);
+    assert_eq!(report["narrowOverflow"].as_object().unwrap().len(), 7);
     for (page, missing) in report["unlabelled"].as_object().unwrap() {
         assert_eq!(
             missing,

@@ -338,7 +338,7 @@ fn NewLabRun() -> impl IntoView {
                 <label class="check">
                     <input type="checkbox" data-testid="lab-capacity" prop:checked=move || capacity.get() on:change=move |ev| capacity.set(event_target_checked(&ev)) />
                     {tr("Capacity search: the best value that keeps")}
-                    <input data-testid="lab-slo" prop:value=move || slo.get() on:input=move |ev| slo.set(event_target_value(&ev)) />
+                    <input data-testid="lab-slo" aria-label="SLO" prop:value=move || slo.get() on:input=move |ev| slo.set(event_target_value(&ev)) />
                 </label>
             </Show>
             <Show when=move || !is_sweep()>
