@@ -148,51 +148,80 @@ fn judge(spec: &SoakSpec, r: &mut SoakReport) {
     let p99s: Vec<f64> = r.intervals.iter().map(|i| i.p99_us as f64).collect();
     r.throughput_cv = spread(&tps).map(|s| s.cv);
     r.p99_cv = spread(&p99s).map(|s| s.cv);
+    r.verdict = soak_verdict(r, false);
+    r.verdict_zh = soak_verdict(r, true);
+}
+
+/// The soak's sentences, in English or in Chinese (`zh`).
+fn soak_verdict(r: &SoakReport, zh: bool) -> Vec<String> {
     let mut v = Vec::new();
-    if r.intervals.len() < 3 {
-        v.push(format!(
-            "{} of at least 3 intervals so far: too early for a verdict.",
-            r.intervals.len()
-        ));
-    } else {
-        for t in &r.trends {
-            if t.leak {
-                v.push(format!(
-                    "{} grows: {} per interval (p = {:.3}), {} over the planned run, above its budget of {}.",
-                    label(&t.figure),
-                    amount(&t.figure, t.slope_per_interval.unwrap_or(0.0)),
-                    t.p_value.unwrap_or(1.0),
-                    amount(&t.figure, t.projected.unwrap_or(0.0)),
-                    amount(&t.figure, t.budget)
-                ));
-            }
-        }
-        if v.is_empty() {
-            v.push(format!(
-                "No leak: no figure grows beyond its budget over {} intervals.",
-                r.intervals.len()
-            ));
-        }
-        if let (Some(tcv), Some(pcv)) = (r.throughput_cv, r.p99_cv) {
-            let word = |cv: f64| {
-                if cv < 0.1 {
-                    "steady"
-                } else if cv < 0.3 {
-                    "uneven"
-                } else {
-                    "jumpy"
-                }
-            };
-            v.push(format!(
-                "Jitter: throughput {} (CV {:.2}), P99 {} (CV {:.2}).",
-                word(tcv),
-                tcv,
-                word(pcv),
-                pcv
-            ));
-        }
+    let n = r.intervals.len();
+    if n < 3 {
+        v.push(if zh {
+            format!("目前只有 {n} 个间隔（至少要 3 个）：下结论还太早。")
+        } else {
+            format!("{n} of at least 3 intervals so far: too early for a verdict.")
+        });
+        return v;
     }
-    r.verdict = v;
+    for t in r.trends.iter().filter(|t| t.leak) {
+        let slope = amount(&t.figure, t.slope_per_interval.unwrap_or(0.0));
+        let p = t.p_value.unwrap_or(1.0);
+        let projected = amount(&t.figure, t.projected.unwrap_or(0.0));
+        let budget = amount(&t.figure, t.budget);
+        v.push(if zh {
+            format!(
+                "{}在增长：每个间隔 {slope}（p = {p:.3}），按计划时长预计增长 {projected}，超过预算 {budget}。",
+                label_zh(&t.figure)
+            )
+        } else {
+            format!(
+                "{} grows: {slope} per interval (p = {p:.3}), {projected} over the planned run, above its budget of {budget}.",
+                label(&t.figure)
+            )
+        });
+    }
+    if v.is_empty() {
+        v.push(if zh {
+            format!("没有泄漏：{n} 个间隔里没有指标的增长超出预算。")
+        } else {
+            format!("No leak: no figure grows beyond its budget over {n} intervals.")
+        });
+    }
+    if let (Some(tcv), Some(pcv)) = (r.throughput_cv, r.p99_cv) {
+        let word = |cv: f64| match (cv < 0.1, cv < 0.3, zh) {
+            (true, _, false) => "steady",
+            (false, true, false) => "uneven",
+            (false, false, false) => "jumpy",
+            (true, _, true) => "平稳",
+            (false, true, true) => "不太均匀",
+            (false, false, true) => "抖动明显",
+        };
+        v.push(if zh {
+            format!(
+                "抖动：吞吐{}（CV {tcv:.2}），P99 {}（CV {pcv:.2}）。",
+                word(tcv),
+                word(pcv)
+            )
+        } else {
+            format!(
+                "Jitter: throughput {} (CV {tcv:.2}), P99 {} (CV {pcv:.2}).",
+                word(tcv),
+                word(pcv)
+            )
+        });
+    }
+    v
+}
+
+fn label_zh(figure: &str) -> &str {
+    match figure {
+        "rss_bytes" => "常驻内存",
+        "open_fds" => "打开的文件数",
+        "threads" => "线程数",
+        "queue_depth" => "队列总深度",
+        other => other,
+    }
 }
 
 /// A figure's amount as people read it (memory in MiB).

@@ -379,10 +379,12 @@ pub fn analyse(
         chosen,
         slo_broken,
         verdict: Vec::new(),
+        verdict_zh: Vec::new(),
         cores,
         stopped,
     };
-    report.verdict = crate::verdict::sweep(spec, &report, &xs, &tps);
+    report.verdict = crate::verdict::sweep(spec, &report, &xs, &tps, false);
+    report.verdict_zh = crate::verdict::sweep(spec, &report, &xs, &tps, true);
     report
 }
 
@@ -530,7 +532,18 @@ mod tests {
         );
         assert_eq!(knee.rule, KneeRule::Kneedle);
         assert!(r.usl.is_some(), "12 worker counts are enough to fit");
-        assert!(!r.verdict.is_empty());
+        assert!(
+            r.verdict[0].starts_with("Knee at 5 workers"),
+            "{:?}",
+            r.verdict
+        );
+        // The same sentences in Chinese, for the dashboard.
+        assert_eq!(r.verdict_zh.len(), r.verdict.len());
+        assert!(
+            r.verdict_zh[0].starts_with("拐点在 5个工作者"),
+            "{:?}",
+            r.verdict_zh
+        );
     }
 
     #[test]

@@ -788,6 +788,9 @@ pub struct SweepReport {
     pub slo_broken: Vec<SloTerm>,
     /// What it means, in sentences.
     pub verdict: Vec<String>,
+    /// The same in Chinese, for the dashboard.
+    #[serde(default)]
+    pub verdict_zh: Vec<String>,
     /// CPU cores of the machine that ran it.
     pub cores: usize,
     /// Whether the sweep was stopped before its end.
@@ -862,6 +865,9 @@ pub struct SoakReport {
     pub p99_cv: Option<f64>,
     /// What it means, in sentences.
     pub verdict: Vec<String>,
+    /// The same in Chinese, for the dashboard.
+    #[serde(default)]
+    pub verdict_zh: Vec<String>,
     /// Whether the soak has ended.
     pub finished: bool,
     /// Whether the accounting of the job added up (at the end).

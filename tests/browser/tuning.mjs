@@ -11,10 +11,13 @@ const browser = await launch();
 const sel = (id) => `[data-testid="${id}"]`;
 async function startSweep(page, values) {
   await page.goto(new URL("tuning", base).href, { waitUntil: "load" });
-  await page.waitForSelector(`${sel("lab-template")} option[value="cpu-on-threads"]`, { state: "attached", timeout: 30000 });
-  await page.selectOption(sel("lab-template"), "cpu-on-threads");
-  await page.waitForSelector(`${sel("lab-knob")} option[value="stages[hash].workers"]`, { state: "attached", timeout: 30000 });
-  await page.selectOption(sel("lab-knob"), "stages[hash].workers");
+  // The rate-limit template: a token bucket in front of 8 calls of 20 ms
+  // in flight, so throughput is min(limit, 400/s) whatever the machine's
+  // load, and the knee sits at 400.
+  await page.waitForSelector(`${sel("lab-template")} option[value="rate-limit"]`, { state: "attached", timeout: 30000 });
+  await page.selectOption(sel("lab-template"), "rate-limit");
+  await page.waitForSelector(`${sel("lab-knob")} option[value="stages[throttle].rate_limit"]`, { state: "attached", timeout: 30000 });
+  await page.selectOption(sel("lab-knob"), "stages[throttle].rate_limit");
   await page.fill(sel("lab-values"), values);
   await page.fill(sel("lab-warmup"), "300ms");
   await page.fill(sel("lab-measure"), "1s");
@@ -26,7 +29,7 @@ async function startSweep(page, values) {
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   report.errors = watchErrors(page);
-  report.sweepUrl = await startSweep(page, "1,2,4");
+  report.sweepUrl = await startSweep(page, "100,200,400,800");
   // Points arrive one run at a time: the chart's count is sampled as it
   // grows, until the sweep is done.
   report.pointsSeen = [];
@@ -37,6 +40,9 @@ try {
     if (state === "done") break;
     await page.waitForTimeout(100);
   }
+  // The last page read may have landed between the two looks above.
+  const last = Number(await page.locator(sel("tp-chart")).getAttribute("data-points"));
+  if (report.pointsSeen[report.pointsSeen.length - 1] !== last) report.pointsSeen.push(last);
   report.state = await text(page, "sweep-state");
   report.rows = await page.locator(sel("point-row")).count();
   report.kneeMarks = await page.locator(sel("knee-mark")).count();
@@ -53,8 +59,15 @@ try {
   await page.goto(new URL(report.sweepUrl.slice(1), base).href, { waitUntil: "load" });
   await page.waitForSelector(sel("point-row"), { timeout: 30000 });
   report.reopenedRows = await page.locator(sel("point-row")).count();
+  // In Chinese, the verdict too.
+  await page.evaluate(() => localStorage.setItem("queuelab.lang", "zh"));
+  await page.reload({ waitUntil: "load" });
+  await page.waitForSelector(sel("sweep-verdict"), { timeout: 30000 });
+  report.verdictZh = await text(page, "sweep-verdict");
+  await page.screenshot({ path: `${dir}/view-tuning-sweep-zh.png`, fullPage: true });
+  await page.evaluate(() => localStorage.setItem("queuelab.lang", "en"));
   // A second sweep, then the two compared.
-  report.secondUrl = await startSweep(page, "1,2");
+  report.secondUrl = await startSweep(page, "100,200");
   await page.waitForFunction(() => document.querySelector('[data-testid="sweep-state"]')?.textContent === "done", null, { timeout: 60000 });
   await page.goto(new URL("tuning", base).href, { waitUntil: "load" });
   await page.waitForSelector(sel("sweep-row"), { timeout: 30000 });

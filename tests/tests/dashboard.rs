@@ -654,7 +654,7 @@ fn the_tuning_view_runs_a_sweep_marks_its_knee_reopens_compares_and_soaks() {
     let dir = artifacts_dir();
     let report = run_page("tuning.mjs", &[&server.url, dir.to_str().unwrap()]);
     assert_eq!(report["state"], "done", "{report:#}");
-    assert_eq!(report["rows"], 3, "{report:#}");
+    assert_eq!(report["rows"], 4, "{report:#}");
     // The points appeared as the runs finished, not all at the end.
     let seen: Vec<u64> = report["pointsSeen"]
         .as_array()
@@ -662,7 +662,7 @@ fn the_tuning_view_runs_a_sweep_marks_its_knee_reopens_compares_and_soaks() {
         .iter()
         .map(|v| v.as_u64().unwrap())
         .collect();
-    assert!(seen.len() >= 2 && seen.ends_with(&[3]), "{seen:?}");
+    assert!(seen.len() >= 2 && seen.ends_with(&[4]), "{seen:?}");
     assert!(
         report["kneeMarks"].as_u64().unwrap() >= 2,
         "on both charts: {report:#}"
@@ -672,17 +672,19 @@ fn the_tuning_view_runs_a_sweep_marks_its_knee_reopens_compares_and_soaks() {
         label.starts_with("knee ") && label.contains('('),
         "the rule is named: {label}"
     );
-    assert!(
-        report["kneeRow"].is_string(),
-        "the knee's row is marked: {report:#}"
+    assert_eq!(
+        report["kneeRow"], "400",
+        "min(limit, 400/s) bends at 400: {report:#}"
     );
     assert!(
         report["verdict"].as_str().unwrap().contains("Knee at"),
         "{report:#}"
     );
-    assert_eq!(report["runDots"], 3);
+    assert_eq!(report["runDots"], 4);
     assert!(report["pointJob"].as_str().unwrap().starts_with("/jobs/j"));
-    assert_eq!(report["reopenedRows"], 3);
+    assert_eq!(report["reopenedRows"], 4);
+    let zh = report["verdictZh"].as_str().unwrap();
+    assert!(zh.contains("拐点在"), "the verdict in Chinese: {zh}");
     assert_eq!(report["listed"], 2);
     assert!(report["compareLines"].as_u64().unwrap() >= 2, "{report:#}");
     assert_eq!(report["trendRows"], 4, "{report:#}");

@@ -31,6 +31,15 @@ fn state_label(s: LabState) -> &'static str {
     }
 }
 
+/// A verdict in the page's language (the server words both).
+fn said<'a>(en: &'a [String], zh: &'a [String]) -> &'a [String] {
+    if lang_now() == Lang::Zh && !zh.is_empty() {
+        zh
+    } else {
+        en
+    }
+}
+
 fn ms(us: u64) -> String {
     if us == 0 {
         "—".into()
@@ -531,8 +540,7 @@ fn SweepView(report: SweepReport) -> impl IntoView {
     let mut tp = vec![curves(&report, t(lang_now(), "throughput"), false)];
     tp.extend(usl_curve(&report));
     let p99 = vec![curves(&report, "P99", true)];
-    let verdict = report
-        .verdict
+    let verdict = said(&report.verdict, &report.verdict_zh)
         .iter()
         .map(|v| view! { <li>{super::prose(v)}</li> })
         .collect::<Vec<_>>();
@@ -594,8 +602,7 @@ fn SoakView(report: SoakReport) -> impl IntoView {
         markers: Vec::new(),
     };
     let leak = |figure: &str| report.trends.iter().any(|t| t.figure == figure && t.leak);
-    let verdict = report
-        .verdict
+    let verdict = said(&report.verdict, &report.verdict_zh)
         .iter()
         .map(|v| view! { <li>{v.clone()}</li> })
         .collect::<Vec<_>>();
@@ -669,7 +676,7 @@ pub fn SweepComparePage() -> impl IntoView {
         let knob = rx.knob.clone();
         let tp = vec![curves(&rx, &nx, false), curves(&ry, &ny, false)];
         let p99 = vec![curves(&rx, &nx, true), curves(&ry, &ny, true)];
-        let verdicts = [(nx.clone(), rx.verdict.clone()), (ny.clone(), ry.verdict.clone())]
+        let verdicts = [(nx.clone(), said(&rx.verdict, &rx.verdict_zh).to_vec()), (ny.clone(), said(&ry.verdict, &ry.verdict_zh).to_vec())]
             .into_iter()
             .map(|(n, v)| view! { <li><strong>{n}</strong>": "{v.first().cloned().unwrap_or_default()}</li> })
             .collect::<Vec<_>>();
