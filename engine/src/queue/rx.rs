@@ -88,8 +88,10 @@ impl Chunk {
 
 impl Drop for Chunk {
     fn drop(&mut self) {
+        // Not while unwinding: a second panic would abort the process and
+        // hide the first one.
         debug_assert!(
-            self.items.is_empty(),
+            self.items.is_empty() || std::thread::panicking(),
             "a chunk must be emptied, not dropped"
         );
         self.release();
@@ -186,8 +188,12 @@ impl Rx {
     /// Items waiting for this node: queued, plus taken in chunks not all
     /// started.
     pub fn len(&self) -> usize {
-        let queued = self.shared.lock().items.len();
-        queued + self.shared.held.load(Ordering::Relaxed)
+        // Both read under the lock: a take moves items from the queue to
+        // `held` while holding it, so reading one side before and the other
+        // after could count the same items twice (seen as a depth above
+        // capacity). Releases only lower `held`, lock or not.
+        let state = self.shared.lock();
+        state.items.len() + self.shared.held.load(Ordering::SeqCst)
     }
 
     /// Closes the queue (abort): producers are refused from now on and
