@@ -252,6 +252,7 @@ pub async fn start_sweep(
         measured: 0,
         chosen: None,
         headline: None,
+        headline_zh: None,
     };
     let detail = LabDetail {
         summary,
@@ -284,6 +285,7 @@ pub async fn start_soak(
         measured: 0,
         chosen: None,
         headline: None,
+        headline_zh: None,
     };
     let detail = LabDetail {
         summary,
@@ -435,6 +437,7 @@ impl Runner {
             d.summary.measured = report.runs.len();
             d.summary.chosen = report.chosen;
             d.summary.headline = report.verdict.first().cloned();
+            d.summary.headline_zh = report.verdict_zh.first().cloned();
             d.sweep_report = Some(report);
         });
     }
@@ -451,6 +454,7 @@ impl Runner {
         self.update(|d| {
             d.summary.measured = report.intervals.len();
             d.summary.headline = report.verdict.first().cloned();
+            d.summary.headline_zh = report.verdict_zh.first().cloned();
             d.current_job = (!report.finished).then(|| report.job.clone());
             d.soak_report = Some(report.clone());
         });

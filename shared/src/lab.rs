@@ -948,6 +948,9 @@ pub struct LabSummary {
     /// The first sentence of the verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headline: Option<String>,
+    /// The same in Chinese.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headline_zh: Option<String>,
 }
 
 /// A lab run in full: what it was asked, what it found so far.

@@ -130,7 +130,7 @@ pub fn TuningPage() -> impl IntoView {
                         <td data-testid="sweep-state">{move || t(lang_now(), state_label(s.state))}</td>
                         <td class="num">{count(s.measured as i64)}</td>
                         <td class="num">{s.chosen.map(value).unwrap_or_else(|| "—".into())}</td>
-                        <td class="headline">{s.headline.clone().unwrap_or_default()}</td>
+                        <td class="headline">{move || if lang_now() == Lang::Zh { s.headline_zh.clone().or(s.headline.clone()) } else { s.headline.clone() }.unwrap_or_default()}</td>
                         <td>{local_time(s.created_at_ms)}</td>
                     </tr>
                 }
@@ -185,13 +185,20 @@ fn NewLabRun() -> impl IntoView {
             }
         }
     });
-    let knobs = move || -> Vec<Tunable> {
-        spec.get()
-            .flatten()
-            .and_then(|s| serde_json::from_value::<shared::spec::PipelineSpec>(s).ok())
-            .map(|s| shared::lab::tunables(&s))
-            .unwrap_or_default()
-    };
+    // Its knobs, as the server lists them (decoding the spec here would
+    // cost the bundle another copy of its decoder).
+    let knob_list = LocalResource::new(move || {
+        let spec = spec.get().flatten();
+        async move {
+            match spec {
+                Some(spec) => api::post_spec::<Vec<Tunable>>("/api/v1/knobs", &spec)
+                    .await
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            }
+        }
+    });
+    let knobs = move || -> Vec<Tunable> { knob_list.get().unwrap_or_default() };
     let knob = RwSignal::new(String::new());
     // A knob of the chosen template: its workers when it has some.
     Effect::new(move |_| {
