@@ -185,24 +185,7 @@ fn check_pipeline(state: &AppState, pipeline: &PipelineSpec) -> Result<(), AppEr
         .job_options("lab-check")
         .check(pipeline)
         .map(|_| ())
-        .map_err(|e| AppError::InvalidSpec(prefixed(e, "pipeline")))
-}
-
-fn prefixed(e: SpecError, at: &str) -> SpecError {
-    SpecError {
-        errors: e
-            .errors
-            .into_iter()
-            .map(|f| FieldError {
-                path: if f.path.is_empty() {
-                    at.to_string()
-                } else {
-                    format!("{at}.{}", f.path)
-                },
-                message: f.message,
-            })
-            .collect(),
-    }
+        .map_err(|e| AppError::InvalidSpec(e.nested("pipeline")))
 }
 
 fn field(path: &str, message: String) -> AppError {
@@ -242,28 +225,13 @@ pub async fn start_sweep(
         ));
     }
     check_pipeline(state, &spec.pipeline)?;
-    let summary = LabSummary {
-        id: state.lab().new_id(),
-        kind: LabKind::Sweep,
-        state: LabState::Running,
-        pipeline: spec.pipeline.name.clone(),
-        knob: Some(spec.knob.clone()),
-        created_at_ms: now_ms(),
-        measured: 0,
-        chosen: None,
-        headline: None,
-        headline_zh: None,
-    };
-    let detail = LabDetail {
-        summary,
-        sweep: Some(spec),
-        soak: None,
-        sweep_report: None,
-        soak_report: None,
-        current_job: None,
-        error: None,
-        version: 0,
-    };
+    let mut detail = first_state(
+        state,
+        LabKind::Sweep,
+        &spec.pipeline.name,
+        Some(spec.knob.clone()),
+    );
+    detail.sweep = Some(spec);
     launch(state, caller, detail).await
 }
 
@@ -275,29 +243,34 @@ pub async fn start_soak(
 ) -> Result<Arc<LabDetail>, AppError> {
     spec.validate().map_err(AppError::InvalidSpec)?;
     check_pipeline(state, &spec.pipeline)?;
-    let summary = LabSummary {
-        id: state.lab().new_id(),
-        kind: LabKind::Soak,
-        state: LabState::Running,
-        pipeline: spec.pipeline.name.clone(),
-        knob: None,
-        created_at_ms: now_ms(),
-        measured: 0,
-        chosen: None,
-        headline: None,
-        headline_zh: None,
-    };
-    let detail = LabDetail {
-        summary,
+    let mut detail = first_state(state, LabKind::Soak, &spec.pipeline.name, None);
+    detail.soak = Some(spec);
+    launch(state, caller, detail).await
+}
+
+/// A lab run's state before its first run: measuring, nothing found yet.
+fn first_state(state: &AppState, kind: LabKind, pipeline: &str, knob: Option<String>) -> LabDetail {
+    LabDetail {
+        summary: LabSummary {
+            id: state.lab().new_id(),
+            kind,
+            state: LabState::Running,
+            pipeline: pipeline.to_string(),
+            knob,
+            created_at_ms: now_ms(),
+            measured: 0,
+            chosen: None,
+            headline: None,
+            headline_zh: None,
+        },
         sweep: None,
-        soak: Some(spec),
+        soak: None,
         sweep_report: None,
         soak_report: None,
         current_job: None,
         error: None,
         version: 0,
-    };
-    launch(state, caller, detail).await
+    }
 }
 
 async fn launch(
@@ -376,7 +349,7 @@ impl Runner {
         let outcome: Result<(), String> = if let Some(spec) = detail.sweep.clone() {
             match lab::sweep::run(&spec, &mut launcher, stop, &mut self) {
                 Ok(report) => {
-                    self.finish_sweep(report);
+                    self.publish_sweep(report);
                     Ok(())
                 }
                 Err(e) => Err(e.to_string()),
@@ -384,7 +357,7 @@ impl Runner {
         } else if let Some(spec) = detail.soak.clone() {
             match lab::soak::run(&spec, &mut launcher, stop, &mut self) {
                 Ok(report) => {
-                    self.finish_soak(report);
+                    self.publish_soak(&report);
                     Ok(())
                 }
                 Err(e) => Err(e.to_string()),
@@ -440,14 +413,6 @@ impl Runner {
             d.summary.headline_zh = report.verdict_zh.first().cloned();
             d.sweep_report = Some(report);
         });
-    }
-
-    fn finish_sweep(&mut self, report: SweepReport) {
-        self.publish_sweep(report);
-    }
-
-    fn finish_soak(&mut self, report: SoakReport) {
-        self.publish_soak(&report);
     }
 
     fn publish_soak(&self, report: &SoakReport) {

@@ -13,7 +13,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::Latency;
-use crate::spec::{FieldError, PipelineSpec, SpecError};
+use crate::spec::{PipelineSpec, SpecError};
 
 /// Most knob values one sweep may measure.
 pub const MAX_POINTS: usize = 64;
@@ -366,44 +366,34 @@ impl SweepSpec {
     /// knob's own values are checked by applying them to the pipeline
     /// and validating it, in `lab`).
     pub fn validate(&self) -> Result<(), SpecError> {
-        let mut errors = Vec::new();
-        let mut err = |path: &str, message: String| {
-            errors.push(FieldError {
-                path: path.into(),
-                message,
-            })
-        };
-        if let Err(e) = self.pipeline.validate() {
-            for f in e.errors {
-                err(&format!("pipeline.{}", f.path), f.message);
-            }
-        }
+        let mut v = crate::spec::validation::Validator::default();
+        v.nested("pipeline", self.pipeline.validate());
         if self.knob.is_empty() || self.knob.len() > 128 {
-            err("knob", "name a knob, e.g. `stages[io].workers`".into());
+            v.err("knob", "name a knob, e.g. `stages[io].workers`".into());
         }
         if let Err(m) = self.values.expand() {
-            err("values", m);
+            v.err("values", m);
         }
         if self.warmup_ms > MAX_WINDOW_MS {
-            err("warmup_ms", format!("at most {MAX_WINDOW_MS}"));
+            v.err("warmup_ms", format!("at most {MAX_WINDOW_MS}"));
         }
         if !(MIN_MEASURE_MS..=MAX_WINDOW_MS).contains(&self.measure_ms) {
-            err(
+            v.err(
                 "measure_ms",
                 format!("between {MIN_MEASURE_MS} and {MAX_WINDOW_MS}"),
             );
         }
         if !(1..=MAX_REPEAT).contains(&self.repeat) {
-            err("repeat", format!("between 1 and {MAX_REPEAT}"));
+            v.err("repeat", format!("between 1 and {MAX_REPEAT}"));
         }
         if !(self.sensitivity.is_finite() && (0.0..=10.0).contains(&self.sensitivity)) {
-            err("sensitivity", "between 0 and 10".into());
+            v.err("sensitivity", "between 0 and 10".into());
         }
         if !(self.climb_factor.is_finite()
             && self.climb_factor > 1.0
             && self.climb_factor <= 1000.0)
         {
-            err("climb_factor", "above 1 (and at most 1000)".into());
+            v.err("climb_factor", "above 1 (and at most 1000)".into());
         }
         if let SweepMode::Capacity {
             precision,
@@ -411,20 +401,16 @@ impl SweepSpec {
         } = self.mode
         {
             if self.slo.is_none() {
-                err("slo", "a capacity search needs an SLO to keep".into());
+                v.err("slo", "a capacity search needs an SLO to keep".into());
             }
             if !(precision.is_finite() && (0.001..=0.5).contains(&precision)) {
-                err("mode.precision", "between 0.001 and 0.5".into());
+                v.err("mode.precision", "between 0.001 and 0.5".into());
             }
             if !(2..=MAX_PROBES).contains(&max_probes) {
-                err("mode.max_probes", format!("between 2 and {MAX_PROBES}"));
+                v.err("mode.max_probes", format!("between 2 and {MAX_PROBES}"));
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(SpecError { errors })
-        }
+        v.finish()
     }
 }
 
@@ -489,52 +475,38 @@ impl Default for SoakBudgets {
 impl SoakSpec {
     /// Checks durations and budgets against the limits.
     pub fn validate(&self) -> Result<(), SpecError> {
-        let mut errors = Vec::new();
-        let mut err = |path: &str, message: String| {
-            errors.push(FieldError {
-                path: path.into(),
-                message,
-            })
-        };
-        if let Err(e) = self.pipeline.validate() {
-            for f in e.errors {
-                err(&format!("pipeline.{}", f.path), f.message);
-            }
-        }
+        let mut v = crate::spec::validation::Validator::default();
+        v.nested("pipeline", self.pipeline.validate());
         if !(1..=MAX_SOAK_MS).contains(&self.duration_ms) {
-            err("duration_ms", format!("between 1 and {MAX_SOAK_MS}"));
+            v.err("duration_ms", format!("between 1 and {MAX_SOAK_MS}"));
         }
         if self.warmup_ms >= self.duration_ms {
-            err("warmup_ms", "shorter than the soak".into());
+            v.err("warmup_ms", "shorter than the soak".into());
         }
         if self.interval_ms < MIN_INTERVAL_MS || self.interval_ms > self.duration_ms {
-            err(
+            v.err(
                 "interval_ms",
                 format!("at least {MIN_INTERVAL_MS} and at most the soak's duration"),
             );
         } else if (self.duration_ms - self.warmup_ms.min(self.duration_ms)) / self.interval_ms < 3 {
-            err(
+            v.err(
                 "interval_ms",
                 "the soak needs at least 3 intervals after its warm-up".into(),
             );
         } else if (self.duration_ms - self.warmup_ms) / self.interval_ms > 10_000 {
-            err("interval_ms", "at most 10000 intervals".into());
+            v.err("interval_ms", "at most 10000 intervals".into());
         }
         let b = self.budgets;
         if [b.rss_bytes, b.open_fds, b.threads, b.queue_depth]
             .iter()
             .any(|x| !(x.is_finite() && *x >= 0.0))
         {
-            err("budgets", "budgets are numbers ≥ 0".into());
+            v.err("budgets", "budgets are numbers ≥ 0".into());
         }
         if !(self.alpha > 0.0 && self.alpha < 0.5) {
-            err("alpha", "between 0 and 0.5".into());
+            v.err("alpha", "between 0 and 0.5".into());
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(SpecError { errors })
-        }
+        v.finish()
     }
 }
 

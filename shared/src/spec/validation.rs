@@ -37,6 +37,27 @@ pub struct SpecError {
     pub errors: Vec<FieldError>,
 }
 
+impl SpecError {
+    /// The same problems, as fields of the part found at `at` (the
+    /// document's own problems become `at`'s).
+    pub fn nested(self, at: &str) -> SpecError {
+        SpecError {
+            errors: self
+                .errors
+                .into_iter()
+                .map(|f| FieldError {
+                    path: if f.path.is_empty() {
+                        at.to_owned()
+                    } else {
+                        format!("{at}.{}", f.path)
+                    },
+                    message: f.message,
+                })
+                .collect(),
+        }
+    }
+}
+
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, e) in self.errors.iter().enumerate() {
@@ -164,13 +185,13 @@ fn parse_error<E: fmt::Display>(e: &serde_path_to_error::Error<E>) -> SpecError 
 
 /// Collects problems instead of stopping at the first.
 #[derive(Debug, Default)]
-pub(super) struct Validator {
+pub(crate) struct Validator {
     errors: Vec<FieldError>,
 }
 
 impl Validator {
     /// Records one problem with the field at `path`.
-    pub(super) fn err(&mut self, path: &str, message: String) {
+    pub(crate) fn err(&mut self, path: &str, message: String) {
         self.errors.push(FieldError {
             path: path.to_owned(),
             message,
@@ -257,8 +278,16 @@ impl Validator {
         }
     }
 
+    /// Records the problems of a part of the document found at `at`
+    /// (a sweep's `pipeline`), each under that path.
+    pub(crate) fn nested(&mut self, at: &str, result: Result<(), SpecError>) {
+        if let Err(e) = result {
+            self.errors.extend(e.nested(at).errors);
+        }
+    }
+
     /// Every problem recorded, or `Ok` when there were none.
-    pub(super) fn finish(self) -> Result<(), SpecError> {
+    pub(crate) fn finish(self) -> Result<(), SpecError> {
         if self.errors.is_empty() {
             Ok(())
         } else {
