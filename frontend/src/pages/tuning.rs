@@ -464,36 +464,22 @@ fn knee_rule(r: KneeRule) -> &'static str {
 }
 
 fn curves(r: &SweepReport, label: &str, p99: bool) -> Curve {
+    // P99 in milliseconds, or throughput.
+    let read = |f: &shared::lab::PointFigures| {
+        if p99 {
+            f.latency.p99_us as f64 / 1000.0
+        } else {
+            f.throughput
+        }
+    };
     Curve {
         label: label.to_string(),
         points: r
             .points
             .iter()
-            .map(|p| {
-                (
-                    p.value,
-                    if p99 {
-                        p.median.latency.p99_us as f64 / 1000.0
-                    } else {
-                        p.median.throughput
-                    },
-                )
-            })
+            .map(|p| (p.value, read(&p.median)))
             .collect(),
-        dots: r
-            .runs
-            .iter()
-            .map(|u| {
-                (
-                    u.value,
-                    if p99 {
-                        u.figures.latency.p99_us as f64 / 1000.0
-                    } else {
-                        u.figures.throughput
-                    },
-                )
-            })
-            .collect(),
+        dots: r.runs.iter().map(|u| (u.value, read(&u.figures))).collect(),
         dashed: false,
     }
 }
