@@ -512,6 +512,31 @@ impl Egress {
         Ok(())
     }
 
+    /// Checks a broker URL (`nats://host:port`): its host on its port
+    /// (4222 when omitted) must be on the list. `env:…` names the server's
+    /// own configured broker and is trusted.
+    pub(crate) fn check_nats(&self, url: &str) -> Result<(), Refusal> {
+        let Egress::Only(list) = self else {
+            return Ok(());
+        };
+        if url.starts_with("env:") {
+            return Ok(());
+        }
+        let refused = || Refusal::NotAllowed(url.to_owned());
+        let parsed = Url::parse(url).map_err(|_| Refusal::NotAUrl(url.to_owned()))?;
+        let text = parsed.host_str().ok_or_else(refused)?;
+        let text = text.trim_start_matches('[').trim_end_matches(']');
+        let host = match text.parse::<IpAddr>() {
+            Ok(ip) => HostSpec::Ip(ip),
+            Err(_) => HostSpec::Name(domain(text).ok_or_else(refused)?),
+        };
+        if list.permits_host(&host, parsed.port().unwrap_or(4222)) {
+            Ok(())
+        } else {
+            Err(refused())
+        }
+    }
+
     /// Checks every destination `spec` names, reporting each refusal with
     /// its field (`stages[2].op.url`, `sink.url`).
     pub(crate) fn check_spec(&self, spec: &PipelineSpec) -> Result<(), SpecError> {
@@ -522,6 +547,14 @@ impl Egress {
             {
                 errors.push(FieldError {
                     path: format!("stages[{i}].op.url"),
+                    message: refusal.to_string(),
+                });
+            }
+            if let Some(t) = &stage.transport
+                && let Err(refusal) = self.check_nats(t.url())
+            {
+                errors.push(FieldError {
+                    path: format!("stages[{i}].transport.url"),
                     message: refusal.to_string(),
                 });
             }

@@ -98,6 +98,7 @@
 
 #![warn(missing_docs)]
 
+pub mod broker;
 pub mod confine;
 pub(crate) mod core;
 pub mod egress;

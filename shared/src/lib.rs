@@ -25,6 +25,10 @@
 //!   accounting line; each node's state (bottleneck, backpressured, busy,
 //!   idle) is read off a snapshot here, so the CLI and the dashboard agree.
 //!
+//! * [`workers`] — worker processes: registration, heartbeats and the
+//!   assignments they carry (a broker stage's edge names, its spec, how
+//!   many of its workers run there), and what `GET /api/v1/workers` shows.
+//!
 //! The crate compiles for native targets and for `wasm32-unknown-unknown`
 //! alike: it depends on `serde` only, never on tokio or axum.
 
@@ -34,6 +38,7 @@ pub mod lessons;
 pub mod metrics;
 pub mod spec;
 pub mod templates;
+pub mod workers;
 pub mod ws;
 
 /// The product version, shared so the dashboard can show which build of

@@ -228,6 +228,40 @@ pub struct NodeSnapshot {
     pub queue_wait_total: Latency,
     /// Time the operation took, whole run.
     pub service_total: Latency,
+    /// Items a broker stage's workers received more than once (a worker
+    /// lost or killed while holding them); each still counts once in its
+    /// bucket.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redelivered: u64,
+    /// A broker stage's input stream, as the broker sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge: Option<EdgeSnapshot>,
+}
+
+/// A broker edge (a NATS JetStream stream and its shared consumer), read
+/// from the broker at each snapshot.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EdgeSnapshot {
+    /// The stream's name.
+    pub stream: String,
+    /// Messages in the stream (pending plus in flight).
+    pub depth: u64,
+    /// Messages not yet delivered to any worker.
+    pub pending: u64,
+    /// Delivered and not yet acknowledged.
+    pub in_flight: u64,
+    /// Deliveries after the first, as the broker counts them.
+    pub redeliveries: u64,
+    /// Age of the oldest message in the stream.
+    pub oldest_pending_ms: u64,
+    /// Publishes the stream refused because it was full.
+    pub publish_refusals: u64,
+    /// Worker processes (and the server) consuming it.
+    pub workers_attached: u32,
+    /// Where the stage's workers run: worker name and its worker count.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placement: Vec<(String, u32)>,
 }
 
 /// The server process's health, sampled with each snapshot: the same for
@@ -427,6 +461,10 @@ pub struct JobReport {
     /// Why items were dropped or dead-lettered, with counts (`queue full
     /// at stage x`, `op error at stage y: ...`).
     pub drop_reasons: BTreeMap<String, u64>,
+    /// Broker stages: items delivered to workers more than once, by why
+    /// (each is still counted once in its bucket).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub redeliveries: BTreeMap<String, u64>,
     /// File holding the dead letters, when there were any: a JSON-lines
     /// file, or the SQLite database named with `dead_letters_table`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -806,6 +844,7 @@ mod tests {
             nodes: vec![],
             skipped_lines: 2,
             drop_reasons: BTreeMap::new(),
+            redeliveries: Default::default(),
             dead_letters_file: None,
             dead_letters_table: None,
             leftovers_file: None,

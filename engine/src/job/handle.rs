@@ -9,6 +9,7 @@ use shared::metrics::{EventKind, JobEvent, JobReport, JobSnapshot, JobState, Tun
 use shared::spec::{PipelineSpec, Runtime, limits};
 use tokio::sync::watch;
 
+use crate::broker::BrokerStage;
 use crate::core::JobCore;
 use crate::sink::BatchCtl;
 use crate::stage::{ScaleError, StageCtl};
@@ -47,6 +48,7 @@ pub(super) struct HandleInner {
     pub(super) core: Arc<JobCore>,
     pub(super) spec: PipelineSpec,
     pub(super) stages: Vec<Arc<StageCtl>>,
+    pub(super) brokers: Vec<Arc<BrokerStage>>,
     pub(super) batch: Arc<BatchCtl>,
     pub(super) source_addr: Option<std::net::SocketAddr>,
     pub(super) ingest: Option<crate::source::IngestHandle>,
@@ -79,6 +81,11 @@ impl JobHandle {
     /// The spec the job runs.
     pub fn spec(&self) -> &PipelineSpec {
         &self.inner.spec
+    }
+
+    /// The job's broker stages, for the server to place their workers.
+    pub fn broker_stages(&self) -> &[Arc<BrokerStage>] {
+        &self.inner.brokers
     }
 
     /// Where a listening source (TCP) accepts clients.
@@ -188,6 +195,9 @@ impl JobHandle {
                 message: "batching is a property of the sink: tune stage `sink`".into(),
             });
         }
+        if let Some(broker) = self.inner.brokers.iter().find(|b| b.spec.name == req.stage) {
+            return self.tune_broker(broker, req);
+        }
         let stage = self
             .inner
             .stages
@@ -259,6 +269,41 @@ impl JobHandle {
     }
 
     /// Tunes the sink's batching.
+    /// A broker stage takes `workers` only: the total over every host,
+    /// which the server spreads again.
+    fn tune_broker(&self, broker: &BrokerStage, req: &TuneRequest) -> Result<(), ControlError> {
+        if req.concurrency.is_some() || req.rate_limit.is_some() {
+            return Err(ControlError::Invalid {
+                field: "stage".into(),
+                message: "a broker stage is tuned by its workers only (they run on other hosts)"
+                    .into(),
+            });
+        }
+        let Some(w) = req.workers else {
+            return Ok(());
+        };
+        if !(1..=limits::MAX_WORKERS).contains(&w) {
+            return Err(ControlError::Invalid {
+                field: "workers".into(),
+                message: format!("must be between 1 and {}", limits::MAX_WORKERS),
+            });
+        }
+        let from = broker.desired_workers();
+        broker.set_desired(w);
+        let core = &self.inner.core;
+        let mut lc = core.lifecycle();
+        core.event(
+            &mut lc,
+            EventKind::Tuned {
+                stage: req.stage.clone(),
+                field: "workers".into(),
+                from: from as f64,
+                to: w as f64,
+            },
+        );
+        Ok(())
+    }
+
     fn tune_sink(&self, req: &TuneRequest) -> Result<(), ControlError> {
         let invalid = |field: &str, message: &str| {
             Err(ControlError::Invalid {

@@ -22,6 +22,7 @@
 
 use std::sync::Arc;
 
+use crate::broker::BrokerStage;
 use crate::queue::Rx;
 use crate::stage::StageCtl;
 use crate::stats::NodeStats;
@@ -42,4 +43,6 @@ struct Node {
     stats: Arc<NodeStats>,
     rx: Rx,
     stage: Option<Arc<StageCtl>>,
+    /// A broker stage: its input goes through the broker.
+    broker: Option<Arc<BrokerStage>>,
 }

@@ -31,6 +31,9 @@ pub struct JobOptions {
     /// are resolved against: the built-in test target of whatever runs the
     /// job. `None`: there is none, and such a spec is refused.
     pub builtin_target: Option<String>,
+    /// The broker a stage's `transport = { kind = "nats" }` means when its
+    /// URL is `env:QUEUELAB_NATS_URL` (else that variable is read).
+    pub nats_url: Option<String>,
 }
 
 impl JobOptions {
@@ -45,6 +48,7 @@ impl JobOptions {
             egress: Egress::default(),
             listen_anywhere: true,
             builtin_target: None,
+            nats_url: None,
         }
     }
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use shared::metrics::{EventKind, JobState, NodeKind};
 use shared::spec::{
-    Capacity, DeadLetterSpec, PipelineSpec, Runtime, SourceSpec, SpecError, WhenFull,
+    Capacity, DeadLetterSpec, PipelineSpec, Runtime, SourceSpec, SpecError, Transport, WhenFull,
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +23,9 @@ use super::options::JobOptions;
 use super::probe::LoopProbe;
 use super::sampler::Sampler;
 use super::supervisor::Supervisor;
+use crate::broker::{
+    BrokerError, BrokerStage, EdgeLimits, EdgeNames, EdgeStats, Flow, resolve_url,
+};
 use crate::core::{JobCore, Lifecycle};
 use crate::leftovers::{DeadLetters, Leftovers};
 use crate::queue::channel;
@@ -96,6 +99,19 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         )
         .map_err(|e| StartError::Io(e.to_string()))?,
     };
+    // Broker stages: their streams exist before anything can publish.
+    let mut spec = spec;
+    let edges = runtime
+        .handle()
+        .block_on(open_edges(&mut spec, &opts))
+        .map_err(|e| {
+            if let BrokerError::Connect { url, detail } = &e {
+                tracing::warn!(job = %opts.id, url = %url, error = %detail, "cannot reach the broker");
+            } else {
+                tracing::warn!(job = %opts.id, error = ?e, "cannot set up the job's streams");
+            }
+            StartError::Io(e.to_string())
+        })?;
     let core = Arc::new(JobCore {
         id: opts.id.clone(),
         name: spec.name.clone(),
@@ -200,14 +216,25 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
     let batch_ctl = Arc::new(BatchCtl::new(spec.sink.batch()));
     let mut txs = Vec::new();
     let mut nodes = Vec::new();
-    for info in infos {
+    for (k, info) in infos.into_iter().enumerate() {
         let stats = Arc::new(NodeStats::new(info.clone()));
-        let (tx, rx) = channel(info.capacity, info.when_full, stats.clone());
+        // A broker stage's queue is its stream; in memory only a hand-off.
+        let broker = matches!(plan[k], Plan::Stage(i) if spec.stages[i].is_broker());
+        let (tx, rx) = if broker {
+            channel(
+                Capacity::Bounded(BRIDGE_CAPACITY),
+                WhenFull::Block,
+                stats.clone(),
+            )
+        } else {
+            channel(info.capacity, info.when_full, stats.clone())
+        };
         txs.push(tx);
         nodes.push(Node {
             stats,
             rx,
             stage: None,
+            broker: None,
         });
     }
     *core.queues.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -248,6 +275,48 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
                     Ok(t) => threads.push(t),
                     Err(e) => return Err(abandon(&core, threads, &nodes, e)),
                 }
+            }
+            Plan::Stage(i) if spec.stages[i].is_broker() => {
+                let (js, edge) = edges
+                    .iter()
+                    .find(|(j, ..)| *j == i)
+                    .map(|(_, js, edge)| (js.clone(), edge.clone()))
+                    .expect("an edge per broker stage");
+                let stage = &spec.stages[i];
+                let flow = Arc::new(Flow::new(EdgeNames::new(&core.id, &stage.name), edge));
+                let broker = Arc::new(BrokerStage::new(
+                    i,
+                    stage.clone(),
+                    flow.clone(),
+                    stats.clone(),
+                    js.clone(),
+                    c.clone(),
+                ));
+                core.tracker.spawn_on(
+                    crate::broker::publish(
+                        rx,
+                        js.clone(),
+                        flow.clone(),
+                        stats.clone(),
+                        c.clone(),
+                        stage.queue.when_full,
+                    ),
+                    &core.handle,
+                );
+                core.tracker.spawn_on(
+                    crate::broker::collect(
+                        js.clone(),
+                        flow.clone(),
+                        stats.clone(),
+                        c.clone(),
+                        txs[k + 1].clone(),
+                        stage.on_error,
+                    ),
+                    &core.handle,
+                );
+                core.tracker
+                    .spawn_on(crate::broker::watch(js, flow, c), &core.handle);
+                nodes[k].broker = Some(broker);
             }
             Plan::Stage(i) => {
                 let ctl =
@@ -297,6 +366,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         core.set_state(&mut lc, JobState::Running, None);
     }
     let stages: Vec<Arc<StageCtl>> = nodes.iter().filter_map(|n| n.stage.clone()).collect();
+    let brokers: Vec<Arc<BrokerStage>> = nodes.iter().filter_map(|n| n.broker.clone()).collect();
     // The first snapshot is taken before returning, so every subscriber
     // sees the full list of nodes from the start.
     let mut sampler = Sampler::new(probe);
@@ -334,6 +404,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
             core,
             spec: given,
             stages,
+            brokers,
             batch: batch_ctl,
             source_addr,
             ingest,
@@ -341,6 +412,40 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
             report,
         }),
     })
+}
+
+/// Resolves each broker stage's URL in `spec`, connects, and creates its
+/// streams: `(stage index, context, figures)` per broker stage.
+async fn open_edges(
+    spec: &mut PipelineSpec,
+    opts: &JobOptions,
+) -> Result<Vec<(usize, async_nats::jetstream::Context, Arc<EdgeStats>)>, BrokerError> {
+    let mut edges = Vec::new();
+    let mut clients: Vec<(String, async_nats::Client)> = Vec::new();
+    for (i, stage) in spec.stages.iter_mut().enumerate() {
+        let Some(transport) = &mut stage.transport else {
+            continue;
+        };
+        let url = resolve_url(transport.url(), opts.nats_url.as_deref())?;
+        let client = match clients.iter().find(|(u, _)| *u == url) {
+            Some((_, c)) => c.clone(),
+            None => {
+                let c = crate::broker::connect(&url).await?;
+                clients.push((url.clone(), c.clone()));
+                c
+            }
+        };
+        *transport = Transport::Nats { url };
+        let js = async_nats::jetstream::new(client);
+        let names = EdgeNames::new(&opts.id, &stage.name);
+        crate::broker::edge::create(&js, &names, &EdgeLimits::of(stage)).await?;
+        let edge = Arc::new(EdgeStats {
+            stream: names.input_stream(),
+            ..Default::default()
+        });
+        edges.push((i, js, edge));
+    }
+    Ok(edges)
 }
 
 /// Undoes a start that failed half-way: aborts what already runs (held

@@ -195,7 +195,11 @@ impl Sampler {
                 rate_limit: node.stage.as_ref().and_then(|st| st.policy.gate.rate()),
                 capacity: Some(s.info.capacity),
                 when_full: Some(s.info.when_full),
-                depth: node.rx.len() as u64,
+                depth: node.rx.len() as u64
+                    + node
+                        .broker
+                        .as_ref()
+                        .map_or(0, |b| b.edge().depth.load(Ordering::Relaxed)),
                 items_in: cur.accepted,
                 items_out: cur.out,
                 filtered,
@@ -229,6 +233,8 @@ impl Sampler {
                 },
                 queue_wait_total: summarize(&totals.queue_wait),
                 service_total: summarize(&totals.service),
+                redelivered: node.broker.as_ref().map_or(0, |b| b.redelivered()),
+                edge: node.broker.as_ref().map(|b| b.edge().snapshot()),
             });
         }
         self.cpu.prune();

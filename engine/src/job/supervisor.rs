@@ -107,6 +107,14 @@ impl Supervisor {
         if let Some(rt) = &self.runtime {
             rt.handle().block_on(self.core.tracker.wait());
         }
+        // What the broker still holds is booked, and its streams go.
+        if let Some(rt) = &self.runtime {
+            for node in &self.nodes {
+                if let Some(broker) = &node.broker {
+                    rt.handle().block_on(broker.sweep());
+                }
+            }
+        }
         // Whatever is still queued was never processed: leftovers.
         for node in &self.nodes {
             for item in node.rx.drain_all() {
@@ -181,6 +189,11 @@ impl Supervisor {
             nodes: whole.nodes.clone(),
             skipped_lines: self.core.skipped_lines.load(Ordering::Relaxed),
             drop_reasons,
+            redeliveries: self
+                .nodes
+                .iter()
+                .filter_map(|n| n.broker.as_ref()?.redeliveries())
+                .collect(),
             dead_letters_file: dead_letters.as_ref().map(|k| k.path.clone()),
             dead_letters_table: dead_letters.and_then(|k| k.table),
             leftovers_file,

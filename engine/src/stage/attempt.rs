@@ -23,7 +23,7 @@ use crate::signal::Flag;
 use crate::stats::{Laps, ShardRef};
 
 /// How an item's attempts ended without a verdict.
-pub(super) enum Unsettled {
+pub(crate) enum Unsettled {
     /// Failed for good after this many attempts.
     Failed(OpError, u32),
     /// The job aborted meanwhile.
@@ -195,7 +195,7 @@ impl StageCtl {
 
     /// Runs the operation on a thread, with the rate limit, timeout and
     /// retries of the stage's policy.
-    pub(super) fn attempt_blocking(
+    pub(crate) fn attempt_blocking(
         &self,
         shard: ShardRef<'_>,
         item: &mut Item,
@@ -241,7 +241,7 @@ impl StageCtl {
     /// Runs the operation on a task: a concurrency permit is held per
     /// attempt only, so backoff waits do not take a slot; the timeout
     /// cancels the attempt (the item is only borrowed by it).
-    pub(super) async fn attempt_async(
+    pub(crate) async fn attempt_async(
         &self,
         shard: ShardRef<'_>,
         item: &mut Item,

@@ -29,7 +29,7 @@ pub(crate) struct StageCtl {
     pub(crate) stats: Arc<NodeStats>,
     /// Timeout, retry, rate limit and error policy.
     pub(crate) policy: Policy,
-    pub(super) op: Arc<Op>,
+    pub(crate) op: Arc<Op>,
     inner: Mutex<Inner>,
 }
 
@@ -106,6 +106,34 @@ impl StageCtl {
                 tasks: Vec::new(),
                 next_worker: 0,
                 semaphore,
+                concurrency,
+            }),
+        })
+    }
+
+    /// A stage with no queues of its own: a broker stage's workers on a
+    /// worker host, which use only its operation and policy (the
+    /// attempts), never its spawner.
+    pub(crate) fn detached(
+        index: usize,
+        spec: StageSpec,
+        stats: Arc<NodeStats>,
+        handle: &tokio::runtime::Handle,
+        egress: &crate::egress::Egress,
+    ) -> Arc<Self> {
+        let concurrency = spec.effective_concurrency();
+        Arc::new(Self {
+            index,
+            policy: Policy::new(&spec),
+            op: Arc::new(Op::for_job(&spec.op, handle, egress)),
+            spec,
+            stats,
+            inner: Mutex::new(Inner {
+                spawner: None,
+                threads: Vec::new(),
+                tasks: Vec::new(),
+                next_worker: 0,
+                semaphore: None,
                 concurrency,
             }),
         })

@@ -40,6 +40,7 @@ mod in_poll;
 pub(crate) mod policy;
 mod workers;
 
+pub(crate) use attempt::Unsettled;
 pub(crate) use bridge::run_bridge;
 pub use control::ScaleError;
 pub(crate) use control::StageCtl;

@@ -65,6 +65,8 @@ fn stage() -> impl Strategy<Value = StageSpec> {
             retry: None,
             rate_limit: None,
             on_error: shared::spec::OnError::Drop,
+            transport: None,
+            placement: None,
         })
 }
 

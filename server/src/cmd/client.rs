@@ -517,6 +517,7 @@ mod tests {
             nodes: vec![],
             skipped_lines: 0,
             drop_reasons: Default::default(),
+            redeliveries: Default::default(),
             dead_letters_file: None,
             dead_letters_table: None,
             leftovers_file: None,

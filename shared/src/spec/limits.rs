@@ -98,6 +98,10 @@ pub mod defaults {
     pub fn retry_cap_ms() -> f64 {
         10_000.0
     }
+    /// A broker stage's URL when omitted: the server's configured broker.
+    pub fn nats_url() -> String {
+        format!("env:{}", crate::spec::stages::NATS_URL_ENV)
+    }
     /// Fields a parsed log record needs by default.
     pub fn required_fields() -> Vec<String> {
         vec!["id".into(), "level".into(), "msg".into()]

@@ -13,7 +13,8 @@
 //!   HTTP ingest or TCP clients.
 //! * [`stages`] — [`StageSpec`]: the runtime (threads or tasks), workers,
 //!   the input [`QueueSpec`] ([`Capacity`], [`WhenFull`]), timeouts,
-//!   [`RetrySpec`], rate limits and [`OnError`].
+//!   [`RetrySpec`], rate limits and [`OnError`]; a broker [`Transport`]
+//!   and [`Placement`] for a stage whose workers run in other processes.
 //! * [`ops`] — [`OpSpec`]: the work a stage does on each item, and the
 //!   typed schema of `parse_json` ([`FieldType`], [`JsonType`]).
 //! * [`sinks`] — [`SinkSpec`] with its [`BatchSpec`], and the
@@ -40,7 +41,10 @@ pub use limits::defaults;
 pub use ops::{Distribution, FieldType, FilterMode, HttpMethod, JsonType, OpSpec};
 pub use sinks::{BatchSpec, DeadLetterSpec, SinkFault, SinkSpec, WriteMode};
 pub use sources::{Payload, SampleSpec, SourceSpec};
-pub use stages::{Capacity, Jitter, OnError, QueueSpec, RetrySpec, Runtime, StageSpec, WhenFull};
+pub use stages::{
+    Capacity, Jitter, NATS_URL_ENV, OnError, Placement, QueueSpec, RetrySpec, Runtime, StageSpec,
+    Transport, WhenFull, check_nats_url, is_label,
+};
 pub use validation::{FieldError, SpecError, SpecFormat};
 
 /// A whole pipeline: source → stages → sink, plus lifecycle settings.

@@ -69,6 +69,84 @@ pub struct StageSpec {
     /// What happens to an item whose operation failed for good.
     #[serde(default)]
     pub on_error: OnError,
+    /// Where the stage's input queue lives: in the server's memory (the
+    /// default), or a NATS JetStream stream that worker processes on other
+    /// hosts consume too ([`Transport::Nats`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<Transport>,
+    /// Broker stages only: which workers may run it (by label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+}
+
+/// A stage's input carried by a message broker instead of an in-memory
+/// queue, so its workers can run in other processes and on other hosts.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Transport {
+    /// NATS JetStream: one work-queue stream per job and edge, one durable
+    /// pull consumer shared by every worker of the stage.
+    Nats {
+        /// `nats://host:port`, or `env:QUEUELAB_NATS_URL` (also what an
+        /// omitted URL means): the server's configured broker.
+        #[serde(default = "defaults::nats_url")]
+        #[cfg_attr(feature = "openapi", schema(max_length = 256))]
+        url: String,
+    },
+}
+
+/// The only environment variable a broker URL may name: specs come from
+/// users, and must not read the server's other variables.
+pub const NATS_URL_ENV: &str = "QUEUELAB_NATS_URL";
+
+/// Which workers may run a broker stage.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    /// A worker runs the stage only if it carries every one of these labels.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 16))]
+    pub labels: Vec<String>,
+}
+
+impl Transport {
+    /// The broker URL as written (`env:…` unresolved).
+    pub fn url(&self) -> &str {
+        match self {
+            Transport::Nats { url } => url,
+        }
+    }
+}
+
+/// Checks a broker URL's form: `env:QUEUELAB_NATS_URL`, or
+/// `nats://host[:port]` with nothing else (no credentials, no path).
+pub fn check_nats_url(url: &str) -> Result<(), String> {
+    if let Some(var) = url.strip_prefix("env:") {
+        return if var == NATS_URL_ENV {
+            Ok(())
+        } else {
+            Err(format!(
+                "only `env:{NATS_URL_ENV}` may name the broker's URL"
+            ))
+        };
+    }
+    let Some(rest) = url.strip_prefix("nats://") else {
+        return Err("must start with nats:// (or be env:QUEUELAB_NATS_URL)".into());
+    };
+    if url.len() > 256 {
+        return Err("must be at most 256 characters".into());
+    }
+    let ok = !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if ok {
+        Ok(())
+    } else {
+        Err("must be nats://host[:port], without credentials or a path".into())
+    }
 }
 
 /// How to retry a failed operation.
@@ -254,8 +332,14 @@ impl StageSpec {
         self.concurrency.unwrap_or(self.workers)
     }
 
+    /// True when the stage's input is a broker stream.
+    pub fn is_broker(&self) -> bool {
+        self.transport.is_some()
+    }
+
     /// Checks the stage's own fields, then its operation's.
     pub(super) fn validate(&self, at: &str, v: &mut Validator) {
+        self.validate_transport(at, v);
         if !(1..=limits::MAX_WORKERS).contains(&self.workers) {
             v.err(
                 &format!("{at}.workers"),
@@ -310,6 +394,60 @@ impl StageSpec {
         }
         self.op.validate(&format!("{at}.op"), v);
     }
+}
+
+impl StageSpec {
+    /// A broker edge is a stream: it has a size, and it refuses new
+    /// messages when full, so it cannot make room by dropping old ones.
+    fn validate_transport(&self, at: &str, v: &mut Validator) {
+        let Some(transport) = &self.transport else {
+            if self.placement.is_some() {
+                v.err(
+                    &format!("{at}.placement"),
+                    "only a stage with a broker transport runs on workers".into(),
+                );
+            }
+            return;
+        };
+        if let Err(e) = check_nats_url(transport.url()) {
+            v.err(&format!("{at}.transport.url"), e);
+        }
+        if self.queue.when_full == WhenFull::DropOldest {
+            v.err(
+                &format!("{at}.queue.when_full"),
+                "drop_oldest cannot apply to a broker edge: its stream refuses new messages when full (discard new) and workers may already hold the oldest ones; use block, drop_newest or reject".into(),
+            );
+        }
+        if self.queue.capacity == Capacity::Unbounded {
+            v.err(
+                &format!("{at}.queue.capacity"),
+                "a broker edge's stream needs a size (its max_msgs)".into(),
+            );
+        }
+        if let Some(p) = &self.placement {
+            if p.labels.len() > 16 {
+                v.err(
+                    &format!("{at}.placement.labels"),
+                    "at most 16 labels".into(),
+                );
+            }
+            for (i, l) in p.labels.iter().enumerate() {
+                if !is_label(l) {
+                    v.err(
+                        &format!("{at}.placement.labels[{i}]"),
+                        "a label is 1 to 64 letters, digits, `-` or `_`".into(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A worker label: 1 to 64 of `[A-Za-z0-9_-]`.
+pub fn is_label(l: &str) -> bool {
+    (1..=64).contains(&l.len())
+        && l.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// Checks a retry policy (a stage's or a sink's).
