@@ -118,6 +118,17 @@ pub struct ServeConfig {
     #[arg(long, env = "QUEUELAB_LOG_JSON")]
     pub log_json: bool,
 
+    /// The NATS JetStream broker of broker stages (`transport = { kind =
+    /// "nats" }` without a URL, or `env:QUEUELAB_NATS_URL`). Workers are
+    /// told this URL unless they were given their own.
+    #[arg(long, env = "QUEUELAB_NATS_URL")]
+    pub nats_url: Option<String>,
+
+    /// Run no broker stage workers in the server itself: only `queuelab
+    /// worker` processes do (a stage waits in its stream until one joins).
+    #[arg(long, env = "QUEUELAB_NO_LOCAL_STAGE_WORKERS")]
+    pub no_local_stage_workers: bool,
+
     /// A TOML file with any of the settings above (`port = 9000`,
     /// `data_dir = "/var/lib/queuelab"`, `cors_origin = ["https://…"]`).
     /// Flags win over environment variables, which win over the file.

@@ -51,6 +51,9 @@
 //!   items, checked by reservation when a job starts or scales up.
 //! * [`lines`] — pages of a JSON-lines file by seeking, for leftovers and
 //!   dead letters of any size.
+//! * [`workers`] — `queuelab worker` processes (leases, labels, what they
+//!   run) and the placer thread that spreads each broker stage's workers
+//!   over them and the server; [`routes::workers`] is their REST side.
 //! * [`target`] — the built-in HTTP test target (`queuelab target`): slow
 //!   and flaky on demand, for experiments with the `http` operation.
 //!
@@ -74,6 +77,7 @@ pub mod request_id;
 pub mod routes;
 pub mod store;
 pub mod target;
+pub mod workers;
 pub mod ws;
 
 use std::future::Future;
@@ -148,6 +152,10 @@ struct Inner {
     http_allow: Vec<engine::egress::AllowEntry>,
     /// Where [`run`] listens, once it does (for the built-in target).
     local_addr: std::sync::OnceLock<std::net::SocketAddr>,
+    /// Worker processes and where broker stages run.
+    workers: Arc<workers::Workers>,
+    /// The broker `env:QUEUELAB_NATS_URL` means in a spec.
+    nats_url: Option<String>,
 }
 
 impl AppState {
@@ -202,6 +210,8 @@ impl AppState {
                 files: Arc::new(files),
                 http_allow: Vec::new(),
                 local_addr: std::sync::OnceLock::new(),
+                workers: Arc::default(),
+                nats_url: None,
             }),
         })
     }
@@ -250,7 +260,28 @@ impl AppState {
         opts.files = engine::confine::Files::Confined(self.inner.files.clone());
         opts.egress = engine::egress::Egress::Only(Arc::new(engine::egress::AllowList::new(allow)));
         opts.listen_anywhere = self.inner.listen_anywhere;
+        opts.nats_url = self.inner.nats_url.clone();
         opts
+    }
+
+    /// The broker a spec's `env:QUEUELAB_NATS_URL` means on this server.
+    pub fn with_nats_url(self, url: Option<String>) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).expect("configure the state before sharing it");
+        inner.nats_url = url;
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Keeps broker stages off the server: only worker processes run them.
+    pub fn with_no_local_stage_workers(self, no_local: bool) -> Self {
+        self.inner.workers.set_no_local(no_local);
+        self
+    }
+
+    /// Worker processes and where broker stages run.
+    pub fn workers(&self) -> &Arc<workers::Workers> {
+        &self.inner.workers
     }
 
     /// Lets `tcp` sources listen on any address, not only on loopback.
@@ -537,6 +568,9 @@ pub async fn run(
             }
         })
     };
+    // Broker stages are placed on their own thread: it may wait on the
+    // broker, which nothing serving a request should.
+    let placer = workers::Placer::start(state.workers().clone(), state.jobs().clone())?;
     let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -560,5 +594,6 @@ pub async fn run(
     })
     .await;
     persister.abort();
+    let _ = tokio::task::spawn_blocking(move || drop(placer)).await;
     served
 }

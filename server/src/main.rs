@@ -88,6 +88,9 @@ enum Command {
         #[arg(long, default_value_t = 503)]
         fail_status: u16,
     },
+    /// Run broker stages for a server: register, heartbeat, and run the
+    /// stage workers it assigns here (NATS JetStream carries the items).
+    Worker(cmd::worker::WorkerArgs),
     /// Probe a running server's /healthz; exits non-zero when unhealthy.
     Healthcheck {
         /// URL to probe; defaults to this host's server on $QUEUELAB_PORT.
@@ -176,6 +179,10 @@ fn main() -> std::process::ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => serve(config),
+        Command::Worker(args) => {
+            init_tracing(args.log_json);
+            cmd::worker::run(args)
+        }
         Command::Run(args) => {
             init_tracing_quiet();
             let code = cmd::run::run(args)?;
@@ -345,7 +352,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     .context("--cors-origin")?
     .with_files_roots(&config.files_root)
     .context("--files-root")?
-    .with_http_allow(config.http_allow.clone());
+    .with_http_allow(config.http_allow.clone())
+    .with_nats_url(config.nats_url.clone())
+    .with_no_local_stage_workers(config.no_local_stage_workers);
     tracing::info!(
         roots = ?state.files_roots(),
         http_allow = config.http_allow.len(),
@@ -396,7 +405,7 @@ async fn serve_target(
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what `docker stop` sends).
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %err, "cannot listen for Ctrl-C");

@@ -357,7 +357,8 @@ impl ToSchema for StateFilter {}
         routes::audit::audit_log, routes::templates::list_templates, routes::templates::template, routes::templates::list_lessons,
         routes::templates::validate, routes::sweeps::create_sweep, routes::sweeps::create_soak,
         routes::sweeps::list, routes::sweeps::detail, routes::sweeps::stop, routes::sweeps::delete,
-        routes::sweeps::knobs, routes::ops::healthz, routes::ops::readyz, routes::ops::version,
+        routes::sweeps::knobs, routes::workers::register, routes::workers::heartbeat,
+        routes::workers::leave, routes::workers::list, routes::ops::healthz, routes::ops::readyz, routes::ops::version,
         crate::metrics::metrics
     ),
     components(
@@ -371,6 +372,7 @@ impl ToSchema for StateFilter {}
         (name = "jobs", description = "Pipelines: start, watch, tune, stop"),
         (name = "templates", description = "The article's scenarios"),
         (name = "lab", description = "The tuning lab: sweeps, capacity searches, soaks"),
+        (name = "workers", description = "Worker processes that run broker stages"),
         (name = "admin", description = "Audit log"),
         (name = "operations", description = "Health and version")
     )

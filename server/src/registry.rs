@@ -294,6 +294,19 @@ impl Registry {
             .kind)
     }
 
+    /// The handles of every job still running.
+    pub fn live_handles(&self) -> Vec<JobHandle> {
+        self.jobs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter_map(|e| match &e.kind {
+                Kind::Live(h) if !h.state().is_finished() => Some(h.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The handle of job `id`, if there is one.
     pub fn handle(&self, id: &str) -> Option<JobHandle> {
         self.kind_of(id, |k| match k {

@@ -16,7 +16,7 @@ use crate::spec::StageSpec;
 /// Where one broker stage of one job lives on the broker: the names of
 /// its streams, subjects and message ids.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EdgeNames {
     /// The job's id.
     pub job: String,

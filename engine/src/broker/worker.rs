@@ -96,6 +96,9 @@ pub struct RemoteStage {
     counts: WorkerCounts,
     stored_batches: AtomicU64,
     crash_after: Option<u64>,
+    /// Workers still running (a retired one counts until it has settled
+    /// what it held).
+    live: std::sync::atomic::AtomicU32,
 }
 
 impl std::fmt::Debug for RemoteStage {
@@ -156,6 +159,7 @@ impl RemoteStage {
             counts: WorkerCounts::default(),
             stored_batches: AtomicU64::new(0),
             crash_after,
+            live: std::sync::atomic::AtomicU32::new(0),
         }))
     }
 
@@ -167,6 +171,12 @@ impl RemoteStage {
     /// Live workers.
     pub fn workers(&self) -> u32 {
         self.lock().len() as u32
+    }
+
+    /// Workers still running, retired ones settling what they hold
+    /// included.
+    pub fn live(&self) -> u32 {
+        self.live.load(Ordering::Relaxed)
     }
 
     /// What this host's workers did so far.
@@ -221,6 +231,12 @@ impl RemoteStage {
     }
 
     async fn run(self: Arc<Self>, k: usize, retire: CancellationToken, blocking: bool) {
+        self.live.fetch_add(1, Ordering::Relaxed);
+        self.pull(k, retire, blocking).await;
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    async fn pull(&self, k: usize, retire: CancellationToken, blocking: bool) {
         let instant = self.ctl.op.is_instant() && self.ctl.policy.never_waits();
         let batch = if instant {
             CHUNK.min(self.limits.max_ack_pending as usize).max(1)

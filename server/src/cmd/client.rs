@@ -95,6 +95,13 @@ pub enum JobsCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// List the worker processes (`queuelab worker`) of the server, with
+    /// what each runs.
+    Workers {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Wait for a job to finish; exit non-zero if it failed or a
     /// `--fail-on` condition holds (`p99>50ms`, `throughput<10000`,
     /// `dead_lettered>0`).
@@ -311,6 +318,31 @@ async fn dispatch(c: &Client, command: JobsCommand) -> anyhow::Result<i32> {
                         j.accounting.produced,
                         j.accounting.sunk,
                         j.throughput
+                    );
+                }
+            }
+            Ok(0)
+        }
+        JobsCommand::Workers { json } => {
+            let workers: Vec<shared::workers::WorkerInfo> =
+                c.call(c.request(Method::GET, "/api/v1/workers")).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&workers)?);
+            } else {
+                println!(
+                    "{:<24} {:<20} {:<7} {:>8} {:>10} {:>11} {:>8}",
+                    "name", "host", "state", "beat ms", "processed", "redelivered", "stages"
+                );
+                for w in workers {
+                    println!(
+                        "{:<24} {:<20} {:<7} {:>8} {:>10} {:>11} {:>8}",
+                        w.name,
+                        w.host,
+                        format!("{:?}", w.state).to_lowercase(),
+                        w.last_heartbeat_ms_ago,
+                        w.counts.processed,
+                        w.counts.redelivered,
+                        w.assignments.len()
                     );
                 }
             }

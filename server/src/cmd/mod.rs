@@ -1,9 +1,11 @@
 //! The headless verbs of the `queuelab` binary: `run`, `sweep`, `soak`,
-//! `templates`, `validate`. They drive the engine directly, with no server.
+//! `templates`, `validate`. They drive the engine directly, with no server;
+//! `worker` runs broker stages for one.
 
 pub mod client;
 pub mod lab;
 pub mod run;
+pub mod worker;
 
 use std::path::Path;
 

@@ -49,6 +49,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     opts.builtin_target = local_target(&spec)?;
     let job = engine::start(spec.clone(), opts)?;
+    // Headless, there are no worker processes: this process runs every
+    // worker of a broker stage itself.
+    for stage in job.broker_stages() {
+        stage.set_local_workers(stage.desired_workers())?;
+    }
     let show_progress = !args.json && !args.quiet;
     let report = tokio::runtime::Builder::new_current_thread()
         .enable_all()

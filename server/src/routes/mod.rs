@@ -1,6 +1,6 @@
 //! The HTTP handlers, one module per resource. Each module has its own
 //! `router()`; [`router`] merges the ones that sit behind the token check
-//! (jobs, records, sweeps, templates, audit), while [`ops`] is merged on its own
+//! (jobs, records, sweeps, templates, audit, workers), while [`ops`] is merged on its own
 //! by [`crate::app`] so health, readiness and metrics need no token.
 //!
 //! Handlers call the [`crate::registry`] and the [`crate::store`]; neither
@@ -13,6 +13,7 @@ pub mod query;
 pub mod records;
 pub mod sweeps;
 pub mod templates;
+pub mod workers;
 
 use axum::Router;
 
@@ -27,4 +28,5 @@ pub fn router() -> Router<AppState> {
         .merge(sweeps::router())
         .merge(templates::router())
         .merge(audit::router())
+        .merge(workers::router())
 }
