@@ -24,6 +24,36 @@ fn label(v: &str) -> String {
 /// The metric families, in exposition order: name, type, help.
 const FAMILIES: &[(&str, &str, &str)] = &[
     (
+        "queuelab_workers",
+        "gauge",
+        "Worker processes by state (active, lost).",
+    ),
+    (
+        "queuelab_edge_messages",
+        "gauge",
+        "A broker edge's stream, by kind: depth (stored), pending (undelivered), in_flight (unacknowledged).",
+    ),
+    (
+        "queuelab_edge_redeliveries_total",
+        "counter",
+        "Deliveries after the first on a broker edge, as the broker counts them.",
+    ),
+    (
+        "queuelab_edge_oldest_pending_seconds",
+        "gauge",
+        "Age of the oldest message on a broker edge.",
+    ),
+    (
+        "queuelab_edge_publish_refusals_total",
+        "counter",
+        "Publishes a broker edge refused because its stream was full.",
+    ),
+    (
+        "queuelab_edge_workers",
+        "gauge",
+        "Hosts (worker processes, the server) consuming a broker edge.",
+    ),
+    (
         "queuelab_uptime_seconds",
         "gauge",
         "Seconds since the server started.",
@@ -101,6 +131,14 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         String::new(),
         state.ws_clients().to_string(),
     );
+    let workers = state.workers().list();
+    for st in ["active", "lost"] {
+        let n = workers
+            .iter()
+            .filter(|w| serde_json::to_value(w.state).is_ok_and(|v| v == st))
+            .count();
+        add("queuelab_workers", format!("state=\"{st}\""), n.to_string());
+    }
     let summaries = state.jobs().summaries();
     let mut by_state = std::collections::BTreeMap::new();
     for s in &summaries {
@@ -163,9 +201,38 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             );
             add(
                 "queuelab_stage_service_p99_seconds",
-                l,
+                l.clone(),
                 (n.service.p99_us as f64 / 1e6).to_string(),
             );
+            if let Some(e) = &n.edge {
+                for (kind, v) in [
+                    ("depth", e.depth),
+                    ("pending", e.pending),
+                    ("in_flight", e.in_flight),
+                ] {
+                    add(
+                        "queuelab_edge_messages",
+                        format!("{l},kind=\"{kind}\""),
+                        v.to_string(),
+                    );
+                }
+                add(
+                    "queuelab_edge_redeliveries_total",
+                    l.clone(),
+                    e.redeliveries.to_string(),
+                );
+                add(
+                    "queuelab_edge_oldest_pending_seconds",
+                    l.clone(),
+                    (e.oldest_pending_ms as f64 / 1e3).to_string(),
+                );
+                add(
+                    "queuelab_edge_publish_refusals_total",
+                    l.clone(),
+                    e.publish_refusals.to_string(),
+                );
+                add("queuelab_edge_workers", l, e.workers_attached.to_string());
+            }
         }
     }
     let mut out = String::new();

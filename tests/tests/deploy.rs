@@ -20,7 +20,10 @@ fn compose(env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
         .expect("docker-compose (installed by ./dev setup --browser)")
 }
 
-const SECRETS: &[(&str, &str)] = &[("POSTGRES_PASSWORD", "pw"), ("QUEUELAB_WORKER_TOKEN", "tok")];
+const SECRETS: &[(&str, &str)] = &[
+    ("POSTGRES_PASSWORD", "pw"),
+    ("QUEUELAB_WORKER_TOKEN", "tok"),
+];
 
 #[test]
 fn the_compose_file_is_valid_and_every_service_is_health_checked() {
@@ -52,8 +55,14 @@ fn the_compose_file_is_valid_and_every_service_is_health_checked() {
     for s in ["queuelab", "worker"] {
         let b = block(s);
         assert!(b.contains("queuelab") && b.contains("healthcheck"), "{b}");
-        assert!(b.contains("condition: service_healthy"), "{s} waits on health: {b}");
-        assert!(b.contains("stop_grace_period"), "{s} has time to drain: {b}");
+        assert!(
+            b.contains("condition: service_healthy"),
+            "{s} waits on health: {b}"
+        );
+        assert!(
+            b.contains("stop_grace_period"),
+            "{s} has time to drain: {b}"
+        );
     }
     assert!(block("worker").contains("replicas: 3"));
     assert!(block("queuelab").contains("QUEUELAB_NATS_URL: nats://nats:4222"));

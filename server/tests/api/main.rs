@@ -15,4 +15,5 @@ mod limits;
 mod persistence;
 mod semantics;
 mod sweeps;
+mod workers;
 mod ws;
