@@ -50,6 +50,8 @@ struct Worker {
 
 #[derive(Debug, Default)]
 struct Inner {
+    /// Bumped whenever a worker joins, leaves or is lost.
+    version: u64,
     workers: BTreeMap<String, Worker>,
     /// Where each broker stage runs: its assignment and (worker id, count).
     placements: BTreeMap<EdgeNames, (Assignment, Vec<(String, u32)>)>,
@@ -91,6 +93,7 @@ impl Workers {
             return Err(RegisterError::Full);
         }
         inner.next += 1;
+        inner.version += 1;
         let id = format!("w{}-{}", crate::registry::now_ms(), inner.next);
         tracing::info!(worker = %id, name = %req.name, host = %req.host, labels = ?req.labels, "worker registered");
         inner.workers.insert(
@@ -140,11 +143,27 @@ impl Workers {
 
     /// A worker leaving on its own (`queuelab worker` stopping).
     pub fn leave(&self, id: &str) -> bool {
-        let left = self.lock().workers.remove(id);
+        let mut inner = self.lock();
+        let left = inner.workers.remove(id);
+        if left.is_some() {
+            inner.version += 1;
+        }
+        drop(inner);
         if let Some(w) = &left {
             tracing::info!(worker = %id, name = %w.name, "worker left");
         }
         left.is_some()
+    }
+
+    /// `(version, active, lost)`: what the WebSocket's `workers` frame says.
+    pub fn census(&self) -> (u64, u32, u32) {
+        let inner = self.lock();
+        let active = inner
+            .workers
+            .values()
+            .filter(|w| w.state == WorkerState::Active)
+            .count() as u32;
+        (inner.version, active, inner.workers.len() as u32 - active)
     }
 
     /// Every worker, for `GET /api/v1/workers`.
@@ -177,11 +196,16 @@ impl Workers {
     /// on the next pass) and forgets long-lost ones.
     fn expire(&self) {
         let mut inner = self.lock();
+        let mut changed = false;
         for (id, w) in inner.workers.iter_mut() {
             if w.state == WorkerState::Active && w.last_beat.elapsed() > LEASE {
                 tracing::warn!(worker = %id, name = %w.name, "worker lost: its lease ran out");
                 w.state = WorkerState::Lost;
+                changed = true;
             }
+        }
+        if changed {
+            inner.version += 1;
         }
         inner
             .workers

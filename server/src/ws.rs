@@ -125,6 +125,8 @@ struct Session {
     jobs: Option<String>,
     /// Subscribed sweeps: their changes, and the version last sent.
     sweeps: HashMap<String, (watch::Receiver<Arc<shared::lab::LabDetail>>, Option<u64>)>,
+    /// When subscribed to worker changes: the census version last sent.
+    workers: Option<Option<u64>>,
     strikes: u32,
 }
 
@@ -264,6 +266,27 @@ impl Session {
         true
     }
 
+    /// Sends the workers' census if it changed; false if the socket broke.
+    async fn push_workers(&mut self, state: &AppState, sink: &mut Sink) -> bool {
+        let Some(sent) = &mut self.workers else {
+            return true;
+        };
+        let (version, active, lost) = state.workers().census();
+        if *sent == Some(version) {
+            return true;
+        }
+        *sent = Some(version);
+        send(
+            sink,
+            &ServerFrame::Workers {
+                version,
+                active,
+                lost,
+            },
+        )
+        .await
+    }
+
     /// Sends the job list if it changed; false if the socket broke.
     async fn push_jobs(&mut self, state: &AppState, sink: &mut Sink) -> bool {
         let Some(last) = &self.jobs else {
@@ -348,6 +371,14 @@ impl Session {
                 self.jobs = None;
                 None
             }
+            ClientFrame::SubscribeWorkers => {
+                self.workers = Some(None);
+                None
+            }
+            ClientFrame::UnsubscribeWorkers => {
+                self.workers = None;
+                None
+            }
         }
     }
 }
@@ -395,7 +426,10 @@ async fn serve_socket(socket: WebSocket, state: AppState) {
                 }
             }
             _ = push.tick() => {
-                if !session.push(&state, &mut sink).await || !session.push_sweeps(&mut sink).await {
+                if !session.push(&state, &mut sink).await
+                    || !session.push_sweeps(&mut sink).await
+                    || !session.push_workers(&state, &mut sink).await
+                {
                     break;
                 }
             }
@@ -426,6 +460,7 @@ async fn serve_socket(socket: WebSocket, state: AppState) {
                         if (!subscribed_jobs && !session.push_jobs(&state, &mut sink).await)
                             || !session.push(&state, &mut sink).await
                             || !session.push_sweeps(&mut sink).await
+                            || !session.push_workers(&state, &mut sink).await
                         {
                             break;
                         }

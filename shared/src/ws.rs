@@ -59,6 +59,17 @@ pub enum ServerFrame {
         /// Its state now.
         state: crate::lab::LabState,
     },
+    /// The worker processes changed: one joined, left or was lost. Only
+    /// the counts and a version: the client reads the list with
+    /// `GET /api/v1/workers`.
+    Workers {
+        /// Bumped at every change.
+        version: u64,
+        /// Workers beating within their lease.
+        active: u32,
+        /// Workers whose lease ran out.
+        lost: u32,
+    },
     /// A message from the client could not be honoured.
     Error {
         /// Stable code: `malformed`, `not_found`.
@@ -96,6 +107,10 @@ pub enum ClientFrame {
     SubscribeJobs,
     /// Stop receiving the job list.
     UnsubscribeJobs,
+    /// Start receiving worker changes.
+    SubscribeWorkers,
+    /// Stop receiving them.
+    UnsubscribeWorkers,
 }
 
 impl ClientFrame {

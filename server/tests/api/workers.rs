@@ -277,3 +277,40 @@ async fn broker_specs_are_checked_before_they_run() {
     let r = create(&app, spec).await;
     assert_eq!(r.status(), 422);
 }
+
+#[tokio::test]
+async fn the_websocket_says_when_workers_join_and_leave() {
+    use futures_util::{SinkExt, StreamExt};
+    use shared::ws::{ClientFrame, ServerFrame};
+    use tokio_tungstenite::tungstenite::Message;
+    let app = app().await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(app.ws_url())
+        .await
+        .unwrap();
+    ws.send(Message::Text(
+        ClientFrame::SubscribeWorkers.to_json().into(),
+    ))
+    .await
+    .unwrap();
+    let mut next_census = async || loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("a frame")
+            .unwrap()
+            .unwrap();
+        let Message::Text(text) = msg else { continue };
+        if let Ok(ServerFrame::Workers { active, lost, .. }) = ServerFrame::parse(&text) {
+            return (active, lost);
+        }
+    };
+    assert_eq!(next_census().await, (0, 0));
+    let w = register(&app, "joining", &[]).await;
+    assert_eq!(next_census().await, (1, 0));
+    post(
+        &app,
+        &format!("/api/v1/workers/{}/leave", w.id),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(next_census().await, (0, 0));
+}
