@@ -68,6 +68,22 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         }
         // The tuning lab.
         "Tuning" => "调优",
+        "Workers" => "工作进程",
+        "Host" => "主机",
+        "Labels" => "标签",
+        "Last heartbeat" => "上次心跳",
+        "No worker processes. Start one with `queuelab worker --server URL --token T`; broker stages run on the server meanwhile." => {
+            "没有工作进程。用 `queuelab worker --server URL --token T` 启动一个；在此之前，经消息代理的阶段在服务器上运行。"
+        }
+        "Processed" => "已处理",
+        "Redelivered" => "重新投递",
+        "Version" => "版本",
+        "lost" => "已失联",
+        "oldest" => "最旧",
+        "on" => "运行于",
+        "redelivered" => "重新投递",
+        "refused" => "被拒",
+        "stream" => "流",
         "Turn one knob at a time, watch throughput and P99, stop at the knee; or find the best value that keeps an SLO; or soak a pipeline to catch leaks." => {
             "一次只调一个旋钮，观察吞吐和 P99，在拐点处停下；或者找出仍满足 SLO 的最佳取值；或者长时间浸泡运行流水线以发现泄漏。"
         }

@@ -47,7 +47,7 @@ use leptos_router::path;
 use crate::live::{Conn, LiveLink};
 use crate::pages::{
     ComparePage, HistoryPage, JobPage, JobsPage, NewJobPage, SettingsPage, SweepComparePage,
-    SweepPage, TuningPage,
+    SweepPage, TuningPage, WorkersPage,
 };
 
 /// The whole dashboard: shell, navigation and routed pages.
@@ -70,6 +70,7 @@ pub fn App() -> impl IntoView {
                     <A href="/new">{tr("New job")}</A>
                     <A href="/history">{tr("History")}</A>
                     <A href="/tuning">{tr("Tuning")}</A>
+                    <A href="/workers">{tr("Workers")}</A>
                     <A href="/settings">{tr("Settings")}</A>
                 </nav>
                 <ConnectionBadge link=link />
@@ -85,6 +86,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/tuning") view=TuningPage />
                     <Route path=path!("/tuning/:id") view=SweepPage />
                     <Route path=path!("/tuning/compare/:a/:b") view=SweepComparePage />
+                    <Route path=path!("/workers") view=WorkersPage />
                     <Route path=path!("/settings") view=SettingsPage />
                 </Routes>
             </main>

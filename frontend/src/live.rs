@@ -56,6 +56,9 @@ pub struct LiveLink {
     /// The newest version of each subscribed sweep or soak (its page reads
     /// it again over REST when this moves).
     pub sweeps: RwSignal<HashMap<String, u64>>,
+    /// The workers' census `(version, active, lost)`, while someone
+    /// watches it (the page reads the list again over REST when it moves).
+    pub workers: RwSignal<Option<(u64, u32, u32)>>,
     /// What to subscribe to (again after every reconnect).
     wanted: RwSignal<BTreeSet<Want>>,
     out: StoredValue<UnboundedSender<ClientFrame>>,
@@ -69,6 +72,7 @@ enum Want {
     Jobs,
     Job(String),
     Sweep(String),
+    Workers,
 }
 
 impl Want {
@@ -79,6 +83,7 @@ impl Want {
             Want::Sweep(sweep) => ClientFrame::SubscribeSweep {
                 sweep: sweep.clone(),
             },
+            Want::Workers => ClientFrame::SubscribeWorkers,
         }
     }
 }
@@ -132,6 +137,11 @@ impl LiveLink {
         self.want(Want::Sweep(sweep.to_owned()));
     }
 
+    /// Keeps the workers' census coming.
+    pub fn watch_workers(&self) {
+        self.want(Want::Workers);
+    }
+
     /// Tries to connect again now rather than after the backoff delay.
     pub fn reconnect_now(&self) {
         self.kick.with_value(|k| {
@@ -164,6 +174,7 @@ impl LiveLink {
         let (trails, set_trails) = signal(HashMap::<String, VecDeque<f64>>::new());
         let events = RwSignal::new(HashMap::<String, Vec<JobEvent>>::new());
         let sweeps = RwSignal::new(HashMap::<String, u64>::new());
+        let workers = RwSignal::new(None::<(u64, u32, u32)>);
         let wanted = RwSignal::new(BTreeSet::<Want>::new());
         let (tx, mut rx): (UnboundedSender<ClientFrame>, UnboundedReceiver<ClientFrame>) =
             unbounded();
@@ -246,6 +257,11 @@ impl LiveLink {
                                         m.insert(sweep, version);
                                     });
                                 }
+                                Ok(ServerFrame::Workers {
+                                    version,
+                                    active,
+                                    lost,
+                                }) => workers.set(Some((version, active, lost))),
                                 // A newer server may send frames we do not know.
                                 Err(FrameError::UnknownType(_)) => {}
                                 Err(err) => leptos::logging::warn!("ignoring frame: {err}"),
@@ -283,6 +299,7 @@ impl LiveLink {
             trails,
             events,
             sweeps,
+            workers,
             wanted,
             out: StoredValue::new(tx),
             kick: StoredValue::new(kick),

@@ -5,7 +5,8 @@
 //! This library holds the shared helpers; the tests live in `tests/`.
 //!
 //! * [`ServerProcess`] — spawns `queuelab serve --port 0` in a scratch data
-//!   directory, reads the URL it prints, and kills it when dropped.
+//!   directory, reads the URL it prints, and kills it when dropped;
+//!   [`WorkerProcess`] a `queuelab worker` for it.
 //! * [`browser`] — runs a Node.js script under `browser/` that drives
 //!   Chromium through `playwright-core` and prints one JSON report;
 //!   [`BrowserSession`] does the same step by step, for tests that act on
@@ -156,6 +157,43 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A `queuelab worker` child of a [`ServerProcess`], killed on drop.
+#[derive(Debug)]
+pub struct WorkerProcess(Child);
+
+impl WorkerProcess {
+    /// Starts `queuelab worker --server <server> --name <name>` with `env`.
+    pub fn spawn(server: &ServerProcess, name: &str, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(queuelab_bin());
+        cmd.args(["worker", "--server", server.url.trim_end_matches('/')])
+            .args(["--name", name])
+            .env("QUEUELAB_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        WorkerProcess(cmd.spawn().expect("spawn queuelab worker"))
+    }
+
+    /// `kill -9`: no chance to ack, leave or flush.
+    pub fn kill9(&mut self) {
+        let status = Command::new("kill")
+            .args(["-9", &self.0.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

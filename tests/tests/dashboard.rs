@@ -698,3 +698,58 @@ fn the_tuning_view_runs_a_sweep_marks_its_knee_reopens_compares_and_soaks() {
         assert!(dir.join(shot).is_file(), "{shot}");
     }
 }
+
+#[test]
+fn the_workers_view_lists_worker_processes_and_a_job_shows_its_broker_edge() {
+    let url = std::env::var("QUEUELAB_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let server = ServerProcess::spawn_with(&["--nats-url", &url, "--no-local-stage-workers"]);
+    let _a = e2e::WorkerProcess::spawn(&server, "host-a", &[]);
+    let _b = e2e::WorkerProcess::spawn(&server, "host-b", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        r#"
+name = "scaled-out"
+source = { kind = "synthetic", count = 10000000, rate = 200.0, payload = "counter" }
+[[stages]]
+name = "work"
+workers = 4
+transport = { kind = "nats" }
+op = { kind = "sleep", latency = { dist = "fixed", ms = 5.0 } }
+"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(e2e::queuelab_bin())
+        .args(["jobs", "start", spec.to_str().unwrap()])
+        .env("QUEUELAB_URL", server.url.trim_end_matches('/'))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let artifacts = artifacts_dir();
+    let report = run_page(
+        "workers.mjs",
+        &[&server.url, &job, artifacts.to_str().unwrap()],
+    );
+    assert_eq!(report["state"], "done", "{report:#}");
+    assert_eq!(report["rows"], 2, "{report:#}");
+    assert_eq!(report["names"], serde_json::json!(["host-a", "host-b"]));
+    assert!(
+        report["census"].as_str().unwrap().starts_with("2 "),
+        "{report:#}"
+    );
+    assert!(
+        report["runs"].as_str().unwrap().contains("work ×2"),
+        "{report:#}"
+    );
+    let edge = report["edgeWorkers"].as_str().unwrap();
+    assert!(
+        edge.contains("host-a ×2") && edge.contains("host-b ×2"),
+        "{edge}"
+    );
+}

@@ -3,48 +3,13 @@
 //! (127.0.0.1:4222 or `QUEUELAB_NATS_URL`), `kill -9` for crashes.
 //! Nothing here times anything: every check is a count.
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use e2e::{ServerProcess, queuelab_bin};
+use e2e::{ServerProcess, WorkerProcess as Worker, queuelab_bin};
 
 fn nats_url() -> String {
     std::env::var("QUEUELAB_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
-
-/// A `queuelab worker` child, killed (SIGKILL) on drop.
-struct Worker(Child);
-
-impl Worker {
-    fn spawn(server: &ServerProcess, name: &str, env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(queuelab_bin());
-        cmd.args(["worker", "--server", server.url.trim_end_matches('/')])
-            .args(["--name", name])
-            .env("QUEUELAB_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Worker(cmd.spawn().expect("spawn queuelab worker"))
-    }
-
-    /// `kill -9`: no chance to ack, leave or flush.
-    fn kill9(&mut self) {
-        let status = Command::new("kill")
-            .args(["-9", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn jobs(server: &ServerProcess, args: &[&str]) -> Output {

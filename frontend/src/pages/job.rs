@@ -106,6 +106,28 @@ fn NodeCard(
                 {tr("wait")}" "{lat(&node.queue_wait)}" · "{tr("service")}" "{lat(&node.service)}
             </div>
             {(node.duplicates > 0).then(|| view! { <div class="node-flag" data-testid="duplicates">{tr("duplicate rows")}" "{node.duplicates}</div> })}
+            {node.edge.clone().map(|e| view! { <EdgeFigures edge=e redelivered=node.redelivered /> })}
+        </div>
+    }
+}
+
+/// A broker stage's stream, as the broker reports it, and where its
+/// workers run.
+#[component]
+fn EdgeFigures(edge: shared::metrics::EdgeSnapshot, redelivered: u64) -> impl IntoView {
+    let placed: Vec<String> = edge
+        .placement
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(w, n)| format!("{w} ×{n}"))
+        .collect();
+    view! {
+        <div class="edge" data-testid="edge" title=edge.stream.clone()>
+            <div class="node-meta">"NATS · "{tr("stream")}" "<span data-testid="edge-depth">{count(edge.depth)}</span></div>
+            <div class="node-meta">{tr("pending")}" "{count(edge.pending)}" · "{tr("in flight")}" "<span data-testid="edge-in-flight">{count(edge.in_flight)}</span></div>
+            <div class="node-meta">{tr("redelivered")}" "<span data-testid="edge-redelivered">{redelivered}</span>" · "{tr("refused")}" "{count(edge.publish_refusals)}</div>
+            <div class="node-meta">{tr("oldest")}" "{format!("{:.1} s", edge.oldest_pending_ms as f64 / 1000.0)}</div>
+            <div class="node-meta" data-testid="edge-workers">{tr("on")}" "{if placed.is_empty() { "—".to_owned() } else { placed.join(", ") }}</div>
         </div>
     }
 }

@@ -1,7 +1,8 @@
 //! The dashboard's pages: the live job table, starting jobs (templates and
 //! the article's lessons), a job's page (nodes, tuning, charts, drain and
 //! abort, report, the lesson's signal), history, the tuning lab (sweeps,
-//! capacity searches and soaks, `tuning` with `knob_chart`) and settings.
+//! capacity searches and soaks, `tuning` with `knob_chart`), the worker
+//! processes (`workers`) and settings.
 
 mod charts;
 mod history;
@@ -13,6 +14,7 @@ mod new_job;
 mod records;
 mod settings;
 mod tuning;
+mod workers;
 
 pub use history::{ComparePage, HistoryPage};
 pub use job::JobPage;
@@ -20,6 +22,7 @@ pub use jobs::JobsPage;
 pub use new_job::NewJobPage;
 pub use settings::SettingsPage;
 pub use tuning::{SweepComparePage, SweepPage, TuningPage};
+pub use workers::WorkersPage;
 
 use leptos::prelude::*;
 
