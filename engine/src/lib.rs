@@ -43,6 +43,12 @@
 //!   tunable), retries outages and narrows data errors to dead letters,
 //!   and the `SinkWriter` trait; one file per writer — `null.rs`,
 //!   `file.rs`, `http.rs`, [`sink::sqlite`], [`sink::postgres`].
+//! * [`broker`] — broker stages: a stage whose input is a NATS JetStream
+//!   stream, so its workers run in other processes ([`broker::RemoteStage`],
+//!   the same attempts as in memory); the server side publishes into the
+//!   stream, collects every result exactly once and carries the drain
+//!   across (`publish.rs`, `collect.rs`, `stage.rs`), `edge.rs` makes the
+//!   streams and reads their figures, `wire.rs` is the envelope.
 //! * `job` — the topology: `plan.rs` ([`start`]: spec → source, stages,
 //!   automatic bridges, sink, each with its queue; [`StartError`]),
 //!   `options.rs` ([`JobOptions`]), `handle.rs` ([`JobHandle`] to watch,

@@ -25,7 +25,7 @@ use crate::registry::SharedRegistry;
 /// A worker not heard from for this long is lost.
 pub const LEASE: Duration = Duration::from_secs(5);
 /// How often a worker beats.
-pub const HEARTBEAT: Duration = Duration::from_millis(1000);
+pub const HEARTBEAT: Duration = Duration::from_millis(500);
 /// How often the placer looks.
 pub const PLACE_EVERY: Duration = Duration::from_millis(250);
 /// The name the server's own share goes by in a placement.

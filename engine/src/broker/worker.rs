@@ -70,6 +70,11 @@ impl WorkerCounts {
     }
 }
 
+/// Items a worker asks the broker for ahead of those it works on.
+const PREFETCH: usize = 4;
+/// Batches a worker may have in storing at once while it works on more.
+const FINISHING: usize = 8;
+
 /// What a worker made of one delivery.
 enum Step {
     /// A result to store.
@@ -99,6 +104,8 @@ pub struct RemoteStage {
     /// Workers still running (a retired one counts until it has settled
     /// what it held).
     live: std::sync::atomic::AtomicU32,
+    /// Batches whose results are being stored and inputs acked.
+    finishing: std::sync::atomic::AtomicU32,
 }
 
 impl std::fmt::Debug for RemoteStage {
@@ -160,6 +167,7 @@ impl RemoteStage {
             stored_batches: AtomicU64::new(0),
             crash_after,
             live: std::sync::atomic::AtomicU32::new(0),
+            finishing: std::sync::atomic::AtomicU32::new(0),
         }))
     }
 
@@ -176,7 +184,7 @@ impl RemoteStage {
     /// Workers still running, retired ones settling what they hold
     /// included.
     pub fn live(&self) -> u32 {
-        self.live.load(Ordering::Relaxed)
+        self.live.load(Ordering::Relaxed) + self.finishing.load(Ordering::Relaxed)
     }
 
     /// What this host's workers did so far.
@@ -236,20 +244,27 @@ impl RemoteStage {
         self.live.fetch_sub(1, Ordering::Relaxed);
     }
 
-    async fn pull(&self, k: usize, retire: CancellationToken, blocking: bool) {
+    async fn pull(self: &Arc<Self>, k: usize, retire: CancellationToken, blocking: bool) {
+        // Storing a batch's results and acking its inputs overlaps the next
+        // batch's work, a few batches deep.
+        let finishing = Arc::new(Semaphore::new(FINISHING));
         let instant = self.ctl.op.is_instant() && self.ctl.policy.never_waits();
         let batch = if instant {
             CHUNK.min(self.limits.max_ack_pending as usize).max(1)
         } else {
             1
         };
+        // One pull request per item costs a round trip to the broker each
+        // time: a worker asks for a few ahead (still settling one at a
+        // time when items may wait).
+        let prefetch = batch.max(PREFETCH);
         let mut rng = worker_rng(self.assignment.seed, self.assignment.index, k);
         let mut tries = 0;
         'connect: while !retire.is_cancelled() {
             let stream = self
                 .consumer
                 .stream()
-                .max_messages_per_batch(batch)
+                .max_messages_per_batch(prefetch)
                 .messages()
                 .await;
             let mut messages = match stream {
@@ -286,18 +301,22 @@ impl RemoteStage {
                         _ => break,
                     }
                 }
-                self.settle_batch(k, held, &mut rng, blocking).await;
+                let Ok(permit) = finishing.clone().acquire_owned().await else {
+                    break 'connect;
+                };
+                self.settle_batch(k, held, &mut rng, blocking, permit).await;
             }
         }
     }
 
     /// Runs each held item, stores every result, then acks the inputs.
     async fn settle_batch(
-        &self,
+        self: &Arc<Self>,
         k: usize,
         held: Vec<jetstream::Message>,
         rng: &mut rand::rngs::SmallRng,
         blocking: bool,
+        permit: tokio::sync::OwnedSemaphorePermit,
     ) {
         let mut results = Vec::with_capacity(held.len());
         for msg in &held {
@@ -320,6 +339,17 @@ impl RemoteStage {
             .fetch_add(1, Ordering::Relaxed);
             results.push((outcome.seq(), encode_settled(&outcome, delivered)));
         }
+        let me = self.clone();
+        self.finishing.fetch_add(1, Ordering::Relaxed);
+        self.handle.spawn(async move {
+            me.finish(results, held).await;
+            me.finishing.fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+
+    /// Stores a batch's results, then (only then) acks its inputs.
+    async fn finish(&self, results: Vec<(u64, bytes::Bytes)>, held: Vec<jetstream::Message>) {
         if !self.store(results).await {
             return;
         }

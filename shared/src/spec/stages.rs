@@ -508,6 +508,60 @@ mod tests {
     }
 
     #[test]
+    fn a_broker_edge_is_a_bounded_stream_that_refuses_new_messages() {
+        let with = |extra: &str| {
+            MINIMAL.replace(
+                "name = \"work\"",
+                &format!("name = \"work\"\ntransport = {{ kind = \"nats\" }}\n{extra}"),
+            )
+        };
+        let spec = PipelineSpec::parse(&with(""), SpecFormat::Toml).unwrap();
+        let t = spec.stages[0].transport.as_ref().unwrap();
+        assert_eq!(
+            t.url(),
+            "env:QUEUELAB_NATS_URL",
+            "the server's broker by default"
+        );
+        let paths = |text: &str| -> Vec<(String, String)> {
+            PipelineSpec::parse(text, SpecFormat::Toml)
+                .unwrap_err()
+                .errors
+                .into_iter()
+                .map(|e| (e.path, e.message))
+                .collect()
+        };
+        let e = paths(&with("queue = { when_full = \"drop_oldest\" }"));
+        assert_eq!(e[0].0, "stages[0].queue.when_full");
+        assert!(e[0].1.contains("discard new"), "says why: {}", e[0].1);
+        let e = paths(&with("queue = { capacity = \"unbounded\" }"));
+        assert_eq!(e[0].0, "stages[0].queue.capacity");
+        let e = paths(&with("placement = { labels = [\"has space\"] }"));
+        assert_eq!(e[0].0, "stages[0].placement.labels[0]");
+        let text = MINIMAL.replace(
+            "name = \"work\"",
+            "name = \"work\"\nplacement = { labels = [\"gpu\"] }",
+        );
+        assert_eq!(paths(&text)[0].0, "stages[0].placement");
+        for bad in [
+            "env:HOME",
+            "http://x:1",
+            "nats://user:pw@x:4222",
+            "nats://x/path",
+            "nats://",
+        ] {
+            assert!(check_nats_url(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "env:QUEUELAB_NATS_URL",
+            "nats://127.0.0.1:4222",
+            "nats://broker.internal",
+            "nats://[::1]:4222",
+        ] {
+            assert!(check_nats_url(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
     fn concurrency_is_for_async_stages() {
         let text = MINIMAL.replace(
             "name = \"work\"",
