@@ -1,8 +1,8 @@
 //! Throughput of a no-op stage (`spin`, 0 µs) over a NATS JetStream edge
-//! with 1, 2 and 4 local `queuelab worker` processes, against the same
-//! stage in memory, in the same run; and what the edge costs per item.
-//! Then the same with a 2 ms I/O stage (`sleep`), where the work, not the
-//! edge, is the cost: there each worker process adds its workers.
+//! with 1, 2 and 4 local `queuelab worker` processes (2 workers each),
+//! against the same stage in memory with as many threads, measured in the
+//! same run; and what the edge costs per item. Then the same with a 2 ms
+//! I/O stage (`sleep`), where the work, not the edge, is the cost.
 //!
 //!     cargo bench -p server --bench broker_edge
 //!
@@ -119,14 +119,10 @@ async fn main() {
         "(cores: {})",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    // Each worker process runs 2 of the stage's workers.
+    // Each worker process runs 2 of the stage's workers; the in-memory
+    // stage it is held against has as many threads in all.
     let per = 2;
     for io in [false, true] {
-        let mut baseline = Vec::new();
-        for _ in 0..RUNS {
-            baseline.push(run_job(&http, &base, &spec(false, per, io)).await);
-        }
-        let inproc = median(baseline);
         println!(
             "\n{} stage, {} counters, median of {RUNS} runs each\n",
             if io {
@@ -137,17 +133,17 @@ async fn main() {
             if io { IO_ITEMS } else { ITEMS }
         );
         println!(
-            "{:<38} {:>12} {:>10} {:>16}",
-            "stage", "items/s", "ratio", "edge µs/item"
-        );
-        println!(
-            "{:<38} {:>12.0} {:>10.2} {:>16}",
-            format!("in memory, {per} threads"),
-            inproc,
-            1.0,
-            "—"
+            "{:<22} {:>16} {:>16} {:>8} {:>14}",
+            "workers", "in memory /s", "NATS edge /s", "ratio", "edge µs/item"
         );
         for procs in [1usize, 2, 4] {
+            let total = per * procs as u32;
+            // The same stage in memory, with as many workers, in this run.
+            let mut baseline = Vec::new();
+            for _ in 0..RUNS {
+                baseline.push(run_job(&http, &base, &spec(false, total, io)).await);
+            }
+            let inproc = median(baseline);
             let children: Vec<Child> = (0..procs)
                 .map(|i| {
                     Command::new(env!("CARGO_BIN_EXE_queuelab"))
@@ -171,12 +167,13 @@ async fn main() {
             }
             let mut runs = Vec::new();
             for _ in 0..RUNS {
-                runs.push(run_job(&http, &base, &spec(true, per * procs as u32, io)).await);
+                runs.push(run_job(&http, &base, &spec(true, total, io)).await);
             }
             let tp = median(runs);
             println!(
-                "{:<38} {:>12.0} {:>10.2} {:>16.1}",
-                format!("NATS edge, {procs} worker process(es) × {per}"),
+                "{:<22} {:>16.0} {:>16.0} {:>8.3} {:>14.1}",
+                format!("{procs} process(es) × {per}"),
+                inproc,
                 tp,
                 tp / inproc,
                 (1.0 / tp - 1.0 / inproc) * 1e6

@@ -94,7 +94,9 @@ impl Workers {
         }
         inner.next += 1;
         inner.version += 1;
-        let id = format!("w{}-{}", crate::registry::now_ms(), inner.next);
+        // Not guessable: the id is what a heartbeat (and its assignments)
+        // is asked with.
+        let id = format!("w{}-{:016x}", inner.next, rand::random::<u64>());
         tracing::info!(worker = %id, name = %req.name, host = %req.host, labels = ?req.labels, "worker registered");
         inner.workers.insert(
             id.clone(),

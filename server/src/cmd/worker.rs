@@ -40,6 +40,13 @@ pub struct WorkerArgs {
     /// sends (another address for the same NATS server).
     #[arg(long, env = "QUEUELAB_WORKER_NATS_URL")]
     pub nats_url: Option<String>,
+    /// Hosts the stages' `http` operations may reach from this host (as
+    /// `serve --http-allow`). The server checked each spec against its own
+    /// list; this host's network may differ, so without this flag a worker
+    /// reaches none (only the broker).
+    #[arg(long, env = "QUEUELAB_WORKER_HTTP_ALLOW", value_delimiter = ',',
+          value_parser = engine::egress::AllowEntry::parse)]
+    pub http_allow: Vec<engine::egress::AllowEntry>,
     /// How long a stop waits for workers to settle what they hold.
     #[arg(long, default_value_t = 10_000)]
     pub grace_ms: u64,
@@ -207,6 +214,9 @@ async fn reconcile(
     reply: HeartbeatReply,
     args: &WorkerArgs,
 ) {
+    let egress = engine::egress::Egress::Only(std::sync::Arc::new(engine::egress::AllowList::new(
+        args.http_allow.clone(),
+    )));
     let wanted: Vec<EdgeNames> = reply
         .assignments
         .iter()
@@ -230,13 +240,8 @@ async fn reconcile(
         if let Some(url) = &args.nats_url {
             assignment.url = url.clone();
         }
-        let started = RemoteStage::start(
-            assignment,
-            None,
-            tokio::runtime::Handle::current(),
-            &engine::egress::Egress::Anywhere,
-        )
-        .await;
+        let started =
+            RemoteStage::start(assignment, None, tokio::runtime::Handle::current(), &egress).await;
         match started {
             Ok(s) => {
                 tracing::info!(job = %names.job, stage = %names.stage, workers = placed.workers, "assignment started");
