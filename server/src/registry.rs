@@ -264,16 +264,7 @@ impl Registry {
     /// Drains every running job, waits up to `deadline` for them to
     /// finish, then aborts what is still running (into leftovers).
     pub fn drain_all(&self, deadline: std::time::Duration) {
-        let handles: Vec<JobHandle> = self
-            .jobs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .filter_map(|e| match &e.kind {
-                Kind::Live(h) if !h.state().is_finished() => Some(h.clone()),
-                _ => None,
-            })
-            .collect();
+        let handles = self.live_handles();
         for h in &handles {
             let _ = h.drain_within(Some(deadline));
         }

@@ -160,6 +160,19 @@ impl Drop for ServerProcess {
     }
 }
 
+impl ServerProcess {
+    /// Runs `queuelab jobs <args>` against this server, as a CI script does.
+    pub fn jobs(&self, args: &[&str]) -> std::process::Output {
+        Command::new(queuelab_bin())
+            .arg("jobs")
+            .args(args)
+            .env("QUEUELAB_URL", self.url.trim_end_matches('/'))
+            .env("QUEUELAB_LOG", "warn")
+            .output()
+            .expect("run queuelab jobs")
+    }
+}
+
 /// A `queuelab worker` child of a [`ServerProcess`], killed on drop.
 #[derive(Debug)]
 pub struct WorkerProcess(Child);

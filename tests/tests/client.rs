@@ -5,13 +5,7 @@ use std::process::{Command, Output};
 use e2e::{ServerProcess, queuelab_bin};
 
 fn jobs(server: &ServerProcess, args: &[&str]) -> Output {
-    Command::new(queuelab_bin())
-        .arg("jobs")
-        .args(args)
-        .env("QUEUELAB_URL", server.url.trim_end_matches('/'))
-        .env("QUEUELAB_LOG", "warn")
-        .output()
-        .unwrap()
+    server.jobs(args)
 }
 
 fn text(out: &Output) -> (String, String) {

@@ -720,11 +720,7 @@ op = { kind = "sleep", latency = { dist = "fixed", ms = 5.0 } }
 "#,
     )
     .unwrap();
-    let out = std::process::Command::new(e2e::queuelab_bin())
-        .args(["jobs", "start", spec.to_str().unwrap()])
-        .env("QUEUELAB_URL", server.url.trim_end_matches('/'))
-        .output()
-        .unwrap();
+    let out = server.jobs(&["start", spec.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",

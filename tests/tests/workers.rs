@@ -3,23 +3,17 @@
 //! (127.0.0.1:4222 or `QUEUELAB_NATS_URL`), `kill -9` for crashes.
 //! Nothing here times anything: every check is a count.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use e2e::{ServerProcess, WorkerProcess as Worker, queuelab_bin};
+use e2e::{ServerProcess, WorkerProcess as Worker};
 
 fn nats_url() -> String {
     std::env::var("QUEUELAB_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
 fn jobs(server: &ServerProcess, args: &[&str]) -> Output {
-    Command::new(queuelab_bin())
-        .arg("jobs")
-        .args(args)
-        .env("QUEUELAB_URL", server.url.trim_end_matches('/'))
-        .env("QUEUELAB_LOG", "warn")
-        .output()
-        .unwrap()
+    server.jobs(args)
 }
 
 fn json_of(out: &Output) -> serde_json::Value {

@@ -142,12 +142,7 @@ pub async fn work_consumer(
     js: &jetstream::Context,
     names: &EdgeNames,
 ) -> Result<consumer::PullConsumer, BrokerError> {
-    js.get_stream(names.input_stream())
-        .await
-        .map_err(BrokerError::setup)?
-        .get_consumer(WORK_CONSUMER)
-        .await
-        .map_err(BrokerError::setup)
+    pull_consumer(js, &names.input_stream(), WORK_CONSUMER).await
 }
 
 /// The collector's consumer of an edge's results.
@@ -155,10 +150,18 @@ pub async fn collect_consumer(
     js: &jetstream::Context,
     names: &EdgeNames,
 ) -> Result<consumer::PullConsumer, BrokerError> {
-    js.get_stream(names.output_stream())
+    pull_consumer(js, &names.output_stream(), COLLECT_CONSUMER).await
+}
+
+async fn pull_consumer(
+    js: &jetstream::Context,
+    stream: &str,
+    name: &str,
+) -> Result<consumer::PullConsumer, BrokerError> {
+    js.get_stream(stream)
         .await
         .map_err(BrokerError::setup)?
-        .get_consumer(COLLECT_CONSUMER)
+        .get_consumer(name)
         .await
         .map_err(BrokerError::setup)
 }
