@@ -171,6 +171,10 @@ pub(crate) async fn collect(
                     continue;
                 }
             };
+            if flow.was_left(settled.outcome.seq()) {
+                let _ = msg.ack().await;
+                continue;
+            }
             if let Some(item) = book(settled, &flow, &node, &core, on_error) {
                 out.push_back(item);
                 if tx.push(&mut out).await.is_err() {

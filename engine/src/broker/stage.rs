@@ -81,6 +81,13 @@ impl Flow {
             .insert(item.seq);
         core.leftovers.put(node, item);
     }
+    /// True for an item the publisher already put in leftovers: a result
+    /// of it (a publish that was stored after all) must not count again.
+    pub(crate) fn was_left(&self, seq: u64) -> bool {
+        let left = self.left.lock().unwrap_or_else(|e| e.into_inner());
+        !left.is_empty() && left.contains(&seq)
+    }
+
     pub(crate) fn publishing_done(&self) {
         self.done.store(true, Ordering::SeqCst);
         self.changed.notify_waiters();
