@@ -245,7 +245,8 @@ pub struct NodeSnapshot {
 pub struct EdgeSnapshot {
     /// The stream's name.
     pub stream: String,
-    /// Messages in the stream (pending plus in flight).
+    /// Messages in the stream (pending plus in flight); each carries one
+    /// or more items.
     pub depth: u64,
     /// Messages not yet delivered to any worker.
     pub pending: u64,
@@ -255,8 +256,20 @@ pub struct EdgeSnapshot {
     pub redeliveries: u64,
     /// Age of the oldest message in the stream.
     pub oldest_pending_ms: u64,
-    /// Publishes the stream refused because it was full.
+    /// Times the publisher found the edge at capacity, and items it
+    /// dropped there.
     pub publish_refusals: u64,
+    /// Items published and not yet booked: the edge's depth in items (a
+    /// message carries many; `capacity` counts these).
+    #[serde(default)]
+    pub depth_items: u64,
+    /// Messages the input stream stored so far.
+    #[serde(default)]
+    pub messages_published: u64,
+    /// Items those messages carried (items per message = this over
+    /// `messages_published`).
+    #[serde(default)]
+    pub items_published: u64,
     /// Worker processes (and the server) consuming it.
     pub workers_attached: u32,
     /// Where the stage's workers run: worker name and its worker count.
@@ -465,6 +478,11 @@ pub struct JobReport {
     /// (each is still counted once in its bucket).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub redeliveries: BTreeMap<String, u64>,
+    /// Broker stages: leftovers that stayed on the broker because their
+    /// streams could not be read back at the end (kept, not deleted), by
+    /// why. They are counted in `leftovers`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kept_on_broker: BTreeMap<String, u64>,
     /// File holding the dead letters, when there were any: a JSON-lines
     /// file, or the SQLite database named with `dead_letters_table`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -845,6 +863,7 @@ mod tests {
             skipped_lines: 2,
             drop_reasons: BTreeMap::new(),
             redeliveries: Default::default(),
+            kept_on_broker: Default::default(),
             dead_letters_file: None,
             dead_letters_table: None,
             leftovers_file: None,

@@ -61,13 +61,15 @@ impl EdgeNames {
     pub fn output_subject(&self) -> String {
         format!("ql.{}.{}.out", token(&self.job), token(&self.stage))
     }
-    /// The message id of an item's input message (`job:edge:seq`).
-    pub fn input_id(&self, seq: u64) -> String {
-        format!("{}:{}:{seq}", self.job, self.stage)
+    /// The message id of an input message carrying the edge's items
+    /// `first..=last` (`job:edge:first-last`): a publish retried after a
+    /// lost ack is stored once.
+    pub fn input_id(&self, first: u64, last: u64) -> String {
+        format!("{}:{}:{first}-{last}", self.job, self.stage)
     }
-    /// The message id of an item's result.
-    pub fn output_id(&self, seq: u64) -> String {
-        format!("{}:{}.out:{seq}", self.job, self.stage)
+    /// The message id of part `part` of the results of that message.
+    pub fn output_id(&self, first: u64, last: u64, part: u32) -> String {
+        format!("{}:{}.out:{first}-{last}.{part}", self.job, self.stage)
     }
 }
 
@@ -109,11 +111,12 @@ pub struct StageCounts {
 impl StageCounts {
     /// Adds `other` in.
     pub fn add(&mut self, other: &StageCounts) {
-        self.processed += other.processed;
-        self.passed += other.passed;
-        self.filtered += other.filtered;
-        self.failed += other.failed;
-        self.redelivered += other.redelivered;
+        // Counts come from other processes: a bad one must not overflow.
+        self.processed = self.processed.saturating_add(other.processed);
+        self.passed = self.passed.saturating_add(other.passed);
+        self.filtered = self.filtered.saturating_add(other.filtered);
+        self.failed = self.failed.saturating_add(other.failed);
+        self.redelivered = self.redelivered.saturating_add(other.redelivered);
     }
 }
 
@@ -279,4 +282,30 @@ pub struct WorkerInfo {
     pub assignments: Vec<Running>,
     /// Its counts over every assignment it reported.
     pub counts: StageCounts,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_from_other_processes_saturate() {
+        let mut total = StageCounts {
+            processed: u64::MAX - 1,
+            ..Default::default()
+        };
+        total.add(&StageCounts {
+            processed: 5,
+            redelivered: 1,
+            ..Default::default()
+        });
+        assert_eq!((total.processed, total.redelivered), (u64::MAX, 1));
+    }
+
+    #[test]
+    fn batch_ids_name_their_range() {
+        let names = EdgeNames::new("j1", "parse");
+        assert_eq!(names.input_id(3, 9), "j1:parse:3-9");
+        assert_eq!(names.output_id(3, 9, 1), "j1:parse.out:3-9.1");
+    }
 }

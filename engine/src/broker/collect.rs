@@ -1,14 +1,14 @@
 //! The collector: the server task that reads a broker stage's results
-//! back and books each exactly once.
+//! back and books each item exactly once.
 //!
-//! The output stream stores one result per item (a republished result
-//! has the same message id and is not stored again), so each result read
-//! here is one item settled: passed on downstream, filtered, dropped by
-//! `on_error`, or a dead letter. An item whose result says it was
-//! delivered more than once counts as redelivered, once. The result is
-//! acked after its item is in the downstream queue. Once the publisher
-//! has finished and every item it stored has come back, the collector
-//! drops its sender, and the drain cascade goes on downstream.
+//! A result message carries the results of (part of) one input message.
+//! The ledger books each item still open and skips one settled already
+//! (a result delivered again while this task waited on a full downstream
+//! queue, or stored twice), so what the broker repeats is never counted
+//! twice. The passed items go on downstream, and only then is the result
+//! acked. Once the publisher has finished and every item it opened is
+//! settled, the collector drops its sender, and the drain cascade goes on
+//! downstream.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,95 +20,17 @@ use futures_util::StreamExt;
 use shared::spec::OnError;
 
 use super::edge::collect_consumer;
-use super::stage::Flow;
-use super::wire::{Outcome, Settled, decode_settled};
+use super::ledger::Flow;
+use super::wire::decode_results;
 use crate::core::JobCore;
-use crate::item::Item;
-use crate::ops::OpError;
 use crate::queue::Tx;
 use crate::stats::NodeStats;
 
-/// Why an item was delivered more than once, as the report words it.
-pub const REDELIVERED: &str =
-    "redelivered after ack_wait: the worker holding it was lost or stalled";
+/// Result messages asked for at once.
+const PULL_BATCH: usize = 64;
 
-/// Error kinds as `&'static str` (a dead letter's kind is a bounded
-/// metric label); one from elsewhere reads as `remote error`.
-fn static_kind(kind: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "timed out",
-        "injected failure",
-        "not a record",
-        "not JSON",
-        "missing field",
-        "wrong type",
-        "panic",
-        "http",
-        "http status",
-        "redelivered",
-        "undecodable",
-        "no runtime",
-    ];
-    KNOWN
-        .iter()
-        .find(|k| **k == kind)
-        .copied()
-        .unwrap_or("remote error")
-}
-
-/// Books one result; the item of a passed one comes back, to go on.
-pub(super) fn book(
-    settled: Settled,
-    flow: &Flow,
-    node: &NodeStats,
-    core: &JobCore,
-    on_error: OnError,
-) -> Option<Item> {
-    let shard = node.shard(0);
-    if settled.delivered > 1 {
-        flow.redelivered.fetch_add(1, Ordering::Relaxed);
-    }
-    match settled.outcome {
-        Outcome::Passed(mut item) => {
-            item.born = flow.take_born(item.seq);
-            return Some(item);
-        }
-        Outcome::Filtered(seq) => {
-            flow.forget_born(seq);
-            shard.0.filtered.fetch_add(1, Ordering::Relaxed);
-        }
-        Outcome::Dropped { seq, kind } => {
-            flow.forget_born(seq);
-            shard.0.errors.fetch_add(1, Ordering::Relaxed);
-            node.note_reason(format!("op error at `{}`: {kind}", node.info.name));
-        }
-        Outcome::Failed {
-            item,
-            attempts,
-            kind,
-            detail,
-        } => {
-            flow.forget_born(item.seq);
-            let err = OpError {
-                kind: static_kind(&kind),
-                detail,
-                retryable: false,
-            };
-            core.dead_letters.put(node, &item, &err, attempts);
-            shard.0.dead_lettered.fetch_add(1, Ordering::Relaxed);
-            if on_error == OnError::FailJob && kind != "redelivered" {
-                core.fail(format!(
-                    "stage `{}` failed an item (on_error = fail_job): {}",
-                    node.info.name, err.detail
-                ));
-            }
-        }
-    }
-    None
-}
-
-/// Runs until every stored item has come back (then drops `tx`) or the
-/// job aborts.
+/// Runs until every opened item is settled (then drops `tx`) or the job
+/// aborts.
 pub(crate) async fn collect(
     js: jetstream::Context,
     flow: Arc<Flow>,
@@ -124,11 +46,11 @@ pub(crate) async fn collect(
             return;
         }
     };
-    let mut out = VecDeque::with_capacity(1);
+    let mut out = VecDeque::new();
     'pull: loop {
         let mut messages = match consumer
             .stream()
-            .max_messages_per_batch(256)
+            .max_messages_per_batch(PULL_BATCH)
             .messages()
             .await
         {
@@ -149,7 +71,7 @@ pub(crate) async fn collect(
                 biased;
                 _ = core.abort.cancelled() => break 'pull,
                 _ = flow.changed.notified() => continue,
-                // The last result may have come before the publisher
+                // The last item may have settled before the publisher
                 // finished: look again now and then.
                 _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
                 m = messages.next() => m,
@@ -162,8 +84,8 @@ pub(crate) async fn collect(
                 }
                 None => continue 'pull,
             };
-            let settled = match decode_settled(&msg.payload) {
-                Ok(s) => s,
+            let results = match decode_results(&msg.payload) {
+                Ok(r) => r,
                 Err(e) => {
                     // Not a worker's: nothing to book, never to return.
                     tracing::error!(job = %core.id, stage = %node.info.name, error = %e, "a result that does not parse: refused");
@@ -171,21 +93,21 @@ pub(crate) async fn collect(
                     continue;
                 }
             };
-            if flow.was_left(settled.outcome.seq()) {
-                let _ = msg.ack().await;
-                continue;
-            }
-            if let Some(item) = book(settled, &flow, &node, &core, on_error) {
-                out.push_back(item);
+            out.extend(flow.book(results, &node, &core, on_error));
+            let n = out.len() as u64;
+            if n > 0 {
                 if tx.push(&mut out).await.is_err() {
-                    // Aborted: the item stays in the stream (unacked) and
-                    // the sweep finds it there.
-                    out.clear();
+                    // Aborted: the items were booked here, so they are
+                    // this task's to leave.
+                    let pushed = n - out.len() as u64;
+                    node.shard(0).0.out.fetch_add(pushed, Ordering::Relaxed);
+                    for item in out.drain(..) {
+                        core.leftovers.put(&node, item);
+                    }
                     break 'pull;
                 }
-                node.shard(0).0.out.fetch_add(1, Ordering::Relaxed);
+                node.shard(0).0.out.fetch_add(n, Ordering::Relaxed);
             }
-            flow.collected.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = msg.ack().await {
                 tracing::debug!(error = %e, "result ack not sent");
             }

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
+use futures_util::StreamExt;
 use shared::metrics::EdgeSnapshot;
 use shared::spec::{Capacity, StageSpec};
 pub use shared::workers::EdgeNames;
@@ -37,7 +38,9 @@ pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(10);
 /// Deliveries beyond a stage's attempts before an item that keeps losing
 /// its worker (a crash, a kill) becomes a dead letter.
 pub const EXTRA_DELIVERIES: u32 = 2;
-/// How long a message id is remembered, so a republish is stored once.
+/// How long a message id is remembered at least, so a republish is stored
+/// once (longer when redeliveries can take longer: see
+/// [`EdgeLimits::duplicate_window`]).
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
 
 /// The limits of an edge, from its stage's spec.
@@ -79,6 +82,15 @@ impl EdgeLimits {
     }
 }
 
+impl EdgeLimits {
+    /// How long the streams remember a message id: at least as long as an
+    /// item can keep being delivered (`max_deliver × ack_wait`), so a
+    /// result stored again after the last redelivery is still a duplicate.
+    pub fn duplicate_window(&self) -> Duration {
+        DUPLICATE_WINDOW.max(self.ack_wait * self.max_deliver)
+    }
+}
+
 fn stream_config(name: String, subject: String, limits: &EdgeLimits) -> stream::Config {
     stream::Config {
         name,
@@ -87,7 +99,7 @@ fn stream_config(name: String, subject: String, limits: &EdgeLimits) -> stream::
         max_messages: limits.capacity as i64,
         discard: stream::DiscardPolicy::New,
         storage: stream::StorageType::File,
-        duplicate_window: DUPLICATE_WINDOW,
+        duplicate_window: limits.duplicate_window(),
         num_replicas: 1,
         ..Default::default()
     }
@@ -166,22 +178,50 @@ async fn pull_consumer(
         .map_err(BrokerError::setup)
 }
 
-/// Reads every message still stored in a stream, oldest first (what an
-/// abort leaves behind), without consuming it.
+/// Messages a sweep reads per request.
+const SWEEP_BATCH: usize = 1000;
+
+/// Reads every message still stored in a stream (what an abort leaves
+/// behind), a batch per request with a consumer of its own, so gaps of
+/// acknowledged messages cost nothing. Call it once the stream's own
+/// consumers are gone (a work queue takes one consumer at a time).
 pub async fn stored(
     js: &jetstream::Context,
     stream: &str,
 ) -> Result<Vec<bytes::Bytes>, BrokerError> {
     let mut s = js.get_stream(stream).await.map_err(BrokerError::setup)?;
-    let state = s.info().await.map_err(BrokerError::setup)?.state.clone();
+    let total = s.info().await.map_err(BrokerError::setup)?.state.messages;
     let mut out = Vec::new();
-    if state.messages == 0 {
+    if total == 0 {
         return Ok(out);
     }
-    for seq in state.first_sequence..=state.last_sequence {
-        // Acknowledged messages are gone from a work queue: gaps.
-        if let Ok(m) = s.get_raw_message(seq).await {
-            out.push(m.payload);
+    let sweep: consumer::PullConsumer = s
+        .create_consumer(consumer::pull::Config {
+            name: Some("sweep".into()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            deliver_policy: consumer::DeliverPolicy::All,
+            inactive_threshold: Duration::from_secs(60),
+            ..Default::default()
+        })
+        .await
+        .map_err(BrokerError::setup)?;
+    out.reserve(total.min(1 << 20) as usize);
+    while (out.len() as u64) < total {
+        let mut batch = sweep
+            .fetch()
+            .max_messages(SWEEP_BATCH)
+            .expires(Duration::from_millis(500))
+            .messages()
+            .await
+            .map_err(BrokerError::setup)?;
+        let before = out.len();
+        while let Some(m) = batch.next().await {
+            out.push(m.map_err(BrokerError::setup)?.payload.clone());
+        }
+        if out.len() == before {
+            return Err(BrokerError::Setup(format!(
+                "read {before} of the {total} messages of {stream}"
+            )));
         }
     }
     Ok(out)
@@ -213,8 +253,15 @@ pub struct EdgeStats {
     pub redeliveries: AtomicU64,
     /// Age of the oldest stored message.
     pub oldest_ms: AtomicU64,
-    /// Publishes refused because the stream was full.
+    /// Times the publisher found the edge at capacity (and items it
+    /// dropped there).
     pub refusals: AtomicU64,
+    /// Items published and not yet booked (the edge's depth in items).
+    pub open: AtomicU64,
+    /// Messages the stream stored.
+    pub messages: AtomicU64,
+    /// Items those messages carried.
+    pub items: AtomicU64,
     /// Workers consuming the edge.
     pub workers: AtomicU32,
     /// Where the workers run (name, count), as the server placed them.
@@ -232,6 +279,9 @@ impl EdgeStats {
             redeliveries: self.redeliveries.load(Ordering::Relaxed),
             oldest_pending_ms: self.oldest_ms.load(Ordering::Relaxed),
             publish_refusals: self.refusals.load(Ordering::Relaxed),
+            depth_items: self.open.load(Ordering::Relaxed),
+            messages_published: self.messages.load(Ordering::Relaxed),
+            items_published: self.items.load(Ordering::Relaxed),
             workers_attached: self.workers.load(Ordering::Relaxed),
             placement: self
                 .placement

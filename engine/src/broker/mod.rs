@@ -35,6 +35,7 @@ use std::time::Duration;
 
 mod collect;
 pub mod edge;
+mod ledger;
 mod publish;
 mod stage;
 pub mod wire;
@@ -45,8 +46,13 @@ pub use stage::BrokerStage;
 pub use worker::{Assignment, RemoteStage, WorkerCounts};
 
 pub(crate) use collect::collect;
-pub(crate) use publish::publish;
-pub(crate) use stage::{Flow, watch};
+pub(crate) use ledger::Flow;
+pub(crate) use publish::{per_message, publish};
+pub(crate) use stage::watch;
+
+/// The dead-letter kind of an item or result larger than the broker
+/// takes in one message.
+pub const TOO_LARGE: &str = "too large for the broker";
 
 /// How long connecting to the broker may take before a start fails.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -2,102 +2,21 @@
 //! figures, how many workers it wants, the server's own share of them,
 //! and what is swept out of its streams when the job ends.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use async_nats::jetstream;
 use shared::spec::StageSpec;
 use shared::workers::{Assignment, EdgeNames, StageCounts};
 
-use super::collect::{REDELIVERED, book};
 use super::edge::{self, EdgeStats};
-use super::wire::{Outcome, decode_item, decode_settled};
+use super::ledger::{Flow, REDELIVERED, dead_letter};
+use super::wire::{decode_items, decode_results};
 use super::{BrokerError, RemoteStage};
 use crate::core::JobCore;
-use crate::item::Item;
+use crate::item::{Item, Payload};
+use crate::ops::OpError;
 use crate::stats::NodeStats;
-
-/// What the publisher and the collector of one edge share: how many
-/// items went in and came back, so the collector knows when the drain
-/// has crossed the broker.
-#[derive(Debug)]
-pub(crate) struct Flow {
-    pub(crate) names: EdgeNames,
-    pub(crate) edge: Arc<EdgeStats>,
-    /// Items the stream stored.
-    pub(crate) published: AtomicU64,
-    /// Results booked.
-    pub(crate) collected: AtomicU64,
-    /// Items whose result said they were delivered more than once.
-    pub(crate) redelivered: AtomicU64,
-    done: AtomicBool,
-    /// Wakes the collector when the publisher finishes.
-    pub(crate) changed: tokio::sync::Notify,
-    /// When each timed item was born (clocks do not cross processes, so
-    /// the item's latency is restored from here when it comes back).
-    born: Mutex<HashMap<u64, Instant>>,
-    /// Items the publisher put in leftovers after trying to publish them,
-    /// which a sweep of the stream must not count again.
-    left: Mutex<HashSet<u64>>,
-}
-
-impl Flow {
-    pub(crate) fn new(names: EdgeNames, edge: Arc<EdgeStats>) -> Self {
-        Self {
-            names,
-            edge,
-            published: AtomicU64::new(0),
-            collected: AtomicU64::new(0),
-            redelivered: AtomicU64::new(0),
-            done: AtomicBool::new(false),
-            changed: tokio::sync::Notify::new(),
-            born: Mutex::new(HashMap::new()),
-            left: Mutex::new(HashSet::new()),
-        }
-    }
-    pub(crate) fn note_born(&self, seq: u64, born: Instant) {
-        self.born
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(seq, born);
-    }
-    pub(crate) fn take_born(&self, seq: u64) -> Option<Instant> {
-        self.born
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&seq)
-    }
-    pub(crate) fn forget_born(&self, seq: u64) {
-        self.take_born(seq);
-    }
-    /// An item the publisher gives up on (an abort): to leftovers, once.
-    pub(crate) fn leave(&self, core: &JobCore, node: &NodeStats, item: Item) {
-        self.forget_born(item.seq);
-        self.left
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(item.seq);
-        core.leftovers.put(node, item);
-    }
-    /// True for an item the publisher already put in leftovers: a result
-    /// of it (a publish that was stored after all) must not count again.
-    pub(crate) fn was_left(&self, seq: u64) -> bool {
-        let left = self.left.lock().unwrap_or_else(|e| e.into_inner());
-        !left.is_empty() && left.contains(&seq)
-    }
-
-    pub(crate) fn publishing_done(&self) {
-        self.done.store(true, Ordering::SeqCst);
-        self.changed.notify_waiters();
-    }
-    /// The publisher has finished and every item it stored came back.
-    pub(crate) fn all_back(&self) -> bool {
-        self.done.load(Ordering::SeqCst)
-            && self.collected.load(Ordering::SeqCst) >= self.published.load(Ordering::SeqCst)
-    }
-}
 
 /// How often the broker's figures of an edge are read.
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
@@ -131,6 +50,8 @@ pub struct BrokerStage {
     pub(crate) core: Arc<JobCore>,
     desired: AtomicU32,
     local: Mutex<Option<Arc<RemoteStage>>>,
+    /// Set by the sweep: the server's share never starts again.
+    swept: AtomicBool,
 }
 
 impl std::fmt::Debug for BrokerStage {
@@ -160,6 +81,7 @@ impl BrokerStage {
             js,
             core,
             local: Mutex::new(None),
+            swept: AtomicBool::new(false),
         }
     }
 
@@ -222,6 +144,10 @@ impl BrokerStage {
     /// runtime), starting them the first time.
     pub fn set_local_workers(&self, n: u32) -> Result<(), BrokerError> {
         let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        // After the sweep began, the placer may still ask: never again.
+        if self.swept.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         if local.is_none() {
             if n == 0 || self.is_finished() {
                 return Ok(());
@@ -256,17 +182,25 @@ impl BrokerStage {
         self.flow.redelivered.load(Ordering::Relaxed)
     }
 
+    /// Stops the server's share for good (kept, so its counts stay
+    /// readable).
     pub(crate) fn stop_local(&self) {
-        if let Some(stage) = self.local.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let local = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        self.swept.store(true, Ordering::SeqCst);
+        if let Some(stage) = local.as_ref() {
             stage.stop();
         }
     }
 
     /// At teardown: books what the streams still hold (results first,
     /// then items never settled, to leftovers), reads the edge's figures a
-    /// last time, and deletes the streams. The shared consumer goes first,
-    /// so no worker can ack an input once the sweep has begun.
-    pub(crate) async fn sweep(&self) {
+    /// last time, and deletes the streams. The consumers go first, so no
+    /// worker can ack an input once the sweep has begun. The ledger skips
+    /// every item settled already (booked by the collector, left by the
+    /// publisher). A stream that could not be read is kept, its items
+    /// counted as leftovers still on the broker, and the report says so:
+    /// `Some((why, items))`.
+    pub(crate) async fn sweep(&self) -> Option<(String, u64)> {
         self.stop_local();
         let names = &self.flow.names;
         // The figures as the job leaves them (a drained edge reads empty).
@@ -277,53 +211,81 @@ impl BrokerStage {
         if let Ok(s) = self.js.get_stream(names.output_stream()).await {
             let _ = s.delete_consumer(edge::COLLECT_CONSUMER).await;
         }
-        let mut settled = self
-            .flow
-            .left
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        if self.flow.open_items() == 0 {
+            edge::delete(&self.js, names).await;
+            return None;
+        }
         let on_error = self.spec.on_error;
-        match edge::stored(&self.js, &names.output_stream()).await {
-            Ok(results) => {
-                for bytes in results {
-                    let Ok(result) = decode_settled(&bytes) else {
-                        continue;
-                    };
-                    if !settled.insert(result.outcome.seq()) {
+        let results = edge::stored(&self.js, &names.output_stream()).await;
+        if let Ok(results) = &results {
+            for bytes in results {
+                let Ok(results) = decode_results(bytes) else {
+                    continue;
+                };
+                for item in self.flow.book(results, &self.node, &self.core, on_error) {
+                    // Processed, but it never reached downstream.
+                    self.core.leftovers.put(&self.node, item);
+                }
+            }
+        }
+        let items = edge::stored(&self.js, &names.input_stream()).await;
+        if let Ok(items) = &items {
+            for bytes in items {
+                let Ok(decoded) = decode_items(bytes) else {
+                    continue;
+                };
+                for (k, item) in decoded.items.into_iter().enumerate() {
+                    if !self.flow.settle(decoded.first + k as u64) {
                         continue;
                     }
-                    let passed = matches!(result.outcome, Outcome::Passed(_));
-                    if let Some(item) = book(result, &self.flow, &self.node, &self.core, on_error) {
-                        // Processed, but it never reached downstream.
-                        self.core.leftovers.put(&self.node, item);
-                    }
-                    if !passed {
-                        self.flow.collected.fetch_add(1, Ordering::Relaxed);
+                    match item {
+                        Ok(item) => self.core.leftovers.put(&self.node, item),
+                        Err(bad) => {
+                            let err = OpError {
+                                kind: "undecodable",
+                                detail: bad.error.to_string(),
+                                retryable: false,
+                            };
+                            let item = Item::new(bad.seq, Payload::Line(bad.text), None);
+                            dead_letter(&self.core, &self.node, &item, &err, 0);
+                        }
                     }
                 }
             }
-            Err(e) => {
-                tracing::warn!(job = %self.core.id, error = %e, "cannot read the results left on the broker")
-            }
         }
-        match edge::stored(&self.js, &names.input_stream()).await {
-            Ok(items) => {
-                for bytes in items {
-                    let Ok(item) = decode_item(&bytes) else {
-                        continue;
-                    };
-                    if settled.insert(item.seq) {
-                        self.flow.forget_born(item.seq);
-                        self.core.leftovers.put(&self.node, item);
-                    }
+        match (results, items) {
+            (Ok(_), Ok(_)) => {
+                // Anything still open was stored and is in neither stream:
+                // the broker lost it. Counted where it was last seen.
+                let lost = self.flow.settle_rest();
+                edge::delete(&self.js, names).await;
+                (lost > 0).then(|| {
+                    self.node.leftovers.fetch_add(lost, Ordering::Relaxed);
+                    (
+                        format!(
+                            "published to {} but in neither stream at the end: the broker lost them",
+                            names.input_stream()
+                        ),
+                        lost,
+                    )
+                })
+            }
+            (r, i) => {
+                for e in [r.err(), i.err()].into_iter().flatten() {
+                    tracing::warn!(job = %self.core.id, stage = %self.spec.name, error = %e, "cannot read what the broker holds; its streams are kept");
                 }
-            }
-            Err(e) => {
-                tracing::warn!(job = %self.core.id, error = %e, "cannot read the items left on the broker")
+                let kept = self.flow.settle_rest();
+                self.node.leftovers.fetch_add(kept, Ordering::Relaxed);
+                Some((
+                    format!(
+                        "could not be read back from the broker: streams {} and {} are kept",
+                        names.input_stream(),
+                        names.output_stream()
+                    ),
+                    kept,
+                ))
             }
         }
-        edge::delete(&self.js, names).await;
     }
 
     /// Why and how often items were redelivered, for the job's report.

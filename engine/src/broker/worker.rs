@@ -1,17 +1,22 @@
 //! A broker stage's workers, wherever they run: a `queuelab worker`
 //! process on another host, or the server's own share.
 //!
-//! Each worker takes items from the stage's shared durable consumer (a
-//! few at a time when the operation is instant, one at a time when it may
-//! wait), runs each with the stage's own machinery — the same rate limit,
-//! timeout, retries and `on_error` as in memory — stores every result in
-//! the output stream with the id `job:stage.out:seq`, and only once the
-//! broker has acknowledged the results acks the inputs. A worker killed
-//! in between leaves its items unacknowledged: after `ack_wait` the broker
-//! delivers them to another worker, whose results carry the same ids and
-//! are stored once. Long operations send in-progress acks so they are not
-//! redelivered while still running. An item delivered `max_deliver` times
-//! (its workers kept dying) becomes a dead letter with its delivery count.
+//! Each worker takes messages (each a batch of items) from the stage's
+//! shared durable consumer — a few messages ahead when the operation is
+//! instant, one ahead when it may wait, with in-progress acks for every
+//! message it holds from the moment it arrives, so none passes `ack_wait`
+//! while it waits its turn — and runs each item with the stage's own
+//! machinery: the same rate limit, timeout, retries and `on_error` as in
+//! memory. An item that fails goes its own retry and dead-letter way; the
+//! rest of its batch goes on. The results of a message (split over more
+//! than one message when they pass the broker's `max_payload`) are stored
+//! in the output stream with ids `job:stage.out:first-last.part`, and only
+//! once the broker has stored them all is the input acked. A worker
+//! killed in between leaves its message unacknowledged: after `ack_wait`
+//! the broker delivers it to another worker, whose results carry the same
+//! ids and are stored once (and the server books each item once
+//! whatever it gets twice). A message delivered `max_deliver` times (its
+//! workers kept dying) becomes dead letters with the delivery count.
 //!
 //! Thread stages run each worker on an OS thread of its own (their
 //! operations may block); async stages run tasks under the stage's
@@ -24,7 +29,7 @@ use std::time::Duration;
 use async_nats::jetstream::{
     self, AckKind, consumer::PullConsumer, message::PublishMessage as Publish,
 };
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use shared::spec::{OnError, Runtime};
 pub use shared::workers::Assignment;
 use shared::workers::StageCounts;
@@ -32,12 +37,11 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::edge::{EdgeLimits, is_full, work_consumer};
-use super::wire::{Outcome, decode_item, encode_settled};
+use super::wire::{Builder, Outcome, TooLarge, Undecodable, decode_items};
 use super::{BrokerError, backoff};
 use crate::egress::Egress;
 use crate::item::{Item, Payload};
 use crate::ops::{OpError, Verdict, worker_rng};
-use crate::queue::CHUNK;
 use crate::signal::Flag;
 use crate::stage::{StageCtl, Unsettled};
 use crate::stats::{NodeInfo, NodeStats};
@@ -70,19 +74,19 @@ impl WorkerCounts {
     }
 }
 
-/// Items a worker asks the broker for ahead of those it works on.
+/// Messages a worker asks the broker for ahead when its operation is
+/// instant.
 const PREFETCH: usize = 4;
 /// Batches a worker may have in storing at once while it works on more.
 const FINISHING: usize = 8;
+/// How long a worker's request for one message waits at the broker.
+const FETCH_WAIT: Duration = Duration::from_secs(5);
 
-/// What a worker made of one delivery.
-enum Step {
-    /// A result to store.
-    Done(Outcome),
-    /// A message that is not an item, refused for good.
-    Refused,
-    /// The assignment ended first.
-    Stopped,
+/// A delivered message, with the in-progress acks that keep it from
+/// being redelivered while it is held (none for instant operations).
+struct Held {
+    msg: jetstream::Message,
+    _progress: Option<tokio_util::sync::DropGuard>,
 }
 
 /// One broker stage's workers on this host.
@@ -95,7 +99,10 @@ pub struct RemoteStage {
     handle: tokio::runtime::Handle,
     /// Set when the assignment ends: operations stop waiting.
     stop: Flag,
+    /// Operations in flight on this host's async workers.
     semaphore: Arc<Semaphore>,
+    /// The permits `semaphore` stands for now.
+    concurrency: std::sync::atomic::AtomicU32,
     workers: Mutex<Vec<CancellationToken>>,
     next: AtomicU64,
     counts: WorkerCounts,
@@ -155,6 +162,9 @@ impl RemoteStage {
             semaphore: Arc::new(Semaphore::new(
                 assignment.stage.effective_concurrency() as usize
             )),
+            concurrency: std::sync::atomic::AtomicU32::new(
+                assignment.stage.effective_concurrency(),
+            ),
             assignment,
             ctl,
             js,
@@ -245,26 +255,32 @@ impl RemoteStage {
     }
 
     async fn pull(self: &Arc<Self>, k: usize, retire: CancellationToken, blocking: bool) {
-        // Storing a batch's results and acking its inputs overlaps the next
+        let mut rng = worker_rng(self.assignment.seed, self.assignment.index, k);
+        let instant = self.ctl.op.is_instant() && self.ctl.policy.never_waits();
+        if instant {
+            self.pull_instant(k, &retire, &mut rng, blocking).await;
+        } else {
+            self.pull_waiting(k, &retire, &mut rng, blocking).await;
+        }
+    }
+
+    /// Instant operations: a few messages ahead, from a pull stream.
+    async fn pull_instant(
+        self: &Arc<Self>,
+        k: usize,
+        retire: &CancellationToken,
+        rng: &mut rand::rngs::SmallRng,
+        blocking: bool,
+    ) {
+        // Storing a batch's results and acking its input overlaps the next
         // batch's work, a few batches deep.
         let finishing = Arc::new(Semaphore::new(FINISHING));
-        let instant = self.ctl.op.is_instant() && self.ctl.policy.never_waits();
-        let batch = if instant {
-            CHUNK.min(self.limits.max_ack_pending as usize).max(1)
-        } else {
-            1
-        };
-        // One pull request per item costs a round trip to the broker each
-        // time: a worker asks for a few ahead (still settling one at a
-        // time when items may wait).
-        let prefetch = batch.max(PREFETCH);
-        let mut rng = worker_rng(self.assignment.seed, self.assignment.index, k);
         let mut tries = 0;
         'connect: while !retire.is_cancelled() {
             let stream = self
                 .consumer
                 .stream()
-                .max_messages_per_batch(prefetch)
+                .max_messages_per_batch(PREFETCH)
                 .messages()
                 .await;
             let mut messages = match stream {
@@ -280,55 +296,154 @@ impl RemoteStage {
                 }
             };
             loop {
-                let first = tokio::select! {
+                let next = tokio::select! {
                     biased;
                     _ = retire.cancelled() => break 'connect,
                     m = messages.next() => m,
                 };
-                let mut held = Vec::with_capacity(batch);
-                match first {
-                    Some(Ok(m)) => held.push(m),
+                let msg = match next {
+                    Some(Ok(m)) => m,
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "pull interrupted");
                         continue;
                     }
                     None => continue 'connect,
-                }
-                // Whatever else is already here joins the batch.
-                while held.len() < batch {
-                    match messages.next().now_or_never() {
-                        Some(Some(Ok(m))) => held.push(m),
-                        _ => break,
-                    }
-                }
+                };
                 let Ok(permit) = finishing.clone().acquire_owned().await else {
                     break 'connect;
                 };
-                self.settle_batch(k, held, &mut rng, blocking, permit).await;
+                let held = Held {
+                    msg,
+                    _progress: None,
+                };
+                if !self.settle_message(k, held, rng, blocking, permit).await {
+                    break 'connect;
+                }
             }
         }
     }
 
-    /// Runs each held item, stores every result, then acks the inputs.
-    async fn settle_batch(
+    /// Operations that may wait: one message at a time, the next one
+    /// asked for while this one runs, each kept alive by in-progress acks
+    /// from the moment it arrives. A retiring worker settles what it
+    /// holds (the prefetched message too) before it goes.
+    async fn pull_waiting(
         self: &Arc<Self>,
         k: usize,
-        held: Vec<jetstream::Message>,
+        retire: &CancellationToken,
+        rng: &mut rand::rngs::SmallRng,
+        blocking: bool,
+    ) {
+        let finishing = Arc::new(Semaphore::new(FINISHING));
+        let mut ahead = Some(self.fetch_one());
+        let mut tries = 0;
+        while let Some(mut fetch) = ahead.take() {
+            let got = tokio::select! {
+                biased;
+                got = &mut fetch => got,
+                _ = retire.cancelled(), if !retire.is_cancelled() => {
+                    // Nothing held: gone. A message already on its way
+                    // goes back to the broker after ack_wait.
+                    fetch.abort();
+                    break;
+                }
+            };
+            let held = match joined(got) {
+                Ok(Some(held)) => held,
+                Ok(None) => {
+                    tries = 0;
+                    ahead = (!retire.is_cancelled()).then(|| self.fetch_one());
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(stage = %self.assignment.stage.name, error = %e, "cannot pull from the stage's stream");
+                    tokio::select! {
+                        _ = retire.cancelled() => break,
+                        _ = tokio::time::sleep(backoff(tries) * 10) => {}
+                    }
+                    tries += 1;
+                    ahead = Some(self.fetch_one());
+                    continue;
+                }
+            };
+            if !retire.is_cancelled() {
+                ahead = Some(self.fetch_one());
+            }
+            let Ok(permit) = finishing.clone().acquire_owned().await else {
+                break;
+            };
+            if !self.settle_message(k, held, rng, blocking, permit).await {
+                break;
+            }
+        }
+        if let Some(fetch) = ahead {
+            // A retired worker's last request: whatever it brings is
+            // settled rather than left to time out.
+            if let Ok(Some(held)) = joined(fetch.await)
+                && let Ok(permit) = finishing.clone().acquire_owned().await
+            {
+                self.settle_message(k, held, rng, blocking, permit).await;
+            }
+        }
+    }
+
+    /// Asks the broker for one message, in a task of its own, so the
+    /// in-progress acks of what it brings start on arrival.
+    fn fetch_one(
+        self: &Arc<Self>,
+    ) -> tokio::task::JoinHandle<Result<Option<Held>, async_nats::Error>> {
+        let me = self.clone();
+        self.handle.spawn(async move {
+            let mut batch = me
+                .consumer
+                .fetch()
+                .max_messages(1)
+                .expires(FETCH_WAIT)
+                .messages()
+                .await?;
+            match batch.next().await {
+                Some(msg) => {
+                    let msg = msg?;
+                    let progress = Some(me.progress(msg.clone()));
+                    Ok(Some(Held {
+                        msg,
+                        _progress: progress,
+                    }))
+                }
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Runs each item of a message, then stores every result and acks
+    /// the input in a task of its own; false if the assignment stopped
+    /// mid-message (it stays unacked, to be delivered again).
+    async fn settle_message(
+        self: &Arc<Self>,
+        k: usize,
+        held: Held,
         rng: &mut rand::rngs::SmallRng,
         blocking: bool,
         permit: tokio::sync::OwnedSemaphorePermit,
-    ) {
-        let mut results = Vec::with_capacity(held.len());
-        for msg in &held {
-            let delivered = msg.info().map_or(1, |i| i.delivered.max(1) as u32);
-            if delivered > 1 {
-                self.counts.redelivered.fetch_add(1, Ordering::Relaxed);
-            }
-            let outcome = match self.outcome(k, msg, delivered, rng, blocking).await {
-                Step::Done(outcome) => outcome,
-                Step::Refused => continue,
+    ) -> bool {
+        let msg = &held.msg;
+        let delivered = msg.info().map_or(1, |i| i.delivered.max(1) as u32);
+        let Ok(decoded) = decode_items(&msg.payload) else {
+            tracing::error!(stage = %self.assignment.stage.name, "a message without items on the stage's stream: refused");
+            let _ = msg.ack_with(AckKind::Term).await;
+            return true;
+        };
+        if delivered > 1 {
+            self.counts
+                .redelivered
+                .fetch_add(decoded.items.len() as u64, Ordering::Relaxed);
+        }
+        let mut outcomes = Vec::with_capacity(decoded.items.len());
+        for item in decoded.items {
+            let outcome = match self.outcome(k, item, delivered, rng, blocking).await {
+                Some(outcome) => outcome,
                 // Stopped mid-item: unacked, it is delivered again.
-                Step::Stopped => return,
+                None => return false,
             };
             self.counts.processed.fetch_add(1, Ordering::Relaxed);
             match &outcome {
@@ -337,20 +452,65 @@ impl RemoteStage {
                 _ => &self.counts.failed,
             }
             .fetch_add(1, Ordering::Relaxed);
-            results.push((outcome.seq(), encode_settled(&outcome, delivered)));
+            outcomes.push(outcome);
         }
+        let parts = self.result_messages(decoded.first, delivered, outcomes);
+        let last = decoded.first + parts.iter().map(|p| p.1).sum::<u64>().saturating_sub(1);
         let me = self.clone();
         self.finishing.fetch_add(1, Ordering::Relaxed);
+        let first = decoded.first;
         self.handle.spawn(async move {
-            me.finish(results, held).await;
+            me.finish(first, last, parts, held).await;
             me.finishing.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
+        true
     }
 
-    /// Stores a batch's results, then (only then) acks its inputs.
-    async fn finish(&self, results: Vec<(u64, bytes::Bytes)>, held: Vec<jetstream::Message>) {
-        if !self.store(results).await {
+    /// The result messages of a message's outcomes (edge sequences from
+    /// `first`), each within the broker's `max_payload`, with how many
+    /// results each carries. A result too large for any message becomes
+    /// a dead letter of its item's start.
+    fn result_messages(
+        &self,
+        first: u64,
+        delivered: u32,
+        outcomes: Vec<Outcome>,
+    ) -> Vec<(bytes::Bytes, u64)> {
+        let limit = self.message_limit();
+        let mut parts = Vec::new();
+        let mut message = Builder::results(delivered);
+        for (k, outcome) in outcomes.into_iter().enumerate() {
+            let edge = first + k as u64;
+            if message.push_result(edge, &outcome, limit).is_err() {
+                if !message.is_empty() {
+                    let full = std::mem::replace(&mut message, Builder::results(delivered));
+                    let n = u64::from(full.count());
+                    parts.push((full.finish(), n));
+                }
+                if let Err(TooLarge(size)) = message.push_result(edge, &outcome, limit) {
+                    let too_large = too_large_result(outcome, size, limit);
+                    message
+                        .push_result(edge, &too_large, limit)
+                        .expect("a dead letter of a kilobyte fits");
+                }
+            }
+        }
+        if !message.is_empty() || parts.is_empty() {
+            let n = u64::from(message.count());
+            parts.push((message.finish(), n));
+        }
+        parts
+    }
+
+    fn message_limit(&self) -> usize {
+        let max = self.js.client().server_info().max_payload;
+        super::publish::message_limit(if max == 0 { 1 << 20 } else { max })
+    }
+
+    /// Stores a message's results, then (only then) acks its input.
+    async fn finish(&self, first: u64, last: u64, parts: Vec<(bytes::Bytes, u64)>, held: Held) {
+        if !self.store(first, last, parts).await {
             return;
         }
         let n = self.stored_batches.fetch_add(1, Ordering::Relaxed) + 1;
@@ -358,29 +518,31 @@ impl RemoteStage {
             tracing::error!(stage = %self.assignment.stage.name, "fault point: crashing after storing results, before acking them");
             std::process::abort();
         }
-        for msg in &held {
-            if let Err(e) = msg.ack().await {
-                tracing::debug!(error = %e, "ack not sent");
-            }
+        if let Err(e) = held.msg.ack().await {
+            tracing::debug!(error = %e, "ack not sent");
         }
     }
 
-    /// Stores results in the output stream, retrying until each is stored
-    /// (a full stream is backpressure); false if stopped first.
-    async fn store(&self, results: Vec<(u64, bytes::Bytes)>) -> bool {
+    /// Stores result messages in the output stream, retrying until each
+    /// is stored; false if stopped first.
+    async fn store(&self, first: u64, last: u64, parts: Vec<(bytes::Bytes, u64)>) -> bool {
         let subject = self.assignment.names.output_subject();
         let mut tries = 0;
-        let mut todo = results;
+        let mut todo: Vec<(u32, bytes::Bytes)> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(k, (bytes, _))| (k as u32, bytes))
+            .collect();
         while !todo.is_empty() {
             let mut acks = Vec::with_capacity(todo.len());
-            for (seq, payload) in &todo {
+            for (part, payload) in &todo {
                 let msg = Publish::build()
                     .payload(payload.clone())
-                    .message_id(self.assignment.names.output_id(*seq));
+                    .message_id(self.assignment.names.output_id(first, last, *part));
                 acks.push(self.js.send_publish(subject.clone(), msg).await);
             }
             let mut again = Vec::new();
-            for ((seq, payload), ack) in todo.into_iter().zip(acks) {
+            for ((part, payload), ack) in todo.into_iter().zip(acks) {
                 let stored = match ack {
                     Ok(fut) => fut.await,
                     Err(e) => Err(e),
@@ -389,7 +551,7 @@ impl RemoteStage {
                     if !is_full(&e) && tries == 0 {
                         tracing::warn!(stage = %self.assignment.stage.name, error = %e, "storing a result failed; retrying");
                     }
-                    again.push((seq, payload));
+                    again.push((part, payload));
                 }
             }
             todo = again;
@@ -408,33 +570,25 @@ impl RemoteStage {
     async fn outcome(
         &self,
         k: usize,
-        msg: &jetstream::Message,
+        item: Result<Item, Undecodable>,
         delivered: u32,
         rng: &mut rand::rngs::SmallRng,
         blocking: bool,
-    ) -> Step {
-        let mut item = match decode_item(&msg.payload) {
+    ) -> Option<Outcome> {
+        let mut item = match item {
             Ok(item) => item,
-            Err(e) => {
-                // Not from a QueueLab publisher: a dead letter when it
-                // names its item, else refused for good.
-                let Some(seq) = msg.payload.get(..8) else {
-                    tracing::error!(stage = %self.assignment.stage.name, "a message without an item on the stage's stream: refused");
-                    let _ = msg.ack_with(AckKind::Term).await;
-                    return Step::Refused;
-                };
-                let seq = u64::from_le_bytes(seq.try_into().expect("8 bytes"));
-                let text = String::from_utf8_lossy(&msg.payload[8..]).into_owned();
-                return Step::Done(Outcome::Failed {
-                    item: Item::new(seq, Payload::Line(text), None),
+            // Not from a QueueLab publisher: a dead letter.
+            Err(bad) => {
+                return Some(Outcome::Failed {
+                    item: Item::new(bad.seq, Payload::Line(bad.text), None),
                     attempts: 0,
                     kind: "undecodable".into(),
-                    detail: e.to_string(),
+                    detail: bad.error.to_string(),
                 });
             }
         };
         if delivered >= self.limits.max_deliver {
-            return Step::Done(Outcome::Failed {
+            return Some(Outcome::Failed {
                 item,
                 attempts: 0,
                 kind: "redelivered".into(),
@@ -444,9 +598,6 @@ impl RemoteStage {
             });
         }
         let shard = self.ctl.stats.shard(k);
-        // Long items tell the broker they are still being worked on.
-        let progress = (!self.ctl.op.is_instant() || self.ctl.policy.timeout.is_some())
-            .then(|| self.progress(msg.clone()));
         let result = if blocking {
             self.ctl.attempt_blocking(shard, &mut item, rng, &self.stop)
         } else {
@@ -454,13 +605,42 @@ impl RemoteStage {
                 .attempt_async(shard, &mut item, rng, &self.stop, &self.semaphore)
                 .await
         };
-        drop(progress);
         match result {
-            Ok(Verdict::Pass) => Step::Done(Outcome::Passed(item)),
-            Ok(Verdict::Filter) => Step::Done(Outcome::Filtered(item.seq)),
-            Err(Unsettled::Interrupted) => Step::Stopped,
-            Err(Unsettled::Failed(err, attempts)) => Step::Done(self.failed(item, err, attempts)),
+            Ok(Verdict::Pass) => Some(Outcome::Passed(item)),
+            Ok(Verdict::Filter) => Some(Outcome::Filtered(item.seq)),
+            Err(Unsettled::Interrupted) => None,
+            Err(Unsettled::Failed(err, attempts)) => Some(self.failed(item, err, attempts)),
         }
+    }
+
+    /// Sets the stage's concurrency on this host (async stages): the
+    /// server sends each host its share of a tune.
+    pub fn set_concurrency(&self, n: u32) {
+        let n = n.max(1);
+        let current = self.concurrency.swap(n, Ordering::Relaxed);
+        if n > current {
+            self.semaphore.add_permits((n - current) as usize);
+        } else if n < current {
+            let semaphore = self.semaphore.clone();
+            self.handle.spawn(async move {
+                if let Ok(permits) = semaphore.acquire_many(current - n).await {
+                    permits.forget();
+                }
+            });
+        }
+    }
+
+    /// Sets the stage's rate limit on this host (its share of the job's).
+    pub fn set_rate_limit(&self, rate: Option<f64>) {
+        self.ctl.policy.gate.set(rate);
+    }
+
+    /// The concurrency and rate limit this host runs with now.
+    pub fn limits(&self) -> (u32, Option<f64>) {
+        (
+            self.concurrency.load(Ordering::Relaxed),
+            self.ctl.policy.gate.rate(),
+        )
     }
 
     fn failed(&self, item: Item, err: OpError, attempts: u32) -> Outcome {
@@ -495,4 +675,31 @@ impl RemoteStage {
         });
         token.drop_guard()
     }
+}
+
+/// What stands in for a result that no message can carry: a dead letter
+/// holding the start of the item, with the sizes.
+fn too_large_result(outcome: Outcome, size: usize, limit: usize) -> Outcome {
+    let seq = outcome.seq();
+    let text = match &outcome {
+        Outcome::Passed(item) | Outcome::Failed { item, .. } => item.payload.to_line(),
+        Outcome::Filtered(_) | Outcome::Dropped { .. } => String::new(),
+    };
+    let mut end = text.len().min(1024);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Outcome::Failed {
+        item: Item::new(seq, Payload::Line(text[..end].to_owned()), None),
+        attempts: 1,
+        kind: super::TOO_LARGE.into(),
+        detail: format!("{} ({size} > {limit} bytes)", super::TOO_LARGE),
+    }
+}
+
+/// A fetch task's answer, its panic or cancellation as an error.
+fn joined(
+    got: Result<Result<Option<Held>, async_nats::Error>, tokio::task::JoinError>,
+) -> Result<Option<Held>, async_nats::Error> {
+    got.unwrap_or_else(|e| Err(Box::new(e)))
 }

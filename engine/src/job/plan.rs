@@ -283,7 +283,12 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
                     .map(|(_, js, edge)| (js.clone(), edge.clone()))
                     .expect("an edge per broker stage");
                 let stage = &spec.stages[i];
-                let flow = Arc::new(Flow::new(EdgeNames::new(&core.id, &stage.name), edge));
+                let limits = EdgeLimits::of(stage);
+                let flow = Arc::new(Flow::new(
+                    EdgeNames::new(&core.id, &stage.name),
+                    edge,
+                    limits.capacity,
+                ));
                 let broker = Arc::new(BrokerStage::new(
                     i,
                     stage.clone(),
@@ -300,6 +305,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
                         stats.clone(),
                         c.clone(),
                         stage.queue.when_full,
+                        crate::broker::per_message(stage, limits.capacity),
                     ),
                     &core.handle,
                 );

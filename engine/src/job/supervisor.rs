@@ -108,10 +108,13 @@ impl Supervisor {
             rt.handle().block_on(self.core.tracker.wait());
         }
         // What the broker still holds is booked, and its streams go.
+        let mut kept_on_broker = std::collections::BTreeMap::new();
         if let Some(rt) = &self.runtime {
             for node in &self.nodes {
-                if let Some(broker) = &node.broker {
-                    rt.handle().block_on(broker.sweep());
+                if let Some(broker) = &node.broker
+                    && let Some((why, n)) = rt.handle().block_on(broker.sweep())
+                {
+                    *kept_on_broker.entry(why).or_insert(0) += n;
                 }
             }
         }
@@ -194,6 +197,7 @@ impl Supervisor {
                 .iter()
                 .filter_map(|n| n.broker.as_ref()?.redeliveries())
                 .collect(),
+            kept_on_broker,
             dead_letters_file: dead_letters.as_ref().map(|k| k.path.clone()),
             dead_letters_table: dead_letters.and_then(|k| k.table),
             leftovers_file,

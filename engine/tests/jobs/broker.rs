@@ -103,7 +103,10 @@ op = { kind = "sleep", latency = { dist = "fixed", ms = 2.0 } }
         2,
     );
     wait_for(&job, "a full stream", |s| {
-        s.nodes[0].edge.as_ref().is_some_and(|e| e.depth >= 150)
+        s.nodes[0]
+            .edge
+            .as_ref()
+            .is_some_and(|e| e.depth_items >= 150)
     });
     job.abort().unwrap();
     let report = job.wait();
@@ -167,4 +170,169 @@ op = { kind = "sleep", latency = { dist = "fixed", ms = 0.1 } }
     job.abort().unwrap();
     let report = job.wait();
     assert_balanced(&report);
+}
+
+/// Waits (bounded, not a timing assertion) for the job to end: a job that
+/// never ends is the failure.
+fn finish(job: &engine::JobHandle) -> std::sync::Arc<shared::metrics::JobReport> {
+    wait_for(job, "the job to end", |s| {
+        s.state.is_some_and(|st| st.is_finished())
+    });
+    job.wait()
+}
+
+#[test]
+fn a_result_redelivered_while_downstream_is_full_is_booked_once() {
+    // The collector holds results while the downstream queue (capacity 1,
+    // 20 ms per item) takes them one by one: far longer than the results'
+    // ack_wait (1 s for a 400 ms timeout), so the broker delivers them
+    // again meanwhile. Each must still be booked once.
+    let (job, _dir) = start(
+        r#"
+name = "brokered-slow-downstream"
+source = { kind = "synthetic", count = 300, payload = "counter" }
+[[stages]]
+name = "fast"
+timeout_ms = 400
+transport = { kind = "nats" }
+op = { kind = "spin", micros = 0 }
+[[stages]]
+name = "slow"
+queue = { capacity = 1 }
+op = { kind = "sleep", latency = { dist = "fixed", ms = 20.0 } }
+"#,
+        1,
+    );
+    let report = finish(&job);
+    assert_eq!(report.state, JobState::Completed, "{:?}", report.error);
+    assert_balanced(&report);
+    assert_eq!(report.accounting.sunk, 300, "{}", report.accounting);
+    assert_eq!(node(&report.nodes, "slow").items_in, 300);
+}
+
+#[test]
+fn queued_items_of_a_waiting_op_are_not_redelivered() {
+    // One worker, 400 ms per item, ack_wait 1 s: an item a worker holds
+    // while it works on others must not pass ack_wait unnoticed.
+    let (job, _dir) = start(
+        r#"
+name = "brokered-waiting"
+source = { kind = "synthetic", count = 8, payload = "counter" }
+[[stages]]
+name = "slow"
+timeout_ms = 450
+transport = { kind = "nats" }
+op = { kind = "sleep", latency = { dist = "fixed", ms = 400.0 } }
+"#,
+        1,
+    );
+    let report = finish(&job);
+    assert_balanced(&report);
+    assert_eq!(report.accounting.sunk, 8);
+    let counts = job.broker_stages()[0]
+        .local_counts()
+        .expect("the server's share ran");
+    assert_eq!((counts.processed, counts.redelivered), (8, 0), "{counts:?}");
+    let edge = node(&report.nodes, "slow")
+        .edge
+        .clone()
+        .expect("edge figures");
+    assert_eq!(
+        (edge.redeliveries, report.redeliveries.len()),
+        (0, 0),
+        "no worker was lost, yet items were delivered again: {:?}",
+        report.redeliveries
+    );
+}
+
+#[test]
+fn an_item_too_large_for_the_broker_is_a_dead_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let big = format!("{{\"id\":\"big\",\"msg\":\"{}\"}}", "x".repeat(1_200_000));
+    std::fs::write(
+        &input,
+        format!("{{\"id\":\"a\"}}\n{big}\n{{\"id\":\"b\"}}\n"),
+    )
+    .unwrap();
+    let (job, _files) = start(
+        &format!(
+            r#"
+name = "brokered-large"
+source = {{ kind = "file", path = "{}" }}
+[[stages]]
+name = "pass"
+transport = {{ kind = "nats" }}
+op = {{ kind = "spin", micros = 0 }}
+"#,
+            input.display()
+        ),
+        1,
+    );
+    let report = finish(&job);
+    assert_balanced(&report);
+    assert_eq!(report.accounting.sunk, 2, "{}", report.accounting);
+    assert_eq!(report.accounting.dead_lettered, 1);
+    assert!(
+        report
+            .drop_reasons
+            .keys()
+            .any(|r| r.contains("too large for the broker")),
+        "{:?}",
+        report.drop_reasons
+    );
+    let letters = report.dead_letters_file.as_ref().expect("a dead letter");
+    let text = std::fs::read_to_string(_files.path().join(letters))
+        .or_else(|_| std::fs::read_to_string(letters))
+        .unwrap();
+    let letter: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let reason = letter["error"].as_str().unwrap();
+    assert!(
+        reason.starts_with("too large for the broker (") && reason.ends_with(" bytes)"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn aborts_at_any_moment_count_each_item_once() {
+    // A fast stage keeps publishes, results and acks in flight at every
+    // moment; an abort anywhere must leave each item in one bucket.
+    for (k, after) in [50u64, 2_000, 8_000, 20_000, 40_000]
+        .into_iter()
+        .enumerate()
+    {
+        let (job, dir) = start(
+            &format!(
+                r#"
+name = "brokered-abort-{k}"
+source = {{ kind = "synthetic", count = 200000, payload = "counter" }}
+[[stages]]
+name = "fast"
+workers = 2
+transport = {{ kind = "nats" }}
+op = {{ kind = "spin", micros = 0 }}
+[[stages]]
+name = "after"
+op = {{ kind = "spin", micros = 0 }}
+"#
+            ),
+            2,
+        );
+        wait_for(&job, "items sunk", |s| {
+            s.accounting.sunk >= after || s.state.is_some_and(|st| st.is_finished())
+        });
+        job.abort().unwrap();
+        let report = job.wait();
+        assert_balanced(&report);
+        // Each leftover is a distinct item that was never sunk.
+        if let Some(file) = &report.leftovers_file {
+            let text = std::fs::read_to_string(dir.path().join(file))
+                .or_else(|_| std::fs::read_to_string(file))
+                .unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            let distinct: std::collections::BTreeSet<&str> = lines.iter().copied().collect();
+            assert_eq!(lines.len(), distinct.len(), "a leftover written twice");
+            assert_eq!(lines.len() as u64, report.accounting.leftovers);
+        }
+    }
 }

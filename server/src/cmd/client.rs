@@ -550,6 +550,7 @@ mod tests {
             skipped_lines: 0,
             drop_reasons: Default::default(),
             redeliveries: Default::default(),
+            kept_on_broker: Default::default(),
             dead_letters_file: None,
             dead_letters_table: None,
             leftovers_file: None,

@@ -127,6 +127,19 @@ pub enum OpSpec {
 }
 
 impl OpSpec {
+    /// True for an operation that never waits (no sleep, spin, blocking
+    /// call or request): such items may travel and run in large batches.
+    pub fn is_instant(&self) -> bool {
+        match self {
+            OpSpec::Spin { micros } => *micros == 0,
+            OpSpec::ParseJson { .. }
+            | OpSpec::Filter { .. }
+            | OpSpec::Map { .. }
+            | OpSpec::Fail { .. } => true,
+            OpSpec::Sleep { .. } | OpSpec::BlockingSleep { .. } | OpSpec::Http { .. } => false,
+        }
+    }
+
     /// The `kind` tag, for labels and thread names.
     pub fn kind(&self) -> &'static str {
         match self {
