@@ -230,6 +230,38 @@ pub struct Heartbeat {
 /// The most assignments a heartbeat may report.
 pub const MAX_RUNNING: usize = 1024;
 
+impl Heartbeat {
+    /// Every problem with the beat, as `(field, message)`: a beat comes
+    /// from another process, and its names end up in the server's maps,
+    /// logs and metrics, so each is bounded like a spec's.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.running.len() > MAX_RUNNING {
+            out.push((
+                "running".into(),
+                format!("at most {MAX_RUNNING} assignments"),
+            ));
+        }
+        for (i, r) in self.running.iter().enumerate().take(MAX_RUNNING) {
+            for (field, value) in [("job", &r.names.job), ("stage", &r.names.stage)] {
+                if !crate::spec::is_label(value) {
+                    out.push((
+                        format!("running[{i}].names.{field}"),
+                        "1 to 64 letters, digits, `-` or `_`".into(),
+                    ));
+                }
+            }
+            if r.workers > crate::spec::limits::MAX_WORKERS {
+                out.push((
+                    format!("running[{i}].workers"),
+                    format!("at most {}", crate::spec::limits::MAX_WORKERS),
+                ));
+            }
+        }
+        out
+    }
+}
+
 /// An assignment with the number of workers this worker should run.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

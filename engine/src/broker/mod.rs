@@ -64,8 +64,9 @@ pub enum BrokerError {
     /// server has none configured.
     #[error("no broker is configured (set QUEUELAB_NATS_URL or the server's --nats-url)")]
     NoUrl,
-    /// The broker did not answer.
-    #[error("cannot reach the broker at {url}")]
+    /// The broker did not answer. The text a client sees names neither
+    /// the URL nor the client library's words (both go to the log).
+    #[error("the broker is unreachable")]
     Connect {
         /// Where.
         url: String,
@@ -100,9 +101,12 @@ pub fn resolve_url(written: &str, configured: Option<&str>) -> Result<String, Br
 
 /// Connects to the broker, bounded by [`CONNECT_TIMEOUT`].
 pub async fn connect(url: &str) -> Result<async_nats::Client, BrokerError> {
-    let fail = |detail: String| BrokerError::Connect {
-        url: url.to_owned(),
-        detail,
+    let fail = |detail: String| {
+        tracing::warn!(url = %url, error = %detail, "cannot reach the broker");
+        BrokerError::Connect {
+            url: url.to_owned(),
+            detail,
+        }
     };
     let options = async_nats::ConnectOptions::new().connection_timeout(CONNECT_TIMEOUT);
     match tokio::time::timeout(CONNECT_TIMEOUT, options.connect(url)).await {

@@ -105,11 +105,9 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         .handle()
         .block_on(open_edges(&mut spec, &opts))
         .map_err(|e| {
-            if let BrokerError::Connect { url, detail } = &e {
-                tracing::warn!(job = %opts.id, url = %url, error = %detail, "cannot reach the broker");
-            } else {
-                tracing::warn!(job = %opts.id, error = ?e, "cannot set up the job's streams");
-            }
+            // The URL and the client's words are in the log (`connect`
+            // wrote them); the error's text names neither.
+            tracing::warn!(job = %opts.id, error = ?e, "cannot set up the job's streams");
             StartError::Io(e.to_string())
         })?;
     let core = Arc::new(JobCore {

@@ -10,9 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use shared::api::ErrorBody;
-use shared::workers::{
-    Heartbeat, HeartbeatReply, MAX_RUNNING, RegisterRequest, Registered, WorkerInfo,
-};
+use shared::workers::{Heartbeat, HeartbeatReply, RegisterRequest, Registered, WorkerInfo};
 
 use super::audit::{Caller, audit};
 use super::jobs::json_body;
@@ -71,7 +69,7 @@ pub async fn register(
         (status = 200, body = HeartbeatReply),
         (status = 400, response = crate::openapi::BadRequest),
         (status = 404, description = "`not_found`: unknown or lost worker; register again", body = ErrorBody),
-        (status = 422, description = "`invalid_field`: too many assignments reported", body = ErrorBody)),
+        (status = 422, description = "`invalid_field`: too many assignments, or a name or count out of bounds (the field is named)", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn heartbeat(
     State(state): State<AppState>,
@@ -79,11 +77,8 @@ pub async fn heartbeat(
     body: Bytes,
 ) -> Result<Json<HeartbeatReply>, AppError> {
     let beat: Heartbeat = json_body(&body)?;
-    if beat.running.len() > MAX_RUNNING {
-        return Err(AppError::InvalidField {
-            field: "running".into(),
-            message: format!("at most {MAX_RUNNING} assignments"),
-        });
+    if let Some((field, message)) = beat.problems().into_iter().next() {
+        return Err(AppError::InvalidField { field, message });
     }
     state
         .workers()

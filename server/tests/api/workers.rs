@@ -135,6 +135,25 @@ async fn a_bad_registration_names_its_field() {
     )
     .await;
     assert_eq!(r.status(), 422);
+    // A beat's names and counts are bounded too, before the worker is
+    // even looked up.
+    let running = |job: &str, stage: &str, workers: u32| {
+        serde_json::json!({"running": [{
+            "names": {"job": job, "stage": stage}, "workers": workers,
+            "counts": {"processed": 0, "passed": 0, "filtered": 0, "failed": 0, "redelivered": 0}
+        }]})
+    };
+    let long = "j".repeat(65);
+    for (body, field) in [
+        (running(&long, "s", 1), "running[0].names.job"),
+        (running("j1", "a\nb", 1), "running[0].names.stage"),
+        (running("j1", "s", 1_000_000), "running[0].workers"),
+    ] {
+        let r = post(&app, "/api/v1/workers/x/heartbeat", body).await;
+        assert_eq!(r.status(), 422);
+        let e: ErrorBody = r.json().await.unwrap();
+        assert_eq!(e.field.as_deref(), Some(field), "{e:?}");
+    }
 }
 
 #[tokio::test]
@@ -276,6 +295,35 @@ async fn broker_specs_are_checked_before_they_run() {
     spec["stages"][0]["transport"]["url"] = serde_json::json!("env:HOME");
     let r = create(&app, spec).await;
     assert_eq!(r.status(), 422);
+}
+
+#[tokio::test]
+async fn an_unreachable_broker_is_named_without_its_address() {
+    // Port 1 answers nothing: the broker the server is configured with is
+    // down. The client learns that, and a request id to ask about; the
+    // URL and the client library's words stay in the server's log.
+    let app = spawn_configured(None, tempfile::tempdir().unwrap().keep(), |s| {
+        s.with_nats_url(Some("nats://127.0.0.1:1".into()))
+    })
+    .await;
+    let r = create(&app, broker_job(10, None)).await;
+    assert_eq!(r.status(), 422);
+    let text = r.text().await.unwrap();
+    assert!(
+        !text.contains("127.0.0.1") && !text.contains("nats://"),
+        "{text}"
+    );
+    let e: ErrorBody = serde_json::from_str(&text).unwrap();
+    assert!(
+        e.errors
+            .iter()
+            .any(|f| f.message.contains("the broker is unreachable")),
+        "{e:?}"
+    );
+    assert!(
+        e.request_id.as_ref().is_some_and(|id| !id.is_empty()),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
