@@ -25,7 +25,7 @@ use std::time::Instant;
 use shared::spec::OnError;
 
 use super::edge::EdgeStats;
-use super::wire::{Outcome, Results};
+use super::wire::{Outcome, Results, Settled};
 use crate::core::JobCore;
 use crate::item::Item;
 use crate::ops::OpError;
@@ -177,6 +177,28 @@ impl Flow {
         ledger.done && ledger.open.is_empty()
     }
 
+    /// Settles the items of `results` that are still open, under one
+    /// lock: what each was and what became of it. Those settled already
+    /// (by an earlier result, the publisher, the sweep) are left out.
+    fn take(&self, results: Vec<Settled>) -> Vec<(Open, Outcome)> {
+        let mut taken = Vec::with_capacity(results.len());
+        {
+            let mut ledger = self.lock();
+            for settled in results {
+                if let Some(open) = ledger.open.remove(&settled.edge) {
+                    taken.push((open, settled.outcome));
+                }
+            }
+            self.edge
+                .open
+                .store(ledger.open.len() as u64, Ordering::Relaxed);
+        }
+        if !taken.is_empty() {
+            self.settled();
+        }
+        taken
+    }
+
     /// Books a result message: each item still open is settled from its
     /// result (filtered, dropped, a dead letter), the passed ones come
     /// back to go on downstream; an item settled already is skipped.
@@ -188,22 +210,10 @@ impl Flow {
         on_error: OnError,
     ) -> Vec<Item> {
         let mut passed = Vec::new();
-        let mut booked = Vec::with_capacity(results.items.len());
-        {
-            let mut ledger = self.lock();
-            for settled in results.items {
-                if let Some(open) = ledger.open.remove(&settled.edge) {
-                    booked.push((open, settled.outcome));
-                }
-            }
-            self.edge
-                .open
-                .store(ledger.open.len() as u64, Ordering::Relaxed);
-        }
+        let booked = self.take(results.items);
         if booked.is_empty() {
             return passed;
         }
-        self.settled();
         if results.delivered > 1 {
             self.redelivered
                 .fetch_add(booked.len() as u64, Ordering::Relaxed);
@@ -285,4 +295,79 @@ fn static_kind(kind: &str) -> &'static str {
         .find(|k| **k == kind)
         .copied()
         .unwrap_or("remote error")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::Payload;
+
+    fn flow(capacity: u64) -> Flow {
+        Flow::new(
+            EdgeNames::new("j1", "s"),
+            Arc::new(EdgeStats::default()),
+            capacity,
+        )
+    }
+
+    fn items(n: u64) -> Vec<Item> {
+        (0..n)
+            .map(|s| Item::new(s, Payload::Counter(s), None))
+            .collect()
+    }
+
+    fn passed(edges: &[u64]) -> Vec<Settled> {
+        edges
+            .iter()
+            .map(|&edge| Settled {
+                edge,
+                outcome: Outcome::Passed(Item::new(edge, Payload::Counter(edge), None)),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_item_the_publisher_left_is_not_booked_from_its_result() {
+        let f = flow(8);
+        assert_eq!(f.open(&items(3)), 0);
+        // The job aborts while item 1's publish ack is awaited: the
+        // publisher puts it in leftovers, settling it.
+        assert!(f.settle(1));
+        // Its result was stored all the same and comes back: only the
+        // other two are booked.
+        let taken: Vec<u64> = f
+            .take(passed(&[0, 1, 2]))
+            .into_iter()
+            .map(|(_, o)| match o {
+                Outcome::Passed(i) => i.seq,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(taken, [0, 2]);
+        // And an item booked already is not left again.
+        assert!(!f.settle(0));
+    }
+
+    #[test]
+    fn a_result_delivered_twice_is_booked_once() {
+        let f = flow(8);
+        f.open(&items(2));
+        assert_eq!(f.take(passed(&[0, 1])).len(), 2);
+        assert!(f.take(passed(&[0, 1])).is_empty());
+        assert_eq!(f.settle_rest(), 0);
+    }
+
+    #[test]
+    fn the_open_items_are_the_depth_held_to_capacity() {
+        let f = flow(4);
+        f.open(&items(3));
+        assert_eq!((f.open_items(), f.room_now()), (3, 1));
+        assert_eq!(f.edge.open.load(Ordering::Relaxed), 3);
+        f.take(passed(&[1]));
+        assert_eq!(f.room_now(), 2);
+        assert!(!f.all_back());
+        f.publishing_done();
+        assert_eq!(f.settle_rest(), 2);
+        assert!(f.all_back());
+    }
 }

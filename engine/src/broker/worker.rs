@@ -226,9 +226,9 @@ impl RemoteStage {
                 Runtime::Thread => {
                     let handle = self.handle.clone();
                     let name = format!("ql-w-{}-{k}", self.assignment.stage.name);
-                    let spawned = std::thread::Builder::new()
-                        .name(name)
-                        .spawn(move || handle.block_on(me.run(k, token, true)));
+                    let spawned = crate::stage::spawn_running(name, move || {
+                        handle.block_on(me.run(k, token, true))
+                    });
                     if let Err(e) = spawned {
                         tracing::warn!(stage = %self.assignment.stage.name, error = %e, "cannot start a worker thread");
                         workers.pop();

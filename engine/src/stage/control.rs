@@ -189,21 +189,8 @@ impl StageCtl {
                     };
                     let name = format!("ql-{}-{}-{n}", core.name, self.spec.name);
                     self.worker_started();
-                    // Each new thread says it is up before the next is
-                    // asked for: the system sets up a thread's signal stack
-                    // once it runs, and a burst of spawns against an
-                    // address-space limit could otherwise take the room
-                    // that stack needs, which aborts the process instead
-                    // of refusing the next spawn cleanly.
-                    let (up, is_up) = std::sync::mpsc::sync_channel::<()>(1);
-                    match std::thread::Builder::new().name(name).spawn(move || {
-                        let _ = up.send(());
-                        worker.run()
-                    }) {
-                        Ok(handle) => {
-                            let _ = is_up.recv();
-                            inner.threads.push((retire, handle));
-                        }
+                    match super::spawn::spawn_running(name, move || worker.run()) {
+                        Ok(handle) => inner.threads.push((retire, handle)),
                         Err(e) => {
                             self.worker_exited();
                             tracing::warn!(job = %core.id, stage = %self.spec.name, error = %e, wanted = target, "cannot start a stage thread; scaling back");

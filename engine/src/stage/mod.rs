@@ -32,15 +32,19 @@
 //! * `policy` — per-attempt timeout, retries with backoff and jitter,
 //!   the rate limit.
 //! * `bridge` — `run_bridge`, the thread between two worlds.
+//! * `spawn` — `spawn_running`: a worker thread runs before the next is
+//!   asked for (a burst of spawns must not abort the process).
 
 mod attempt;
 mod bridge;
 mod control;
 mod in_poll;
 pub(crate) mod policy;
+mod spawn;
 mod workers;
 
 pub(crate) use attempt::Unsettled;
 pub(crate) use bridge::run_bridge;
 pub use control::ScaleError;
 pub(crate) use control::StageCtl;
+pub(crate) use spawn::spawn_running;
