@@ -34,6 +34,21 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "A broker edge's stream, by kind: depth (stored), pending (undelivered), in_flight (unacknowledged).",
     ),
     (
+        "queuelab_edge_items",
+        "gauge",
+        "A broker edge in items (a message carries many): depth (published, not yet booked).",
+    ),
+    (
+        "queuelab_edge_published_messages_total",
+        "counter",
+        "Messages a broker edge's stream stored.",
+    ),
+    (
+        "queuelab_edge_published_items_total",
+        "counter",
+        "Items those messages carried (items per message = items over messages).",
+    ),
+    (
         "queuelab_edge_redeliveries_total",
         "counter",
         "Deliveries after the first on a broker edge, as the broker counts them.",
@@ -216,6 +231,21 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
                         v.to_string(),
                     );
                 }
+                add(
+                    "queuelab_edge_items",
+                    format!("{l},kind=\"depth\""),
+                    e.depth_items.to_string(),
+                );
+                add(
+                    "queuelab_edge_published_messages_total",
+                    l.clone(),
+                    e.messages_published.to_string(),
+                );
+                add(
+                    "queuelab_edge_published_items_total",
+                    l.clone(),
+                    e.items_published.to_string(),
+                );
                 add(
                     "queuelab_edge_redeliveries_total",
                     l.clone(),

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use shared::workers::{
-    Assignment, EdgeNames, Heartbeat, HeartbeatReply, Placed, RegisterRequest, Registered, Running,
-    StageCounts, WorkerInfo, WorkerState,
+    Assignment, EdgeNames, Heartbeat, HeartbeatReply, HostLimits, Placed, RegisterRequest,
+    Registered, Running, StageCounts, WorkerInfo, WorkerState,
 };
 
 use crate::registry::SharedRegistry;
@@ -53,8 +53,9 @@ struct Inner {
     /// Bumped whenever a worker joins, leaves or is lost.
     version: u64,
     workers: BTreeMap<String, Worker>,
-    /// Where each broker stage runs: its assignment and (worker id, count).
-    placements: BTreeMap<EdgeNames, (Assignment, Vec<(String, u32)>)>,
+    /// Where each broker stage runs: its assignment and, per worker id,
+    /// its count and its share of the stage's limits.
+    placements: BTreeMap<EdgeNames, (Assignment, Vec<(String, u32, HostLimits)>)>,
     next: u64,
 }
 
@@ -133,10 +134,11 @@ impl Workers {
             .placements
             .values()
             .filter_map(|(assignment, placed)| {
-                let n = placed.iter().find(|(w, _)| w == id)?.1;
+                let &(_, n, limits) = placed.iter().find(|(w, _, _)| w == id)?;
                 (n > 0).then(|| Placed {
                     assignment: assignment.clone(),
                     workers: n,
+                    limits,
                 })
             })
             .collect();
@@ -283,17 +285,23 @@ impl Workers {
                     .map(|p| p.labels.clone())
                     .unwrap_or_default();
                 let placed = self.spread(stage.desired_workers(), &labels);
-                let local = placed
+                let counts: Vec<u32> = placed.iter().map(|(_, n)| *n).collect();
+                let placed: Vec<(String, u32, HostLimits)> = placed
+                    .into_iter()
+                    .zip(HostLimits::split(stage.limits(), &counts))
+                    .map(|((id, n), limits)| (id, n, limits))
+                    .collect();
+                let (local, local_limits) = placed
                     .iter()
-                    .find(|(w, _)| w == SERVER)
-                    .map_or(0, |(_, n)| *n);
-                if let Err(e) = stage.set_local_workers(local) {
+                    .find(|(w, _, _)| w == SERVER)
+                    .map_or((0, HostLimits::default()), |(_, n, l)| (*n, *l));
+                if let Err(e) = stage.set_local_workers(local, local_limits) {
                     tracing::warn!(job = %handle.id(), stage = %stage.spec.name, error = ?e, "cannot run the server's share of a broker stage");
                 }
                 stage.set_placement(
                     placed
                         .iter()
-                        .map(|(id, n)| (self.name_of(id), *n))
+                        .map(|(id, n, _)| (self.name_of(id), *n))
                         .collect(),
                 );
                 seen.push(stage.names().clone());

@@ -270,6 +270,70 @@ pub struct Placed {
     pub assignment: Assignment,
     /// How many of the stage's workers run here.
     pub workers: u32,
+    /// This host's share of the stage's live limits (they follow a tune;
+    /// the assignment's spec holds the values the job started with).
+    #[serde(default)]
+    pub limits: HostLimits,
+}
+
+/// A broker stage's limits on one host. The job's `concurrency` and
+/// `rate_limit` are job-wide budgets, and each host runs with its share of
+/// them, by its share of the stage's workers ([`HostLimits::split`]).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostLimits {
+    /// Operations in flight at once (async stages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// Items per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<f64>,
+}
+
+impl HostLimits {
+    /// Splits the job-wide `total` over hosts running `workers` each: the
+    /// rate in proportion, the concurrency by largest remainder (so the
+    /// shares add up to the total), with at least 1 for each host that
+    /// runs workers at all. A host with no workers gets nothing.
+    pub fn split(total: HostLimits, workers: &[u32]) -> Vec<HostLimits> {
+        let all: u64 = workers.iter().map(|&n| u64::from(n)).sum();
+        if all == 0 {
+            return vec![HostLimits::default(); workers.len()];
+        }
+        let concurrency = total.concurrency.map(|c| {
+            let c = u64::from(c);
+            let mut shares: Vec<u64> = workers.iter().map(|&n| c * u64::from(n) / all).collect();
+            let mut order: Vec<usize> = (0..workers.len()).collect();
+            // Largest remainder first; ties in host order.
+            order.sort_by_key(|&i| std::cmp::Reverse(c * u64::from(workers[i]) % all));
+            let mut left = c.saturating_sub(shares.iter().sum());
+            for &i in &order {
+                if left == 0 {
+                    break;
+                }
+                if workers[i] > 0 {
+                    shares[i] += 1;
+                    left -= 1;
+                }
+            }
+            shares
+        });
+        workers
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                if n == 0 {
+                    return HostLimits::default();
+                }
+                HostLimits {
+                    concurrency: concurrency
+                        .as_ref()
+                        .map(|c| u32::try_from(c[i]).unwrap_or(u32::MAX).max(1)),
+                    rate_limit: total.rate_limit.map(|r| r * f64::from(n) / all as f64),
+                }
+            })
+            .collect()
+    }
 }
 
 /// The answer to a heartbeat: everything this worker should run now
@@ -339,5 +403,42 @@ mod tests {
         let names = EdgeNames::new("j1", "parse");
         assert_eq!(names.input_id(3, 9), "j1:parse:3-9");
         assert_eq!(names.output_id(3, 9, 1), "j1:parse.out:3-9.1");
+    }
+}
+
+#[cfg(test)]
+mod limits_tests {
+    use super::HostLimits;
+
+    #[test]
+    fn job_wide_limits_are_split_by_share_of_the_workers() {
+        let total = HostLimits {
+            concurrency: Some(10),
+            rate_limit: Some(90.0),
+        };
+        let shares = HostLimits::split(total, &[1, 2, 0, 3]);
+        let c: Vec<_> = shares.iter().map(|s| s.concurrency).collect();
+        let r: Vec<_> = shares.iter().map(|s| s.rate_limit).collect();
+        assert_eq!(r, [Some(15.0), Some(30.0), None, Some(45.0)]);
+        // 10 × (1, 2, 3)/6 = 1.67, 3.33, 5: the remainder goes to the first.
+        assert_eq!(c, [Some(2), Some(3), None, Some(5)]);
+        assert_eq!(c.iter().flatten().sum::<u32>(), 10);
+        // Fewer permits than hosts: each host that runs workers gets one.
+        let small = HostLimits::split(
+            HostLimits {
+                concurrency: Some(1),
+                rate_limit: None,
+            },
+            &[2, 2],
+        );
+        assert_eq!(
+            small.iter().map(|s| s.concurrency).collect::<Vec<_>>(),
+            [Some(1), Some(1)]
+        );
+        assert!(small.iter().all(|s| s.rate_limit.is_none()));
+        assert_eq!(
+            HostLimits::split(total, &[0, 0]),
+            vec![HostLimits::default(); 2]
+        );
     }
 }

@@ -30,6 +30,11 @@ try {
   await page.waitForFunction((s) => document.querySelector(s).textContent.includes("×"), sel("edge-workers"), { timeout: 60000 });
   report.edgeWorkers = await text(page, "edge-workers");
   report.edgeDepth = await text(page, "edge-depth");
+  // Messages and items apart: the batching the edge does.
+  await page.waitForFunction((s) => document.querySelector(s) !== null, sel("edge-per-message"), { timeout: 60000 });
+  report.edgeBatching = await text(page, "edge-batching");
+  report.limitsSplit = await text(page, "limits-split");
+  report.rateLimit = await text(page, "rate-limit");
   await page.locator(sel("edge")).first().scrollIntoViewIfNeeded();
   await page.screenshot({ path: `${dir}/view-job-broker-edge.png`, fullPage: false });
   // A worker leaving shows without a reload (the WebSocket's frame).

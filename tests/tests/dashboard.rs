@@ -715,6 +715,7 @@ source = { kind = "synthetic", count = 10000000, rate = 200.0, payload = "counte
 [[stages]]
 name = "work"
 workers = 4
+rate_limit = 150.0
 transport = { kind = "nats" }
 op = { kind = "sleep", latency = { dist = "fixed", ms = 5.0 } }
 "#,
@@ -747,5 +748,25 @@ op = { kind = "sleep", latency = { dist = "fixed", ms = 5.0 } }
     assert!(
         edge.contains("host-a ×2") && edge.contains("host-b ×2"),
         "{edge}"
+    );
+    // Items and messages are shown apart, and the stage's rate limit as
+    // the job's budget that the hosts share.
+    let batching = report["edgeBatching"].as_str().unwrap();
+    assert!(
+        batching.contains("items")
+            && batching.contains("messages")
+            && batching.contains("per message"),
+        "{batching}"
+    );
+    assert!(
+        report["limitsSplit"]
+            .as_str()
+            .unwrap()
+            .contains("split over hosts"),
+        "{report:#}"
+    );
+    assert!(
+        report["rateLimit"].as_str().unwrap().contains("150"),
+        "{report:#}"
     );
 }

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_nats::jetstream;
-use shared::spec::StageSpec;
-use shared::workers::{Assignment, EdgeNames, StageCounts};
+use shared::spec::{Runtime, StageSpec};
+use shared::workers::{Assignment, EdgeNames, HostLimits, StageCounts};
 
 use super::edge::{self, EdgeStats};
 use super::ledger::{Flow, REDELIVERED, dead_letter};
@@ -49,6 +49,9 @@ pub struct BrokerStage {
     pub(crate) js: jetstream::Context,
     pub(crate) core: Arc<JobCore>,
     desired: AtomicU32,
+    /// The job-wide concurrency and rate limit, as last tuned; each host
+    /// runs with its share (a lock: the two change together).
+    limits: Mutex<HostLimits>,
     local: Mutex<Option<Arc<RemoteStage>>>,
     /// Set by the sweep: the server's share never starts again.
     swept: AtomicBool,
@@ -72,9 +75,17 @@ impl BrokerStage {
         js: jetstream::Context,
         core: Arc<JobCore>,
     ) -> Self {
+        let limits = HostLimits {
+            concurrency: (spec.runtime == Runtime::Async).then(|| spec.effective_concurrency()),
+            rate_limit: spec.rate_limit,
+        };
+        if let Some(c) = limits.concurrency {
+            node.concurrency.store(c, Ordering::Relaxed);
+        }
         Self {
             index,
             desired: AtomicU32::new(spec.workers),
+            limits: Mutex::new(limits),
             spec,
             flow,
             node,
@@ -102,6 +113,21 @@ impl BrokerStage {
 
     pub(crate) fn set_desired(&self, n: u32) {
         self.desired.store(n, Ordering::Relaxed);
+    }
+
+    /// The job-wide concurrency and rate limit (each host runs a share).
+    pub fn limits(&self) -> HostLimits {
+        *self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tunes the job-wide limits; hosts take their new shares at the
+    /// placer's next pass (the server's at once, the others with their
+    /// next heartbeat).
+    pub(crate) fn set_limits(&self, limits: HostLimits) {
+        *self.limits.lock().unwrap_or_else(|e| e.into_inner()) = limits;
+        if let Some(c) = limits.concurrency {
+            self.node.concurrency.store(c, Ordering::Relaxed);
+        }
     }
 
     /// What a worker is told to run this stage.
@@ -141,8 +167,9 @@ impl BrokerStage {
     }
 
     /// Runs `n` of the stage's workers inside the server (on the job's
-    /// runtime), starting them the first time.
-    pub fn set_local_workers(&self, n: u32) -> Result<(), BrokerError> {
+    /// runtime) with the server's share of the limits, starting them the
+    /// first time.
+    pub fn set_local_workers(&self, n: u32, limits: HostLimits) -> Result<(), BrokerError> {
         let mut local = self.local.lock().unwrap_or_else(|e| e.into_inner());
         // After the sweep began, the placer may still ask: never again.
         if self.swept.load(Ordering::SeqCst) {
@@ -163,6 +190,7 @@ impl BrokerStage {
             *local = Some(started?);
         }
         if let Some(stage) = local.as_ref() {
+            stage.set_limits(limits);
             stage.scale_to(n);
         }
         Ok(())
@@ -175,6 +203,16 @@ impl BrokerStage {
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .map(|s| s.counts())
+    }
+
+    /// The concurrency and rate limit the server's own share runs with
+    /// (`None` before it first ran).
+    pub fn local_limits(&self) -> Option<(u32, Option<f64>)> {
+        self.local
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|s| s.limits())
     }
 
     /// Items whose result said they had been delivered more than once.

@@ -32,7 +32,7 @@ use async_nats::jetstream::{
 use futures_util::StreamExt;
 use shared::spec::{OnError, Runtime};
 pub use shared::workers::Assignment;
-use shared::workers::StageCounts;
+use shared::workers::{HostLimits, StageCounts};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -633,6 +633,20 @@ impl RemoteStage {
     /// Sets the stage's rate limit on this host (its share of the job's).
     pub fn set_rate_limit(&self, rate: Option<f64>) {
         self.ctl.policy.gate.set(rate);
+    }
+
+    /// Runs with this host's share of the stage's limits (a limit not
+    /// given stays as it is; concurrency applies to async stages only).
+    pub fn set_limits(&self, limits: HostLimits) {
+        if let Some(c) = limits.concurrency
+            && self.assignment.stage.runtime == Runtime::Async
+            && c != self.concurrency.load(Ordering::Relaxed)
+        {
+            self.set_concurrency(c);
+        }
+        if limits.rate_limit.is_some() && limits.rate_limit != self.ctl.policy.gate.rate() {
+            self.set_rate_limit(limits.rate_limit);
+        }
     }
 
     /// The concurrency and rate limit this host runs with now.

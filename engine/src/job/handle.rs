@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use shared::metrics::{EventKind, JobEvent, JobReport, JobSnapshot, JobState, TuneRequest};
 use shared::spec::{PipelineSpec, Runtime, limits};
+use shared::workers::HostLimits;
 use tokio::sync::watch;
 
 use crate::broker::BrokerStage;
@@ -204,40 +205,7 @@ impl JobHandle {
             .iter()
             .find(|s| s.spec.name == req.stage)
             .ok_or_else(|| ControlError::UnknownStage(req.stage.clone()))?;
-        if let Some(w) = req.workers
-            && !(1..=limits::MAX_WORKERS).contains(&w)
-        {
-            return Err(ControlError::Invalid {
-                field: "workers".into(),
-                message: format!("must be between 1 and {}", limits::MAX_WORKERS),
-            });
-        }
-        if let Some(c) = req.concurrency {
-            if stage.spec.runtime != Runtime::Async {
-                return Err(ControlError::Invalid {
-                    field: "concurrency".into(),
-                    message: "only async stages have a concurrency limit".into(),
-                });
-            }
-            if !(1..=limits::MAX_CONCURRENCY).contains(&c) {
-                return Err(ControlError::Invalid {
-                    field: "concurrency".into(),
-                    message: format!("must be between 1 and {}", limits::MAX_CONCURRENCY),
-                });
-            }
-        }
-        if let Some(r) = req.rate_limit
-            && !(r.is_finite() && (limits::MIN_RATE..=limits::MAX_RATE).contains(&r))
-        {
-            return Err(ControlError::Invalid {
-                field: "rate_limit".into(),
-                message: format!(
-                    "must be between {} and {}",
-                    limits::MIN_RATE,
-                    limits::MAX_RATE
-                ),
-            });
-        }
+        check_tune(stage.spec.runtime, req)?;
         let tuned = |field: &str, from: f64, to: f64| {
             let mut lc = core.lifecycle();
             core.event(
@@ -268,42 +236,51 @@ impl JobHandle {
         Ok(())
     }
 
-    /// Tunes the sink's batching.
-    /// A broker stage takes `workers` only: the total over every host,
-    /// which the server spreads again.
+    /// A broker stage: `workers` is the total over every host, which the
+    /// placer spreads again; `concurrency` and `rate_limit` are job-wide
+    /// budgets, each host running with its share.
     fn tune_broker(&self, broker: &BrokerStage, req: &TuneRequest) -> Result<(), ControlError> {
-        if req.concurrency.is_some() || req.rate_limit.is_some() {
-            return Err(ControlError::Invalid {
-                field: "stage".into(),
-                message: "a broker stage is tuned by its workers only (they run on other hosts)"
-                    .into(),
-            });
-        }
-        let Some(w) = req.workers else {
-            return Ok(());
-        };
-        if !(1..=limits::MAX_WORKERS).contains(&w) {
-            return Err(ControlError::Invalid {
-                field: "workers".into(),
-                message: format!("must be between 1 and {}", limits::MAX_WORKERS),
-            });
-        }
-        let from = broker.desired_workers();
-        broker.set_desired(w);
+        check_tune(broker.spec.runtime, req)?;
         let core = &self.inner.core;
-        let mut lc = core.lifecycle();
-        core.event(
-            &mut lc,
-            EventKind::Tuned {
-                stage: req.stage.clone(),
-                field: "workers".into(),
-                from: from as f64,
-                to: w as f64,
-            },
-        );
+        let tuned = |field: &str, from: f64, to: f64| {
+            let mut lc = core.lifecycle();
+            core.event(
+                &mut lc,
+                EventKind::Tuned {
+                    stage: req.stage.clone(),
+                    field: field.into(),
+                    from,
+                    to,
+                },
+            );
+        };
+        if let Some(w) = req.workers {
+            let from = broker.desired_workers();
+            broker.set_desired(w);
+            tuned("workers", f64::from(from), f64::from(w));
+        }
+        if req.concurrency.is_some() || req.rate_limit.is_some() {
+            let from = broker.limits();
+            let to = HostLimits {
+                concurrency: req.concurrency.or(from.concurrency),
+                rate_limit: req.rate_limit.or(from.rate_limit),
+            };
+            broker.set_limits(to);
+            if let Some(c) = req.concurrency {
+                tuned(
+                    "concurrency",
+                    f64::from(from.concurrency.unwrap_or(0)),
+                    f64::from(c),
+                );
+            }
+            if let Some(r) = req.rate_limit {
+                tuned("rate_limit", from.rate_limit.unwrap_or(0.0), r);
+            }
+        }
         Ok(())
     }
 
+    /// Tunes the sink's batching.
     fn tune_sink(&self, req: &TuneRequest) -> Result<(), ControlError> {
         let invalid = |field: &str, message: &str| {
             Err(ControlError::Invalid {
@@ -401,4 +378,44 @@ impl JobHandle {
             .await;
         self.report().unwrap_or_else(|| self.wait())
     }
+}
+
+/// Checks a tune's values for a stage running on `runtime`, in memory or
+/// over a broker alike.
+fn check_tune(runtime: Runtime, req: &TuneRequest) -> Result<(), ControlError> {
+    if let Some(w) = req.workers
+        && !(1..=limits::MAX_WORKERS).contains(&w)
+    {
+        return Err(ControlError::Invalid {
+            field: "workers".into(),
+            message: format!("must be between 1 and {}", limits::MAX_WORKERS),
+        });
+    }
+    if let Some(c) = req.concurrency {
+        if runtime != Runtime::Async {
+            return Err(ControlError::Invalid {
+                field: "concurrency".into(),
+                message: "only async stages have a concurrency limit".into(),
+            });
+        }
+        if !(1..=limits::MAX_CONCURRENCY).contains(&c) {
+            return Err(ControlError::Invalid {
+                field: "concurrency".into(),
+                message: format!("must be between 1 and {}", limits::MAX_CONCURRENCY),
+            });
+        }
+    }
+    if let Some(r) = req.rate_limit
+        && !(r.is_finite() && (limits::MIN_RATE..=limits::MAX_RATE).contains(&r))
+    {
+        return Err(ControlError::Invalid {
+            field: "rate_limit".into(),
+            message: format!(
+                "must be between {} and {}",
+                limits::MIN_RATE,
+                limits::MAX_RATE
+            ),
+        });
+    }
+    Ok(())
 }

@@ -192,14 +192,18 @@ impl Sampler {
                 runtime: Some(s.info.runtime),
                 workers: s.workers.load(Ordering::Relaxed),
                 concurrency: (concurrency > 0).then_some(concurrency),
-                rate_limit: node.stage.as_ref().and_then(|st| st.policy.gate.rate()),
+                rate_limit: node
+                    .stage
+                    .as_ref()
+                    .and_then(|st| st.policy.gate.rate())
+                    .or_else(|| node.broker.as_ref().and_then(|b| b.limits().rate_limit)),
                 capacity: Some(s.info.capacity),
                 when_full: Some(s.info.when_full),
                 depth: node.rx.len() as u64
                     + node
                         .broker
                         .as_ref()
-                        .map_or(0, |b| b.edge().depth.load(Ordering::Relaxed)),
+                        .map_or(0, |b| b.edge().open.load(Ordering::Relaxed)),
                 items_in: cur.accepted,
                 items_out: cur.out,
                 filtered,

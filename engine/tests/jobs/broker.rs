@@ -30,7 +30,7 @@ fn start(toml: &str, local: u32) -> (engine::JobHandle, tempfile::TempDir) {
     opts.nats_url = Some(nats_url());
     let job = engine::start(spec(toml), opts).unwrap_or_else(|e| panic!("{e}"));
     for b in job.broker_stages() {
-        b.set_local_workers(local).unwrap();
+        b.set_local_workers(local, b.limits()).unwrap();
     }
     (job, dir)
 }
@@ -146,10 +146,64 @@ op = { kind = "sleep", latency = { dist = "fixed", ms = 1.0 } }
 }
 
 #[test]
-fn a_broker_stage_is_tuned_by_its_workers_only() {
+fn a_broker_stage_is_tuned_like_an_in_memory_one() {
     let (job, _dir) = start(
         r#"
 name = "brokered-tune"
+source = { kind = "synthetic", count = 1000000, rate = 1000.0, payload = "counter" }
+[[stages]]
+name = "io"
+runtime = "async"
+concurrency = 8
+transport = { kind = "nats" }
+op = { kind = "sleep", latency = { dist = "fixed", ms = 0.1 } }
+"#,
+        1,
+    );
+    let tune = |workers, concurrency, rate_limit| TuneRequest {
+        stage: "io".into(),
+        workers,
+        concurrency,
+        rate_limit,
+        ..Default::default()
+    };
+    let b = &job.broker_stages()[0];
+    assert_eq!(b.local_limits(), Some((8, None)));
+    job.tune(&tune(Some(5), None, None)).unwrap();
+    assert_eq!(b.desired_workers(), 5);
+    job.tune(&tune(None, Some(3), Some(40.0))).unwrap();
+    assert_eq!(
+        (b.limits().concurrency, b.limits().rate_limit),
+        (Some(3), Some(40.0))
+    );
+    // The placer hands each host its share; here the server is the only
+    // host, so its share is the whole.
+    b.set_local_workers(5, b.limits()).unwrap();
+    assert_eq!(b.local_limits(), Some((3, Some(40.0))));
+    // Out of bounds is refused as in memory.
+    assert!(job.tune(&tune(None, Some(0), None)).is_err());
+    assert!(job.tune(&tune(None, None, Some(-1.0))).is_err());
+    wait_for(&job, "the tuned figures in a snapshot", |s| {
+        s.nodes
+            .iter()
+            .any(|n| n.name == "io" && n.concurrency == Some(3) && n.rate_limit == Some(40.0))
+    });
+    let tuned = job
+        .events()
+        .iter()
+        .filter(|e| matches!(e.kind, shared::metrics::EventKind::Tuned { .. }))
+        .count();
+    assert_eq!(tuned, 3, "workers, concurrency, rate_limit");
+    job.abort().unwrap();
+    let report = job.wait();
+    assert_balanced(&report);
+}
+
+#[test]
+fn a_thread_broker_stage_has_no_concurrency_to_tune() {
+    let (job, _dir) = start(
+        r#"
+name = "brokered-tune-threads"
 source = { kind = "synthetic", count = 1000000, rate = 1000.0, payload = "counter" }
 [[stages]]
 name = "io"
@@ -158,18 +212,14 @@ op = { kind = "sleep", latency = { dist = "fixed", ms = 0.1 } }
 "#,
         1,
     );
-    let tune = |workers, concurrency| TuneRequest {
+    let req = TuneRequest {
         stage: "io".into(),
-        workers,
-        concurrency,
+        concurrency: Some(3),
         ..Default::default()
     };
-    job.tune(&tune(Some(5), None)).unwrap();
-    assert_eq!(job.broker_stages()[0].desired_workers(), 5);
-    assert!(job.tune(&tune(None, Some(3))).is_err());
+    assert!(job.tune(&req).is_err());
     job.abort().unwrap();
-    let report = job.wait();
-    assert_balanced(&report);
+    assert_balanced(&job.wait());
 }
 
 /// Waits (bounded, not a timing assertion) for the job to end: a job that

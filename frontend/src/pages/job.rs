@@ -89,6 +89,11 @@ fn NodeCard(
                 {node.concurrency.map(|c| view! { " · ≤"<span data-testid="concurrency">{c}</span>" "{tr("in flight")} })}
             </div>
             {node.rate_limit.map(|r| view! { <div class="node-meta">{tr("limit")}" "<span data-testid="rate-limit">{rate(r)}</span></div> })}
+            // Over a broker, the limits are the job's: each host runs with
+            // its share, by its share of the workers.
+            {(node.edge.is_some() && (node.rate_limit.is_some() || node.concurrency.is_some())).then(|| view! {
+                <div class="node-meta" data-testid="limits-split">{tr("job-wide, split over hosts by their workers")}</div>
+            })}
             <div class="bar" class:unbounded=unbounded title=if unbounded { "queue depth (unbounded: log scale, a million fills it)" } else { "queue depth against capacity" }>
                 <div class="fill" style=format!("width: {fill:.0}%")></div>
             </div>
@@ -123,7 +128,14 @@ fn EdgeFigures(edge: shared::metrics::EdgeSnapshot, redelivered: u64) -> impl In
         .collect();
     view! {
         <div class="edge" data-testid="edge" title=edge.stream.clone()>
-            <div class="node-meta">"NATS · "{tr("stream")}" "<span data-testid="edge-depth">{count(edge.depth)}</span></div>
+            <div class="node-meta">"NATS · "{tr("stream")}" "<span data-testid="edge-depth-items">{count(edge.depth_items)}</span>" "{tr("items")}" · "
+                <span data-testid="edge-depth">{count(edge.depth)}</span>" "{tr("messages")}</div>
+            <div class="node-meta" data-testid="edge-batching" title="items published over broker messages published">
+                {count(edge.items_published)}" "{tr("items")}" / "{count(edge.messages_published)}" "{tr("messages")}
+                {(edge.messages_published > 0).then(|| view! {
+                    " · "<span data-testid="edge-per-message">{format!("{:.1}", edge.items_published as f64 / edge.messages_published as f64)}</span>" "{tr("per message")}
+                })}
+            </div>
             <div class="node-meta">{tr("pending")}" "{count(edge.pending)}" · "{tr("in flight")}" "<span data-testid="edge-in-flight">{count(edge.in_flight)}</span></div>
             <div class="node-meta">{tr("redelivered")}" "<span data-testid="edge-redelivered">{redelivered}</span>" · "{tr("refused")}" "{count(edge.publish_refusals)}</div>
             <div class="node-meta">{tr("oldest")}" "{format!("{:.1} s", edge.oldest_pending_ms as f64 / 1000.0)}</div>

@@ -52,7 +52,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     // Headless, there are no worker processes: this process runs every
     // worker of a broker stage itself.
     for stage in job.broker_stages() {
-        stage.set_local_workers(stage.desired_workers())?;
+        stage.set_local_workers(stage.desired_workers(), stage.limits())?;
     }
     let show_progress = !args.json && !args.quiet;
     let report = tokio::runtime::Builder::new_current_thread()

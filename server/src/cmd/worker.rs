@@ -233,6 +233,7 @@ async fn reconcile(
     for placed in reply.assignments {
         let names = placed.assignment.names.clone();
         if let Some(s) = stages.get(&names) {
+            s.set_limits(placed.limits);
             s.scale_to(placed.workers);
             continue;
         }
@@ -245,6 +246,7 @@ async fn reconcile(
         match started {
             Ok(s) => {
                 tracing::info!(job = %names.job, stage = %names.stage, workers = placed.workers, "assignment started");
+                s.set_limits(placed.limits);
                 s.scale_to(placed.workers);
                 stages.insert(names, s);
             }

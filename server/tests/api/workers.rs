@@ -193,6 +193,11 @@ async fn a_heartbeat_carries_the_workers_share_of_a_broker_stage() {
     assert!(edge.placement.contains(&("host-1".into(), 2)), "{edge:?}");
     let (_, metrics) = get(&app, "/metrics").await;
     assert!(metrics.contains("queuelab_edge_messages{"), "{metrics}");
+    assert!(metrics.contains("queuelab_edge_items{"), "{metrics}");
+    assert!(
+        metrics.contains("queuelab_edge_published_items_total{"),
+        "{metrics}"
+    );
     // A tune spreads again.
     let r = reqwest::Client::new()
         .patch(app.url(&format!("/api/v1/jobs/{id}")))
@@ -209,6 +214,43 @@ async fn a_heartbeat_carries_the_workers_share_of_a_broker_stage() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(share(&reply), Some(("parse".into(), 3)));
+    // The rate limit is a job-wide budget: this host runs half the
+    // workers, so it gets half the rate.
+    let r = reqwest::Client::new()
+        .patch(app.url(&format!("/api/v1/jobs/{id}")))
+        .json(&serde_json::json!({"stage": "parse", "rate_limit": 90.0}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let rate = |reply: &HeartbeatReply| {
+        reply
+            .assignments
+            .iter()
+            .find(|p| p.assignment.names.job == id)
+            .and_then(|p| p.limits.rate_limit)
+    };
+    for _ in 0..100 {
+        reply = beat(&app, &w.id).await.json().await.unwrap();
+        if rate(&reply) == Some(45.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rate(&reply), Some(45.0), "{reply:?}");
+    let d = wait_job(&app, &id, "the job-wide rate in the snapshot", |d| {
+        d.snapshot.nodes[0].rate_limit == Some(90.0)
+    })
+    .await;
+    assert_eq!(d.snapshot.nodes[0].name, "parse");
+    // A thread stage has no concurrency limit, over a broker or not.
+    let r = reqwest::Client::new()
+        .patch(app.url(&format!("/api/v1/jobs/{id}")))
+        .json(&serde_json::json!({"stage": "parse", "concurrency": 4}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
     // Once the job ends, the assignment is withdrawn.
     let r = post(
         &app,
