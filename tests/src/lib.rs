@@ -192,6 +192,12 @@ impl WorkerProcess {
         WorkerProcess(cmd.spawn().expect("spawn queuelab worker"))
     }
 
+    /// True once the process has ended on its own (a fault point that
+    /// kills it, a crash).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(Some(_)))
+    }
+
     /// `kill -9`: no chance to ack, leave or flush.
     pub fn kill9(&mut self) {
         let status = Command::new("kill")

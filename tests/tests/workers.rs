@@ -303,3 +303,318 @@ fn a_worker_registers_again_after_the_server_restarts() {
     assert_eq!(r["state"], "completed", "{r:#}");
     exact(&server, &r, "restart.db");
 }
+
+/// A small deterministic generator (splitmix64): the run prints its seed,
+/// and `QUEUELAB_RANDOM_SEED` replays it.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+/// A random pipeline with one or two broker stages: payloads that may not
+/// parse, operations that fail, retries, small edges that block, drop or
+/// reject, threads or tasks, and a SQLite sink keyed by the record.
+fn random_spec(rng: &mut Rng, name: &str, db: &str) -> (String, u64) {
+    let count = rng.range(50, 1_500);
+    let rate = [2_000.0, 5_000.0, 20_000.0][rng.below(3) as usize];
+    let malformed = [0.0, 0.02, 0.1][rng.below(3) as usize];
+    let broker_stage = |rng: &mut Rng, name: &str, op: &str| {
+        let runtime = rng.pick(&["thread", "async"]);
+        let when_full = rng.pick(&["block", "block", "drop_newest", "reject"]);
+        let capacity = [16, 64, 256, 4_096][rng.below(4) as usize];
+        let on_error = rng.pick(&["dead_letter", "drop"]);
+        let retry = if rng.chance(0.5) {
+            "retry = { max_attempts = 3, base_ms = 1.0, cap_ms = 5.0 }\n"
+        } else {
+            ""
+        };
+        format!(
+            "[[stages]]\nname = \"{name}\"\nworkers = {}\nruntime = \"{runtime}\"\ntimeout_ms = 300\non_error = \"{on_error}\"\n{retry}queue = {{ capacity = {capacity}, when_full = \"{when_full}\" }}\ntransport = {{ kind = \"nats\" }}\nop = {op}\n",
+            rng.range(1, 6)
+        )
+    };
+    let mut toml = format!(
+        "name = \"{name}\"\nsource = {{ kind = \"synthetic\", count = {count}, rate = {rate:.1}, payload = \"log_line\", malformed_share = {malformed}, seed = {} }}\n",
+        rng.below(1_000)
+    );
+    toml += &broker_stage(rng, "parse", "{ kind = \"parse_json\" }");
+    if rng.chance(0.5) {
+        toml += "[[stages]]\nname = \"no-debug\"\nop = { kind = \"filter\", field = \"level\", values = [\"DEBUG\"], mode = \"drop\" }\n";
+    }
+    if rng.chance(0.5) {
+        let op = if rng.chance(0.5) {
+            "{ kind = \"sleep\", latency = { dist = \"fixed\", ms = 0.3 } }"
+        } else {
+            "{ kind = \"fail\", share = 0.05 }"
+        };
+        toml += &broker_stage(rng, "second", op);
+    }
+    toml += &format!("[sink]\nkind = \"sqlite\"\npath = \"{db}\"\n");
+    (toml, count)
+}
+
+/// The streams of `job` the broker still has, asked over the NATS protocol
+/// itself (`$JS.API.STREAM.NAMES` filtered by the job's subjects).
+fn streams_of(job: &str) -> Vec<String> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let url = nats_url();
+    let addr = url.trim_start_matches("nats://").trim_end_matches('/');
+    let stream = std::net::TcpStream::connect(addr).expect("reach the broker");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("INFO"), "{line}");
+    let token: String = job
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let body = format!(r#"{{"subject":"ql.{token}.>"}}"#);
+    write!(
+        writer,
+        "CONNECT {{\"verbose\":false,\"pedantic\":false}}\r\nSUB _INBOX.qltest 1\r\nPUB $JS.API.STREAM.NAMES _INBOX.qltest {}\r\n{body}\r\nPING\r\n",
+        body.len()
+    )
+    .unwrap();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).expect("the broker answers");
+        if line.starts_with("PING") {
+            writer.write_all(b"PONG\r\n").unwrap();
+        } else if line.starts_with("MSG") {
+            let len: usize = line.split_whitespace().last().unwrap().parse().unwrap();
+            let mut payload = vec![0; len + 2];
+            reader.read_exact(&mut payload).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&payload[..len]).unwrap();
+            assert!(v.get("error").is_none(), "{v}");
+            return v["streams"]
+                .as_array()
+                .map(|a| a.iter().map(|s| s.as_str().unwrap().to_owned()).collect())
+                .unwrap_or_default();
+        } else if line.starts_with("-ERR") {
+            panic!("the broker refused: {line}");
+        }
+    }
+}
+
+/// What the randomized runs saw, printed at the end.
+#[derive(Default)]
+struct Tally {
+    runs: u64,
+    completed: u64,
+    stopped: u64,
+    aborted: u64,
+    produced: u64,
+    sunk: u64,
+    dead: u64,
+    dropped: u64,
+    filtered: u64,
+    leftovers: u64,
+    redelivered: u64,
+}
+
+/// At least 200 random runs (`QUEUELAB_BROKER_RUNS` for more): each
+/// balances, sinks each item once, and leaves no stream behind, while
+/// workers are killed and crash around it. The figures are printed (a
+/// test's output, as the property tests of the engine print theirs).
+#[test]
+#[allow(clippy::print_stderr)]
+fn random_runs_with_kills_and_crashes_account_for_every_item_once() {
+    let runs: u64 = std::env::var("QUEUELAB_BROKER_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let seed: u64 = std::env::var("QUEUELAB_RANDOM_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("random broker runs: {runs}, seed {seed} (QUEUELAB_RANDOM_SEED={seed} replays)");
+    let server = std::sync::Arc::new(serve());
+    let names = ["w1", "w2", "w3"];
+    let pool: Vec<Worker> = names
+        .iter()
+        .map(|n| Worker::spawn(&server, n, &[]))
+        .collect();
+    wait_for_workers(&server, names.len());
+    let pool = std::sync::Mutex::new(pool);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let tally = std::sync::Mutex::new(Tally::default());
+    let (kills, crashes) = (
+        std::sync::atomic::AtomicU64::new(0),
+        std::sync::atomic::AtomicU64::new(0),
+    );
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        // The chaos: now and then a random worker is killed with -9 and
+        // started again, sometimes primed to crash after storing its Nth
+        // result and before acking it; one that crashed is started again.
+        s.spawn(|| {
+            let mut rng = Rng(seed ^ 0xC4A05);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(rng.range(300, 2_500)));
+                let mut pool = pool.lock().unwrap();
+                for (i, w) in pool.iter_mut().enumerate() {
+                    if w.exited() {
+                        crashes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        *w = Worker::spawn(&server, names[i], &[]);
+                    }
+                }
+                let i = rng.below(names.len() as u64) as usize;
+                pool[i].kill9();
+                kills.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let n = rng.range(1, 30).to_string();
+                let env: &[(&str, &str)] = if rng.chance(0.4) {
+                    &[("QUEUELAB_FAULT_CRASH_BEFORE_ACK", n.as_str())]
+                } else {
+                    &[]
+                };
+                pool[i] = Worker::spawn(&server, names[i], env);
+            }
+        });
+        let lanes: Vec<_> = (0..8u64)
+            .map(|lane| {
+                let (server, next, tally) = (&server, &next, &tally);
+                s.spawn(move || {
+                    loop {
+                        let run = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if run >= runs {
+                            break;
+                        }
+                        let mut rng = Rng(seed.wrapping_add(run.wrapping_mul(0x1000_0001)));
+                        let db = format!("random-{run}.db");
+                        let (toml, count) = random_spec(&mut rng, &format!("random-{run}"), &db);
+                        let id = start(server, &toml);
+                        // The stream check must be able to fail: while the
+                        // first run of a lane runs, its streams are there.
+                        if run == lane {
+                            assert!(
+                                !streams_of(&id).is_empty(),
+                                "no streams for a running job {id}"
+                            );
+                        }
+                        let ending = rng.below(3);
+                        if ending > 0 {
+                            let at = rng.below(count / 2 + 1);
+                            let deadline = Instant::now() + Duration::from_secs(30);
+                            while sunk(server, &id) < at && Instant::now() < deadline {
+                                std::thread::sleep(Duration::from_millis(50));
+                            }
+                            let mode: &[&str] = if ending == 1 { &[] } else { &["--abort"] };
+                            let out = jobs(server, &[&["stop", id.as_str()], mode].concat());
+                            // A job that finished first cannot be stopped.
+                            let _ = out;
+                        }
+                        let r = report(server, &id);
+                        let what = format!("run {run} (seed {seed}):\n{toml}\n{r:#}");
+                        assert_eq!(r["balanced"], true, "{what}");
+                        let n = |k: &str| r[k].as_u64().unwrap_or_else(|| panic!("{k}: {what}"));
+                        assert_eq!(
+                            n("produced"),
+                            n("sunk")
+                                + n("dropped_by_policy")
+                                + n("dead_lettered")
+                                + n("filtered")
+                                + n("leftovers"),
+                            "{what}"
+                        );
+                        let (rows, distinct) = rows(server, &db);
+                        assert_eq!(rows, distinct, "a redelivery duplicated a row: {what}");
+                        assert_eq!(n("sunk"), rows, "a result booked twice, or lost: {what}");
+                        let state = r["state"].as_str().unwrap().to_owned();
+                        if state == "completed" {
+                            assert_eq!(n("produced"), count, "{what}");
+                            assert_eq!(n("leftovers"), 0, "{what}");
+                        }
+                        assert!(
+                            r["kept_on_broker"].as_object().is_none_or(|m| m.is_empty()),
+                            "{what}"
+                        );
+                        assert_eq!(
+                            streams_of(&id),
+                            Vec::<String>::new(),
+                            "streams left: {what}"
+                        );
+                        let mut t = tally.lock().unwrap();
+                        t.runs += 1;
+                        match state.as_str() {
+                            "completed" => t.completed += 1,
+                            "stopped" => t.stopped += 1,
+                            "aborted" => t.aborted += 1,
+                            other => panic!("ended {other}: {what}"),
+                        }
+                        t.produced += n("produced");
+                        t.sunk += n("sunk");
+                        t.dead += n("dead_lettered");
+                        t.dropped += n("dropped_by_policy");
+                        t.filtered += n("filtered");
+                        t.leftovers += n("leftovers");
+                        t.redelivered += r["nodes"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|n| n["redelivered"].as_u64().unwrap_or(0))
+                            .sum::<u64>();
+                    }
+                })
+            })
+            .collect();
+        let panicked = lanes.into_iter().map(|l| l.join()).find_map(Result::err);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(p) = panicked {
+            std::panic::resume_unwind(p);
+        }
+    });
+    let t = tally.into_inner().unwrap();
+    eprintln!(
+        "random broker runs: {} in {:.0} s (completed {}, drained {}, aborted {}); kill -9 {}, crashes before ack {}; items produced {}, sunk {}, dead letters {}, dropped {}, filtered {}, leftovers {}, redelivered {}",
+        t.runs,
+        started.elapsed().as_secs_f64(),
+        t.completed,
+        t.stopped,
+        t.aborted,
+        kills.load(std::sync::atomic::Ordering::Relaxed),
+        crashes.load(std::sync::atomic::Ordering::Relaxed),
+        t.produced,
+        t.sunk,
+        t.dead,
+        t.dropped,
+        t.filtered,
+        t.leftovers,
+        t.redelivered
+    );
+    assert_eq!(t.runs, runs);
+}

@@ -4,9 +4,10 @@
 //!
 //! A broker stage has two streams of its own per job:
 //!
-//! * **input** (`QLI_<job>_<stage>`): work-queue retention, `max_msgs` =
-//!   the stage's capacity, discard new (a full stream refuses a publish,
-//!   and the publisher sees it), a duplicate window so a publish retried
+//! * **input** (`QLI_<job>_<stage>`): work-queue retention; the
+//!   publisher holds it to the stage's capacity in items, and `max_msgs`
+//!   (twice that, in messages) with discard new is the broker's backstop
+//!   (a full stream refuses a publish, and the publisher retries); a duplicate window so a publish retried
 //!   after a lost ack is stored once. One durable pull consumer, `work`,
 //!   is shared by every worker on every host: explicit acks, `ack_wait`
 //!   from the stage's timeout, `max_deliver` from its retries,
@@ -96,7 +97,12 @@ fn stream_config(name: String, subject: String, limits: &EdgeLimits) -> stream::
         name,
         subjects: vec![subject],
         retention: stream::RetentionPolicy::WorkQueue,
-        max_messages: limits.capacity as i64,
+        // The publisher holds the edge to `capacity` items exactly (its
+        // ledger); this bound is the broker's backstop. A message stays
+        // stored from the booking of its results until its worker's ack
+        // lands, so the publisher may already have reopened that room:
+        // twice the capacity leaves space for those.
+        max_messages: limits.capacity.saturating_mul(2).min(i64::MAX as u64) as i64,
         discard: stream::DiscardPolicy::New,
         storage: stream::StorageType::File,
         duplicate_window: limits.duplicate_window(),
