@@ -255,18 +255,6 @@ impl Op {
         op
     }
 
-    /// Whether the operation only computes, briefly, and never waits:
-    /// such stages take their input in chunks (see the `queue` module).
-    /// Sleeps, spins, blocking calls and requests take one item at a time,
-    /// so a slow item never holds others back.
-    pub fn is_instant(&self) -> bool {
-        match self {
-            Op::Spin(d) => d.is_zero(),
-            Op::ParseJson { .. } | Op::Filter { .. } | Op::Map { .. } | Op::Fail { .. } => true,
-            Op::Sleep(_) | Op::BlockingSleep(_) | Op::Http(_) => false,
-        }
-    }
-
     /// Runs the operation on a thread. Waits park on `abort`, so an abort
     /// interrupts them, and stop at `timeout`, which fails the attempt.
     pub fn run_blocking(

@@ -256,7 +256,7 @@ impl RemoteStage {
 
     async fn pull(self: &Arc<Self>, k: usize, retire: CancellationToken, blocking: bool) {
         let mut rng = worker_rng(self.assignment.seed, self.assignment.index, k);
-        let instant = self.ctl.op.is_instant() && self.ctl.policy.never_waits();
+        let instant = self.ctl.spec.op.is_instant() && self.ctl.policy.never_waits();
         if instant {
             self.pull_instant(k, &retire, &mut rng, blocking).await;
         } else {
@@ -286,15 +286,13 @@ impl RemoteStage {
             let mut messages = match stream {
                 Ok(m) => m,
                 Err(e) => {
-                    tracing::warn!(stage = %self.assignment.stage.name, error = %e, "cannot pull from the stage's stream");
-                    tokio::select! {
-                        _ = retire.cancelled() => break,
-                        _ = tokio::time::sleep(backoff(tries) * 10) => {}
+                    if !self.wait_after_failed_pull(&e, &mut tries, retire).await {
+                        break;
                     }
-                    tries += 1;
                     continue;
                 }
             };
+            tries = 0;
             loop {
                 let next = tokio::select! {
                     biased;
@@ -356,12 +354,9 @@ impl RemoteStage {
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!(stage = %self.assignment.stage.name, error = %e, "cannot pull from the stage's stream");
-                    tokio::select! {
-                        _ = retire.cancelled() => break,
-                        _ = tokio::time::sleep(backoff(tries) * 10) => {}
+                    if !self.wait_after_failed_pull(&e, &mut tries, retire).await {
+                        break;
                     }
-                    tries += 1;
                     ahead = Some(self.fetch_one());
                     continue;
                 }
@@ -385,6 +380,23 @@ impl RemoteStage {
                 self.settle_message(k, held, rng, blocking, permit).await;
             }
         }
+    }
+
+    /// After a pull the broker refused: says so, then backs off (longer
+    /// each time in a row); false if the worker retired meanwhile.
+    async fn wait_after_failed_pull(
+        &self,
+        e: &(dyn std::fmt::Display + Sync),
+        tries: &mut u32,
+        retire: &CancellationToken,
+    ) -> bool {
+        tracing::warn!(stage = %self.assignment.stage.name, error = %e, "cannot pull from the stage's stream");
+        let waited = tokio::select! {
+            _ = retire.cancelled() => false,
+            _ = tokio::time::sleep(backoff(*tries) * 10) => true,
+        };
+        *tries += 1;
+        waited
     }
 
     /// Asks the broker for one message, in a task of its own, so the

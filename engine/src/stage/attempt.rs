@@ -108,7 +108,7 @@ impl StageCtl {
     /// tune that sets a rate limit takes effect from the next chunk. (A
     /// `drop_oldest` queue hands out one item at a time whatever is asked.)
     pub(super) fn chunk_bound(&self) -> usize {
-        if self.op.is_instant() && self.policy.never_waits() {
+        if self.spec.op.is_instant() && self.policy.never_waits() {
             CHUNK
         } else {
             1

@@ -127,8 +127,10 @@ pub enum OpSpec {
 }
 
 impl OpSpec {
-    /// True for an operation that never waits (no sleep, spin, blocking
-    /// call or request): such items may travel and run in large batches.
+    /// True for an operation that only computes, briefly, and never waits
+    /// (no sleep, spin, blocking call or request): its stage takes items in
+    /// chunks, and over a broker they travel in large batches. The others
+    /// take one item at a time, so a slow item never holds others back.
     pub fn is_instant(&self) -> bool {
         match self {
             OpSpec::Spin { micros } => *micros == 0,
