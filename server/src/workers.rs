@@ -48,6 +48,10 @@ struct Worker {
     running: Vec<Running>,
 }
 
+/// One host's part of a broker stage: worker id (or [`SERVER`]), its
+/// worker count, its share of the stage's limits.
+type Share = (String, u32, HostLimits);
+
 #[derive(Debug, Default)]
 struct Inner {
     /// Bumped whenever a worker joins, leaves or is lost.
@@ -55,7 +59,7 @@ struct Inner {
     workers: BTreeMap<String, Worker>,
     /// Where each broker stage runs: its assignment and, per worker id,
     /// its count and its share of the stage's limits.
-    placements: BTreeMap<EdgeNames, (Assignment, Vec<(String, u32, HostLimits)>)>,
+    placements: BTreeMap<EdgeNames, (Assignment, Vec<Share>)>,
     next: u64,
 }
 
@@ -286,7 +290,7 @@ impl Workers {
                     .unwrap_or_default();
                 let placed = self.spread(stage.desired_workers(), &labels);
                 let counts: Vec<u32> = placed.iter().map(|(_, n)| *n).collect();
-                let placed: Vec<(String, u32, HostLimits)> = placed
+                let placed: Vec<Share> = placed
                     .into_iter()
                     .zip(HostLimits::split(stage.limits(), &counts))
                     .map(|((id, n), limits)| (id, n, limits))

@@ -96,9 +96,15 @@ impl Flow {
 
     /// Waits until some item may open.
     pub(crate) async fn room(&self) {
+        self.room_for(1).await;
+    }
+
+    /// Waits until `n` items may open (at most the capacity).
+    pub(crate) async fn room_for(&self, n: usize) {
+        let n = n.min(self.capacity as usize).max(1);
         loop {
             let notified = self.room.notified();
-            if self.room_now() > 0 {
+            if self.room_now() >= n {
                 return;
             }
             notified.await;

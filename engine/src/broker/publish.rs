@@ -158,7 +158,21 @@ pub(crate) async fn publish(
             }
             held.extend(chunk.drain());
         }
-        let room = flow.room_now().min(per_message);
+        let mut room = flow.room_now().min(per_message);
+        // At capacity under `block`, wait for room for a whole message
+        // (or for all that is held) rather than trickle out the few
+        // items each settled message frees: small messages at capacity
+        // would cost the broker per item what batching saves. (Below
+        // capacity nothing waits: at a low rate a message goes at once.)
+        let want = per_message.min(held.len());
+        if when_full == WhenFull::Block && room > 0 && room < want {
+            tokio::select! {
+                biased;
+                _ = core.abort.cancelled() => break 'run,
+                _ = flow.room_for(want) => {}
+            }
+            room = flow.room_now().min(per_message);
+        }
         if room == 0 {
             flow.edge.refusals.fetch_add(1, Ordering::Relaxed);
             match when_full {
