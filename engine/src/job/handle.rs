@@ -206,18 +206,8 @@ impl JobHandle {
             .find(|s| s.spec.name == req.stage)
             .ok_or_else(|| ControlError::UnknownStage(req.stage.clone()))?;
         check_tune(stage.spec.runtime, req)?;
-        let tuned = |field: &str, from: f64, to: f64| {
-            let mut lc = core.lifecycle();
-            core.event(
-                &mut lc,
-                EventKind::Tuned {
-                    stage: req.stage.clone(),
-                    field: field.into(),
-                    from,
-                    to,
-                },
-            );
-        };
+        let tuned =
+            |field: &str, from: f64, to: f64| tuned_event(core, &req.stage, field, from, to);
         if let Some(w) = req.workers {
             let from = stage.workers();
             stage.scale_to(w)?;
@@ -242,18 +232,8 @@ impl JobHandle {
     fn tune_broker(&self, broker: &BrokerStage, req: &TuneRequest) -> Result<(), ControlError> {
         check_tune(broker.spec.runtime, req)?;
         let core = &self.inner.core;
-        let tuned = |field: &str, from: f64, to: f64| {
-            let mut lc = core.lifecycle();
-            core.event(
-                &mut lc,
-                EventKind::Tuned {
-                    stage: req.stage.clone(),
-                    field: field.into(),
-                    from,
-                    to,
-                },
-            );
-        };
+        let tuned =
+            |field: &str, from: f64, to: f64| tuned_event(core, &req.stage, field, from, to);
         if let Some(w) = req.workers {
             let from = broker.desired_workers();
             broker.set_desired(w);
@@ -418,4 +398,18 @@ fn check_tune(runtime: Runtime, req: &TuneRequest) -> Result<(), ControlError> {
         });
     }
     Ok(())
+}
+
+/// Records a tune in the job's events (the timeline and the charts' marks).
+fn tuned_event(core: &JobCore, stage: &str, field: &str, from: f64, to: f64) {
+    let mut lc = core.lifecycle();
+    core.event(
+        &mut lc,
+        EventKind::Tuned {
+            stage: stage.to_owned(),
+            field: field.into(),
+            from,
+            to,
+        },
+    );
 }
