@@ -152,17 +152,24 @@ fn a_stage_on_three_workers_survives_a_kill_9_with_exact_accounting() {
         .map(|i| Worker::spawn(&server, &format!("w{i}"), &[]))
         .collect();
     wait_for_workers(&server, 3);
-    let id = start(&server, &spec("scale-out", 50_000, 10_000.0, "scale.db"));
+    // A second broker stage whose items wait 1 ms: each worker always
+    // holds a message of it, so the kill must leave some to redeliver
+    // (an instant stage's messages may all be settled at that moment).
+    let toml = spec("scale-out", 50_000, 10_000.0, "scale.db").replace(
+        "[sink]",
+        "[[stages]]\nname = \"hold\"\nworkers = 6\ntimeout_ms = 1000\ntransport = { kind = \"nats\" }\nop = { kind = \"sleep\", latency = { dist = \"fixed\", ms = 1.0 } }\n[sink]",
+    );
+    let id = start(&server, &toml);
     wait_until("a third sunk", || sunk(&server, &id) >= 16_667);
     w[1].kill9();
     let r = report(&server, &id);
     assert_eq!(r["state"], "completed", "{r:#}");
     assert_eq!(r["produced"], 50_000);
     exact(&server, &r, "scale.db");
-    let parse = node(&r, "parse");
+    let hold = node(&r, "hold");
     assert!(
-        parse["redelivered"].as_u64().unwrap_or(0) >= 1,
-        "the killed worker held items: {parse:#}"
+        hold["redelivered"].as_u64().unwrap_or(0) >= 1,
+        "the killed worker held items: {hold:#}"
     );
     assert!(
         r["redeliveries"]
