@@ -40,6 +40,15 @@ async fn register(app: &TestApp, name: &str, labels: &[&str]) -> Registered {
     r.json().await.unwrap()
 }
 
+async fn tune(app: &TestApp, job: &str, body: serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .patch(app.url(&format!("/api/v1/jobs/{job}")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn beat(app: &TestApp, id: &str) -> reqwest::Response {
     post(
         app,
@@ -199,12 +208,12 @@ async fn a_heartbeat_carries_the_workers_share_of_a_broker_stage() {
         "{metrics}"
     );
     // A tune spreads again.
-    let r = reqwest::Client::new()
-        .patch(app.url(&format!("/api/v1/jobs/{id}")))
-        .json(&serde_json::json!({"stage": "parse", "workers": 6}))
-        .send()
-        .await
-        .unwrap();
+    let r = tune(
+        &app,
+        &id,
+        serde_json::json!({"stage": "parse", "workers": 6}),
+    )
+    .await;
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     for _ in 0..100 {
         reply = beat(&app, &w.id).await.json().await.unwrap();
@@ -216,12 +225,12 @@ async fn a_heartbeat_carries_the_workers_share_of_a_broker_stage() {
     assert_eq!(share(&reply), Some(("parse".into(), 3)));
     // The rate limit is a job-wide budget: this host runs half the
     // workers, so it gets half the rate.
-    let r = reqwest::Client::new()
-        .patch(app.url(&format!("/api/v1/jobs/{id}")))
-        .json(&serde_json::json!({"stage": "parse", "rate_limit": 90.0}))
-        .send()
-        .await
-        .unwrap();
+    let r = tune(
+        &app,
+        &id,
+        serde_json::json!({"stage": "parse", "rate_limit": 90.0}),
+    )
+    .await;
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     let rate = |reply: &HeartbeatReply| {
         reply
@@ -244,12 +253,12 @@ async fn a_heartbeat_carries_the_workers_share_of_a_broker_stage() {
     .await;
     assert_eq!(d.snapshot.nodes[0].name, "parse");
     // A thread stage has no concurrency limit, over a broker or not.
-    let r = reqwest::Client::new()
-        .patch(app.url(&format!("/api/v1/jobs/{id}")))
-        .json(&serde_json::json!({"stage": "parse", "concurrency": 4}))
-        .send()
-        .await
-        .unwrap();
+    let r = tune(
+        &app,
+        &id,
+        serde_json::json!({"stage": "parse", "concurrency": 4}),
+    )
+    .await;
     assert_eq!(r.status(), 422);
     // Once the job ends, the assignment is withdrawn.
     let r = post(
