@@ -6,6 +6,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared::api::ErrorBody;
 
+/// What the dashboard reads of a job the server created: its id. A view
+/// that only moves on to the new job's page decodes this, not the whole
+/// [`shared::api::JobDetail`] (its spec and report decoders would land in
+/// the view's bundle).
+#[derive(Debug, serde::Deserialize)]
+pub struct Created {
+    /// The new job's id.
+    pub id: String,
+}
+
 /// Key of the API token in `localStorage`.
 pub const TOKEN_KEY: &str = "queuelab.token";
 

@@ -7,9 +7,16 @@
 //!
 //! A short tour:
 //!
-//! * [`App`] — the page shell: product name, navigation (Jobs, New job,
-//!   History, Tuning, Settings) and the always-visible connection badge, around a
-//!   client-side router.
+//! * Bundles — the dashboard is split by view so a view downloads only its
+//!   own code: each bin in `src/bin/` (`jobs`, the first view, with
+//!   settings; `job`, one job's page; `new`; `history`; `tuning`;
+//!   `workers`) mounts [`Shell`] with its own routes, and `boot.js` loads
+//!   the bundle a path belongs to. A link to another bundle's page lands in
+//!   [`elsewhere`], which loads that page from the server. `./dev size`
+//!   prints each bundle's gzipped size against its budget.
+//! * [`Shell`] — the page shell: product name, navigation (Jobs, New job,
+//!   History, Tuning, Workers, Settings) and the always-visible connection
+//!   badge, around a client-side router.
 //! * [`live`] — the WebSocket link: connects (with the API token), feeds
 //!   signals with frames (job list, snapshots, events), and reconnects with
 //!   jittered exponential backoff when the server goes away; it tells a
@@ -41,18 +48,17 @@ pub mod live;
 pub mod pages;
 
 use leptos::prelude::*;
-use leptos_router::components::{A, Redirect, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::components::{A, Router};
+use wasm_bindgen::JsValue;
 
 use crate::live::{Conn, LiveLink};
-use crate::pages::{
-    ComparePage, HistoryPage, JobPage, JobsPage, NewJobPage, SettingsPage, SweepComparePage,
-    SweepPage, TuningPage, WorkersPage,
-};
 
-/// The whole dashboard: shell, navigation and routed pages.
+/// The dashboard's page shell, shared by every bundle: product name,
+/// navigation and the connection badge around a client-side router whose
+/// routes (`children`, a `<Routes>`) are the bundle's own. A link to a
+/// page of another bundle lands in [`elsewhere`], which loads it.
 #[component]
-pub fn App() -> impl IntoView {
+pub fn Shell(children: Children) -> impl IntoView {
     let link = LiveLink::start();
     provide_context(link);
     let lang = RwSignal::new(i18n::Lang::stored());
@@ -75,23 +81,46 @@ pub fn App() -> impl IntoView {
                 </nav>
                 <ConnectionBadge link=link />
             </header>
-            <main>
-                <Routes fallback=|| view! { <Placeholder title="Not found" body="No page at this address." /> }>
-                    <Route path=path!("/") view=|| view! { <Redirect path="/jobs" /> } />
-                    <Route path=path!("/jobs") view=JobsPage />
-                    <Route path=path!("/jobs/:id") view=JobPage />
-                    <Route path=path!("/new") view=NewJobPage />
-                    <Route path=path!("/history") view=HistoryPage />
-                    <Route path=path!("/compare/:a/:b") view=ComparePage />
-                    <Route path=path!("/tuning") view=TuningPage />
-                    <Route path=path!("/tuning/:id") view=SweepPage />
-                    <Route path=path!("/tuning/compare/:a/:b") view=SweepComparePage />
-                    <Route path=path!("/workers") view=WorkersPage />
-                    <Route path=path!("/settings") view=SettingsPage />
-                </Routes>
-            </main>
+            <main>{children()}</main>
         </Router>
     }
+}
+
+/// The `<Routes>` fallback of the bundle named `bundle`: a path another
+/// bundle serves is loaded from the server (the router has already put it
+/// in the address bar), any other is "not found". Which bundle serves a
+/// path is `boot.js`'s table, the one place it is written.
+pub fn elsewhere(bundle: &'static str) -> impl Fn() -> AnyView + Clone + Send + Sync + 'static {
+    move || {
+        // The router's path: the address bar may not show it yet.
+        let path = leptos_router::hooks::use_location()
+            .pathname
+            .get_untracked();
+        if bundle_for(&path).is_some_and(|b| b != bundle) {
+            // Loading another bundle: nothing to show until it runs.
+            let query = leptos_router::hooks::use_location().search.get_untracked();
+            let href = match query.trim_start_matches('?') {
+                "" => path,
+                q => format!("{path}?{q}"),
+            };
+            // Replacing the entry the router pushed: Back leads to the page
+            // before, not to this one again.
+            let _ = window().location().replace(&href);
+            return ().into_any();
+        }
+        view! { <Placeholder title="Not found" body="No page at this address." /> }.into_any()
+    }
+}
+
+/// The bundle `boot.js` loads for `path` (`queuelab.bundleFor`), or `None`
+/// when the page was not started by it.
+fn bundle_for(path: &str) -> Option<String> {
+    let boot = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("queuelab")).ok()?;
+    let pick = js_sys::Reflect::get(&boot, &JsValue::from_str("bundleFor")).ok()?;
+    let pick: js_sys::Function = wasm_bindgen::JsCast::dyn_into(pick).ok()?;
+    pick.call1(&JsValue::NULL, &JsValue::from_str(path))
+        .ok()?
+        .as_string()
 }
 
 /// Always-visible state of the live link: connected or reconnecting, the

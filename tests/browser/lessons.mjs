@@ -48,8 +48,14 @@ try {
   await page.waitForSelector('[data-testid="lesson-blocking-in-async"]', { timeout: 30000 });
   await page.locator('[data-testid="lesson-blocking-in-async"] [data-testid="lesson-start"]').click();
   await page.waitForSelector('[data-testid="lesson-banner"]', { timeout: 30000 });
-  await page.waitForSelector('[data-testid="node-fetch"] [data-testid="blocking-loop"]', { timeout: 60000 });
-  report.eventLoop = await text(page, "event-loop");
+  // The card's flag and the event-loop line come from one snapshot: read
+  // both at one moment (a later snapshot may be between stalls).
+  const lagLine = () => {
+    const flagged = document.querySelector('[data-testid="node-fetch"] [data-testid="blocking-loop"]');
+    const line = document.querySelector('[data-testid="event-loop"]')?.textContent ?? "";
+    return flagged ? line : null;
+  };
+  report.eventLoop = await (await page.waitForFunction(lagLine, null, { timeout: 60000 })).jsonValue();
   report.lagChartFocused = await page.locator('[data-testid="chart-lag"]').evaluate((c) => c.classList.contains("focus"));
   report.fetchLoopShare = await page.locator('[data-testid="node-fetch"] [data-testid="loop-share"]').innerText();
   await page.waitForFunction(

@@ -530,8 +530,8 @@ pub fn SpecForm(
         ev.prevent_default();
         let spec = ctx.spec.get_untracked();
         leptos::task::spawn_local(async move {
-            match api::post_spec::<shared::api::JobDetail>("/api/v1/jobs", &spec).await {
-                Ok(d) => on_started.run(d.summary.id),
+            match api::post_spec::<api::Created>("/api/v1/jobs", &spec).await {
+                Ok(d) => on_started.run(d.id),
                 Err(e) => {
                     verdict.try_set(e.message.clone());
                     ctx.problems.try_set(e.fields);

@@ -290,7 +290,13 @@ fn TunePanel(
             }
         };
         leptos::task::spawn_local(async move {
-            match api::send::<_, JobDetail>("PATCH", &format!("/api/v1/jobs/{job}"), &req).await {
+            match api::send::<_, serde::de::IgnoredAny>(
+                "PATCH",
+                &format!("/api/v1/jobs/{job}"),
+                &req,
+            )
+            .await
+            {
                 Ok(_) => {
                     message.try_set(t(lang.get_untracked(), "applied").into());
                 }
@@ -874,10 +880,10 @@ fn ReplayButton(job: String) -> impl IntoView {
         let (job, navigate) = (job.clone(), navigate.clone());
         leptos::task::spawn_local(async move {
             let body = shared::api::ReplayRequest::default();
-            match api::send::<_, JobDetail>("POST", &format!("/api/v1/jobs/{job}/replay"), &body)
+            match api::send::<_, api::Created>("POST", &format!("/api/v1/jobs/{job}/replay"), &body)
                 .await
             {
-                Ok(d) => navigate(&format!("/jobs/{}", d.summary.id), Default::default()),
+                Ok(d) => navigate(&format!("/jobs/{}", d.id), Default::default()),
                 Err(e) => {
                     message.try_set(e);
                 }

@@ -5,7 +5,6 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
-use shared::api::JobDetail;
 use shared::lessons::{self, Focus, Lesson, Text};
 
 use super::tr;
@@ -40,9 +39,9 @@ async fn start(lesson: &Lesson, variant: Option<&str>) -> Result<String, String>
             &info["variant_specs"][i]
         }
     };
-    api::send::<_, JobDetail>("POST", "/api/v1/jobs", spec)
+    api::send::<_, api::Created>("POST", "/api/v1/jobs", spec)
         .await
-        .map(|d| d.summary.id)
+        .map(|d| d.id)
 }
 
 /// Starts a lesson the way its card says: alone (then its job page opens),

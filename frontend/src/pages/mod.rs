@@ -26,7 +26,7 @@ pub use workers::WorkersPage;
 
 use leptos::prelude::*;
 
-use shared::api::{JobDetail, StopMode, StopRequest};
+use shared::api::{StopMode, StopRequest};
 
 use crate::api;
 use crate::i18n::{Lang, t};
@@ -144,7 +144,10 @@ fn stop_job(id: String, mode: StopMode, in_flight: u64, message: RwSignal<String
             mode,
             deadline_ms: None,
         };
-        match api::send::<_, JobDetail>("POST", &format!("/api/v1/jobs/{id}/stop"), &req).await {
+        // The answer is the job in full; the live frames show what changed.
+        let path = format!("/api/v1/jobs/{id}/stop");
+        let sent = api::send::<_, serde::de::IgnoredAny>("POST", &path, &req);
+        match sent.await {
             Ok(_) => {
                 message.try_set(String::new());
             }

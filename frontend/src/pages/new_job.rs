@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
-use shared::api::{JobDetail, TemplateInfo};
+use shared::api::TemplateInfo;
 
 use super::lessons::LessonGallery;
 use super::tr;
@@ -24,8 +24,8 @@ pub fn NewJobPage() -> impl IntoView {
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
             let body = serde_json::json!({"template": name});
-            match api::send::<_, JobDetail>("POST", "/api/v1/jobs", &body).await {
-                Ok(d) => navigate(&format!("/jobs/{}", d.summary.id), Default::default()),
+            match api::send::<_, api::Created>("POST", "/api/v1/jobs", &body).await {
+                Ok(d) => navigate(&format!("/jobs/{}", d.id), Default::default()),
                 Err(e) => {
                     error.try_set(Some(e));
                 }
@@ -48,8 +48,8 @@ pub fn NewJobPage() -> impl IntoView {
                 "/api/v1/validate"
             };
             if start_it {
-                match api::post_text::<JobDetail>(path, &toml).await {
-                    Ok(d) => navigate(&format!("/jobs/{}", d.summary.id), Default::default()),
+                match api::post_text::<api::Created>(path, &toml).await {
+                    Ok(d) => navigate(&format!("/jobs/{}", d.id), Default::default()),
                     Err(e) => {
                         verdict.set(e.message.clone());
                         problems.set(e.fields);

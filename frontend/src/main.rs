@@ -1,6 +1,0 @@
-//! Entry point of the wasm bundle: mounts the dashboard on `<body>`.
-
-fn main() {
-    console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(frontend::App);
-}
