@@ -96,7 +96,7 @@ pub mod defaults {
     }
     /// A broker stage's URL when omitted: the server's configured broker.
     pub fn nats_url() -> String {
-        format!("env:{}", super::NATS_URL_ENV)
+        format!("env:{}", crate::spec::limits::NATS_URL_ENV)
     }
     /// Fields a parsed log record needs by default.
     pub fn required_fields() -> Vec<String> {
