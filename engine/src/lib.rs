@@ -40,6 +40,9 @@
 //! * [`ops`] — the work a stage does (the transforms): sleep (latency
 //!   distributions), spin, the deliberately blocking sleep, JSON parsing
 //!   with a typed schema, filter, map, HTTP requests, fault injection.
+//!   `mod.rs` holds `Op` and its dispatch; one file per family below it —
+//!   `timing.rs`, `records.rs`, `http.rs` — over `outcome.rs` (how an
+//!   attempt ends) and `rng.rs`.
 //! * [`sink`] — where items end: `mod.rs` holds `Sink` (opened before the
 //!   run), the runner that batches (`BatchCtl`: size and linger, both
 //!   tunable), retries outages and narrows data errors to dead letters;
