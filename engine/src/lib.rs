@@ -77,7 +77,9 @@
 //! * [`item`] — what flows: a sequence number, a payload, timestamps. A
 //!   parsed record is compact: its line plus where each field sits in it,
 //!   read in place by sinks and turned into a map only for ops that
-//!   change fields.
+//!   change fields. `mod.rs` holds `Item` and `Payload`; below them
+//!   `record.rs` (`Record`), `field.rs` (`Field`, `FieldKind`) and
+//!   `scan.rs`, the validating scanner that finds each field.
 //! * [`stats`] — sharded counters and HDR histograms per node, and
 //!   [`stats::LatencyMark`] (two marks from [`JobHandle::latency_mark`] give
 //!   a window's exact end-to-end percentiles, as the tuning lab measures);
