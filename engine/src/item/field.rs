@@ -41,7 +41,7 @@ impl FieldKind {
     }
 }
 
-/// One top-level field of a [`Record`], borrowed: the raw JSON value in
+/// One top-level field of a [`Record`](super::Record), borrowed: the raw JSON value in
 /// the record's text, or a value of its fields once they changed. Its
 /// accessors answer as the same methods of [`Value`] would.
 #[derive(Debug, Clone, Copy)]

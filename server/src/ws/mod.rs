@@ -2,7 +2,7 @@
 //!
 //! Each connection is a task of its own. It sends a heartbeat on connect
 //! and then every `heartbeat_every`; clients subscribe to jobs and to the
-//! job list with [`ClientFrame`]s and receive [`ServerFrame`]s:
+//! job list with [`ClientFrame`](shared::ws::ClientFrame)s and receive [`ServerFrame`](shared::ws::ServerFrame)s:
 //!
 //! * on subscribing, the current state first (the newest snapshot, the
 //!   events so far, the job list), then changes;
