@@ -15,9 +15,11 @@
 //!   source feeding an async first stage, a task on the job's runtime,
 //!   so its items start without a cross-thread wake-up): `mod.rs` holds
 //!   `Source` (opened before the run, so a bad path or busy port fails the
-//!   start), its `run` loop and the emitter that numbers, stamps and hands
-//!   on items in chunks and measures the source's own time (busy, idle,
-//!   blocked: `JobSnapshot::source`); `synthetic.rs` (counters, log lines —
+//!   start) and its `run` loop, which dispatches to the kinds; below them
+//!   `emitter.rs` numbers, stamps and hands on items in chunks and
+//!   measures the source's own time (busy, idle, blocked:
+//!   `JobSnapshot::source`), and `error.rs` says how a source fails;
+//!   `synthetic.rs` (counters, log lines —
 //!   [`source::log_line`]; with a rate, each item is stamped with the time
 //!   it was due, so latency includes a backlog the pipeline pushed back on
 //!   the source), `file.rs` (JSON lines from a saved offset,
@@ -38,10 +40,15 @@
 //! * [`ops`] — the work a stage does (the transforms): sleep (latency
 //!   distributions), spin, the deliberately blocking sleep, JSON parsing
 //!   with a typed schema, filter, map, HTTP requests, fault injection.
+//!   `mod.rs` holds `Op` and its dispatch; one file per family below it —
+//!   `timing.rs`, `records.rs`, `http.rs` — over `outcome.rs` (how an
+//!   attempt ends) and `rng.rs`.
 //! * [`sink`] — where items end: `mod.rs` holds `Sink` (opened before the
 //!   run), the runner that batches (`BatchCtl`: size and linger, both
-//!   tunable), retries outages and narrows data errors to dead letters,
-//!   and the `SinkWriter` trait; one file per writer — `null.rs`,
+//!   tunable), retries outages and narrows data errors to dead letters;
+//!   `writer.rs`, below it and the writers, the `SinkWriter` trait, the
+//!   `WriteError` a write fails with and what keyed writers share; one
+//!   file per writer — `null.rs`,
 //!   `file.rs`, `http.rs`, [`sink::sqlite`], [`sink::postgres`].
 //! * [`broker`] — broker stages: a stage whose input is a NATS JetStream
 //!   stream, so its workers run in other processes ([`broker::RemoteStage`],
@@ -70,7 +77,9 @@
 //! * [`item`] — what flows: a sequence number, a payload, timestamps. A
 //!   parsed record is compact: its line plus where each field sits in it,
 //!   read in place by sinks and turned into a map only for ops that
-//!   change fields.
+//!   change fields. `mod.rs` holds `Item` and `Payload`; below them
+//!   `record.rs` (`Record`), `field.rs` (`Field`, `FieldKind`) and
+//!   `scan.rs`, the validating scanner that finds each field.
 //! * [`stats`] — sharded counters and HDR histograms per node, and
 //!   [`stats::LatencyMark`] (two marks from [`JobHandle::latency_mark`] give
 //!   a window's exact end-to-end percentiles, as the tuning lab measures);

@@ -27,8 +27,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 
-use crate::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// The dashboard's Content-Security-Policy: its own scripts and wasm, its
 /// own API and WebSocket, inline styles (Leptos and Swagger UI set style

@@ -38,7 +38,7 @@ pub struct ServeConfig {
     pub heartbeat_ms: u64,
 
     /// Most WebSocket clients served at once; more are refused with 503.
-    #[arg(long, env = "QUEUELAB_MAX_WS_CLIENTS", default_value_t = crate::DEFAULT_MAX_WS_CLIENTS)]
+    #[arg(long, env = "QUEUELAB_MAX_WS_CLIENTS", default_value_t = crate::state::DEFAULT_MAX_WS_CLIENTS)]
     pub max_ws_clients: usize,
 
     /// Most ingest requests waiting for room in their job at once, over
@@ -148,7 +148,7 @@ pub enum TargetMode {
 }
 
 impl TargetMode {
-    /// As [`crate::AppState::with_target`] takes it.
+    /// As [`crate::state::AppState::with_target`] takes it.
     pub fn mounted(self) -> Option<bool> {
         match self {
             TargetMode::Auto => None,

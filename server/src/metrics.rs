@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// Finished jobs still exported.
 pub const FINISHED_KEPT: usize = 20;
@@ -123,7 +123,7 @@ const FAMILIES: &[(&str, &str, &str)] = &[
 
 /// The exposition: each family's HELP and TYPE, then all its samples.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses(crate::openapi::Always,
+    responses(crate::api::Always,
         (status = 200, description = "Prometheus text exposition (version 0.0.4): server, job and stage metrics",
             body = String, content_type = "text/plain; version=0.0.4; charset=utf-8")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

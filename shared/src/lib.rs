@@ -13,13 +13,16 @@
 //! * [`api`] — bodies of the REST API under `/api/v1` (version info, the
 //!   JSON error body).
 //! * [`spec`] — pipeline specs (source, stages, sink) as TOML or JSON, and
-//!   their validation, which reports every problem with its field path.
+//!   their validation, which reports every problem with its field path;
+//!   one file per part, `spec::pipeline` on top.
 //! * [`templates`] — the article's scenarios as built-in specs.
 //! * [`lessons`] — the article's lessons: a template each, what it
 //!   teaches and what to do in English and Chinese, and the part of the
 //!   job page that shows its signal.
-//! * [`lab`] — the tuning lab's specs (sweeps, capacity searches, soaks,
-//!   the SLO they check, with its limits) and its reports.
+//! * [`lab`] — the tuning lab's specs (sweeps, capacity searches, soaks:
+//!   `lab::specs`), the SLO they check (`lab::slo`), their knobs and
+//!   limits, and their reports (`lab::figures`, `lab::reports`,
+//!   `lab::runs`); one file per concept, every type at `shared::lab::…`.
 //! * [`metrics`] — job states, live snapshots (with the event loop's
 //!   health), events, tune requests and the final report with its
 //!   accounting line; each node's state (bottleneck, backpressured, busy,

@@ -3,7 +3,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 
-use super::{SinkWriter, WriteError};
+use super::writer::{SinkWriter, WriteError};
 use crate::item::Item;
 
 /// Opens a sink file for appending, creating it and its folder.

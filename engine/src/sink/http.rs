@@ -1,7 +1,7 @@
 //! The HTTP sink: POSTs each batch as JSON lines, driven on the job's
 //! runtime; 5xx and 429 are outages (retried), other statuses data errors.
 
-use super::{SinkWriter, WriteError};
+use super::writer::{SinkWriter, WriteError};
 use crate::item::Item;
 
 /// POSTs each batch as JSON lines, driven on the job's runtime.

@@ -10,7 +10,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::item::Item;
-use crate::sink::{SinkWriter, WriteError};
+use crate::sink::writer::{SinkWriter, WriteError};
 
 /// A writer whose acknowledgements are lost for a share of its batches.
 pub(crate) struct LostAcks {

@@ -2,7 +2,9 @@
 //! of the pipeline, behind its own (blocking) queue.
 //!
 //! The runner groups items into batches (`size`, `linger_ms`, both
-//! live-tunable) and hands each batch to a `SinkWriter`. Items count as
+//! live-tunable) and hands each batch to a `SinkWriter` (the contract
+//! every writer implements is in `writer`, below the runner and the
+//! writers). Items count as
 //! *sunk* only once their batch is written. A failed write is classified:
 //!
 //! * an **outage** (busy database, full disk, lost connection) is retried
@@ -20,7 +22,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use shared::spec::{BatchSpec, RetrySpec, SinkSpec, WriteMode};
@@ -29,7 +31,7 @@ use crate::confine::{SpecPaths, UncheckedPath};
 use crate::core::JobCore;
 use crate::egress::Egress;
 use crate::fail::Failure;
-use crate::item::{Item, Payload, Record};
+use crate::item::Item;
 use crate::ops::OpError;
 use crate::queue::{CHUNK, Chunk, Rx, Took};
 use crate::stage::policy::backoff;
@@ -41,11 +43,13 @@ mod lost_acks;
 mod null;
 pub mod postgres;
 pub mod sqlite;
+mod writer;
 
 use file::{FileWriter, append_at};
 use http::HttpWriter;
 use null::NullWriter;
 use postgres::resolve_url;
+use writer::{SinkWriter, WriteError};
 
 /// Why a sink could not be opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,34 +69,6 @@ pub(crate) enum OpenError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("sink write failed: {0}")]
 pub(crate) struct RunError(String);
-
-/// Why a write failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum WriteError {
-    /// The target is unavailable; trying again later may succeed.
-    Outage(String),
-    /// Something in the batch is unacceptable to the target.
-    Data(String),
-}
-
-/// A sink's writing half: writes a batch all-or-nothing where it can.
-pub(crate) trait SinkWriter: Send {
-    /// Writes `items`; on error nothing of the batch may be assumed written
-    /// (an upserting writer makes a partial write harmless).
-    fn write(&mut self, items: &[Item]) -> Result<(), WriteError>;
-
-    /// Rows written more than once into a target that keeps them all
-    /// (an inserting writer whose batch was retried after its commit).
-    fn duplicates(&self) -> u64 {
-        0
-    }
-
-    /// Whether a write costs next to nothing (counting only), so the
-    /// runner may group items by chunks even when the spec has no batch.
-    fn is_instant(&self) -> bool {
-        false
-    }
-}
 
 /// Live batching knobs of the sink, shared with the job handle for tuning.
 #[derive(Debug)]
@@ -239,32 +215,6 @@ impl Sink {
             },
         })
     }
-}
-
-/// The record an item carries and the value of its key field (borrowed
-/// from the record's text when it is a string without escapes), or the
-/// data error that makes it unwritable to a keyed sink.
-pub(crate) fn keyed<'a>(
-    item: &'a Item,
-    key: &str,
-) -> Result<(&'a Record, std::borrow::Cow<'a, str>), WriteError> {
-    let Payload::Record(record) = &item.payload else {
-        return Err(WriteError::Data(
-            "not a record: put a `parse_json` stage before this sink".into(),
-        ));
-    };
-    match record.get(key) {
-        Some(field) if field.is_null() => Err(missing_key(key)),
-        None => Err(missing_key(key)),
-        Some(field) => Ok((
-            record,
-            field.as_str().unwrap_or_else(|| field.to_json().into()),
-        )),
-    }
-}
-
-fn missing_key(key: &str) -> WriteError {
-    WriteError::Data(format!("record has no `{key}` to upsert on"))
 }
 
 /// The sink thread's state.
@@ -469,11 +419,4 @@ pub(crate) fn run(
     let flushed = runner.flush(&mut held).map_err(|Outage(e)| e);
     laps.lap(&shard.0.busy_ns);
     result.and(flushed).map_err(RunError)
-}
-
-/// Seconds since the Unix epoch, for `written_at` columns.
-pub(crate) fn epoch_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }

@@ -1,6 +1,6 @@
 //! The null sink: counts items and writes nothing.
 
-use super::{SinkWriter, WriteError};
+use super::writer::{SinkWriter, WriteError};
 use crate::item::Item;
 
 pub(super) struct NullWriter;

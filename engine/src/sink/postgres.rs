@@ -10,7 +10,7 @@ use postgres::types::{Json, ToSql};
 use r2d2_postgres::PostgresConnectionManager;
 
 use crate::item::{Field, Item, Record};
-use crate::sink::{SinkWriter, WriteError, epoch_secs, keyed};
+use crate::sink::writer::{SinkWriter, WriteError, epoch_secs, keyed};
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 

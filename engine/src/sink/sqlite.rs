@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 
 use crate::item::{Field, FieldKind, Item};
-use crate::sink::{SinkWriter, WriteError, epoch_secs, keyed};
+use crate::sink::writer::{SinkWriter, WriteError, epoch_secs, keyed};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, ToSql};
 use shared::spec::WriteMode;

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -12,8 +12,9 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use shared::spec::SampleSpec;
 
+use super::emitter::Emitter;
+use super::error::{OffsetSaveError, RunError};
 use super::synthetic::log_line;
-use super::{Emitter, RunError};
 use crate::item::Payload;
 
 /// Writes `sample.count` synthetic log lines to `path` (creating folders).
@@ -38,17 +39,6 @@ pub(crate) fn write_sample(path: &Path, sample: &SampleSpec) -> std::io::Result<
 /// Reads a persisted offset.
 pub(super) fn read_offset(path: &Path) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// Why a file source's offset could not be saved.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot save the offset to {}: {error}", path.display())]
-pub(crate) struct OffsetSaveError {
-    /// The offset file.
-    path: PathBuf,
-    /// What the file system said.
-    #[source]
-    error: std::io::Error,
 }
 
 /// Persists an offset atomically (write a temporary file, then rename).

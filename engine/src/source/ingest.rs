@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::Emitter;
+use super::emitter::Emitter;
 use crate::core::JobCore;
 use crate::item::Payload;
 use crate::queue::{POLL, PushError, Pushed, Tx};

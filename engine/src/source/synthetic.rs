@@ -9,7 +9,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use shared::spec::{Payload as PayloadShape, SourceSpec};
 
-use super::{Emitter, RunError};
+use super::emitter::Emitter;
+use super::error::RunError;
 use crate::item::Payload;
 
 /// What the synthetic source does next.

@@ -6,8 +6,9 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::emitter::Emitter;
+use super::error::RunError;
 use super::file::FOLLOW_POLL;
-use super::{Emitter, RunError};
 use crate::core::JobCore;
 use crate::item::Payload;
 use crate::queue::{POLL, Tx};

@@ -15,20 +15,19 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use engine::{ControlError, StartError};
+use engine::ControlError;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
 use shared::api::{ErrorBody, JobDetail, JobPage, JobSummary, StopMode, StopRequest};
 use shared::metrics::{JobEvent, JobSnapshot, JobState, TuneRequest};
-use shared::spec::{FieldError, PipelineSpec, SpecError, SpecFormat};
-use shared::templates;
+use shared::spec::PipelineSpec;
 
-use super::audit::{Caller, audit};
-use crate::AppState;
+use crate::audit::{Caller, audit};
 use crate::browser::typed;
 use crate::error::AppError;
-use crate::registry::{Entry, Kind, now_ms, summary};
+use crate::launch::start_job;
+use crate::registry::{Kind, summary};
+use crate::requests::{json_body, requested_spec};
+use crate::state::AppState;
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -45,119 +44,12 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/jobs/{id}/metrics", get(history))
 }
 
-/// Parses a JSON body into `T`, naming the field at fault.
-pub(crate) fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        AppError::InvalidField {
-            field: if path == "." { String::new() } else { path },
-            message: e.inner().to_string(),
-        }
-    })
-}
-
-/// The format of a spec body, from its `Content-Type` (JSON by default).
-fn spec_format(headers: &HeaderMap) -> Result<SpecFormat, AppError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    match essence.as_str() {
-        "application/json" | "" => Ok(SpecFormat::Json),
-        "application/toml" | "application/x-toml" | "text/x-toml" | "text/toml" => {
-            Ok(SpecFormat::Toml)
-        }
-        other => Err(AppError::UnsupportedMediaType(format!(
-            "`{other}` is not a spec format: send application/json or application/toml"
-        ))),
-    }
-}
-
-/// Merges `patch` into `target`: objects key by key, arrays element by
-/// element (so `{"stages": [{"workers": 16}]}` changes only the first
-/// stage's workers), anything else replaced; `null` removes a key.
-pub fn merge(target: &mut Value, patch: &Value) {
-    match (target, patch) {
-        (Value::Object(t), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (Value::Array(t), Value::Array(p)) => {
-            for (i, v) in p.iter().enumerate() {
-                match t.get_mut(i) {
-                    Some(slot) => merge(slot, v),
-                    None => t.push(v.clone()),
-                }
-            }
-        }
-        (t, p) => *t = p.clone(),
-    }
-}
-
-/// `{"template": NAME, "overrides": {...}}`: a job from a built-in
-/// template, with parts of its spec replaced.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FromTemplate {
-    /// A name from `GET /api/v1/templates`.
-    #[schema(value_type = crate::openapi::TemplateName)]
-    template: String,
-    /// Merged into the template's spec: objects key by key, arrays element
-    /// by element, anything else replaced; `null` removes a key.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    overrides: Value,
-}
-
-/// The spec a create or validate request describes, and its template.
-pub(super) fn requested_spec(
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<(PipelineSpec, Option<String>), AppError> {
-    let format = spec_format(headers)?;
-    let text = std::str::from_utf8(body)
-        .map_err(|_| AppError::BadRequest("the body must be UTF-8 text".into()))?;
-    if format == SpecFormat::Json
-        && let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text)
-        && map.contains_key("template")
-    {
-        let req: FromTemplate = json_body(body)?;
-        let t = templates::get(&req.template).ok_or_else(|| AppError::InvalidField {
-            field: "template".into(),
-            message: format!("no template `{}`; see GET /api/v1/templates", req.template),
-        })?;
-        let base = t.spec().map_err(|e| AppError::Internal(e.to_string()))?;
-        let mut value =
-            serde_json::to_value(&base).map_err(|e| AppError::Internal(e.to_string()))?;
-        if !req.overrides.is_null() {
-            merge(&mut value, &req.overrides);
-        }
-        let spec = PipelineSpec::parse(&value.to_string(), SpecFormat::Json)
-            .map_err(AppError::InvalidSpec)?;
-        return Ok((spec, Some(req.template)));
-    }
-    let spec = PipelineSpec::parse(text, format).map_err(AppError::InvalidSpec)?;
-    Ok((spec, None))
-}
-
 /// Creates and starts a job from a spec (JSON, or TOML with
 /// `Content-Type: application/toml`) or from `{"template": NAME, "overrides": {...}}`.
 #[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs",
     request_body(description = "A PipelineSpec (JSON or TOML), or {template, overrides} (JSON)",
-        content((crate::openapi::JobRequest = "application/json"), (String = "application/toml"))),
-    responses(crate::openapi::Mutation,
+        content((crate::api::JobRequest = "application/json"), (String = "application/toml"))),
+    responses(crate::api::Mutation,
         (status = 201, description = "Started; `Location` names the job", body = JobDetail,
             headers(("location" = String, description = "`/api/v1/jobs/{id}` of the new job")),
             links(
@@ -171,11 +63,11 @@ pub(super) fn requested_spec(
                 ("dead_letters" = (operation_id = "dead_letters", parameters(("id" = "$response.body#/id")))),
                 ("delete" = (operation_id = "delete", parameters(("id" = "$response.body#/id")))),
             )),
-        (status = 400, response = crate::openapi::BadRequest),
+        (status = 400, response = crate::api::BadRequest),
         (status = 422, description = "`invalid_spec` or `invalid_field`: the spec is invalid (every problem with its field path in `errors`), names no known template, or cannot start (a file it reads is missing)", body = ErrorBody),
         (status = 429, description = "`limit_reached`: the job would pass a server-wide limit on running jobs, workers or queued items; or the client is throttled for bad tokens (`Retry-After`)", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds to wait (when throttled)"))),
-        (status = 503, response = crate::openapi::Unavailable)),
+        (status = 503, response = crate::api::Unavailable)),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -194,7 +86,7 @@ pub async fn create(
 
 /// Starts `spec` as a new job: the limits, the confinement check, the
 /// engine's start, the store and the audit log. `create` and `replay` end
-/// here.
+/// here, through [`start_job`].
 async fn start_spec(
     state: &AppState,
     remote: &Caller,
@@ -213,86 +105,23 @@ async fn start_spec(
         .into_response())
 }
 
-/// [`start_spec`] without the response: also how the tuning lab starts
-/// each of its runs, so they are limited, confined, stored and audited as
-/// any job is.
-pub(crate) async fn start_job(
-    state: &AppState,
-    remote: &Caller,
-    spec: PipelineSpec,
-    template: Option<String>,
-) -> Result<JobDetail, AppError> {
-    // Held until the job is in the registry, where it counts as running.
-    let _share = state
-        .reserve(crate::limits::Usage::of_spec(&spec))
-        .map_err(|e| AppError::LimitReached(e.to_string()))?;
-    let registry = state.jobs().clone();
-    let id = registry.new_id();
-    // Paths inside the files roots, hosts on the allow-list: refused here
-    // with the field at fault, before anything is opened. (The engine
-    // checks again, and opens exactly what it resolved.)
-    let opts = state.job_options(&id);
-    opts.check(&spec).map_err(AppError::InvalidSpec)?;
-    let handle = tokio::task::spawn_blocking(move || engine::start(spec, opts))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .map_err(|e| match e {
-            StartError::Invalid(e) => AppError::InvalidSpec(e),
-            StartError::Io(message) => AppError::InvalidSpec(SpecError {
-                errors: vec![FieldError {
-                    path: String::new(),
-                    message: format!("cannot start: {message}"),
-                }],
-            }),
-            StartError::Spawn | StartError::Scale(engine::stage::ScaleError::Spawn { .. }) => {
-                AppError::Unavailable(e.to_string())
-            }
-            other => AppError::Internal(other.to_string()),
-        })?;
-    let entry = Entry {
-        template,
-        created_at_ms: now_ms(),
-        kind: Kind::Live(handle),
-    };
-    let body = registry.detail(&entry);
-    {
-        let (summary, spec) = (body.summary.clone(), body.spec.clone());
-        registry
-            .db()
-            .call(move |s| s.insert_job(&summary, &spec))
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-    }
-    audit(
-        state,
-        remote,
-        "create",
-        &id,
-        &serde_json::json!({"name": body.summary.name, "template": body.summary.template}),
-    )
-    .await;
-    registry.insert(id.clone(), entry);
-    tracing::info!(job = %id, name = %body.summary.name, "job created");
-    Ok(body)
-}
-
 /// Replays a finished job's leftovers: its pipeline runs again as a new
 /// job whose source is a copy of the leftovers file, so what an abort left
 /// behind is processed after all. The copy goes under the files root
 /// (`replays/<id>-leftovers.jsonl`), where a confined server lets a job
 /// read.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/replay", tag = "jobs",
-    params(crate::openapi::JobId),
+    params(crate::api::JobId),
     request_body(content = shared::api::ReplayRequest, content_type = "application/json"),
-    responses(crate::openapi::Mutation,
+    responses(crate::api::Mutation,
         (status = 201, description = "Started; `Location` names the new job", body = JobDetail,
             headers(("location" = String, description = "`/api/v1/jobs/{id}` of the new job"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 404, response = crate::openapi::NotFound),
+        (status = 400, response = crate::api::BadRequest),
+        (status = 404, response = crate::api::NotFound),
         (status = 409, description = "`conflict`: the job is still running, or it left no leftovers", body = ErrorBody),
         (status = 422, description = "`invalid_spec` or `invalid_field`: the new name is invalid, or the replay cannot start", body = ErrorBody),
         (status = 429, description = "`limit_reached`: the job would pass a server-wide limit", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable)),
+        (status = 503, response = crate::api::Unavailable)),
     security(("bearer" = [])))]
 pub async fn replay(
     State(state): State<AppState>,
@@ -358,7 +187,7 @@ pub async fn replay(
 pub struct ListQuery {
     /// Only jobs in this state; empty: any state.
     #[serde(default, deserialize_with = "super::query::empty_as_none")]
-    #[param(value_type = Option<crate::openapi::StateFilter>)]
+    #[param(value_type = Option<crate::api::StateFilter>)]
     state: Option<JobState>,
     /// `true`: only finished runs (the History view); `false`: only jobs
     /// still running or draining; empty: both.
@@ -378,8 +207,8 @@ pub struct ListQuery {
 
 /// Lists jobs, newest first, with filters and paging.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(ListQuery),
-    responses(crate::openapi::Guarded, (status = 200, body = JobPage),
-        (status = 400, response = crate::openapi::BadRequest),
+    responses(crate::api::Guarded, (status = 200, body = JobPage),
+        (status = 400, response = crate::api::BadRequest),
         (status = 422, description = "`invalid_field`: `limit` is out of range", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
@@ -417,9 +246,9 @@ pub async fn list(
 }
 
 /// One job: spec, state, newest snapshot, final report.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(crate::openapi::JobId),
-    responses(crate::openapi::Guarded, (status = 200, body = JobDetail),
-        (status = 404, response = crate::openapi::NotFound)),
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(crate::api::JobId),
+    responses(crate::api::Guarded, (status = 200, body = JobDetail),
+        (status = 404, response = crate::api::NotFound)),
     security(("bearer" = [])))]
 pub async fn detail(
     State(state): State<AppState>,
@@ -449,15 +278,15 @@ fn control_error(e: ControlError) -> AppError {
 }
 
 /// Changes a running stage's workers, concurrency or rate limit, or the sink's batching.
-#[utoipa::path(patch, path = "/api/v1/jobs/{id}", tag = "jobs", params(crate::openapi::JobId),
+#[utoipa::path(patch, path = "/api/v1/jobs/{id}", tag = "jobs", params(crate::api::JobId),
     request_body = TuneRequest,
-    responses(crate::openapi::Mutation, (status = 200, body = JobDetail),
-        (status = 404, response = crate::openapi::NotFound),
+    responses(crate::api::Mutation, (status = 200, body = JobDetail),
+        (status = 404, response = crate::api::NotFound),
         (status = 409, description = "`conflict`: the job is not running, or the stage cannot be scaled that way", body = ErrorBody),
         (status = 422, description = "`invalid_field`: the body is not a TuneRequest, names no stage of the job, or a value is out of range (the field names it)", body = ErrorBody),
         (status = 429, description = "`limit_reached`: the extra workers would pass the server-wide limit; or the client is throttled for bad tokens (`Retry-After`)", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds to wait (when throttled)"))),
-        (status = 503, response = crate::openapi::Unavailable)),
+        (status = 503, response = crate::api::Unavailable)),
     security(("bearer" = [])))]
 pub async fn tune(
     State(state): State<AppState>,
@@ -494,11 +323,11 @@ pub async fn tune(
 }
 
 /// Stops a job: drain (graceful, with an optional deadline) or abort.
-#[utoipa::path(post, path = "/api/v1/jobs/{id}/stop", tag = "jobs", params(crate::openapi::JobId),
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/stop", tag = "jobs", params(crate::api::JobId),
     request_body(content = StopRequest, description = "How to stop; an empty body (with the media type) drains with the spec's deadline"),
-    responses(crate::openapi::Mutation,
+    responses(crate::api::Mutation,
         (status = 202, description = "Stopping; the job's state says when it is done", body = JobDetail),
-        (status = 404, response = crate::openapi::NotFound),
+        (status = 404, response = crate::api::NotFound),
         (status = 409, description = "`conflict`: the job is finished, or a drain was asked after an abort", body = ErrorBody),
         (status = 422, description = "`invalid_field`: the body is not a StopRequest, or `deadline_ms` is out of range", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -538,19 +367,19 @@ pub async fn stop(
 }
 
 /// Lines for a job whose source is `http_ingest`, one item per line.
-#[utoipa::path(post, path = "/api/v1/jobs/{id}/ingest", tag = "jobs", params(crate::openapi::JobId),
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/ingest", tag = "jobs", params(crate::api::JobId),
     request_body(description = "Items, one per line (UTF-8 text; each line is an item, JSON or not, as the job's first stage reads it)",
         content((String = "application/x-ndjson"), (String = "application/jsonl"),
             (serde_json::Value = "application/json"))),
-    responses(crate::openapi::Mutation,
-        (status = 202, description = "Every line was queued", body = crate::openapi::IngestCounts),
+    responses(crate::api::Mutation,
+        (status = 202, description = "Every line was queued", body = crate::api::IngestCounts),
         (status = 400, description = "`invalid_body`: the body is not UTF-8 text", body = ErrorBody),
-        (status = 404, response = crate::openapi::NotFound),
+        (status = 404, response = crate::api::NotFound),
         (status = 409, description = "`conflict` or `stopped`: the job's source is not http_ingest, or the job takes no more input (an ErrorBody); or it stopped during the request, which took some lines (counts in the body: send the `not_taken` ones elsewhere)",
-            content((crate::openapi::IngestRefused = "application/json"))),
+            content((crate::api::IngestRefused = "application/json"))),
         // Replaces the 429 of `Mutation`: refused lines answer with counts.
         (status = 429, description = "A full queue refused some lines (`refused`): counts in the body, send those again; or the client is throttled for bad tokens (an ErrorBody, `Retry-After`)",
-            content((crate::openapi::IngestRefused = "application/json")),
+            content((crate::api::IngestRefused = "application/json")),
             headers(("retry-after" = u64, description = "Seconds to wait (when throttled)"))),
         (status = 503, description = "`not_ready`: the job is not ready for input yet; try again", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -569,9 +398,9 @@ pub async fn ingest(
 }
 
 /// Deletes a finished job and its records (admin).
-#[utoipa::path(delete, path = "/api/v1/jobs/{id}", tag = "jobs", params(crate::openapi::JobId),
-    responses(crate::openapi::Guarded, (status = 204, description = "Deleted, with its records"),
-        (status = 404, response = crate::openapi::NotFound),
+#[utoipa::path(delete, path = "/api/v1/jobs/{id}", tag = "jobs", params(crate::api::JobId),
+    responses(crate::api::Guarded, (status = 204, description = "Deleted, with its records"),
+        (status = 404, response = crate::api::NotFound),
         (status = 409, description = "`conflict`: the job is still running; stop it first", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn delete(
@@ -624,10 +453,10 @@ pub const MAX_STEP_MS: u64 = 86_400_000;
 
 /// A job's metric history, at most one snapshot per `step_ms`.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/metrics", tag = "jobs",
-    params(crate::openapi::JobId, HistoryQuery),
-    responses(crate::openapi::Guarded, (status = 200, body = Vec<JobSnapshot>),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 404, response = crate::openapi::NotFound),
+    params(crate::api::JobId, HistoryQuery),
+    responses(crate::api::Guarded, (status = 200, body = Vec<JobSnapshot>),
+        (status = 400, response = crate::api::BadRequest),
+        (status = 404, response = crate::api::NotFound),
         (status = 422, description = "`invalid_field`: `step_ms` is out of range", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn history(
@@ -665,9 +494,9 @@ pub async fn history(
 }
 
 /// A job's events: state changes and tunes, with times.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs", params(crate::openapi::JobId),
-    responses(crate::openapi::Guarded, (status = 200, body = Vec<JobEvent>),
-        (status = 404, response = crate::openapi::NotFound)),
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs", params(crate::api::JobId),
+    responses(crate::api::Guarded, (status = 200, body = Vec<JobEvent>),
+        (status = 404, response = crate::api::NotFound)),
     security(("bearer" = [])))]
 pub async fn events(
     State(state): State<AppState>,
@@ -682,24 +511,5 @@ pub async fn events(
             .await
             .map(Json)
             .map_err(|e| AppError::Internal(e.to_string())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::merge;
-    use serde_json::json;
-
-    #[test]
-    fn merge_patches_objects_and_arrays_by_index() {
-        let mut v = json!({"a": 1, "stages": [{"w": 1, "n": "x"}, {"w": 2}], "drop": true});
-        merge(
-            &mut v,
-            &json!({"stages": [{"w": 16}], "drop": null, "b": {"c": 3}}),
-        );
-        assert_eq!(
-            v,
-            json!({"a": 1, "stages": [{"w": 16, "n": "x"}, {"w": 2}], "b": {"c": 3}})
-        );
     }
 }

@@ -17,7 +17,7 @@ pub mod workers;
 
 use axum::Router;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// The API under `/api/v1` that asks for a token when auth is on: jobs,
 /// their records, templates and validation, the audit log.

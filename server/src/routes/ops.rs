@@ -9,7 +9,7 @@ use serde::Serialize;
 use shared::api::VersionInfo;
 
 use crate::error::AppError;
-use crate::{AppState, VERSION};
+use crate::state::{AppState, VERSION};
 
 /// Routes of this module, merged into the app by [`crate::app`].
 pub fn router() -> Router<AppState> {
@@ -33,7 +33,7 @@ pub struct Health {
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses(crate::openapi::Always, (status = 200, body = Health)))]
+    responses(crate::api::Always, (status = 200, body = Health)))]
 pub async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok",
@@ -50,8 +50,8 @@ pub struct Ready {
 
 /// Ready to take work: not shutting down.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses(crate::openapi::Always, (status = 200, description = "Ready", body = Ready),
-        (status = 503, response = crate::openapi::Unavailable)))]
+    responses(crate::api::Always, (status = 200, description = "Ready", body = Ready),
+        (status = 503, response = crate::api::Unavailable)))]
 pub async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<Json<Ready>, AppError> {
@@ -63,7 +63,7 @@ pub async fn readyz(
 
 /// The server's name, version and protocol revision.
 #[utoipa::path(get, path = "/api/v1/version", tag = "operations",
-    responses(crate::openapi::Always, (status = 200, body = VersionInfo)))]
+    responses(crate::api::Always, (status = 200, body = VersionInfo)))]
 pub async fn version() -> Json<VersionInfo> {
     Json(VersionInfo {
         name: "queuelab".to_owned(),

@@ -8,8 +8,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -179,10 +179,10 @@ async fn record_page(
 /// A finished job's leftovers (what was queued or in flight at an abort),
 /// as the original lines, paged.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/leftovers", tag = "jobs",
-    params(crate::openapi::JobId, PageQuery),
-    responses(crate::openapi::Guarded, (status = 200, body = RecordPage),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 404, response = crate::openapi::NotFound),
+    params(crate::api::JobId, PageQuery),
+    responses(crate::api::Guarded, (status = 200, body = RecordPage),
+        (status = 400, response = crate::api::BadRequest),
+        (status = 404, response = crate::api::NotFound),
         (status = 422, description = "`invalid_field`: `limit` is out of range", body = shared::api::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn leftovers(
@@ -197,10 +197,10 @@ pub async fn leftovers(
 /// A finished job's dead letters (items that failed for good, with the
 /// stage, the error and the attempts), paged.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/dead_letters", tag = "jobs",
-    params(crate::openapi::JobId, PageQuery),
-    responses(crate::openapi::Guarded, (status = 200, body = RecordPage),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 404, response = crate::openapi::NotFound),
+    params(crate::api::JobId, PageQuery),
+    responses(crate::api::Guarded, (status = 200, body = RecordPage),
+        (status = 400, response = crate::api::BadRequest),
+        (status = 404, response = crate::api::NotFound),
         (status = 422, description = "`invalid_field`: `limit` is out of range", body = shared::api::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn dead_letters(

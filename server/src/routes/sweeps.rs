@@ -13,11 +13,11 @@ use shared::api::ErrorBody;
 use shared::lab::{LabDetail, LabSummary, SoakSpec, SweepSpec, Tunable};
 use shared::spec::PipelineSpec;
 
-use super::audit::{Caller, audit};
-use super::jobs::json_body;
-use crate::AppState;
+use crate::audit::{Caller, audit};
 use crate::browser::typed;
 use crate::error::AppError;
+use crate::requests::json_body;
+use crate::state::AppState;
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -42,13 +42,13 @@ fn created(d: &LabDetail) -> Response {
 /// "capacity"`, with an `slo`). Every run is a job of its own.
 #[utoipa::path(post, path = "/api/v1/sweeps", tag = "lab",
     request_body(content = SweepSpec, content_type = "application/json"),
-    responses(crate::openapi::Mutation,
+    responses(crate::api::Mutation,
         (status = 201, description = "Measuring; `Location` names the sweep", body = LabDetail,
             headers(("location" = String, description = "`/api/v1/sweeps/{id}`"))),
-        (status = 400, response = crate::openapi::BadRequest),
+        (status = 400, response = crate::api::BadRequest),
         (status = 422, description = "`invalid_spec` or `invalid_field`: the sweep, its pipeline or a knob value is invalid (every problem with its field path)", body = ErrorBody),
         (status = 429, description = "`limit_reached`: two sweeps or soaks are measuring already", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable)),
+        (status = 503, response = crate::api::Unavailable)),
     security(("bearer" = [])))]
 pub async fn create_sweep(
     State(state): State<AppState>,
@@ -72,13 +72,13 @@ pub async fn create_sweep(
 /// interval.
 #[utoipa::path(post, path = "/api/v1/soaks", tag = "lab",
     request_body(content = SoakSpec, content_type = "application/json"),
-    responses(crate::openapi::Mutation,
+    responses(crate::api::Mutation,
         (status = 201, description = "Running; `Location` names it", body = LabDetail,
             headers(("location" = String, description = "`/api/v1/sweeps/{id}`"))),
-        (status = 400, response = crate::openapi::BadRequest),
+        (status = 400, response = crate::api::BadRequest),
         (status = 422, description = "`invalid_spec` or `invalid_field`: the soak or its pipeline is invalid", body = ErrorBody),
         (status = 429, description = "`limit_reached`: two sweeps or soaks are measuring already", body = ErrorBody),
-        (status = 503, response = crate::openapi::Unavailable)),
+        (status = 503, response = crate::api::Unavailable)),
     security(("bearer" = [])))]
 pub async fn create_soak(
     State(state): State<AppState>,
@@ -100,7 +100,7 @@ pub async fn create_soak(
 
 /// Every sweep and soak, newest first.
 #[utoipa::path(get, path = "/api/v1/sweeps", tag = "lab",
-    responses(crate::openapi::Guarded, (status = 200, body = Vec<LabSummary>)),
+    responses(crate::api::Guarded, (status = 200, body = Vec<LabSummary>)),
     security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>) -> Json<Vec<LabSummary>> {
     Json(state.lab().list())
@@ -108,9 +108,9 @@ pub async fn list(State(state): State<AppState>) -> Json<Vec<LabSummary>> {
 
 /// One sweep or soak: what it was asked, its runs (each with its job id)
 /// and what it found so far.
-#[utoipa::path(get, path = "/api/v1/sweeps/{id}", tag = "lab", params(crate::openapi::LabId),
-    responses(crate::openapi::Guarded, (status = 200, body = LabDetail),
-        (status = 404, response = crate::openapi::NotFound)),
+#[utoipa::path(get, path = "/api/v1/sweeps/{id}", tag = "lab", params(crate::api::LabId),
+    responses(crate::api::Guarded, (status = 200, body = LabDetail),
+        (status = 404, response = crate::api::NotFound)),
     security(("bearer" = [])))]
 pub async fn detail(
     State(state): State<AppState>,
@@ -130,12 +130,12 @@ pub struct StopLab {}
 
 /// Stops a sweep or soak: its current run is cut short and aborted; what
 /// was measured is kept and read.
-#[utoipa::path(post, path = "/api/v1/sweeps/{id}/stop", tag = "lab", params(crate::openapi::LabId),
+#[utoipa::path(post, path = "/api/v1/sweeps/{id}/stop", tag = "lab", params(crate::api::LabId),
     request_body(content = StopLab, content_type = "application/json", description = "`{}`"),
-    responses(crate::openapi::Mutation,
+    responses(crate::api::Mutation,
         (status = 202, description = "Stopping; its state says when it has", body = LabDetail),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 404, response = crate::openapi::NotFound),
+        (status = 400, response = crate::api::BadRequest),
+        (status = 404, response = crate::api::NotFound),
         (status = 409, description = "`conflict`: it is not running", body = ErrorBody),
         (status = 422, description = "`invalid_field`: the body is not `{}`", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -152,9 +152,9 @@ pub async fn stop(
 }
 
 /// Forgets a finished sweep or soak (admin); its jobs stay in the job list.
-#[utoipa::path(delete, path = "/api/v1/sweeps/{id}", tag = "lab", params(crate::openapi::LabId),
-    responses(crate::openapi::Guarded, (status = 204, description = "Deleted"),
-        (status = 404, response = crate::openapi::NotFound),
+#[utoipa::path(delete, path = "/api/v1/sweeps/{id}", tag = "lab", params(crate::api::LabId),
+    responses(crate::api::Guarded, (status = 204, description = "Deleted"),
+        (status = 404, response = crate::api::NotFound),
         (status = 409, description = "`conflict`: it is still running; stop it first", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn delete(
@@ -177,8 +177,8 @@ pub async fn delete(
 /// The knobs a pipeline offers a sweep, with their values in it.
 #[utoipa::path(post, path = "/api/v1/knobs", tag = "lab",
     request_body(content = PipelineSpec, content_type = "application/json"),
-    responses(crate::openapi::Mutation, (status = 200, body = Vec<Tunable>),
-        (status = 400, response = crate::openapi::BadRequest),
+    responses(crate::api::Mutation, (status = 200, body = Vec<Tunable>),
+        (status = 400, response = crate::api::BadRequest),
         (status = 422, description = "`invalid_field` or `invalid_spec`: the body is not a valid spec", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn knobs(body: Bytes) -> Result<Json<Vec<Tunable>>, AppError> {

@@ -9,9 +9,9 @@ use axum::{Json, Router};
 use shared::api::{LessonInfo, TemplateInfo, Validated};
 use shared::templates;
 
-use super::jobs::requested_spec;
-use crate::AppState;
 use crate::error::AppError;
+use crate::requests::requested_spec;
+use crate::state::AppState;
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -37,7 +37,7 @@ fn template_info(t: &templates::Template) -> TemplateInfo {
 
 /// The built-in templates: the article's scenarios.
 #[utoipa::path(get, path = "/api/v1/templates", tag = "templates",
-    responses(crate::openapi::Guarded, (status = 200, body = Vec<TemplateInfo>)),
+    responses(crate::api::Guarded, (status = 200, body = Vec<TemplateInfo>)),
     security(("bearer" = [])))]
 pub async fn list_templates() -> Json<Vec<TemplateInfo>> {
     Json(templates::ALL.iter().map(template_info).collect())
@@ -46,7 +46,7 @@ pub async fn list_templates() -> Json<Vec<TemplateInfo>> {
 /// The article's lessons: what each teaches, what to do, the signal to
 /// watch, and the specs to start.
 #[utoipa::path(get, path = "/api/v1/lessons", tag = "templates",
-    responses(crate::openapi::Guarded, (status = 200, body = Vec<LessonInfo>)),
+    responses(crate::api::Guarded, (status = 200, body = Vec<LessonInfo>)),
     security(("bearer" = [])))]
 pub async fn list_lessons() -> Result<Json<Vec<LessonInfo>>, AppError> {
     let internal = |e: shared::lessons::LessonError| AppError::Internal(e.to_string());
@@ -68,9 +68,9 @@ pub async fn list_lessons() -> Result<Json<Vec<LessonInfo>>, AppError> {
 
 /// One template.
 #[utoipa::path(get, path = "/api/v1/templates/{name}", tag = "templates",
-    params(crate::openapi::TemplatePath),
-    responses(crate::openapi::Guarded, (status = 200, body = TemplateInfo),
-        (status = 404, response = crate::openapi::NotFound)),
+    params(crate::api::TemplatePath),
+    responses(crate::api::Guarded, (status = 200, body = TemplateInfo),
+        (status = 404, response = crate::api::NotFound)),
     security(("bearer" = [])))]
 pub async fn template(Path(name): Path<String>) -> Result<Json<TemplateInfo>, AppError> {
     templates::get(&name)
@@ -81,9 +81,9 @@ pub async fn template(Path(name): Path<String>) -> Result<Json<TemplateInfo>, Ap
 /// Validates a spec without running it; every problem with its field path.
 #[utoipa::path(post, path = "/api/v1/validate", tag = "jobs",
     request_body(description = "A PipelineSpec (JSON or TOML), or {template, overrides} (JSON)",
-        content((crate::openapi::JobRequest = "application/json"), (String = "application/toml"))),
-    responses(crate::openapi::Mutation, (status = 200, body = Validated),
-        (status = 400, response = crate::openapi::BadRequest),
+        content((crate::api::JobRequest = "application/json"), (String = "application/toml"))),
+    responses(crate::api::Mutation, (status = 200, body = Validated),
+        (status = 400, response = crate::api::BadRequest),
         (status = 422, description = "`invalid_spec` or `invalid_field`: the spec is invalid (every problem with its field path in `errors`), or names no known template", body = shared::api::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn validate(

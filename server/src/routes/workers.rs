@@ -12,11 +12,11 @@ use axum::{Json, Router};
 use shared::api::ErrorBody;
 use shared::workers::{Heartbeat, HeartbeatReply, RegisterRequest, Registered, WorkerInfo};
 
-use super::audit::{Caller, audit};
-use super::jobs::json_body;
-use crate::AppState;
+use crate::audit::{Caller, audit};
 use crate::browser::typed;
 use crate::error::AppError;
+use crate::requests::json_body;
+use crate::state::AppState;
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -29,9 +29,9 @@ pub fn router() -> Router<AppState> {
 /// Registers a worker process; it then heartbeats with the id it gets.
 #[utoipa::path(post, path = "/api/v1/workers", tag = "workers",
     request_body(content = RegisterRequest, content_type = "application/json"),
-    responses(crate::openapi::Mutation,
+    responses(crate::api::Mutation,
         (status = 201, description = "Registered", body = Registered),
-        (status = 400, response = crate::openapi::BadRequest),
+        (status = 400, response = crate::api::BadRequest),
         (status = 422, description = "`invalid_field`: a field is out of bounds", body = ErrorBody),
         (status = 429, description = "`limit_reached`: the server has all the workers it takes", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -65,9 +65,9 @@ pub async fn register(
 #[utoipa::path(post, path = "/api/v1/workers/{id}/heartbeat", tag = "workers",
     params(("id" = String, Path, description = "Worker id")),
     request_body(content = Heartbeat, content_type = "application/json"),
-    responses(crate::openapi::Mutation,
+    responses(crate::api::Mutation,
         (status = 200, body = HeartbeatReply),
-        (status = 400, response = crate::openapi::BadRequest),
+        (status = 400, response = crate::api::BadRequest),
         (status = 404, description = "`not_found`: unknown or lost worker; register again", body = ErrorBody),
         (status = 422, description = "`invalid_field`: too many assignments, or a name or count out of bounds (the field is named)", body = ErrorBody)),
     security(("bearer" = [])))]
@@ -96,10 +96,10 @@ pub struct Leave {}
 #[utoipa::path(post, path = "/api/v1/workers/{id}/leave", tag = "workers",
     params(("id" = String, Path, description = "Worker id")),
     request_body(content = Leave, content_type = "application/json", description = "`{}`"),
-    responses(crate::openapi::Mutation,
+    responses(crate::api::Mutation,
         (status = 204, description = "Gone"),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 404, response = crate::openapi::NotFound),
+        (status = 400, response = crate::api::BadRequest),
+        (status = 404, response = crate::api::NotFound),
         (status = 422, description = "`invalid_field`: the body is not `{}`", body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn leave(
@@ -118,7 +118,7 @@ pub async fn leave(
 /// Every worker process: its host, version, state, last heartbeat, what
 /// it runs and its counts.
 #[utoipa::path(get, path = "/api/v1/workers", tag = "workers",
-    responses(crate::openapi::Guarded, (status = 200, body = Vec<WorkerInfo>)),
+    responses(crate::api::Guarded, (status = 200, body = Vec<WorkerInfo>)),
     security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>) -> Json<Vec<WorkerInfo>> {
     Json(state.workers().list())

@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// A value bound to a `$n` parameter.
 #[derive(Debug, Clone)]

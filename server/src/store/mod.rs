@@ -12,10 +12,12 @@
 //! always from the store's own threads ([`StoreThreads`]) while serving.
 
 mod backend;
+mod error;
 mod exec;
 mod lab;
 mod migrations;
 
+pub use error::StoreError;
 pub use exec::StoreThreads;
 
 use std::path::Path;
@@ -27,23 +29,6 @@ use shared::spec::PipelineSpec;
 
 use backend::{Backend, Cell, P, Stmt, off_runtime, t};
 use migrations::{MIGRATIONS, POSTGRES_SERIAL, SQLITE_SERIAL};
-
-/// Why the store failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// SQLite said no.
-    #[error("store: {0}")]
-    Sql(#[from] rusqlite::Error),
-    /// PostgreSQL said no.
-    #[error("store: {0}")]
-    Postgres(#[from] postgres::Error),
-    /// A stored document no longer reads.
-    #[error("store: corrupt record: {0}")]
-    Json(#[from] serde_json::Error),
-    /// The store's threads could not run the call.
-    #[error("store: {0}")]
-    Unavailable(String),
-}
 
 /// A job as stored.
 #[derive(Debug, Clone)]

@@ -33,6 +33,10 @@ pub const MAX_SCHEMA_FIELDS: usize = 64;
 /// Longest field name in a `parse_json` schema, in bytes.
 pub const MAX_FIELD_NAME_LEN: usize = 128;
 
+/// The only environment variable a broker URL may name: specs come from
+/// users, and must not read the server's other variables.
+pub const NATS_URL_ENV: &str = "QUEUELAB_NATS_URL";
+
 /// Defaults for omitted fields, shared with the dashboard's form.
 pub mod defaults {
     /// Default queue capacity.
@@ -77,15 +81,7 @@ pub mod defaults {
     pub fn linger_ms() -> u64 {
         100
     }
-    /// Default retry of a failed sink write.
-    pub fn sink_retry() -> super::super::RetrySpec {
-        super::super::RetrySpec {
-            max_attempts: 5,
-            base_ms: 50.0,
-            cap_ms: 2000.0,
-            jitter: super::super::Jitter::Full,
-        }
-    }
+    pub use crate::spec::retry::sink_retry;
     /// `true`, for boolean fields that default to on.
     pub fn yes() -> bool {
         true
@@ -100,7 +96,7 @@ pub mod defaults {
     }
     /// A broker stage's URL when omitted: the server's configured broker.
     pub fn nats_url() -> String {
-        format!("env:{}", crate::spec::stages::NATS_URL_ENV)
+        format!("env:{}", crate::spec::limits::NATS_URL_ENV)
     }
     /// Fields a parsed log record needs by default.
     pub fn required_fields() -> Vec<String> {

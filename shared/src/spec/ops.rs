@@ -362,8 +362,8 @@ impl OpSpec {
             }
             OpSpec::Fail { share, .. } => v.check_share(&format!("{at}.share"), *share),
             OpSpec::Http { url, .. } => {
-                if !super::is_http_url(url) {
-                    v.err(&format!("{at}.url"), super::HTTP_URL_RULE.into());
+                if !super::urls::is_http_url(url) {
+                    v.err(&format!("{at}.url"), super::urls::HTTP_URL_RULE.into());
                 }
             }
         }

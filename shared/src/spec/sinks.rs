@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::defaults;
-use super::stages::{RetrySpec, validate_retry};
+use super::retry::{RetrySpec, validate_retry};
 use super::validation::Validator;
 
 /// Where items end up.
@@ -231,8 +231,8 @@ impl SinkSpec {
                 validate_retry("sink.retry", retry, v);
             }
             SinkSpec::Http { url, retry, .. } => {
-                if !super::is_http_url(url) {
-                    v.err("sink.url", super::HTTP_URL_RULE.into());
+                if !super::urls::is_http_url(url) {
+                    v.err("sink.url", super::urls::HTTP_URL_RULE.into());
                 }
                 validate_retry("sink.retry", retry, v);
             }

@@ -6,8 +6,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::defaults;
-use super::limits;
+use super::limits::{self, NATS_URL_ENV};
 use super::ops::OpSpec;
+use super::retry::{RetrySpec, validate_retry};
 use super::validation::Validator;
 
 /// Where a stage runs: the two worlds of the article.
@@ -96,10 +97,6 @@ pub enum Transport {
     },
 }
 
-/// The only environment variable a broker URL may name: specs come from
-/// users, and must not read the server's other variables.
-pub const NATS_URL_ENV: &str = "QUEUELAB_NATS_URL";
-
 /// Which workers may run a broker stage.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -147,38 +144,6 @@ pub fn check_nats_url(url: &str) -> Result<(), String> {
     } else {
         Err("must be nats://host[:port], without credentials or a path".into())
     }
-}
-
-/// How to retry a failed operation.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetrySpec {
-    /// Attempts in all, the first one included (1 = no retry).
-    pub max_attempts: u32,
-    /// Backoff before the first retry; it doubles for each next one.
-    #[serde(default = "defaults::retry_base_ms")]
-    pub base_ms: f64,
-    /// Longest backoff.
-    #[serde(default = "defaults::retry_cap_ms")]
-    pub cap_ms: f64,
-    /// How the backoff is randomised, so retries of many items spread out.
-    #[serde(default)]
-    pub jitter: Jitter,
-}
-
-/// Randomisation of a backoff `d = min(cap, base * 2^n)`.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Jitter {
-    /// Uniform in `[0, d]`: spreads retries most.
-    #[default]
-    Full,
-    /// Uniform in `[d/2, d]`: spread, with a floor.
-    Equal,
-    /// Exactly `d`.
-    None,
 }
 
 /// What happens to an item whose operation failed for good.
@@ -448,27 +413,6 @@ pub fn is_label(l: &str) -> bool {
     (1..=64).contains(&l.len())
         && l.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
-/// Checks a retry policy (a stage's or a sink's).
-pub(super) fn validate_retry(at: &str, r: &RetrySpec, v: &mut Validator) {
-    if !(1..=limits::MAX_ATTEMPTS).contains(&r.max_attempts) {
-        v.err(
-            &format!("{at}.max_attempts"),
-            format!("must be between 1 and {}", limits::MAX_ATTEMPTS),
-        );
-    }
-    for (field, x) in [("base_ms", r.base_ms), ("cap_ms", r.cap_ms)] {
-        if !(x.is_finite() && (0.0..=limits::MAX_WAIT_MS).contains(&x)) {
-            v.err(
-                &format!("{at}.{field}"),
-                format!("must be between 0 and {}", limits::MAX_WAIT_MS),
-            );
-        }
-    }
-    if r.cap_ms < r.base_ms {
-        v.err(&format!("{at}.cap_ms"), "must not be below base_ms".into());
-    }
 }
 
 #[cfg(test)]

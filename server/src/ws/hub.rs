@@ -1,21 +1,5 @@
-//! The WebSocket hub at `/api/v1/ws`.
-//!
-//! Each connection is a task of its own. It sends a heartbeat on connect
-//! and then every `heartbeat_every`; clients subscribe to jobs and to the
-//! job list with [`ClientFrame`]s and receive [`ServerFrame`]s:
-//!
-//! * on subscribing, the current state first (the newest snapshot, the
-//!   events so far, the job list), then changes;
-//! * snapshots come from the job's `watch` channel, which holds only the
-//!   newest one: a slow client receives fewer, newer snapshots, and since
-//!   each connection sends on its own task, it slows neither the pipeline
-//!   nor other clients;
-//! * a malformed message gets an `error` frame; repeated abuse a Close
-//!   frame (1008, policy) with the reason;
-//! * the server pings idle clients, and on shutdown closes every socket
-//!   with 1001 ("going away") so clients know to reconnect;
-//! * connections are capped (`--max-ws-clients`); beyond the cap the
-//!   upgrade is refused with 503.
+//! The connections of the hub: the upgrade, the heartbeat, and each
+//! connection's task with its subscriptions.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use engine::JobHandle;
@@ -36,7 +20,7 @@ use tokio::time::MissedTickBehavior;
 
 use crate::error::AppError;
 use crate::registry::Kind;
-use crate::{AppState, VERSION};
+use crate::state::{AppState, VERSION};
 
 /// How often subscribed jobs are looked at for news.
 const PUSH_EVERY: Duration = Duration::from_millis(100);
@@ -152,31 +136,6 @@ fn event_frames(job: &str, events: Vec<shared::metrics::JobEvent>) -> Vec<Server
         });
     }
     frames
-}
-
-/// Snapshot frames, serialised once per job and snapshot number and shared
-/// by every subscriber (a hundred dashboards cost one serialisation).
-#[derive(Debug, Default)]
-pub struct FrameCache {
-    frames: std::sync::Mutex<HashMap<String, (u64, Utf8Bytes)>>,
-}
-
-impl FrameCache {
-    fn snapshot_frame(&self, job: &str, snapshot: &JobSnapshot) -> Utf8Bytes {
-        let mut frames = self.frames.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((seq, text)) = frames.get(job)
-            && *seq == snapshot.seq
-        {
-            return text.clone();
-        }
-        let frame = ServerFrame::Snapshot {
-            job: job.to_owned(),
-            snapshot: Box::new(snapshot.clone()),
-        };
-        let text = Utf8Bytes::from(frame.to_json());
-        frames.insert(job.to_owned(), (snapshot.seq, text.clone()));
-        text
-    }
 }
 
 impl Session {

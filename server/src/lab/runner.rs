@@ -1,17 +1,9 @@
-//! The tuning lab on a server: sweeps and soaks started over the API, each
-//! measured on a thread of its own, every run started as an ordinary job
-//! (limited, confined, stored, audited, listed) and linked by id.
-//!
-//! What a lab run has found so far lives in a `watch` channel per run: the
-//! API reads its latest value, the WebSocket pushes each new one, and the
-//! store gets it after every run and at the end. The lab thread holds no
-//! lock the API needs while it measures; it only blocks on the server's
-//! runtime to start a job or write to the store, as a request would.
+//! Starting sweeps and soaks, and the thread each measures on: every run
+//! started as an ordinary job ([`crate::launch::start_job`]), what it found
+//! published to its slot in [`super::runs::LabRuns`] and saved.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use engine::JobHandle;
 use shared::lab::{
@@ -21,9 +13,10 @@ use shared::lab::{
 use shared::spec::{FieldError, PipelineSpec, SpecError};
 use tokio::sync::watch;
 
-use crate::AppState;
+use super::runs::{Slot, now_ms};
+use crate::audit::Caller;
 use crate::error::AppError;
-use crate::routes::audit::Caller;
+use crate::state::AppState;
 
 /// Lab runs measuring at once: each takes the machine's cores, so two
 /// would measure each other; a second is allowed so one stuck user does
@@ -32,151 +25,6 @@ pub const MAX_RUNNING: usize = 2;
 
 /// Longest a sweep may plan to measure (every point, repeat and window).
 pub const MAX_SWEEP_MS: u64 = 6 * 3_600_000;
-
-/// One lab run: its latest state and its stop flag.
-#[derive(Debug)]
-struct Slot {
-    detail: watch::Sender<Arc<LabDetail>>,
-    stop: AtomicBool,
-}
-
-/// Every lab run the server knows: those it runs and those in the store.
-///
-/// Why: one place the routes, the WebSocket and the lab threads share.
-#[derive(Debug, Default)]
-pub struct LabRuns {
-    slots: Mutex<BTreeMap<String, Arc<Slot>>>,
-    next: AtomicU64,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-impl LabRuns {
-    /// The lab runs of a store: those left running by a stopped server
-    /// are marked interrupted (and saved so).
-    pub fn load(store: &crate::store::Store) -> Self {
-        let runs = Self::default();
-        match store.lab_runs() {
-            Ok(list) => {
-                let mut slots = runs.slots.lock().unwrap_or_else(|e| e.into_inner());
-                for mut d in list {
-                    if d.summary.state.is_running() {
-                        d.summary.state = LabState::Interrupted;
-                        d.current_job = None;
-                        if let Err(e) = store.save_lab(&d) {
-                            tracing::error!(lab = %d.summary.id, error = %e, "cannot mark a lab run interrupted");
-                        }
-                    }
-                    let (tx, _) = watch::channel(Arc::new(d.clone()));
-                    slots.insert(
-                        d.summary.id.clone(),
-                        Arc::new(Slot {
-                            detail: tx,
-                            stop: AtomicBool::new(false),
-                        }),
-                    );
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot read the lab runs from the store"),
-        }
-        runs
-    }
-
-    /// Every lab run, newest first.
-    pub fn list(&self) -> Vec<LabSummary> {
-        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<LabSummary> = slots
-            .values()
-            .map(|s| s.detail.borrow().summary.clone())
-            .collect();
-        out.sort_by(|a, b| {
-            b.created_at_ms
-                .cmp(&a.created_at_ms)
-                .then_with(|| b.id.cmp(&a.id))
-        });
-        out
-    }
-
-    fn slot(&self, id: &str) -> Option<Arc<Slot>> {
-        self.slots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
-    }
-
-    /// One lab run as it is now.
-    pub fn get(&self, id: &str) -> Option<Arc<LabDetail>> {
-        self.slot(id).map(|s| s.detail.borrow().clone())
-    }
-
-    /// Its changes, for the WebSocket.
-    pub fn subscribe(&self, id: &str) -> Option<watch::Receiver<Arc<LabDetail>>> {
-        self.slot(id).map(|s| s.detail.subscribe())
-    }
-
-    fn running(&self) -> usize {
-        self.slots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .filter(|s| s.detail.borrow().summary.state.is_running())
-            .count()
-    }
-
-    /// Asks a running lab run to stop (its current run is cut short; what
-    /// was measured is kept).
-    pub fn stop(&self, id: &str) -> Result<Arc<LabDetail>, AppError> {
-        let slot = self
-            .slot(id)
-            .ok_or_else(|| AppError::NotFound(format!("no sweep `{id}`")))?;
-        let d = slot.detail.borrow().clone();
-        if !d.summary.state.is_running() {
-            return Err(AppError::Conflict(format!("sweep `{id}` is not running")));
-        }
-        slot.stop.store(true, Ordering::Relaxed);
-        Ok(d)
-    }
-
-    /// Asks every running lab run to stop (server shutdown).
-    pub fn stop_all(&self) {
-        for s in self
-            .slots
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-        {
-            s.stop.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// Forgets a finished lab run.
-    pub fn remove(&self, id: &str) -> Result<(), AppError> {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(slot) = slots.get(id) else {
-            return Err(AppError::NotFound(format!("no sweep `{id}`")));
-        };
-        if slot.detail.borrow().summary.state.is_running() {
-            return Err(AppError::Conflict(format!(
-                "sweep `{id}` is running: stop it first"
-            )));
-        }
-        slots.remove(id);
-        Ok(())
-    }
-
-    fn new_id(&self) -> String {
-        format!(
-            "sw{}-{}",
-            now_ms(),
-            self.next.fetch_add(1, Ordering::Relaxed)
-        )
-    }
-}
 
 /// The checks a lab body gets before anything runs: its own limits, the
 /// pipeline's confinement, and (sweeps) every knob value applied.
@@ -470,7 +318,7 @@ impl lab::point::Launcher for ServerLauncher {
         if self.slot.stop.load(Ordering::Relaxed) || self.state.is_stopping() {
             return Err(lab::point::LaunchError("stopped".into()));
         }
-        let started = self.rt.block_on(crate::routes::jobs::start_job(
+        let started = self.rt.block_on(crate::launch::start_job(
             &self.state,
             &self.caller,
             spec,
