@@ -115,10 +115,10 @@ pub fn elsewhere(bundle: &'static str) -> impl Fn() -> AnyView + Clone + Send + 
 /// The bundle `boot.js` loads for `path` (`queuelab.bundleFor`), or `None`
 /// when the page was not started by it.
 fn bundle_for(path: &str) -> Option<String> {
-    let boot = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("queuelab")).ok()?;
-    let pick = js_sys::Reflect::get(&boot, &JsValue::from_str("bundleFor")).ok()?;
+    let boot = js_sys::Reflect::get(&js_sys::global(), &JsValue::from("queuelab")).ok()?;
+    let pick = js_sys::Reflect::get(&boot, &JsValue::from("bundleFor")).ok()?;
     let pick: js_sys::Function = wasm_bindgen::JsCast::dyn_into(pick).ok()?;
-    pick.call1(&JsValue::NULL, &JsValue::from_str(path))
+    pick.call1(&JsValue::NULL, &JsValue::from(path))
         .ok()?
         .as_string()
 }

@@ -28,13 +28,28 @@ OURS = [
 ]
 
 
+BUNDLES = ("jobs", "job", "new", "history", "tuning", "workers")
+PRIMITIVES = {"f64", "f32", "u64", "u32", "usize", "i64", "i32", "str", "char", "bool"}
+
+
 def owner(name):
     if name.startswith(("data segment", "data[")):
         return "(data: strings, tables)"
+    if name.startswith("code["):
+        return "(code without a name)"
     for prefix in OURS:
         if re.search(r"(^|[<\s&(])" + re.escape(prefix) + "::", name):
             return prefix
+    # `<T as tachys::…>::f`: a generic impl counts for its trait's crate;
+    # `<f64 as core::fmt::Display>` for the trait's too.
+    generic = re.match(r"<&?(?:mut )?([A-Za-z_][A-Za-z0-9_]*) as ([^>]+)>", name)
+    if generic and (len(generic.group(1)) == 1 or generic.group(1) in PRIMITIVES):
+        name = generic.group(2)
     crate = re.split(r"::|<|>| |\[", name.lstrip("<&*( ").removeprefix("mut "))[0]
+    if crate in BUNDLES:
+        return "(the bundle's main: its routes)"
+    if crate in PRIMITIVES:
+        return "core"
     return crate or name
 
 
