@@ -189,16 +189,22 @@ fn a_stage_on_three_workers_survives_a_kill_9_with_exact_accounting() {
 fn a_crash_after_storing_results_and_before_the_ack_duplicates_nothing() {
     let server = serve();
     let _steady = Worker::spawn(&server, "steady", &[]);
-    let _crashing = Worker::spawn(
+    let mut crashing = Worker::spawn(
         &server,
         "crashing",
         &[("QUEUELAB_FAULT_CRASH_BEFORE_ACK", "3")],
     );
     wait_for_workers(&server, 2);
+    // Ten seconds of input: the crashing worker's threads come up and take
+    // messages however late its placement lands on a loaded machine (a
+    // 2.5 s job could end before they did, seen in `./dev test`).
     let id = start(
         &server,
-        &spec("crash-before-ack", 5_000, 2_000.0, "crash.db"),
+        &spec("crash-before-ack", 20_000, 2_000.0, "crash.db"),
     );
+    wait_until("the crashing worker crashed before an ack", || {
+        crashing.exited()
+    });
     let r = report(&server, &id);
     assert_eq!(r["state"], "completed", "{r:#}");
     exact(&server, &r, "crash.db");
