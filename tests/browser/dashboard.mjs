@@ -12,6 +12,9 @@ const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   report.errors = watchErrors(page);
+  // Which bundles the browser fetches: the first view only its own.
+  const wasm = [];
+  page.on("request", (r) => { if (r.url().endsWith(".wasm")) wasm.push(new URL(r.url()).pathname); });
   await page.goto(base, { waitUntil: "load" });
 
   // The product name is rendered by the WASM app, not by index.html.
@@ -24,6 +27,7 @@ try {
     { timeout: 30000 },
   );
   report.connState = await text(page, "conn-state");
+  report.firstViewWasm = [...wasm];
   report.serverVersion = await text(page, "server-version");
   report.uptimeFirst = await text(page, "uptime");
   await page.waitForFunction(
@@ -43,6 +47,16 @@ try {
     await page.waitForSelector(`[data-testid="${testid}"]`, { timeout: 10000 });
     report.pages[testid] = new URL(page.url()).pathname;
   }
+  report.wasmByPage = [...new Set(wasm)].sort();
+  // Back leads through the pages visited, within a bundle and across them.
+  report.back = [];
+  for (const testid of ["page-settings", "page-history"]) {
+    await page.goBack();
+    await page.waitForSelector(`[data-testid="${testid}"]`, { timeout: 10000 });
+    report.back.push(new URL(page.url()).pathname);
+  }
+  await page.getByRole("navigation").getByRole("link", { name: "Jobs", exact: true }).click();
+  await page.waitForSelector('[data-testid="page-jobs"]', { timeout: 10000 });
   // A token saved in Settings survives a reload.
   await page.goto(new URL("settings", base).href, { waitUntil: "load" });
   await page.waitForSelector('[data-testid="token"]', { timeout: 30000 });
