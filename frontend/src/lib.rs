@@ -86,6 +86,13 @@ pub fn Shell(children: Children) -> impl IntoView {
     }
 }
 
+/// Starts a bundle: the panic hook, then [`Shell`] around `routes` (the
+/// bundle's `<Routes>`) mounted on `<body>`. Each bin's `main` is this call.
+pub fn start<V: IntoView + 'static>(routes: impl FnOnce() -> V + Send + 'static) {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(move || view! { <Shell>{routes()}</Shell> });
+}
+
 /// The `<Routes>` fallback of the bundle named `bundle`: a path another
 /// bundle serves is loaded from the server (the router has already put it
 /// in the address bar), any other is "not found". Which bundle serves a
