@@ -44,7 +44,10 @@ fn dashboard_runs_and_shows_live_uptime_without_console_errors() {
     assert_eq!(report["pages"]["page-jobs"], "/jobs");
     assert_eq!(report["pages"]["page-settings"], "/settings");
     // The first view fetches only its own bundle; each view its own.
-    assert_eq!(report["firstViewWasm"], serde_json::json!(["/jobs_bg.wasm"]));
+    assert_eq!(
+        report["firstViewWasm"],
+        serde_json::json!(["/jobs_bg.wasm"])
+    );
     assert_eq!(
         report["wasmByPage"],
         serde_json::json!(["/history_bg.wasm", "/jobs_bg.wasm", "/new_bg.wasm"])
