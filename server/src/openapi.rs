@@ -35,8 +35,9 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::{
-    BadRequest, Forbidden, IngestCounts, Internal, MisdirectedRequest, NotFound, PayloadTooLarge,
-    StateFilter, TemplateName, TooManyRequests, Unauthorized, Unavailable, UnsupportedMediaType,
+    BadRequest, FlagFilter, Forbidden, IngestCounts, Internal, MisdirectedRequest, NotFound,
+    PayloadTooLarge, StateFilter, TemplateName, TooManyRequests, Unauthorized, Unavailable,
+    UnsupportedMediaType,
 };
 use crate::routes;
 
@@ -133,7 +134,7 @@ impl Modify for RequestIdHeader {
         crate::metrics::metrics
     ),
     components(
-        schemas(shared::spec::PipelineSpec, ErrorBody, shared::metrics::JobState, StateFilter,
+        schemas(shared::spec::PipelineSpec, ErrorBody, shared::metrics::JobState, StateFilter, FlagFilter,
             TemplateName, IngestCounts),
         responses(BadRequest, Unauthorized, Forbidden, NotFound, PayloadTooLarge,
             UnsupportedMediaType, MisdirectedRequest, TooManyRequests, Internal, Unavailable)

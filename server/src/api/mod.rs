@@ -9,7 +9,7 @@ pub mod params;
 pub mod responses;
 
 pub use bodies::{FromTemplate, IngestCounts, IngestRefused, JobRequest};
-pub use params::{JobId, LabId, StateFilter, TemplateName, TemplatePath};
+pub use params::{FlagFilter, JobId, LabId, StateFilter, TemplateName, TemplatePath};
 pub use responses::{
     Always, BadRequest, Forbidden, Guarded, Internal, MisdirectedRequest, Mutation, NotFound,
     PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable, UnsupportedMediaType,

@@ -72,3 +72,25 @@ impl utoipa::PartialSchema for StateFilter {
 }
 
 impl ToSchema for StateFilter {}
+
+/// The schema of a yes/no filter such as `finished` in `GET /api/v1/jobs`:
+/// `true`, `false`, or empty for no filter (see
+/// [`crate::routes::query::flag`]).
+#[derive(Debug)]
+pub struct FlagFilter;
+
+impl utoipa::PartialSchema for FlagFilter {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([""])),
+            )
+            .description(Some("`true` or `false`, or empty for both"))
+            .into()
+    }
+}
+
+impl ToSchema for FlagFilter {}

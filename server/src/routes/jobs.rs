@@ -192,6 +192,7 @@ pub struct ListQuery {
     /// `true`: only finished runs (the History view); `false`: only jobs
     /// still running or draining; empty: both.
     #[serde(default, deserialize_with = "super::query::flag")]
+    #[param(value_type = Option<crate::api::FlagFilter>)]
     finished: Option<bool>,
     /// Only jobs made from this template; empty: any.
     template: Option<String>,
