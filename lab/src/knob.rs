@@ -198,7 +198,7 @@ path = "out.jsonl"
         let s = apply(&spec(), "stages[0].queue.capacity", 50.0).unwrap();
         assert_eq!(s.stages[0].queue.capacity, Capacity::Bounded(50));
         let s = apply(&spec(), "stages[net].concurrency", 64.0).unwrap();
-        assert_eq!(s.stages[1].concurrency, Some(64));
+        assert_eq!(s.stages[1].concurrency, Some(64.into()));
         let s = apply(&spec(), "stages[io].rate_limit", 500.0).unwrap();
         assert_eq!(s.stages[0].rate_limit, Some(500.0));
         let s = apply(&spec(), "source.rate", 1000.0).unwrap();

@@ -49,7 +49,11 @@ impl Usage {
     pub fn of_spec(spec: &PipelineSpec) -> Self {
         Self {
             jobs: 1,
-            workers: spec.stages.iter().map(|s| u64::from(s.workers)).sum(),
+            workers: spec
+                .stages
+                .iter()
+                .map(|s| u64::from(s.start_workers()))
+                .sum(),
             queued: spec
                 .stages
                 .iter()

@@ -236,6 +236,40 @@ pub struct NodeSnapshot {
     /// A broker stage's input stream, as the broker sees it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge: Option<EdgeSnapshot>,
+    /// A stage whose limit the engine chooses (`"auto"`): what it chose
+    /// and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<AutoSnapshot>,
+}
+
+/// An automatic limit as its controller sees it, for the stage card and
+/// `/metrics`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AutoSnapshot {
+    /// What it drives: `workers` (threads) or `concurrency` (operations in
+    /// flight on tasks).
+    pub field: String,
+    /// The limit chosen now.
+    pub limit: u32,
+    /// The lowest it may choose.
+    pub min: u32,
+    /// The highest it may choose.
+    pub max: u32,
+    /// A manual tune fixed the value: the controller stays out until auto
+    /// is turned back on.
+    #[serde(default)]
+    pub pinned: bool,
+    /// The service time the controller compares with: the lowest it has
+    /// seen at a comfortable load, in microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_us: Option<u64>,
+    /// The last service time measured over the baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ratio: Option<f64>,
+    /// Why the limit last changed (or why it holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A broker edge (a NATS JetStream stream and its shared consumer), read
@@ -402,6 +436,20 @@ pub enum EventKind {
         /// Value after.
         to: f64,
     },
+    /// The controller of an automatic limit (`"auto"`) changed it, was
+    /// pinned by a manual tune, or was turned back on.
+    Auto {
+        /// Stage name.
+        stage: String,
+        /// `workers` or `concurrency`.
+        field: String,
+        /// Value before.
+        from: f64,
+        /// Value after (the same as `from` when only the mode changed).
+        to: f64,
+        /// Why, in words: `latency 2.1× baseline → −25%`.
+        reason: String,
+    },
 }
 
 /// A change to a running job's knobs.
@@ -434,6 +482,12 @@ pub struct TuneRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 60000))]
     pub linger_ms: Option<u64>,
+    /// `true`: let the engine choose the stage's workers (threads) or
+    /// concurrency (tasks) again, within the spec's auto range (or 1 to
+    /// the limit); `false`: pin it at its current value. Setting workers
+    /// or concurrency by hand pins it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<bool>,
 }
 
 /// The summary of a finished job.

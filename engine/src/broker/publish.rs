@@ -54,7 +54,7 @@ pub fn per_message(stage: &StageSpec, capacity: u64) -> usize {
     if !waits {
         return INSTANT_PER_MESSAGE.min(capacity as usize).max(1);
     }
-    let share = capacity / (4 * u64::from(stage.workers.max(1)));
+    let share = capacity / (4 * u64::from(stage.start_workers().max(1)));
     (share as usize).clamp(1, WAITING_PER_MESSAGE)
 }
 

@@ -84,7 +84,7 @@ impl BrokerStage {
         }
         Self {
             index,
-            desired: AtomicU32::new(spec.workers),
+            desired: AtomicU32::new(spec.start_workers()),
             limits: Mutex::new(limits),
             spec,
             flow,

@@ -325,7 +325,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
             Plan::Stage(i) => {
                 let ctl =
                     StageCtl::new(i, spec.stages[i].clone(), stats, rx, txs[k + 1].clone(), c);
-                let scaled = ctl.scale_to(spec.stages[i].workers);
+                let scaled = ctl.scale_to(spec.stages[i].start_workers());
                 nodes[k].stage = Some(ctl);
                 if let Err(e) = scaled {
                     return Err(abandon(&core, threads, &nodes, e.into()));

@@ -239,6 +239,7 @@ impl Sampler {
                 service_total: summarize(&totals.service),
                 redelivered: node.broker.as_ref().map_or(0, |b| b.redelivered()),
                 edge: node.broker.as_ref().map(|b| b.edge().snapshot()),
+                auto: None,
             });
         }
         self.cpu.prune();

@@ -54,7 +54,7 @@ fn stage() -> impl Strategy<Value = StageSpec> {
         .prop_map(|(runtime, workers, capacity, when_full, op)| StageSpec {
             name: String::new(),
             runtime,
-            workers,
+            workers: workers.into(),
             queue: QueueSpec {
                 capacity,
                 when_full,

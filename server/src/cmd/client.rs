@@ -75,6 +75,10 @@ pub enum JobsCommand {
         /// Sink batch linger, milliseconds.
         #[arg(long)]
         linger_ms: Option<u64>,
+        /// `true`: let the engine choose workers or concurrency again;
+        /// `false`: pin them where they are.
+        #[arg(long)]
+        auto: Option<bool>,
     },
     /// Stop a job: drain by default, or abort.
     Stop {
@@ -391,12 +395,14 @@ async fn dispatch(c: &Client, command: JobsCommand) -> anyhow::Result<i32> {
             rate_limit,
             batch_size,
             linger_ms,
+            auto,
         } => {
             let body = TuneRequest {
                 stage,
                 workers,
                 concurrency,
                 rate_limit,
+                auto,
                 batch_size,
                 linger_ms,
             };

@@ -105,7 +105,7 @@ pub fn tunables(spec: &PipelineSpec) -> Vec<Tunable> {
     }
     for s in &spec.stages {
         let at = format!("stages[{}]", s.name);
-        push(format!("{at}.workers"), Some(s.workers as f64));
+        push(format!("{at}.workers"), s.workers.fixed().map(f64::from));
         if s.runtime == Runtime::Async {
             push(
                 format!("{at}.concurrency"),

@@ -50,8 +50,8 @@ pub mod defaults {
         4.0
     }
     /// Default number of workers.
-    pub fn workers() -> u32 {
-        1
+    pub fn workers() -> crate::spec::Limit {
+        crate::spec::Limit::Fixed(1)
     }
     /// Default SQL table.
     pub fn table() -> String {

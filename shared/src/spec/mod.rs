@@ -14,7 +14,9 @@
 //!   every problem as a [`FieldError`] inside one [`SpecError`].
 //! * [`sources`] — [`SourceSpec`]: synthetic log lines, a JSON-lines file,
 //!   HTTP ingest or TCP clients.
-//! * [`stages`] — [`StageSpec`]: the runtime (threads or tasks), workers,
+//! * [`stages`] — [`StageSpec`]: the runtime (threads or tasks), workers
+//!   and concurrency (each a [`Limit`]: fixed, or `"auto"` in an
+//!   [`AutoRange`], from [`limit`]),
 //!   the input [`QueueSpec`] ([`Capacity`], [`WhenFull`]), timeouts,
 //!   rate limits and [`OnError`]; a broker [`Transport`]
 //!   and [`Placement`] for a stage whose workers run in other processes.
@@ -30,12 +32,13 @@
 //!   them), and [`defaults`] for omitted fields.
 //!
 //! The layers only look down: [`pipeline`] uses the parts; [`stages`] uses
-//! [`ops`]; [`sinks`] and [`stages`] use [`retry`]; all of them use
+//! [`ops`] and [`limit`]; [`sinks`] and [`stages`] use [`retry`]; all of them use
 //! [`urls`], [`validation`] and [`limits`], which use nothing above.
 //!
 //! Every type is re-exported here, so `shared::spec::StageSpec` and the
 //! like are the paths to use.
 
+pub mod limit;
 pub mod limits;
 pub mod ops;
 pub mod pipeline;
@@ -46,6 +49,7 @@ pub mod stages;
 pub mod urls;
 pub mod validation;
 
+pub use limit::{AutoRange, Limit};
 pub use limits::NATS_URL_ENV;
 pub use limits::defaults;
 pub use ops::{Distribution, FieldType, FilterMode, HttpMethod, JsonType, OpSpec};

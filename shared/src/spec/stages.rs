@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::defaults;
+use super::limit::{AutoRange, Limit};
 use super::limits::{self, NATS_URL_ENV};
 use super::ops::OpSpec;
 use super::retry::{RetrySpec, validate_retry};
@@ -43,17 +44,18 @@ pub struct StageSpec {
     /// Threads or tasks.
     #[serde(default)]
     pub runtime: Runtime,
-    /// Number of threads (thread stage) or tasks (async stage).
+    /// Number of threads (thread stage) or tasks (async stage), 1 to
+    /// 4096; or `"auto"` / `{ min, max }`: the engine finds the knee and
+    /// follows it (see [`Limit`]).
     #[serde(default = "defaults::workers")]
-    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 4096))]
-    pub workers: u32,
+    pub workers: Limit,
     /// The stage's input queue.
     #[serde(default)]
     pub queue: QueueSpec,
-    /// Async stages only: most operations in flight at once (a semaphore);
-    /// defaults to `workers`.
+    /// Async stages only: most operations in flight at once (a semaphore),
+    /// 1 to 100000, or `"auto"` / `{ min, max }`; defaults to `workers`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub concurrency: Option<u32>,
+    pub concurrency: Option<Limit>,
     /// The work done on each item.
     pub op: OpSpec,
     /// Longest an operation may take on one item; it then fails as timed
@@ -292,9 +294,49 @@ impl fmt::Display for WhenFull {
 }
 
 impl StageSpec {
-    /// Effective async concurrency: the explicit value, or one per worker.
+    /// Effective async concurrency at the start: the explicit value, or
+    /// one per worker.
     pub fn effective_concurrency(&self) -> u32 {
-        self.concurrency.unwrap_or(self.workers)
+        self.concurrency.unwrap_or(self.workers).start()
+    }
+
+    /// Workers (threads or tasks) at the start. An async stage whose
+    /// concurrency is automatic starts enough tasks for it.
+    pub fn start_workers(&self) -> u32 {
+        match self.runtime {
+            Runtime::Thread => self.workers.start(),
+            Runtime::Async => self.workers.start().max(self.effective_concurrency()),
+        }
+    }
+
+    /// The range the engine's controller keeps the stage in, when it
+    /// chooses: the thread count of a thread stage, the operations in
+    /// flight of an async one (from `concurrency`, else `workers`).
+    pub fn auto_range(&self) -> Option<AutoRange> {
+        match self.runtime {
+            Runtime::Thread => self.workers.auto(),
+            Runtime::Async => match self.concurrency {
+                Some(c) => c.auto(),
+                None => self.workers.auto(),
+            },
+        }
+    }
+
+    /// The field an automatic limit drives: `workers` on threads,
+    /// `concurrency` (operations in flight) on tasks.
+    pub fn auto_field(&self) -> &'static str {
+        match self.runtime {
+            Runtime::Thread => "workers",
+            Runtime::Async => "concurrency",
+        }
+    }
+
+    /// The spec's bound of [`StageSpec::auto_field`].
+    pub fn auto_bound(&self) -> u32 {
+        match self.runtime {
+            Runtime::Thread => limits::MAX_WORKERS,
+            Runtime::Async => limits::MAX_CONCURRENCY,
+        }
     }
 
     /// True when the stage's input is a broker stream.
@@ -305,11 +347,8 @@ impl StageSpec {
     /// Checks the stage's own fields, then its operation's.
     pub(super) fn validate(&self, at: &str, v: &mut Validator) {
         self.validate_transport(at, v);
-        if !(1..=limits::MAX_WORKERS).contains(&self.workers) {
-            v.err(
-                &format!("{at}.workers"),
-                format!("must be between 1 and {}", limits::MAX_WORKERS),
-            );
+        if let Err(e) = self.workers.check(limits::MAX_WORKERS) {
+            v.err(&format!("{at}.workers"), e);
         }
         if let Capacity::Bounded(n) = self.queue.capacity
             && !(1..=limits::MAX_CAPACITY).contains(&n)
@@ -328,10 +367,11 @@ impl StageSpec {
                 "only async stages have a concurrency limit; a thread stage's is its `workers`"
                     .into(),
             ),
-            (Runtime::Async, Some(c)) if !(1..=limits::MAX_CONCURRENCY).contains(&c) => v.err(
-                &format!("{at}.concurrency"),
-                format!("must be between 1 and {}", limits::MAX_CONCURRENCY),
-            ),
+            (Runtime::Async, Some(c)) => {
+                if let Err(e) = c.check(limits::MAX_CONCURRENCY) {
+                    v.err(&format!("{at}.concurrency"), e);
+                }
+            }
             _ => {}
         }
         if let Some(t) = self.timeout_ms

@@ -80,7 +80,7 @@ pub fn tunes(events: &[JobEvent]) -> impl Iterator<Item = (u64, &str, &str, f64,
             from,
             to,
         } => Some((e.elapsed_ms, stage.as_str(), field.as_str(), *from, *to)),
-        EventKind::State { .. } => None,
+        EventKind::State { .. } | EventKind::Auto { .. } => None,
     })
 }
 
