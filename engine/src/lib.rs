@@ -56,6 +56,12 @@
 //!   stream, collects every result exactly once and carries the drain
 //!   across (`publish.rs`, `collect.rs`, `stage.rs`), `edge.rs` makes the
 //!   streams and reads their figures, `wire.rs` is the envelope.
+//! * [`auto`] — automatic limits (`workers = "auto"`, `concurrency =
+//!   "auto"`): [`auto::controller`] is the algorithm (AIMD on the service
+//!   time, as TCP, Vector's ARC and Netflix's concurrency-limits), pure
+//!   and tested alone; `mod.rs` drives it from the supervisor's samples
+//!   and applies each change as a manual tune would, with its reason in
+//!   the job's events and the snapshot's `auto`.
 //! * `job` — the topology: `plan.rs` ([`start`]: spec → source, stages,
 //!   automatic bridges, sink, each with its queue; [`StartError`]),
 //!   `options.rs` ([`JobOptions`]), `handle.rs` ([`JobHandle`] to watch,
@@ -113,6 +119,7 @@
 
 #![warn(missing_docs)]
 
+pub mod auto;
 pub mod broker;
 pub mod confine;
 pub(crate) mod core;

@@ -10,6 +10,7 @@ use shared::spec::{PipelineSpec, Runtime, limits};
 use shared::workers::HostLimits;
 use tokio::sync::watch;
 
+use crate::auto::AutoSwitch;
 use crate::broker::BrokerStage;
 use crate::core::JobCore;
 use crate::sink::BatchCtl;
@@ -50,6 +51,8 @@ pub(super) struct HandleInner {
     pub(super) spec: PipelineSpec,
     pub(super) stages: Vec<Arc<StageCtl>>,
     pub(super) brokers: Vec<Arc<BrokerStage>>,
+    /// Each stage's auto switch, which a tune flips.
+    pub(super) autos: Vec<Arc<AutoSwitch>>,
     pub(super) batch: Arc<BatchCtl>,
     pub(super) source_addr: Option<std::net::SocketAddr>,
     pub(super) ingest: Option<crate::source::IngestHandle>,
@@ -196,6 +199,13 @@ impl JobHandle {
                 message: "batching is a property of the sink: tune stage `sink`".into(),
             });
         }
+        if req.auto.is_some() || req.workers.is_some() || req.concurrency.is_some() {
+            // The values are checked before a manual one pins anything.
+            if let Some(spec) = self.inner.spec.stages.iter().find(|s| s.name == req.stage) {
+                check_tune(spec.runtime, req)?;
+            }
+            self.switch_auto(req)?;
+        }
         if let Some(broker) = self.inner.brokers.iter().find(|b| b.spec.name == req.stage) {
             return self.tune_broker(broker, req);
         }
@@ -224,6 +234,66 @@ impl JobHandle {
             tuned("rate_limit", from, r);
         }
         Ok(())
+    }
+
+    /// Turns a stage's automatic limit on or off: `auto` asks for it, and a
+    /// value set by hand pins it. Only flips a switch: the controller, on
+    /// the supervisor's thread, starts again from the live value at its
+    /// next sample.
+    fn switch_auto(&self, req: &TuneRequest) -> Result<(), ControlError> {
+        let Some(switch) = self.inner.autos.iter().find(|a| a.stage == req.stage) else {
+            return Err(ControlError::UnknownStage(req.stage.clone()));
+        };
+        let by_hand = req.workers.is_some() || req.concurrency.is_some();
+        let core = &self.inner.core;
+        let event = |reason: String| {
+            let mut lc = core.lifecycle();
+            core.event(
+                &mut lc,
+                EventKind::Auto {
+                    stage: req.stage.clone(),
+                    field: self.auto_field(&req.stage).into(),
+                    from: 0.0,
+                    to: 0.0,
+                    reason,
+                },
+            );
+        };
+        match req.auto {
+            Some(true) if by_hand => Err(ControlError::Invalid {
+                field: "auto".into(),
+                message: "ask for auto, or set workers or concurrency by hand, not both".into(),
+            }),
+            Some(true) => {
+                if !switch.is_on() {
+                    switch.turn_on();
+                    event("auto turned back on: the engine chooses again".into());
+                }
+                Ok(())
+            }
+            Some(false) => {
+                if switch.pin() {
+                    event("pinned where it is: auto is off until turned back on".into());
+                }
+                Ok(())
+            }
+            None => {
+                if switch.pin() {
+                    event("pinned by a manual tune: auto is off until turned back on".into());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The field a stage's automatic limit drives.
+    fn auto_field(&self, stage: &str) -> &'static str {
+        self.inner
+            .spec
+            .stages
+            .iter()
+            .find(|s| s.name == stage)
+            .map_or("workers", |s| s.auto_field())
     }
 
     /// A broker stage: `workers` is the total over every host, which the
@@ -268,7 +338,11 @@ impl JobHandle {
                 message: message.into(),
             })
         };
-        if req.workers.is_some() || req.concurrency.is_some() || req.rate_limit.is_some() {
+        if req.workers.is_some()
+            || req.concurrency.is_some()
+            || req.rate_limit.is_some()
+            || req.auto.is_some()
+        {
             return invalid("stage", "the sink takes only batch_size and linger_ms");
         }
         if self.inner.spec.sink.batch().is_none() {

@@ -23,6 +23,7 @@ use super::options::JobOptions;
 use super::probe::LoopProbe;
 use super::sampler::Sampler;
 use super::supervisor::Supervisor;
+use crate::auto::{AutoStage, AutoSwitch, Target};
 use crate::broker::{
     BrokerError, BrokerStage, EdgeLimits, EdgeNames, EdgeStats, Flow, resolve_url,
 };
@@ -374,7 +375,26 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
     // The first snapshot is taken before returning, so every subscriber
     // sees the full list of nodes from the start.
     let mut sampler = Sampler::new(probe);
-    let (snap_tx, snap_rx) = watch::channel(Arc::new(sampler.sample(&core, &nodes, false)));
+    // Every stage has an auto switch (a manual `auto: true` turns one on);
+    // those of `"auto"` stages start on.
+    let mut autos = Vec::new();
+    let mut switches = Vec::new();
+    for (k, n) in nodes.iter().enumerate() {
+        let (target, spec) = match (&n.stage, &n.broker) {
+            (Some(ctl), _) => (Target::Local(ctl.clone()), &ctl.spec),
+            (_, Some(b)) => (Target::Broker(b.clone()), &b.spec),
+            _ => continue,
+        };
+        let switch = AutoSwitch::new(spec);
+        switches.push(switch.clone());
+        sampler.keep_service(k);
+        autos.push(AutoStage::new(k, target, switch));
+    }
+    let mut first = sampler.sample(&core, &nodes, false);
+    for auto in &autos {
+        auto.annotate(&mut first.nodes[auto.node]);
+    }
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(first));
     let report = Arc::new(ReportSlot {
         report: Mutex::new(None),
         ready: Condvar::new(),
@@ -401,6 +421,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         snapshots: snap_tx,
         report: report.clone(),
         sampler,
+        autos,
     };
     let _ = hand_over.send(supervisor);
     Ok(JobHandle {
@@ -409,6 +430,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
             spec: given,
             stages,
             brokers,
+            autos: switches,
             batch: batch_ctl,
             source_addr,
             ingest,

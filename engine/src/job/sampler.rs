@@ -94,6 +94,11 @@ pub(super) struct Sampler {
     probe: Option<Arc<LoopProbe>>,
     probe_cursor: ProbeCursor,
     cpu: ThreadCpu,
+    /// The last interval's service times of the nodes whose automatic
+    /// limit reads them (`None`: not kept).
+    service: Vec<Option<Histogram<u64>>>,
+    /// Seconds the last interval covered.
+    secs: f64,
 }
 
 impl Sampler {
@@ -103,6 +108,24 @@ impl Sampler {
             probe: Some(probe),
             ..Self::default()
         }
+    }
+
+    /// Keeps node `i`'s interval service times for [`Sampler::service`].
+    pub(super) fn keep_service(&mut self, i: usize) {
+        if self.service.len() <= i {
+            self.service.resize_with(i + 1, || None);
+        }
+        self.service[i] = Some(new_histogram());
+    }
+
+    /// Node `i`'s service times over the last interval, if kept.
+    pub(super) fn service(&self, i: usize) -> Option<&Histogram<u64>> {
+        self.service.get(i).and_then(Option::as_ref)
+    }
+
+    /// Seconds the last interval covered.
+    pub(super) fn interval_secs(&self) -> f64 {
+        self.secs
     }
 
     /// Takes a snapshot; `whole_run` reports rates and shares over the
@@ -121,6 +144,9 @@ impl Sampler {
         }
         .as_secs_f64()
         .max(1e-9);
+        if !whole_run {
+            self.secs = dt;
+        }
         self.last = Some(now);
         if self.prev.len() != nodes.len() {
             self.prev = vec![Prev::default(); nodes.len()];
@@ -143,6 +169,10 @@ impl Sampler {
             let totals = &mut self.totals[i];
             let _ = totals.queue_wait.add(&interval.queue_wait);
             let _ = totals.service.add(&interval.service);
+            if let Some(Some(kept)) = self.service.get_mut(i) {
+                kept.reset();
+                let _ = kept.add(&interval.service);
+            }
             let cpu_used = self.cpu.interval(s);
             totals.cpu_secs += cpu_used.unwrap_or(0.0);
             // Only nodes on threads of their own list any (async stages

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::Node;
 use super::handle::ReportSlot;
 use super::sampler::Sampler;
+use crate::auto::AutoStage;
 use crate::core::{JobCore, now_ms};
 use crate::runtime::EngineRuntime;
 
@@ -30,11 +31,24 @@ pub(super) struct Supervisor {
     pub(super) snapshots: watch::Sender<Arc<JobSnapshot>>,
     pub(super) report: Arc<ReportSlot>,
     pub(super) sampler: Sampler,
+    /// The stages whose limit the engine may choose, driven on every
+    /// sample from this thread.
+    pub(super) autos: Vec<AutoStage>,
 }
 
 impl Supervisor {
     fn publish(&mut self) {
-        let snap = self.sampler.sample(&self.core, &self.nodes, false);
+        let mut snap = self.sampler.sample(&self.core, &self.nodes, false);
+        let secs = self.sampler.interval_secs();
+        for auto in &mut self.autos {
+            let i = auto.node;
+            auto.tick(
+                &self.core,
+                secs,
+                &mut snap.nodes[i],
+                self.sampler.service(i),
+            );
+        }
         self.snapshots.send_replace(Arc::new(snap));
     }
 
@@ -160,6 +174,9 @@ impl Supervisor {
         };
         let mut whole = self.sampler.sample(&self.core, &self.nodes, true);
         whole.state = Some(final_state);
+        for auto in &self.autos {
+            auto.annotate(&mut whole.nodes[auto.node]);
+        }
         let mut drop_reasons = BTreeMap::new();
         for node in &self.nodes {
             for (reason, n) in node

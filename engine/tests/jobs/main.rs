@@ -2,6 +2,7 @@
 //! One test binary for the area, with shared helpers.
 
 mod accounting;
+mod auto;
 mod broker;
 mod helpers;
 mod ingest;

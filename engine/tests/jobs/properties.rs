@@ -5,8 +5,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use shared::metrics::JobState;
 use shared::spec::{
-    Capacity, Distribution, OpSpec, PipelineSpec, QueueSpec, Runtime, SinkSpec, SourceSpec,
-    StageSpec, WhenFull,
+    AutoRange, Capacity, Distribution, Limit, OpSpec, PipelineSpec, QueueSpec, Runtime, SinkSpec,
+    SourceSpec, StageSpec, WhenFull,
 };
 
 use crate::helpers::{assert_balanced, start};
@@ -38,7 +38,15 @@ fn op() -> impl Strategy<Value = OpSpec> {
 fn stage() -> impl Strategy<Value = StageSpec> {
     (
         prop_oneof![Just(Runtime::Thread), Just(Runtime::Async)],
-        1u32..5,
+        // A fixed count, or automatic in a range: the controller's changes
+        // start and retire workers mid-run, and nothing may be lost.
+        prop_oneof![
+            (1u32..5).prop_map(Limit::Fixed),
+            (1u32..3, 3u32..9).prop_map(|(min, max)| Limit::Auto(AutoRange {
+                min: Some(min),
+                max: Some(max),
+            })),
+        ],
         prop_oneof![
             (1u64..64).prop_map(Capacity::Bounded),
             Just(Capacity::Unbounded)
@@ -54,7 +62,7 @@ fn stage() -> impl Strategy<Value = StageSpec> {
         .prop_map(|(runtime, workers, capacity, when_full, op)| StageSpec {
             name: String::new(),
             runtime,
-            workers: workers.into(),
+            workers,
             queue: QueueSpec {
                 capacity,
                 when_full,
