@@ -9,7 +9,7 @@
 //! that nothing was lost on the way.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
@@ -17,10 +17,11 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 use shared::spec::Distribution;
 
 /// How the target answers.
@@ -89,10 +90,30 @@ pub struct TargetStats {
     pub failures: u64,
     /// Non-empty lines in successfully answered request bodies.
     pub lines: u64,
+    /// What every latency is multiplied by now (`PUT /_tune`).
+    pub latency_factor: f64,
+    /// Most requests served at once so far (those waiting for a slot
+    /// not counted).
+    pub most_served_at_once: u64,
 }
+
+/// A change to how the target answers from now on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetTune {
+    /// Every latency is multiplied by this, 0 to 100.
+    pub latency_factor: f64,
+}
+
+/// Most `slots` a request may name.
+pub const MAX_SLOTS: u32 = 10_000;
+/// Most distinct slot pools at once (one per `slots` value).
+const MAX_POOLS: usize = 64;
 
 #[derive(Debug, Default)]
 struct Counters {
+    serving: AtomicU64,
+    most_serving: AtomicU64,
     requests: AtomicU64,
     failures: AtomicU64,
     lines: AtomicU64,
@@ -104,6 +125,31 @@ struct Target {
     latency: engine::ops::Latency,
     counters: Counters,
     seed: AtomicU64,
+    /// The latency factor's bits (an `f64`), tuned live.
+    factor: AtomicU64,
+    /// One pool of slots per `slots` value: the requests naming the same
+    /// capacity share it.
+    pools: Mutex<HashMap<u32, Arc<Semaphore>>>,
+}
+
+impl Target {
+    fn factor(&self) -> f64 {
+        f64::from_bits(self.factor.load(Ordering::Relaxed))
+    }
+
+    /// The pool of `n` slots, `None` when too many pools exist already.
+    fn pool(&self, n: u32) -> Option<Arc<Semaphore>> {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = pools.get(&n) {
+            return Some(p.clone());
+        }
+        if pools.len() >= MAX_POOLS {
+            return None;
+        }
+        let p = Arc::new(Semaphore::new(n as usize));
+        pools.insert(n, p.clone());
+        Some(p)
+    }
 }
 
 /// The allow-list entries that keep the target of a server listening on
@@ -147,9 +193,12 @@ pub fn router(config: TargetConfig) -> Router {
         config,
         counters: Counters::default(),
         seed: AtomicU64::new(1),
+        factor: AtomicU64::new(1.0f64.to_bits()),
+        pools: Mutex::new(HashMap::new()),
     });
     Router::new()
         .route("/_stats", get(stats))
+        .route("/_tune", put(tune))
         .fallback(answer)
         .with_state(state)
 }
@@ -160,7 +209,33 @@ async fn stats(State(t): State<Arc<Target>>) -> axum::Json<TargetStats> {
         requests: c.requests.load(Ordering::Relaxed),
         failures: c.failures.load(Ordering::Relaxed),
         lines: c.lines.load(Ordering::Relaxed),
+        latency_factor: t.factor(),
+        most_served_at_once: c.most_serving.load(Ordering::Relaxed),
     })
+}
+
+async fn tune(
+    State(t): State<Arc<Target>>,
+    body: Result<axum::Json<TargetTune>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(axum::Json(tune)) = body else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "expected {\"latency_factor\": <0..=100>}\n",
+        )
+            .into_response();
+    };
+    let f = tune.latency_factor;
+    if !(f.is_finite() && (0.0..=100.0).contains(&f)) {
+        return (
+            StatusCode::BAD_REQUEST,
+            "latency_factor must be between 0 and 100\n",
+        )
+            .into_response();
+    }
+    t.factor.store(f.to_bits(), Ordering::Relaxed);
+    tracing::info!(latency_factor = f, "target tuned");
+    stats(State(t)).await.into_response()
 }
 
 async fn answer(
@@ -185,9 +260,35 @@ async fn answer(
         .get("status")
         .and_then(|v| v.parse::<u16>().ok())
         .and_then(|s| StatusCode::from_u16(s).ok());
+    let delay = delay.mul_f64(t.factor());
+    let slots = match q.get("slots").map(|v| v.parse::<u32>()) {
+        None => None,
+        Some(Ok(n)) if (1..=MAX_SLOTS).contains(&n) => match t.pool(n) {
+            Some(pool) => Some(pool),
+            None => {
+                return (StatusCode::SERVICE_UNAVAILABLE, "too many slot pools\n").into_response();
+            }
+        },
+        Some(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("slots must be between 1 and {MAX_SLOTS}\n"),
+            )
+                .into_response();
+        }
+    };
+    // Held while the answer is prepared: past `slots` in flight, requests
+    // queue here, as at a service with that many workers.
+    let _slot = match &slots {
+        Some(pool) => pool.clone().acquire_owned().await.ok(),
+        None => None,
+    };
+    let now = t.counters.serving.fetch_add(1, Ordering::Relaxed) + 1;
+    t.counters.most_serving.fetch_max(now, Ordering::Relaxed);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    t.counters.serving.fetch_sub(1, Ordering::Relaxed);
     t.counters.requests.fetch_add(1, Ordering::Relaxed);
     let status = match forced {
         Some(s) => s,
