@@ -9,8 +9,8 @@
 //! that nothing was lost on the way.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -21,8 +21,8 @@ use axum::routing::{get, put};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
 use shared::spec::Distribution;
+use tokio::sync::Semaphore;
 
 /// How the target answers.
 #[derive(Debug, Clone)]

@@ -304,17 +304,14 @@ impl AutoStage {
 fn apply_local(ctl: &Arc<StageCtl>, spec: &StageSpec, to: u32) -> Result<(), ScaleError> {
     match spec.runtime {
         Runtime::Thread => ctl.scale_to(to),
+        // One task per operation in flight (see `StageSpec::start_workers`).
         Runtime::Async => {
-            let tasks = match spec.workers.fixed() {
-                Some(n) if spec.concurrency.is_some() => n.max(to),
-                _ => to,
-            };
-            if tasks > ctl.workers() {
-                ctl.scale_to(tasks)?;
+            if to > ctl.workers() {
+                ctl.scale_to(to)?;
                 ctl.set_concurrency(to)
             } else {
                 ctl.set_concurrency(to)?;
-                ctl.scale_to(tasks)
+                ctl.scale_to(to)
             }
         }
     }
@@ -326,11 +323,7 @@ fn apply_broker(b: &BrokerStage, spec: &StageSpec, to: u32) {
     match spec.runtime {
         Runtime::Thread => b.set_desired(to),
         Runtime::Async => {
-            let tasks = match spec.workers.fixed() {
-                Some(n) if spec.concurrency.is_some() => n.max(to),
-                _ => to,
-            };
-            b.set_desired(tasks);
+            b.set_desired(to);
             let limits = b.limits();
             b.set_limits(HostLimits {
                 concurrency: Some(to),

@@ -301,11 +301,14 @@ impl StageSpec {
     }
 
     /// Workers (threads or tasks) at the start. An async stage whose
-    /// concurrency is automatic starts enough tasks for it.
+    /// limit is automatic runs one task per operation in flight, so an
+    /// operation's service time never includes a wait for a permit (the
+    /// controller reads it as the downstream's latency).
     pub fn start_workers(&self) -> u32 {
         match self.runtime {
             Runtime::Thread => self.workers.start(),
-            Runtime::Async => self.workers.start().max(self.effective_concurrency()),
+            Runtime::Async if self.auto_range().is_some() => self.effective_concurrency(),
+            Runtime::Async => self.workers.start(),
         }
     }
 
