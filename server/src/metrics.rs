@@ -105,6 +105,11 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "Running workers of a stage.",
     ),
     (
+        "queuelab_stage_auto_limit",
+        "gauge",
+        "The limit an automatic stage's controller chose (field: workers or concurrency; pinned: 1 after a manual tune).",
+    ),
+    (
         "queuelab_stage_busy_ratio",
         "gauge",
         "Share of worker time spent working, last interval.",
@@ -208,6 +213,17 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             );
             add("queuelab_stage_queue_depth", l.clone(), n.depth.to_string());
             add("queuelab_stage_workers", l.clone(), n.workers.to_string());
+            if let Some(a) = &n.auto {
+                add(
+                    "queuelab_stage_auto_limit",
+                    format!(
+                        "{l},field=\"{}\",pinned=\"{}\"",
+                        label(&a.field),
+                        u8::from(a.pinned)
+                    ),
+                    a.limit.to_string(),
+                );
+            }
             add("queuelab_stage_busy_ratio", l.clone(), n.busy.to_string());
             add(
                 "queuelab_stage_blocked_ratio",

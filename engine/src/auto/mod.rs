@@ -113,6 +113,8 @@ pub(crate) struct AutoStage {
     /// Service times since the controller's window began.
     service: Histogram<u64>,
     reason: Option<String>,
+    /// The limit the last snapshot showed.
+    last_limit: u32,
 }
 
 impl AutoStage {
@@ -122,6 +124,7 @@ impl AutoStage {
             Target::Local(ctl) => ctl.spec.clone(),
             Target::Broker(b) => b.spec.clone(),
         };
+        let last_limit = spec_start(&target);
         Self {
             node,
             spec,
@@ -130,6 +133,7 @@ impl AutoStage {
             controller: None,
             generation: u64::MAX,
             seen: Seen::default(),
+            last_limit,
             service: new_histogram(),
             reason: None,
         }
@@ -223,6 +227,11 @@ impl AutoStage {
             }
         }
         node.auto = self.snapshot(on);
+        if let Some(a) = &node.auto
+            && a.limit > 0
+        {
+            self.last_limit = a.limit;
+        }
     }
 
     /// Fills a snapshot's `auto` with the state as it is (the report's).
@@ -237,12 +246,14 @@ impl AutoStage {
         let (min, max) = self.range();
         Some(AutoSnapshot {
             field: self.spec.auto_field().into(),
-            limit: if on {
-                self.controller
-                    .as_ref()
-                    .map_or_else(|| self.live(), Controller::limit)
-            } else {
-                self.live()
+            limit: match self.controller.as_ref().filter(|_| on) {
+                Some(c) => c.limit(),
+                // A finished stage has no workers left: show the last
+                // value it ran with.
+                None => match self.live() {
+                    0 => self.last_limit,
+                    live => live,
+                },
             },
             min,
             max,
@@ -296,6 +307,18 @@ impl AutoStage {
             },
         );
         self.reason = Some(reason);
+    }
+}
+
+/// The value a stage starts with.
+fn spec_start(target: &Target) -> u32 {
+    let spec = match target {
+        Target::Local(ctl) => &ctl.spec,
+        Target::Broker(b) => &b.spec,
+    };
+    match spec.runtime {
+        Runtime::Thread => spec.workers.start(),
+        Runtime::Async => spec.effective_concurrency(),
     }
 }
 

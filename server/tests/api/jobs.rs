@@ -363,6 +363,14 @@ async fn metrics_and_readiness() {
     )
     .await;
     wait_job(&app, &id, "completion", |d| d.report.is_some()).await;
+    let auto = start(
+        &app,
+        json!({"name": "auto", "source": {"kind": "synthetic", "count": 50},
+            "stages": [{"name": "io", "workers": "auto",
+                "op": {"kind": "sleep", "latency": {"dist": "fixed", "ms": 1.0}}}]}),
+    )
+    .await;
+    wait_job(&app, &auto, "completion", |d| d.report.is_some()).await;
     let ready = client().get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     let text = client()
@@ -380,7 +388,7 @@ async fn metrics_and_readiness() {
         "{text}"
     );
     assert!(
-        text.contains("queuelab_jobs{state=\"completed\"} 1"),
+        text.contains("queuelab_jobs{state=\"completed\"} 2"),
         "{text}"
     );
     assert!(
@@ -388,6 +396,16 @@ async fn metrics_and_readiness() {
             "queuelab_stage_workers{{job=\"{id}\",stage=\"io\"}}"
         )),
         "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "queuelab_stage_auto_limit{{job=\"{auto}\",stage=\"io\",field=\"workers\",pinned=\"0\"}} "
+        )),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&format!("queuelab_stage_auto_limit{{job=\"{id}\"")),
+        "a fixed stage has no auto limit"
     );
     // Each family is announced once, before its samples, and kept together.
     let mut seen = std::collections::HashSet::new();
