@@ -127,9 +127,9 @@ struct Target {
     seed: AtomicU64,
     /// The latency factor's bits (an `f64`), tuned live.
     factor: AtomicU64,
-    /// One pool of slots per `slots` value: the requests naming the same
-    /// capacity share it.
-    pools: Mutex<HashMap<u32, Arc<Semaphore>>>,
+    /// One pool of slots per path and `slots` value: the requests to the
+    /// same service share its capacity, another path is another service.
+    pools: Mutex<HashMap<(String, u32), Arc<Semaphore>>>,
 }
 
 impl Target {
@@ -137,17 +137,19 @@ impl Target {
         f64::from_bits(self.factor.load(Ordering::Relaxed))
     }
 
-    /// The pool of `n` slots, `None` when too many pools exist already.
-    fn pool(&self, n: u32) -> Option<Arc<Semaphore>> {
+    /// The pool of `n` slots of the service at `path`, `None` when too
+    /// many pools exist already.
+    fn pool(&self, path: &str, n: u32) -> Option<Arc<Semaphore>> {
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = pools.get(&n) {
+        let key = (path.to_owned(), n);
+        if let Some(p) = pools.get(&key) {
             return Some(p.clone());
         }
         if pools.len() >= MAX_POOLS {
             return None;
         }
         let p = Arc::new(Semaphore::new(n as usize));
-        pools.insert(n, p.clone());
+        pools.insert(key, p.clone());
         Some(p)
     }
 }
@@ -263,7 +265,7 @@ async fn answer(
     let delay = delay.mul_f64(t.factor());
     let slots = match q.get("slots").map(|v| v.parse::<u32>()) {
         None => None,
-        Some(Ok(n)) if (1..=MAX_SLOTS).contains(&n) => match t.pool(n) {
+        Some(Ok(n)) if (1..=MAX_SLOTS).contains(&n) => match t.pool(uri.path(), n) {
             Some(pool) => Some(pool),
             None => {
                 return (StatusCode::SERVICE_UNAVAILABLE, "too many slot pools\n").into_response();

@@ -446,6 +446,54 @@ pub const ALL: &[Lesson] = &[
         side_by_side: false,
     },
     Lesson {
+        id: "auto-knee",
+        section: "§3",
+        title: text("Let the engine find the knee", "让引擎自己找到拐点"),
+        explain: text(
+            "A service that takes 20 ms and serves 16 calls at once: below 16 in flight throughput grows, past it calls only queue there. With concurrency = \"auto\" the engine raises the limit while calls stay fast and every permit is busy, and backs off when latency rises or a step brings nothing.",
+            "一个每次调用耗时 20 毫秒、同时只服务 16 个调用的服务：并发低于 16 时吞吐量随之增长，超过后调用只是在那里排队。设置 concurrency = \"auto\" 后，引擎在调用保持快速且许可全部被占用时提高上限，在延迟上升或加一步没有带来吞吐量时回退。",
+        ),
+        todo: text(
+            "Watch the three jobs side by side: auto climbs and settles near 16; fixed 4 gets a quarter of the throughput; fixed 64 gets the same throughput as auto at about four times its service time. Tune auto's concurrency by hand to pin it, then turn auto back on.",
+            "并排观察三个作业：auto 逐步上升并稳定在 16 附近；固定 4 只有四分之一的吞吐量；固定 64 的吞吐量与 auto 相同，但服务时间约为四倍。手动调整 auto 的 concurrency 会将其固定，然后再重新开启自动。",
+        ),
+        signal: text(
+            "The limit chart climbs, then holds near 16 with a reason at each change (latency × baseline, throughput gain); the call's service time stays near 20 ms while fixed 64's is near 80 ms.",
+            "上限图先上升，然后稳定在 16 附近，每次变化都注明原因（延迟与基线之比、吞吐量增益）；auto 的调用服务时间保持在 20 毫秒左右，而固定 64 的约为 80 毫秒。",
+        ),
+        focus: &[Focus::Chart("chart-limit"), Focus::Node("call")],
+        template: "auto-knee",
+        endless: true,
+        variants: &[
+            Variant {
+                id: "fixed-4",
+                label: text("Fixed 4", "固定 4"),
+                // Its own service (path), with the same capacity.
+                patch: &[
+                    ("/stages/0/concurrency", "4"),
+                    ("/stages/0/workers", "4"),
+                    (
+                        "/stages/0/op/url",
+                        "\"/target/knee-fixed-4?slots=16&delay_ms=20\"",
+                    ),
+                ],
+            },
+            Variant {
+                id: "fixed-64",
+                label: text("Fixed 64", "固定 64"),
+                patch: &[
+                    ("/stages/0/concurrency", "64"),
+                    ("/stages/0/workers", "64"),
+                    (
+                        "/stages/0/op/url",
+                        "\"/target/knee-fixed-64?slots=16&delay_ms=20\"",
+                    ),
+                ],
+            },
+        ],
+        side_by_side: true,
+    },
+    Lesson {
         id: "cpu-on-threads",
         section: "§2.3",
         title: text("CPU work on threads", "线程上的 CPU 密集任务"),

@@ -57,6 +57,7 @@ pub const ALL: &[Template] = &[
     template!("rate-limit"),
     template!("graceful-shutdown"),
     template!("non-idempotent-writes"),
+    template!("auto-knee"),
 ];
 
 /// Looks a template up by name.

@@ -137,6 +137,19 @@ fn retries_with_backoff_need_the_built_in_target() {
     assert!(err.to_string().contains("built-in test target"), "{err}");
 }
 
+/// The auto-knee lesson calls the built-in target (a service with slots),
+/// which the server serves: its signal is tested against the real one in
+/// `server/tests/api/jobs.rs`. Without a target, the engine says so.
+#[test]
+fn auto_knee_needs_the_built_in_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = JobOptions::new("no-target", dir.path());
+    let Err(err) = engine::start(spec("auto-knee", None), opts) else {
+        panic!("no built-in target to call");
+    };
+    assert!(err.to_string().contains("built-in test target"), "{err}");
+}
+
 #[test]
 fn rate_limit_pins_throughput_and_the_semaphore_pins_what_is_in_flight() {
     let run = start(spec("rate-limit-and-semaphore", None));

@@ -246,6 +246,67 @@ async fn lessons_list_their_texts_focus_and_startable_specs() {
     assert!(stopped.status().is_success(), "{}", stopped.status());
 }
 
+/// The auto-knee lesson side by side, through this server's own target:
+/// auto settles within a step of the service's 16 slots, fixed 4 gets
+/// far less throughput, fixed 64 the same at a far longer service time.
+#[tokio::test]
+async fn the_auto_knee_lesson_settles_near_the_services_capacity() {
+    let app = spawn_app().await;
+    let list: Vec<Value> = get_json(&app, "/api/v1/lessons").await;
+    let l = list.iter().find(|l| l["id"] == "auto-knee").unwrap();
+    assert_eq!(l["side_by_side"], true);
+    let mut ids = Vec::new();
+    for spec in std::iter::once(&l["spec"]).chain(l["variant_specs"].as_array().unwrap()) {
+        ids.push(start(&app, spec.clone()).await);
+    }
+    // Twelve seconds of the auto job's run, then its last four seconds read.
+    let auto = wait_job(&app, &ids[0], "twelve seconds", |d| {
+        d.snapshot.elapsed_ms >= 12_000
+    })
+    .await;
+    let a = auto.snapshot.nodes[0].auto.clone().expect("an auto limit");
+    assert!(
+        (8..=32).contains(&a.limit),
+        "within a step of the 16 slots: {a:?}"
+    );
+    assert!(!a.pinned && a.reason.is_some(), "{a:?}");
+    let mut figures = Vec::new();
+    for id in &ids {
+        let d: shared::api::JobDetail = get_json(&app, &format!("/api/v1/jobs/{id}")).await;
+        let call = &d.snapshot.nodes[0];
+        figures.push((d.snapshot.throughput, call.service.p50_us));
+    }
+    let [
+        (auto_tp, auto_p50),
+        (four_tp, _),
+        (sixty_four_tp, sixty_four_p50),
+    ] = figures[..]
+    else {
+        panic!("{figures:?}");
+    };
+    assert!(four_tp < 0.6 * auto_tp, "fixed 4 is starved: {figures:?}");
+    assert!(
+        sixty_four_tp < 1.5 * auto_tp,
+        "fixed 64 gains little over auto: {figures:?}"
+    );
+    assert!(
+        sixty_four_p50 > 2 * auto_p50,
+        "fixed 64's calls queue at the service: {figures:?}"
+    );
+    for id in &ids {
+        client()
+            .post(app.url(&format!("/api/v1/jobs/{id}/stop")))
+            .json(&json!({"mode": "abort"}))
+            .send()
+            .await
+            .unwrap();
+    }
+    for id in &ids {
+        let done = wait_job(&app, id, "the end", |d| d.report.is_some()).await;
+        assert!(done.report.unwrap().balanced);
+    }
+}
+
 /// `/target…` URLs mean this server's own flaky target: the retries
 /// lesson starts as listed and its calls are answered (and retried).
 #[tokio::test]
