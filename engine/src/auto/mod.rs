@@ -213,7 +213,14 @@ impl AutoStage {
                 rtt_us: (!self.service.is_empty())
                     .then(|| self.service.value_at_quantile(0.5) as f64),
                 errors,
-                busy: node.busy,
+                busy: match self.target {
+                    Target::Local(_) => node.busy,
+                    // Its workers run on other hosts: a backlog on the
+                    // edge is what says they are all busy; without one,
+                    // neither raise nor release.
+                    Target::Broker(_) if node.depth > 0 => 1.0,
+                    Target::Broker(_) => (controller::IDLE + controller::BUSY) / 2.0,
+                },
                 blocked: node.blocked,
                 backlog: node.depth,
             };

@@ -199,6 +199,47 @@ op = { kind = "sleep", latency = { dist = "fixed", ms = 0.1 } }
     assert_balanced(&report);
 }
 
+/// On a broker stage the controller sets the job-wide value (the
+/// placer spreads it over the hosts, as after a manual tune): a backlog
+/// on the edge is what says the workers are all busy.
+#[test]
+fn an_auto_broker_stage_sets_the_job_wide_workers() {
+    let (job, _dir) = start(
+        r#"
+name = "brokered-auto"
+source = { kind = "synthetic", count = 1000000, payload = "counter" }
+[[stages]]
+name = "io"
+workers = "auto"
+transport = { kind = "nats" }
+op = { kind = "sleep", latency = { dist = "fixed", ms = 1.0 } }
+"#,
+        1,
+    );
+    let b = &job.broker_stages()[0];
+    assert_eq!(b.desired_workers(), 1, "auto starts at its range's low end");
+    wait_for(&job, "the controller raising the workers", |s| {
+        node(&s.nodes, "io")
+            .auto
+            .as_ref()
+            .is_some_and(|a| a.limit >= 2 && a.field == "workers")
+    });
+    let raised = job.events().iter().any(|e| {
+        matches!(&e.kind, shared::metrics::EventKind::Auto { stage, from, to, .. }
+            if stage == "io" && *from == 1.0 && *to == 2.0)
+    });
+    assert!(raised, "{:#?}", job.events());
+    job.abort().unwrap();
+    let report = job.wait();
+    assert_balanced(&report);
+    let a = node(&report.nodes, "io").auto.clone().unwrap();
+    assert_eq!(
+        a.limit,
+        b.desired_workers(),
+        "the job-wide value is the limit"
+    );
+}
+
 #[test]
 fn a_thread_broker_stage_has_no_concurrency_to_tune() {
     let (job, _dir) = start(
