@@ -30,6 +30,28 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
+/// The server-wide cap on stage workers (`--max-workers`), as a job's
+/// automatic limits ask it before starting more. Weak, so a job does not
+/// keep the server's state alive.
+#[derive(Debug)]
+struct ServerBudget(std::sync::Weak<Inner>);
+
+impl engine::auto::WorkerBudget for ServerBudget {
+    fn allows(&self, more: u32) -> bool {
+        let Some(inner) = self.0.upgrade() else {
+            return false;
+        };
+        // The workers show in the job's next snapshot, which is what the
+        // limit counts: no need to keep the reservation.
+        AppState { inner }
+            .reserve(limits::Usage {
+                workers: u64::from(more),
+                ..Default::default()
+            })
+            .is_ok()
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     started: Instant,
@@ -186,6 +208,7 @@ impl AppState {
         opts.egress = engine::egress::Egress::Only(Arc::new(engine::egress::AllowList::new(allow)));
         opts.listen_anywhere = self.inner.listen_anywhere;
         opts.nats_url = self.inner.nats_url.clone();
+        opts.worker_budget = Some(Arc::new(ServerBudget(Arc::downgrade(&self.inner))));
         opts
     }
 

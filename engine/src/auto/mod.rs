@@ -30,6 +30,15 @@ use crate::stage::{ScaleError, StageCtl};
 use crate::stats::new_histogram;
 use controller::{Controller, Decision, Window};
 
+/// Who else counts workers: a shared server caps the stage workers of
+/// all its jobs together (`--max-workers`), and asks before the
+/// controller starts more.
+pub trait WorkerBudget: Send + Sync + std::fmt::Debug {
+    /// Whether `more` workers may start now. Called from the job's
+    /// supervisor thread: it must answer at once, never wait.
+    fn allows(&self, more: u32) -> bool;
+}
+
 /// Whether the engine chooses a stage's limit: on for an `"auto"` stage,
 /// off once a manual tune pinned it, on again when asked.
 #[derive(Debug)]
@@ -115,11 +124,18 @@ pub(crate) struct AutoStage {
     reason: Option<String>,
     /// The limit the last snapshot showed.
     last_limit: u32,
+    /// The server's say on more workers.
+    budget: Option<Arc<dyn WorkerBudget>>,
 }
 
 impl AutoStage {
     /// The stage at node `node`, with its switch.
-    pub(crate) fn new(node: usize, target: Target, switch: Arc<AutoSwitch>) -> Self {
+    pub(crate) fn new(
+        node: usize,
+        target: Target,
+        switch: Arc<AutoSwitch>,
+        budget: Option<Arc<dyn WorkerBudget>>,
+    ) -> Self {
         let spec = match &target {
             Target::Local(ctl) => ctl.spec.clone(),
             Target::Broker(b) => b.spec.clone(),
@@ -134,6 +150,7 @@ impl AutoStage {
             generation: u64::MAX,
             seen: Seen::default(),
             last_limit,
+            budget,
             service: new_histogram(),
             reason: None,
         }
@@ -277,6 +294,24 @@ impl AutoStage {
 
     /// Sets the limit to `to` as a manual tune would, and records why.
     fn apply(&mut self, core: &JobCore, from: u32, to: u32, reason: String) {
+        let live = match &self.target {
+            Target::Local(ctl) => ctl.workers(),
+            Target::Broker(b) => b.desired_workers(),
+        };
+        if let Some(budget) = &self.budget
+            && to > live
+            && !budget.allows(to - live)
+        {
+            // The server's limit holds the stage where it is; say so once.
+            if let Some(c) = &mut self.controller {
+                c.reset_to(from);
+            }
+            let held = format!("the server's worker limit holds it at {from}");
+            if self.reason.as_deref() != Some(held.as_str()) {
+                self.record(core, from, from, held);
+            }
+            return;
+        }
         let result = match &self.target {
             Target::Local(ctl) => apply_local(ctl, &self.spec, to),
             Target::Broker(b) => {
@@ -300,6 +335,11 @@ impl AutoStage {
             // Its input has closed: the stage is finishing.
             Err(_) => return,
         };
+        self.record(core, from, to, reason);
+    }
+
+    /// Puts a change (or a hold) in the job's events and the card.
+    fn record(&mut self, core: &JobCore, from: u32, to: u32, reason: String) {
         tracing::info!(job = %core.id, stage = %self.spec.name, from, to, reason = %reason, "auto limit");
         let field = self.spec.auto_field();
         let mut lc = core.lifecycle();

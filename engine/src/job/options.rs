@@ -34,6 +34,9 @@ pub struct JobOptions {
     /// The broker a stage's `transport = { kind = "nats" }` means when its
     /// URL is `env:QUEUELAB_NATS_URL` (else that variable is read).
     pub nats_url: Option<String>,
+    /// Asked before an automatic limit starts more workers (a shared
+    /// server's cap over all its jobs); `None`: only the spec's range.
+    pub worker_budget: Option<std::sync::Arc<dyn crate::auto::WorkerBudget>>,
 }
 
 impl JobOptions {
@@ -49,6 +52,7 @@ impl JobOptions {
             listen_anywhere: true,
             builtin_target: None,
             nats_url: None,
+            worker_budget: None,
         }
     }
 

@@ -388,7 +388,12 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
         let switch = AutoSwitch::new(spec);
         switches.push(switch.clone());
         sampler.keep_service(k);
-        autos.push(AutoStage::new(k, target, switch));
+        autos.push(AutoStage::new(
+            k,
+            target,
+            switch,
+            opts.worker_budget.clone(),
+        ));
     }
     let mut first = sampler.sample(&core, &nodes, false);
     for auto in &autos {

@@ -63,3 +63,35 @@ async fn jobs_workers_and_queued_items_are_capped_over_the_whole_server() {
         "room again after scaling down"
     );
 }
+
+/// An automatic limit asks the server before starting more workers: a
+/// stage that would grow to dozens (a slow op with a backlog) stays within
+/// `--max-workers`, and says the limit holds it.
+#[tokio::test]
+async fn an_auto_stage_grows_only_within_the_servers_worker_cap() {
+    let app = limited(4, 6, 100_000).await;
+    let id = start(
+        &app,
+        json!({"name": "grow", "source": {"kind": "synthetic", "count": 100_000_000},
+               "stages": [{"name": "s", "workers": "auto",
+                           "op": {"kind": "sleep", "latency": {"dist": "fixed", "ms": 5.0}}}]}),
+    )
+    .await;
+    let held = crate::helpers::wait_job(&app, &id, "the cap holding it", |d| {
+        d.snapshot.nodes[0]
+            .auto
+            .as_ref()
+            .and_then(|a| a.reason.as_deref())
+            .is_some_and(|r| r.contains("worker limit"))
+    })
+    .await;
+    let s = &held.snapshot.nodes[0];
+    assert!(s.workers <= 6, "{s:?}");
+    assert!(s.auto.as_ref().unwrap().limit <= 6, "{s:?}");
+    reqwest::Client::new()
+        .post(app.url(&format!("/api/v1/jobs/{id}/stop")))
+        .json(&json!({"mode": "abort"}))
+        .send()
+        .await
+        .unwrap();
+}
