@@ -1,5 +1,6 @@
 //! Line charts drawn as SVG: several series over time with a time axis, y
-//! ticks with units, labelled markers (tune events), a crosshair tooltip
+//! ticks with units, labelled markers (tune events; labels that would
+//! overlap a newer one are left out), a crosshair tooltip
 //! and a legend that isolates a series; and the job table's sparklines.
 //! Text (ticks, labels, the tooltip) is HTML laid over the SVG, which is
 //! stretched to its box and would distort text drawn inside it.
@@ -127,6 +128,26 @@ pub fn clock(ms: u64) -> String {
     }
 }
 
+/// Which markers' labels a chart shows, for markers at `pcts` (percent of
+/// the width, oldest first): the newest, then each older one at least
+/// `gap` percent from the last label shown, so labels never pile up over
+/// one another. A marker without a label still has its line and tooltip.
+pub fn labelled(pcts: &[f64], gap: f64) -> Vec<bool> {
+    let mut shown = vec![false; pcts.len()];
+    let mut last: Option<f64> = None;
+    for (i, p) in pcts.iter().enumerate().rev() {
+        if last.is_none_or(|l| (l - p).abs() >= gap) {
+            shown[i] = true;
+            last = Some(*p);
+        }
+    }
+    shown
+}
+
+/// Marker labels closer than this (percent of the chart's width) to a
+/// newer one are left out.
+const LABEL_GAP: f64 = 22.0;
+
 /// The value of `points` nearest to time `t` (points in time order).
 pub fn value_at(points: &[(u64, f64)], t: u64) -> Option<(u64, f64)> {
     let i = points.partition_point(|p| p.0 < t);
@@ -223,11 +244,18 @@ pub fn Chart(
         let Some((lo, hi)) = p.span() else {
             return (Vec::new(), Vec::new());
         };
-        p.markers
+        let within: Vec<(f64, &String)> = p
+            .markers
             .iter()
             .filter(|(x, _)| (lo..=hi).contains(x))
-            .map(|(x, label)| {
-                let pct = (x - lo) as f64 / (hi - lo) as f64 * 100.0;
+            .map(|(x, label)| ((x - lo) as f64 / (hi - lo) as f64 * 100.0, label))
+            .collect();
+        let pcts: Vec<f64> = within.iter().map(|m| m.0).collect();
+        let shown = labelled(&pcts, LABEL_GAP);
+        within
+            .into_iter()
+            .zip(shown)
+            .map(|((pct, label), shown)| {
                 let px = format!("{:.1}", pct / 100.0 * W);
                 (
                     view! {
@@ -235,7 +263,7 @@ pub fn Chart(
                             <title>{label.clone()}</title>
                         </line>
                     },
-                    view! { <span class="marker-label" data-testid="marker-label" style=format!("left: {pct:.1}%") title=label.clone()>{label.clone()}</span> },
+                    shown.then(|| view! { <span class="marker-label" data-testid="marker-label" style=format!("left: {pct:.1}%") title=label.clone()>{label.clone()}</span> }),
                 )
             })
             .unzip::<_, _, Vec<_>, Vec<_>>()
@@ -397,6 +425,22 @@ mod tests {
         assert!(time_ticks((0, 600_000)).len() <= 5);
         assert_eq!(clock(75_000), "1:15");
         assert_eq!(clock(3_725_000), "1:02:05");
+    }
+
+    #[test]
+    fn marker_labels_that_would_overlap_a_newer_one_are_left_out() {
+        assert_eq!(labelled(&[], 22.0), Vec::<bool>::new());
+        assert_eq!(labelled(&[50.0], 22.0), vec![true]);
+        // The newest wins; older ones too close to it are left out.
+        assert_eq!(
+            labelled(&[10.0, 60.0, 70.0, 90.0], 22.0),
+            vec![true, true, false, true]
+        );
+        assert_eq!(
+            labelled(&[10.0, 10.0, 10.0], 22.0),
+            vec![false, false, true]
+        );
+        assert_eq!(labelled(&[0.0, 30.0, 60.0, 90.0], 22.0), vec![true; 4]);
     }
 
     #[test]
