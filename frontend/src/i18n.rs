@@ -354,6 +354,23 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "bottleneck: busy, holding up the stages before it · backpressured: waiting for room downstream" => {
             "瓶颈：忙碌并拖住上游阶段 · 背压：等待下游腾出空间"
         }
+        // Automatic limits (`workers = "auto"`, `concurrency = "auto"`).
+        "auto" => "自动",
+        "pinned (manual tune)" => "已固定（手动调参）",
+        "service vs baseline" => "处理耗时/基线",
+        "Pin here" => "固定在当前值",
+        "Back to auto" => "恢复自动",
+        "The engine chooses this stage's workers; setting them here pins them at that value." => {
+            "引擎自动选择此阶段的工作者数；在这里手动设置会把它固定在该值。"
+        }
+        "The engine chooses this stage's concurrency; setting it here pins it at that value." => {
+            "引擎自动选择此阶段的并发上限；在这里手动设置会把它固定在该值。"
+        }
+        "limit the engine chose (auto stages)" => "引擎选择的上限（自动阶段）",
+        // The job's timeline.
+        "Events" => "事件",
+        "state" => "状态",
+        "tune" => "调参",
         "Not found" => "未找到",
         "No page at this address." => "此地址没有页面。",
         other => other,

@@ -3,6 +3,8 @@
 //! The page itself is here; what it draws is below it: [`nodes`] (node
 //! cards, the broker edge, bridge badges, the legend), [`tune`] (the live
 //! knobs), [`series`] (what the charts draw from the kept snapshots),
+//! [`auto`] (stages whose limit the engine chooses: their limit over time,
+//! the controller's changes, and the job's timeline of events),
 //! [`diagnosis`] (the findings in words) and [`report`] (a finished job's
 //! report and the replay of its leftovers).
 
@@ -19,15 +21,20 @@ use crate::format::{count, duration_ms};
 use crate::i18n::{Lang, t};
 use crate::live::LiveLink;
 
+mod auto;
 mod diagnosis;
 mod nodes;
 mod report;
 mod series;
 mod tune;
 
+pub use auto::{auto_markers, event_rows};
 pub use report::Report;
 pub use series::{left_per_node, tune_markers, tunes};
 
+use auto::limit_series;
+
+use auto::EventList;
 use diagnosis::{DIAGNOSIS_WINDOW, finding_text};
 use nodes::{BridgeBadge, Legend, NodeCard};
 use series::{History, lines, per_node};
@@ -135,6 +142,16 @@ pub fn JobPage() -> impl IntoView {
         link.events
             .with(|m| m.get(&id()).map(|e| tune_markers(e)).unwrap_or_default())
     });
+    // The limit chart's markers: the controllers' changes, with their
+    // reasons.
+    let auto_marks = Memo::new(move |_| {
+        link.events
+            .with(|m| m.get(&id()).map(|e| auto_markers(e)).unwrap_or_default())
+    });
+    let timeline = Memo::new(move |_| {
+        link.events
+            .with(|m| m.get(&id()).map(|e| event_rows(e)).unwrap_or_default())
+    });
     // The charts' window: the last 1, 5 or 10 minutes of live history, or
     // the whole run at a coarser step from the store (0); and a pause that
     // freezes what they draw while the job goes on.
@@ -156,7 +173,8 @@ pub fn JobPage() -> impl IntoView {
             }
         });
     });
-    let plot = move |series: fn(&History, u64) -> Vec<Series>| {
+    let plot_marked = move |series: fn(&History, u64) -> Vec<Series>,
+                            markers: Memo<Vec<(u64, String)>>| {
         // A memo: each chart reads its plot several times per redraw.
         Memo::new(move |prev: Option<&Plot>| {
             if paused.get()
@@ -185,6 +203,7 @@ pub fn JobPage() -> impl IntoView {
             }
         })
     };
+    let plot = move |series: fn(&History, u64) -> Vec<Series>| plot_marked(series, markers);
     let throughput = plot(|h, from| per_node(h, from, |n| n.out_rate));
     let depth = plot(|h, from| per_node(h, from, |n| n.depth as f64));
     let latency = plot(|h, from| {
@@ -223,6 +242,13 @@ pub fn JobPage() -> impl IntoView {
                 ("FDs", |s| s.process.open_fds as f64),
             ],
         )
+    });
+    let limit = plot_marked(limit_series, auto_marks);
+    // A job with a stage whose limit the engine chooses, as the spec says
+    // or as the snapshots show.
+    let has_auto = Memo::new(move |_| {
+        found().is_some_and(|d| d.spec.stages.iter().any(|s| s.auto_range().is_some()))
+            || snapshot().is_some_and(|s| s.nodes.iter().any(|n| n.auto.is_some()))
     });
     let lag = plot(|h, from| {
         lines(
@@ -390,12 +416,18 @@ pub fn JobPage() -> impl IntoView {
                 <Chart title=tr("queue depth") testid="chart-depth" plot=depth unit=crate::format::figure focus=Signal::derive(move || focuses_chart("chart-depth", lesson.get())) />
                 <Chart title=tr("end-to-end latency") testid="chart-latency" plot=latency unit=|x| duration_ms(x as u64 / 1000) focus=Signal::derive(move || focuses_chart("chart-latency", lesson.get())) />
                 <Chart title=tr("errors · retries · drops · timeouts") testid="chart-troubles" plot=troubles unit=crate::format::figure focus=Signal::derive(move || focuses_chart("chart-troubles", lesson.get())) />
+                <Show when=move || has_auto.get()>
+                    <Chart title=tr("limit the engine chose (auto stages)") testid="chart-limit" plot=limit unit=crate::format::figure />
+                </Show>
                 <Show when=move || snapshot().is_some_and(|s| s.event_loop.is_some())>
                     <Chart title=tr("event-loop lag (this job's runtime)") testid="chart-lag" plot=lag unit=|x| format!("{x:.1} ms") focus=Signal::derive(move || focuses_chart("chart-lag", lesson.get())) />
                 </Show>
                 <Chart title=tr("server memory (RSS, whole process)") testid="chart-rss" plot=rss unit=|x| format!("{:.0} MiB", x / 1048576.0) focus=Signal::derive(move || focuses_chart("chart-rss", lesson.get())) />
                 <Chart title=tr("server threads · open files (whole process)") testid="chart-threads" plot=threads unit=|x| format!("{x:.0}") />
             </div>
+            <Show when=move || timeline.with(|t| !t.is_empty())>
+                <EventList rows=timeline />
+            </Show>
             <p class="accounting" data-testid="accounting">
                 {move || snapshot().map(|s| {
                     let a = s.accounting;

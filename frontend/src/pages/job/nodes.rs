@@ -2,7 +2,9 @@
 //! figures, bridge badges and the legend.
 
 use leptos::prelude::*;
-use shared::metrics::{NodeSnapshot, NodeState};
+use shared::metrics::{AutoSnapshot, NodeSnapshot, NodeState};
+
+use super::auto::{measured_label, range_label};
 
 use crate::format::count;
 use crate::pages::{rate, tr};
@@ -79,6 +81,7 @@ pub(super) fn NodeCard(
                 <span data-testid="workers">{node.workers}</span>
                 {node.concurrency.map(|c| view! { " · ≤"<span data-testid="concurrency">{c}</span>" "{tr("in flight")} })}
             </div>
+            {node.auto.clone().map(|a| view! { <AutoFigures stage=node.name.clone() auto=a /> })}
             {node.rate_limit.map(|r| view! { <div class="node-meta">{tr("limit")}" "<span data-testid="rate-limit">{rate(r)}</span></div> })}
             // Over a broker, the limits are the job's: each host runs with
             // its share, by its share of the workers.
@@ -103,6 +106,39 @@ pub(super) fn NodeCard(
             </div>
             {(node.duplicates > 0).then(|| view! { <div class="node-flag" data-testid="duplicates">{tr("duplicate rows")}" "{node.duplicates}</div> })}
             {node.edge.clone().map(|e| view! { <EdgeFigures edge=e redelivered=node.redelivered /> })}
+        </div>
+    }
+}
+
+/// A stage whose limit the engine chooses: the limit it chose, its range,
+/// whether a manual tune pinned it, why it last changed, and the service
+/// time it compares with its baseline.
+#[component]
+fn AutoFigures(stage: String, auto: AutoSnapshot) -> impl IntoView {
+    let field = if auto.field == "concurrency" {
+        "concurrency"
+    } else {
+        "workers"
+    };
+    let range = range_label(&auto);
+    let measured = measured_label(&auto);
+    let pinned = auto.pinned;
+    let id = |what: &str| format!("auto-{what}{stage}");
+    view! {
+        <div class="auto" class:pinned=pinned data-testid=id("") data-pinned=pinned.to_string() data-limit=auto.limit>
+            <div class="node-meta">
+                <span class="auto-badge" title="the engine chooses this limit">{tr("auto")}</span>" "
+                {tr(field)}" "<strong data-testid=id("limit-")>{auto.limit}</strong>" "
+                <span data-testid=id("range-") title="the range the controller keeps to">"("{range}")"</span>
+            </div>
+            {pinned.then(|| view! { <div class="node-meta auto-pinned" data-testid=id("pinned-") role="status">{tr("pinned (manual tune)")}</div> })}
+            {auto.reason.map(|r| {
+                let title = r.clone();
+                view! { <div class="node-meta auto-reason" data-testid=id("reason-") title=title>{r}</div> }
+            })}
+            {measured.map(|m| view! {
+                <div class="node-meta" data-testid=id("measured-") title="service time over the controller's baseline (the baseline)">{tr("service vs baseline")}" "{m}</div>
+            })}
         </div>
     }
 }
@@ -181,7 +217,7 @@ fn lat(l: &shared::metrics::Latency) -> String {
 }
 
 /// Microseconds, in the unit that reads best.
-fn us(v: u64) -> String {
+pub(super) fn us(v: u64) -> String {
     match v {
         0..1_000 => format!("{v}µs"),
         1_000..1_000_000 => format!("{:.1}ms", v as f64 / 1e3),
