@@ -356,6 +356,10 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         }
         // Automatic limits (`workers = "auto"`, `concurrency = "auto"`).
         "auto" => "自动",
+        "fixed" => "固定",
+        "fixed or auto" => "固定或自动",
+        "min" => "最小",
+        "max" => "最大",
         "pinned (manual tune)" => "已固定（手动调参）",
         "service vs baseline" => "处理耗时/基线",
         "Pin here" => "固定在当前值",

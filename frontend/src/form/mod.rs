@@ -8,6 +8,7 @@
 //! Fields address the spec by the server's own path spelling
 //! (`stages[0].workers`, see [`path`]), so an error's path finds its field.
 
+pub mod limit;
 pub mod path;
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::api;
 use crate::i18n::{Lang, t};
+use limit::Mode;
 use path::{display, dom_id, get, list, number, parent, set};
 
 /// What the form shares with its fields.
@@ -301,6 +303,140 @@ pub fn Field(
     }
 }
 
+/// A stage's `workers` or `concurrency`: a number, or "auto" (the engine
+/// chooses) with an optional range, switched by a select beside it. The
+/// server's problems about the value or either end of its range show
+/// beneath it.
+#[component]
+fn LimitField(
+    /// The label (translated).
+    label: &'static str,
+    /// Where in the spec the value lives.
+    #[prop(into)]
+    path: String,
+) -> impl IntoView {
+    let ctx = expect_context::<FormCtx>();
+    let lang = expect_context::<RwSignal<Lang>>();
+    let ends = [format!("{path}.min"), format!("{path}.max")];
+    for p in std::iter::once(&path).chain(&ends) {
+        ctx.claim(p, 1);
+    }
+    {
+        let (path, ends) = (path.clone(), ends.clone());
+        on_cleanup(move || {
+            for p in std::iter::once(&path).chain(&ends) {
+                ctx.claim(p, -1);
+            }
+        });
+    }
+    let id = dom_id(&path);
+    let err_id = format!("{id}-err");
+    let read = {
+        let path = path.clone();
+        move || ctx.spec.with_untracked(|v| get(v, &path).cloned())
+    };
+    let initial = read();
+    let mode = RwSignal::new(limit::mode(initial.as_ref()));
+    // The number it had, for a switch to auto and back.
+    let remembered = StoredValue::new(initial.filter(|v| limit::mode(Some(v)) == Mode::Fixed));
+    let errors = {
+        let path = path.clone();
+        Memo::new(move |_| {
+            ctx.problems.with(|ps| {
+                ps.iter()
+                    .filter(|(p, _)| *p == path || ends.contains(p))
+                    .map(|(_, m)| m.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+        })
+    };
+    let invalid = move || !errors.get().is_empty();
+    let switch = {
+        let (path, read) = (path.clone(), read.clone());
+        move |ev: leptos::ev::Event| {
+            let to = Mode::from_word(&event_target_value(&ev));
+            let now = read();
+            match to {
+                Mode::Auto => {
+                    if mode.get_untracked() == Mode::Fixed {
+                        remembered.set_value(now.clone());
+                    }
+                    ctx.edit(&path, Some(limit::to_auto(now.as_ref())));
+                }
+                Mode::Fixed => {
+                    let back = remembered.with_value(|r| limit::to_fixed(now.as_ref(), r.as_ref()));
+                    ctx.edit(&path, back);
+                }
+            }
+            mode.set(to);
+        }
+    };
+    let inputs = {
+        let (id, err_id, path) = (id.clone(), err_id.clone(), path.clone());
+        move || {
+            let now = read();
+            let (id, err_id) = (id.clone(), err_id.clone());
+            match mode.get() {
+                Mode::Fixed => {
+                    let p = path.clone();
+                    view! {
+                        <input id=id type="number" step="any" value=display(now.as_ref())
+                            aria-invalid=move || invalid().to_string() aria-describedby=err_id
+                            on:input=move |ev| ctx.edit(&p, number(&event_target_value(&ev))) />
+                    }
+                    .into_any()
+                }
+                Mode::Auto => {
+                    let path = path.clone();
+                    let end = move |end: &'static str, id: String| {
+                        let p = path.clone();
+                        view! {
+                            <input id=id type="number" step="any" class="limit-end" data-testid=format!("limit-{end}")
+                                value=limit::bound(now.as_ref(), end) placeholder=move || t(lang.get(), end)
+                                aria-label=move || format!("{} {}", t(lang.get(), label), t(lang.get(), end))
+                                aria-invalid=move || invalid().to_string() aria-describedby=err_id.clone()
+                                on:input=move |ev| {
+                                    let text = event_target_value(&ev);
+                                    ctx.spec.update(|v| {
+                                        let next = limit::with_bound(get(v, &p), end, &text);
+                                        set(v, &p, Some(next));
+                                    });
+                                } />
+                        }
+                    };
+                    view! {
+                        {end("min", id.clone())}
+                        <span aria-hidden="true">"–"</span>
+                        {end("max", format!("{id}-max"))}
+                    }
+                    .into_any()
+                }
+            }
+        }
+    };
+    let chosen = move |m: Mode| mode.get_untracked() == m;
+    let mode_id = format!("{id}-mode");
+    view! {
+        <div class="field limit" class:invalid=invalid data-testid=format!("field-{path}") data-mode=move || mode.get().as_str()>
+            <label for=id>{move || t(lang.get(), label)}</label>
+            <div class="limit-row">
+                <select id=mode_id data-testid="limit-mode"
+                    aria-label=move || format!("{}: {}", t(lang.get(), label), t(lang.get(), "fixed or auto"))
+                    title="fixed: this many; auto: the engine finds the knee and follows it, within min–max"
+                    on:change=switch>
+                    <option value="fixed" selected=chosen(Mode::Fixed)>{move || t(lang.get(), "fixed")}</option>
+                    <option value="auto" selected=chosen(Mode::Auto)>{move || t(lang.get(), "auto")}</option>
+                </select>
+                {inputs}
+            </div>
+            <span class="field-error" id=err_id data-testid="field-error" data-path=path.clone()>
+                {move || errors.get()}
+            </span>
+        </div>
+    }
+}
+
 /// The source's kind and the parameters of that kind.
 #[component]
 fn SourceFields() -> impl IntoView {
@@ -399,8 +535,8 @@ fn StageFields(index: usize) -> impl IntoView {
             <legend>{crate::pages::tr("Stage")}" "{index + 1}</legend>
             <Field label="name" path=at("name") anchor=format!("stages[{index}]") input=Input::Text />
             <Field label="runtime" path=at("runtime") input=Input::Shape(&["thread", "async"]) />
-            <Field label="workers" path=at("workers") input=Input::Number />
-            {is_async.then(|| view! { <Field label="concurrency" path=at("concurrency") input=Input::Number /> })}
+            <LimitField label="workers" path=at("workers") />
+            {is_async.then(|| view! { <LimitField label="concurrency" path=at("concurrency") /> })}
             <Field label="capacity" path=at("queue.capacity") anchor=at("queue") input=Input::Number />
             <Field label="when full" path=at("queue.when_full") input=Input::Select(&["block", "drop_newest", "drop_oldest", "reject"]) />
             <Field label="op" path=at("op.kind") anchor=at("op")
