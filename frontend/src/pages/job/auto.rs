@@ -142,7 +142,8 @@ fn value(x: f64) -> String {
 /// A job's events as its timeline lists them, newest first: state changes,
 /// tunes and the automatic limits' changes, each with what changed (`io
 /// workers 4 → 3`; a pin or a switch back to auto, which keeps the value,
-/// reads `io workers 4`) and why.
+/// reads `io workers 4`, or `io workers` when the event gives none) and
+/// why.
 pub fn event_rows(events: &[JobEvent]) -> Vec<EventRow> {
     events
         .iter()
@@ -176,7 +177,10 @@ pub fn event_rows(events: &[JobEvent]) -> Vec<EventRow> {
             } => EventRow {
                 at_ms: e.elapsed_ms,
                 kind: "auto",
-                what: if from == to {
+                what: if from == to && *to <= 0.0 {
+                    // A pin or a switch back to auto, which says no value.
+                    format!("{stage} {field}")
+                } else if from == to {
                     format!("{stage} {field} {}", value(*to))
                 } else {
                     format!("{stage} {field} {} → {}", value(*from), value(*to))
@@ -380,6 +384,7 @@ mod tests {
             ),
             change(2000, "io", 2.0, 2.0, "pinned by a manual tune"),
             change(3000, "io", 2.0, 2.0, ""),
+            change(4000, "io", 0.0, 0.0, "auto turned back on"),
         ];
         let rows = event_rows(&events);
         let brief: Vec<(u64, &str, &str, Option<&str>)> = rows
@@ -389,6 +394,7 @@ mod tests {
         assert_eq!(
             brief,
             vec![
+                (4000, "auto", "io workers", Some("auto turned back on")),
                 (3000, "auto", "io workers 2", None),
                 (
                     2000,
@@ -406,6 +412,6 @@ mod tests {
                 (0, "state", "running", None),
             ]
         );
-        assert_eq!(auto_changes(&events).count(), 3);
+        assert_eq!(auto_changes(&events).count(), 4);
     }
 }
