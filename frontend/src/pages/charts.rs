@@ -263,7 +263,10 @@ pub fn Chart(
                             <title>{label.clone()}</title>
                         </line>
                     },
-                    shown.then(|| view! { <span class="marker-label" data-testid="marker-label" style=format!("left: {pct:.1}%") title=label.clone()>{label.clone()}</span> }),
+                    // Anchored by as much of its width as the marker is
+                    // across the chart, so a label at either end stays
+                    // inside it.
+                    shown.then(|| view! { <span class="marker-label" data-testid="marker-label" style=format!("left: {pct:.1}%; transform: translateX(-{pct:.1}%)") title=label.clone()>{label.clone()}</span> }),
                 )
             })
             .unzip::<_, _, Vec<_>, Vec<_>>()
