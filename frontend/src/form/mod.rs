@@ -177,6 +177,10 @@ pub enum Input {
     /// One of these words, which reshapes the form: changing it resets the
     /// enclosing object to that choice's defaults.
     Kind(&'static [&'static str], fn(&str) -> Value),
+    /// A stage's `workers` or `concurrency`: a number, or "auto" (the
+    /// engine chooses) with an optional range, switched by a select before
+    /// it (see [`limit`]).
+    Limit,
 }
 
 /// One labelled input bound to the spec at `path`, with the server's
@@ -253,6 +257,7 @@ pub fn Field(
             }
             .into_any()
         }
+        Input::Limit => limit_control(label, p, id.clone(), err_id.clone(), invalid).into_any(),
         Input::Check => view! {
             <input id=id.clone() type="checkbox" checked=current == "true"
                 aria-invalid=move || invalid().to_string() aria-describedby=err_id.clone()
@@ -303,136 +308,95 @@ pub fn Field(
     }
 }
 
-/// A stage's `workers` or `concurrency`: a number, or "auto" (the engine
-/// chooses) with an optional range, switched by a select beside it. The
-/// server's problems about the value or either end of its range show
-/// beneath it.
-#[component]
-fn LimitField(
-    /// The label (translated).
+/// The control of an [`Input::Limit`] field at `path`: the fixed/auto
+/// select, then the number, or the range's two ends. Switching to auto
+/// remembers the number, and switching back gives it back.
+fn limit_control(
     label: &'static str,
-    /// Where in the spec the value lives.
-    #[prop(into)]
     path: String,
+    id: String,
+    err_id: String,
+    invalid: impl Fn() -> bool + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let ctx = expect_context::<FormCtx>();
     let lang = expect_context::<RwSignal<Lang>>();
-    let ends = [format!("{path}.min"), format!("{path}.max")];
-    for p in std::iter::once(&path).chain(&ends) {
-        ctx.claim(p, 1);
-    }
-    {
-        let (path, ends) = (path.clone(), ends.clone());
-        on_cleanup(move || {
-            for p in std::iter::once(&path).chain(&ends) {
-                ctx.claim(p, -1);
-            }
-        });
-    }
-    let id = dom_id(&path);
-    let err_id = format!("{id}-err");
-    let read = {
-        let path = path.clone();
-        move || ctx.spec.with_untracked(|v| get(v, &path).cloned())
+    let path = StoredValue::new(path);
+    let read = move || {
+        ctx.spec
+            .with_untracked(|v| get(v, &path.read_value()).cloned())
     };
     let initial = read();
     let mode = RwSignal::new(limit::mode(initial.as_ref()));
     // The number it had, for a switch to auto and back.
     let remembered = StoredValue::new(initial.filter(|v| limit::mode(Some(v)) == Mode::Fixed));
-    let errors = {
-        let path = path.clone();
-        Memo::new(move |_| {
-            ctx.problems.with(|ps| {
-                ps.iter()
-                    .filter(|(p, _)| *p == path || ends.contains(p))
-                    .map(|(_, m)| m.clone())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })
-        })
-    };
-    let invalid = move || !errors.get().is_empty();
-    let switch = {
-        let (path, read) = (path.clone(), read.clone());
-        move |ev: leptos::ev::Event| {
-            let to = Mode::from_word(&event_target_value(&ev));
-            let now = read();
-            match to {
-                Mode::Auto => {
-                    if mode.get_untracked() == Mode::Fixed {
-                        remembered.set_value(now.clone());
-                    }
-                    ctx.edit(&path, Some(limit::to_auto(now.as_ref())));
+    let switch = move |ev: leptos::ev::Event| {
+        let to = Mode::from_word(&event_target_value(&ev));
+        let now = read();
+        let next = match to {
+            Mode::Auto => {
+                if mode.get_untracked() == Mode::Fixed {
+                    remembered.set_value(now.clone());
                 }
-                Mode::Fixed => {
-                    let back = remembered.with_value(|r| limit::to_fixed(now.as_ref(), r.as_ref()));
-                    ctx.edit(&path, back);
-                }
+                Some(limit::to_auto(now.as_ref()))
             }
-            mode.set(to);
+            Mode::Fixed => remembered.with_value(|r| limit::to_fixed(now.as_ref(), r.as_ref())),
+        };
+        ctx.edit(&path.read_value(), next);
+        mode.set(to);
+    };
+    // The inputs: the number, or the range's ends (`None`: the number).
+    let input = move |end: Option<&'static str>, id: String| {
+        let now = read();
+        let value = match end {
+            Some(end) => limit::bound(now.as_ref(), end),
+            None => display(now.as_ref()),
+        };
+        // The ends are named by their own label; the number by the field's.
+        let aria = end.map(|e| {
+            format!(
+                "{} {}",
+                t(lang.get_untracked(), label),
+                t(lang.get_untracked(), e)
+            )
+        });
+        let placeholder = end.map(|e| t(lang.get_untracked(), e));
+        view! {
+            <input id=id type="number" step="any" value=value placeholder=placeholder aria-label=aria
+                data-testid=end.map(|e| format!("limit-{e}"))
+                aria-invalid=move || invalid().to_string() aria-describedby=err_id.clone()
+                on:input=move |ev| {
+                    let text = event_target_value(&ev);
+                    ctx.spec.update(|v| {
+                        let p = path.read_value();
+                        let next = match end {
+                            Some(end) => Some(limit::with_bound(get(v, &p), end, &text)),
+                            None => number(&text),
+                        };
+                        set(v, &p, next);
+                    });
+                } />
         }
     };
-    let inputs = {
-        let (id, err_id, path) = (id.clone(), err_id.clone(), path.clone());
-        move || {
-            let now = read();
-            let (id, err_id) = (id.clone(), err_id.clone());
-            match mode.get() {
-                Mode::Fixed => {
-                    let p = path.clone();
-                    view! {
-                        <input id=id type="number" step="any" value=display(now.as_ref())
-                            aria-invalid=move || invalid().to_string() aria-describedby=err_id
-                            on:input=move |ev| ctx.edit(&p, number(&event_target_value(&ev))) />
-                    }
-                    .into_any()
-                }
-                Mode::Auto => {
-                    let path = path.clone();
-                    let end = move |end: &'static str, id: String| {
-                        let p = path.clone();
-                        view! {
-                            <input id=id type="number" step="any" class="limit-end" data-testid=format!("limit-{end}")
-                                value=limit::bound(now.as_ref(), end) placeholder=move || t(lang.get(), end)
-                                aria-label=move || format!("{} {}", t(lang.get(), label), t(lang.get(), end))
-                                aria-invalid=move || invalid().to_string() aria-describedby=err_id.clone()
-                                on:input=move |ev| {
-                                    let text = event_target_value(&ev);
-                                    ctx.spec.update(|v| {
-                                        let next = limit::with_bound(get(v, &p), end, &text);
-                                        set(v, &p, Some(next));
-                                    });
-                                } />
-                        }
-                    };
-                    view! {
-                        {end("min", id.clone())}
-                        <span aria-hidden="true">"–"</span>
-                        {end("max", format!("{id}-max"))}
-                    }
-                    .into_any()
-                }
-            }
+    let inputs = move || match mode.get() {
+        Mode::Fixed => input(None, id.clone()).into_any(),
+        Mode::Auto => view! {
+            {input(Some("min"), id.clone())}
+            <span aria-hidden="true">"–"</span>
+            {input(Some("max"), format!("{id}-max"))}
         }
+        .into_any(),
     };
     let chosen = move |m: Mode| mode.get_untracked() == m;
-    let mode_id = format!("{id}-mode");
+    let word = move |m: Mode| t(lang.get_untracked(), m.as_str());
     view! {
-        <div class="field limit" class:invalid=invalid data-testid=format!("field-{path}") data-mode=move || mode.get().as_str()>
-            <label for=id>{move || t(lang.get(), label)}</label>
-            <div class="limit-row">
-                <select id=mode_id data-testid="limit-mode"
-                    aria-label=move || format!("{}: {}", t(lang.get(), label), t(lang.get(), "fixed or auto"))
-                    title="fixed: this many; auto: the engine finds the knee and follows it, within min–max"
-                    on:change=switch>
-                    <option value="fixed" selected=chosen(Mode::Fixed)>{move || t(lang.get(), "fixed")}</option>
-                    <option value="auto" selected=chosen(Mode::Auto)>{move || t(lang.get(), "auto")}</option>
-                </select>
-                {inputs}
-            </div>
-            <span class="field-error" id=err_id data-testid="field-error" data-path=path.clone()>
-                {move || errors.get()}
-            </span>
+        <div class="limit-row" data-mode=move || mode.get().as_str()>
+            <select data-testid="limit-mode" on:change=switch
+                aria-label=format!("{}: {}", t(lang.get_untracked(), label), t(lang.get_untracked(), "fixed or auto"))
+                title="fixed: this many; auto: the engine finds the knee and follows it, within min–max">
+                <option value="fixed" selected=chosen(Mode::Fixed)>{word(Mode::Fixed)}</option>
+                <option value="auto" selected=chosen(Mode::Auto)>{word(Mode::Auto)}</option>
+            </select>
+            {inputs}
         </div>
     }
 }
@@ -535,8 +499,8 @@ fn StageFields(index: usize) -> impl IntoView {
             <legend>{crate::pages::tr("Stage")}" "{index + 1}</legend>
             <Field label="name" path=at("name") anchor=format!("stages[{index}]") input=Input::Text />
             <Field label="runtime" path=at("runtime") input=Input::Shape(&["thread", "async"]) />
-            <LimitField label="workers" path=at("workers") />
-            {is_async.then(|| view! { <LimitField label="concurrency" path=at("concurrency") /> })}
+            <Field label="workers" path=at("workers") input=Input::Limit />
+            {is_async.then(|| view! { <Field label="concurrency" path=at("concurrency") input=Input::Limit /> })}
             <Field label="capacity" path=at("queue.capacity") anchor=at("queue") input=Input::Number />
             <Field label="when full" path=at("queue.when_full") input=Input::Select(&["block", "drop_newest", "drop_oldest", "reject"]) />
             <Field label="op" path=at("op.kind") anchor=at("op")
