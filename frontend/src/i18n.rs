@@ -361,7 +361,7 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "min" => "最小",
         "max" => "最大",
         "pinned (manual tune)" => "已固定（手动调参）",
-        "service vs baseline" => "处理耗时/基线",
+        "baseline" => "基线",
         "Pin here" => "固定在当前值",
         "Back to auto" => "恢复自动",
         "The engine chooses this stage's workers; setting them here pins them at that value." => {

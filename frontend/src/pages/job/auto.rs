@@ -18,15 +18,16 @@ pub fn range_label(a: &AutoSnapshot) -> String {
     format!("{}–{}", a.min, a.max)
 }
 
-/// What the controller last measured, in a few words: `service 2.1× baseline
-/// (1.2ms)`; `None` before it has a baseline.
-pub fn measured_label(a: &AutoSnapshot) -> Option<String> {
-    let base = a.baseline_us?;
-    let base = super::nodes::us(base);
-    Some(match a.latency_ratio {
-        Some(r) if r.is_finite() => format!("{r:.1}× ({base})"),
-        _ => format!("— ({base})"),
-    })
+/// What the controller last measured: the service time over its baseline
+/// (`2.1×`, `—` before a reading) and the baseline (`1.2ms`); `None` before
+/// it has a baseline.
+pub fn measured_label(a: &AutoSnapshot) -> Option<(String, String)> {
+    let base = super::nodes::us(a.baseline_us?);
+    let ratio = match a.latency_ratio {
+        Some(r) if r.is_finite() => format!("{r:.1}×"),
+        _ => "—".to_owned(),
+    };
+    Some((ratio, base))
 }
 
 /// One line per stage with an automatic limit: the limit its controller
@@ -269,7 +270,8 @@ mod tests {
     fn the_card_reads_the_range_and_what_was_measured() {
         let a = auto(8, false);
         assert_eq!(range_label(&a), "1–32");
-        assert_eq!(measured_label(&a).as_deref(), Some("2.1× (1.2ms)"));
+        let pair = |r: &str, b: &str| Some((r.to_owned(), b.to_owned()));
+        assert_eq!(measured_label(&a), pair("2.1×", "1.2ms"));
         let fresh = AutoSnapshot {
             baseline_us: None,
             ..a.clone()
@@ -279,7 +281,7 @@ mod tests {
             latency_ratio: None,
             ..a
         };
-        assert_eq!(measured_label(&no_ratio).as_deref(), Some("— (1.2ms)"));
+        assert_eq!(measured_label(&no_ratio), pair("—", "1.2ms"));
     }
 
     #[test]

@@ -412,13 +412,15 @@ pub fn JobPage() -> impl IntoView {
                 </button>
             </div>
             <div class="charts" data-history=move || history.with(|h| h.len())>
+                // First and across the row: for an auto stage, what the
+                // engine chose and why is what the page is about.
+                <Show when=move || has_auto.get()>
+                    <Chart title=tr("limit the engine chose (auto stages)") testid="chart-limit" plot=limit unit=crate::format::figure />
+                </Show>
                 <Chart title=tr("throughput per stage") testid="chart-throughput" plot=throughput unit=rate focus=Signal::derive(move || focuses_chart("chart-throughput", lesson.get())) />
                 <Chart title=tr("queue depth") testid="chart-depth" plot=depth unit=crate::format::figure focus=Signal::derive(move || focuses_chart("chart-depth", lesson.get())) />
                 <Chart title=tr("end-to-end latency") testid="chart-latency" plot=latency unit=|x| duration_ms(x as u64 / 1000) focus=Signal::derive(move || focuses_chart("chart-latency", lesson.get())) />
                 <Chart title=tr("errors · retries · drops · timeouts") testid="chart-troubles" plot=troubles unit=crate::format::figure focus=Signal::derive(move || focuses_chart("chart-troubles", lesson.get())) />
-                <Show when=move || has_auto.get()>
-                    <Chart title=tr("limit the engine chose (auto stages)") testid="chart-limit" plot=limit unit=crate::format::figure />
-                </Show>
                 <Show when=move || snapshot().is_some_and(|s| s.event_loop.is_some())>
                     <Chart title=tr("event-loop lag (this job's runtime)") testid="chart-lag" plot=lag unit=|x| format!("{x:.1} ms") focus=Signal::derive(move || focuses_chart("chart-lag", lesson.get())) />
                 </Show>

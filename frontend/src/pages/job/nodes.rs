@@ -136,8 +136,10 @@ fn AutoFigures(stage: String, auto: AutoSnapshot) -> impl IntoView {
                 let title = r.clone();
                 view! { <div class="node-meta auto-reason" data-testid=id("reason-") title=title>{r}</div> }
             })}
-            {measured.map(|m| view! {
-                <div class="node-meta" data-testid=id("measured-") title="service time over the controller's baseline (the baseline)">{tr("service vs baseline")}" "{m}</div>
+            {measured.map(|(ratio, base)| view! {
+                <div class="node-meta" data-testid=id("measured-") title="the last service time over the controller's baseline (the lowest it saw at a comfortable load)">
+                    {tr("service")}" "{ratio}" "{tr("baseline")}" ("{base}")"
+                </div>
             })}
         </div>
     }
