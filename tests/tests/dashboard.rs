@@ -533,6 +533,93 @@ fn every_live_knob_applies_from_the_job_page_and_shows_on_the_page() {
 }
 
 #[test]
+fn an_auto_stage_shows_its_limit_and_why_and_pins_and_goes_back_to_auto_from_the_job_page() {
+    let server = ServerProcess::spawn();
+    let dir = artifacts_dir();
+    let report = run_page("auto.mjs", &[&server.url, dir.to_str().unwrap()]);
+    assert_eq!(report["created"], 201);
+    // The card: the limit the controller chose, within its range, and why.
+    let limit: u32 = report["cardLimit"].as_str().unwrap().parse().unwrap();
+    assert!((1..=4096).contains(&limit), "{report:#}");
+    assert_eq!(
+        report["cardRange"], "(1–4096)",
+        "\"auto\" spans 1 to the limit"
+    );
+    assert!(
+        !report["cardReason"].as_str().unwrap().is_empty(),
+        "{report:#}"
+    );
+    assert_eq!(report["cardPinnedAtStart"], 0);
+    // The limit chart: one line, the stage's, and the changes marked.
+    let series = report["limitSeries"].as_array().unwrap();
+    assert_eq!(series.len(), 1, "{series:?}");
+    assert_eq!(series[0]["series"], "hash workers");
+    assert!(series[0]["points"].as_u64().unwrap() >= 4, "{series:?}");
+    let markers = report["limitMarkers"].as_array().unwrap();
+    assert!(!markers.is_empty(), "{report:#}");
+    assert!(
+        markers.iter().all(|m| !m.as_str().unwrap().is_empty()),
+        "each marker is labelled with its reason: {markers:?}"
+    );
+    assert!(!report["limitLabels"].as_array().unwrap().is_empty());
+    // The timeline: the controller's changes among the job's states.
+    let first = report["timelineAuto"].as_str().unwrap();
+    assert!(first.contains("hash workers"), "{first}");
+    assert!(
+        report["timelineStates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "running"),
+        "{report:#}"
+    );
+    // The tune panel: a manual tune pins it; pin and back to auto.
+    assert!(
+        report["tuneHint"].as_str().unwrap().contains("pins them"),
+        "{report:#}"
+    );
+    assert_eq!(report["backDisabledWhileAuto"], true);
+    assert_eq!(report["cardPinned"], "pinned (manual tune)");
+    assert_eq!(report["pinDisabledWhilePinned"], true);
+    assert_eq!(report["unpinnedAfterPinHere"], true);
+    assert_eq!(
+        report["manualLimit"], "3",
+        "a manual tune pins at its value"
+    );
+    let reasons = report["timelineReasons"].as_array().unwrap();
+    for why in [
+        "pinned where it is",
+        "auto turned back on",
+        "pinned by a manual tune",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r.as_str().unwrap().contains(why)),
+            "{why} in {reasons:?}"
+        );
+    }
+    assert_eq!(report["unpinnedAfterManual"], true);
+    assert_eq!(report["tuneMessage"], "applied");
+    // The form: auto beside the number, a range, and back to the number.
+    assert_eq!(report["formWorkersBefore"], "4");
+    assert_eq!(report["formInputsWhenAuto"], 2, "min and max");
+    let toml = report["formToml"].as_str().unwrap();
+    assert_eq!(toml, "[stages.workers]\nmax = 8", "{report:#}");
+    assert_eq!(report["formCurlHasRange"], true);
+    assert_eq!(report["unlabelled"], serde_json::json!([]));
+    assert_eq!(
+        report["formWorkersAfter"], "4",
+        "fixed again: the number is back"
+    );
+    for shot in [
+        "view-job-auto.png",
+        "view-job-auto-pinned.png",
+        "view-form-auto.png",
+    ] {
+        assert!(dir.join(shot).is_file(), "{shot}");
+    }
+}
+
+#[test]
 fn a_server_that_asks_for_tokens_says_so_and_connects_once_one_is_saved() {
     let server = ServerProcess::spawn_with(&["--auth", "on"]);
     let out = std::process::Command::new(e2e::queuelab_bin())
