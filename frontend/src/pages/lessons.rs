@@ -164,5 +164,9 @@ mod tests {
         assert!(focuses_chart("chart-depth", l));
         assert!(!focuses_chart("chart-lag", l));
         assert!(!focuses_node("slow", None));
+        // Letting the engine find the knee: the limit chart and the stage.
+        let knee = lessons::get("auto-knee");
+        assert!(focuses_chart("chart-limit", knee));
+        assert!(focuses_node("call", knee));
     }
 }

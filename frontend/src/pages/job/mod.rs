@@ -415,7 +415,7 @@ pub fn JobPage() -> impl IntoView {
                 // First and across the row: for an auto stage, what the
                 // engine chose and why is what the page is about.
                 <Show when=move || has_auto.get()>
-                    <Chart title=tr("limit the engine chose (auto stages)") testid="chart-limit" plot=limit unit=crate::format::figure />
+                    <Chart title=tr("limit the engine chose (auto stages)") testid="chart-limit" plot=limit unit=crate::format::figure focus=Signal::derive(move || focuses_chart("chart-limit", lesson.get())) />
                 </Show>
                 <Chart title=tr("throughput per stage") testid="chart-throughput" plot=throughput unit=rate focus=Signal::derive(move || focuses_chart("chart-throughput", lesson.get())) />
                 <Chart title=tr("queue depth") testid="chart-depth" plot=depth unit=crate::format::figure focus=Signal::derive(move || focuses_chart("chart-depth", lesson.get())) />
