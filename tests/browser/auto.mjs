@@ -2,7 +2,8 @@
 // shows the limit the controller chose, its range and why; the limit chart
 // draws it with the controller's changes marked; the timeline lists them.
 // From the tune panel, "Pin here" pins it, "Back to auto" lets the engine
-// choose again, and a manual tune pins it too. The form offers "auto"
+// choose again, and a manual tune pins it too. The `auto-knee` template's
+// async stage shows its concurrency the same way. The form offers "auto"
 // beside the number, and switching back to fixed gives the number back.
 //
 // usage: node auto.mjs <base-url> <artifacts-dir>
@@ -97,6 +98,20 @@ try {
   report.unpinnedAfterManual = true;
   report.tuneMessage = await text(page, "tune-message");
   await page.request.post(new URL(`api/v1/jobs/${job}/stop`, base).href, { data: { mode: "abort" } });
+
+  // The template that lets the engine find a service's knee: an async
+  // stage whose concurrency is automatic.
+  const knee = await page.request.post(new URL("api/v1/jobs", base).href, { data: { template: "auto-knee" } });
+  report.kneeCreated = knee.status();
+  const kneeJob = (await knee.json()).id;
+  await page.goto(new URL(`jobs/${kneeJob}`, base).href, { waitUntil: "load" });
+  await page.waitForFunction(
+    () => (document.querySelector('[data-testid="auto-reason-call"]')?.textContent ?? "").length > 0,
+    null, { timeout: 60000 });
+  report.kneeCard = await page.locator(sel("auto-call")).innerText();
+  report.kneeSeries = await page.locator(`${sel("chart-limit")} polyline`).evaluateAll((ls) => ls.map((l) => l.dataset.series));
+  report.kneeHint = await text(page, "tune-auto");
+  await page.request.post(new URL(`api/v1/jobs/${kneeJob}/stop`, base).href, { data: { mode: "abort" } });
 
   // The form: "auto" beside the number, a range, and back to the number.
   await page.goto(new URL("new", base).href, { waitUntil: "load" });

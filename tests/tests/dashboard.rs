@@ -599,6 +599,24 @@ fn an_auto_stage_shows_its_limit_and_why_and_pins_and_goes_back_to_auto_from_the
     }
     assert_eq!(report["unpinnedAfterManual"], true);
     assert_eq!(report["tuneMessage"], "applied");
+    // An async stage's concurrency, on the template that finds a knee.
+    assert_eq!(report["kneeCreated"], 201);
+    let card = report["kneeCard"].as_str().unwrap();
+    assert!(
+        card.contains("concurrency") && card.contains("(1–100000)"),
+        "{card}"
+    );
+    assert_eq!(
+        report["kneeSeries"],
+        serde_json::json!(["call concurrency"])
+    );
+    assert!(
+        report["kneeHint"]
+            .as_str()
+            .unwrap()
+            .contains("this stage's concurrency"),
+        "{report:#}"
+    );
     // The form: auto beside the number, a range, and back to the number.
     assert_eq!(report["formWorkersBefore"], "4");
     assert_eq!(report["formInputsWhenAuto"], 2, "min and max");
