@@ -8,7 +8,7 @@
 //!     cargo bench -p server --bench auto_knee [-- SVG_PATH]
 //!
 //! Each fixed point: 1 s warm-up, 3 s measured (the lab's sweep). Auto:
-//! 6 s to settle, 4 s measured. Throughput is items sunk per second in
+//! 12 s to settle, 5 s measured. Throughput is items sunk per second in
 //! the measured window; P99 is the end-to-end latency of the items sunk
 //! in it.
 #![allow(clippy::print_stdout)]
@@ -124,10 +124,10 @@ fn auto(mut pipeline: PipelineSpec, step: Option<&dyn Fn()>) -> (f64, u64, u32, 
             std::thread::sleep(Duration::from_millis(250));
         }
     };
-    sample(&job, 6.0);
+    sample(&job, 12.0);
     let (mark, sunk) = (job.latency_mark(), job.snapshot().accounting.sunk);
     let t0 = std::time::Instant::now();
-    sample(&job, 4.0);
+    sample(&job, 5.0);
     let secs = t0.elapsed().as_secs_f64();
     let (end, sunk_end) = (job.latency_mark(), job.snapshot().accounting.sunk);
     if let Some(step) = step {
@@ -165,7 +165,7 @@ fn compare(name: &str, pipeline: PipelineSpec, knob: &str, values: &[f64]) {
     );
 }
 
-fn svg(trace: &[(f64, u32)], step_at: f64) -> String {
+fn svg(trace: &[(f64, u32)], step_at: f64, slots: u32) -> String {
     let (w, h, pad) = (640.0, 240.0, 40.0);
     let t_max = trace.last().map_or(1.0, |t| t.0).max(1.0);
     let l_max = trace.iter().map(|t| t.1).max().unwrap_or(1).max(1) as f64 * 1.2;
@@ -184,6 +184,8 @@ fn svg(trace: &[(f64, u32)], step_at: f64) -> String {
 <line x1="{sx:.1}" y1="{pad}" x2="{sx:.1}" y2="{b}" stroke="#c33" stroke-dasharray="4 3"/>
 <text x="{sx:.1}" y="{lab}" fill="#c33">latency ×2</text>
 <text x="{pad}" y="{yl}" text-anchor="end" dx="-4">{lm:.0}</text>
+<line x1="{pad}" y1="{ky:.1}" x2="{r}" y2="{ky:.1}" stroke="#999" stroke-dasharray="2 3"/>
+<text x="{r}" y="{ky:.1}" dy="-3" text-anchor="end" fill="#666">the service's {slots} slots</text>
 <text x="{r}" y="{xl}" text-anchor="end">{t_max:.0} s</text>
 <polyline fill="none" stroke="#2563eb" stroke-width="2" points="{pts}"/>
 </svg>
@@ -196,6 +198,7 @@ fn svg(trace: &[(f64, u32)], step_at: f64) -> String {
         yl = y(l_max / 1.2) + 4.0,
         lm = l_max / 1.2,
         xl = h - pad + 16.0,
+        ky = y(f64::from(slots)),
         pts = points.join(" ")
     )
 }
@@ -232,7 +235,7 @@ fn main() {
         "stages[s].concurrency",
         &[2.0, 4.0, 8.0, 16.0, 32.0],
     );
-    println!("latency step (async HTTP: 10 ms → 20 ms at 10 s)");
+    println!("latency step (async HTTP: 10 ms → 20 ms at 17 s)");
     let client = reqwest::Client::new();
     let handle = rt.handle().clone();
     let tune = || {
@@ -249,7 +252,7 @@ fn main() {
     let (_, _, limit, trace) = auto(http(&base), Some(&tune));
     println!("  limit after the step: {limit}");
     if let Some(path) = svg_path {
-        std::fs::write(&path, svg(&trace, 10.0)).unwrap();
+        std::fs::write(&path, svg(&trace, 17.0, 8)).unwrap();
         println!("  wrote {path}");
     }
     drop(rt);
