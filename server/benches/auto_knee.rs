@@ -185,7 +185,7 @@ fn svg(trace: &[(f64, u32)], step_at: f64, slots: u32) -> String {
 <text x="{sx:.1}" y="{lab}" fill="#c33">latency ×2</text>
 <text x="{pad}" y="{yl}" text-anchor="end" dx="-4">{lm:.0}</text>
 <line x1="{pad}" y1="{ky:.1}" x2="{r}" y2="{ky:.1}" stroke="#999" stroke-dasharray="2 3"/>
-<text x="{r}" y="{ky:.1}" dy="-3" text-anchor="end" fill="#666">the service's {slots} slots</text>
+<text x="{pad}" y="{ky:.1}" dx="4" dy="12" fill="#666">the service's {slots} slots</text>
 <text x="{r}" y="{xl}" text-anchor="end">{t_max:.0} s</text>
 <polyline fill="none" stroke="#2563eb" stroke-width="2" points="{pts}"/>
 </svg>
