@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use lab::launch::LocalLauncher;
 use lab::point::Launcher;
-use shared::lab::{KnobValues, SweepMode, SweepSpec};
+use shared::lab::SweepSpec;
 use shared::metrics::EventKind;
 use shared::spec::{Limit, PipelineSpec, SpecFormat};
 
@@ -69,18 +69,7 @@ op = {{ kind = "http", url = "{base}/knee?slots=8&delay_ms=10" }}
 
 /// The best fixed point of a sweep: (value, throughput, P99 µs).
 fn best_fixed(pipeline: &PipelineSpec, knob: &str, values: &[f64]) -> (f64, f64, u64) {
-    let sweep = SweepSpec {
-        pipeline: pipeline.clone(),
-        knob: knob.into(),
-        values: KnobValues::List(values.to_vec()),
-        warmup_ms: 1_000,
-        measure_ms: 3_000,
-        repeat: 1,
-        sensitivity: 1.0,
-        climb_factor: 2.0,
-        slo: None,
-        mode: SweepMode::Sweep,
-    };
+    let sweep = SweepSpec::over(pipeline.clone(), knob, values, 1_000, 3_000);
     let dir = tempfile::tempdir().unwrap();
     let mut launcher = LocalLauncher::new(dir.path(), "bench-auto");
     let r = lab::sweep::run(&sweep, &mut launcher, &AtomicBool::new(false), &mut ())

@@ -2,7 +2,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, MutexGuard};
 
 use lab::launch::LocalLauncher;
-use shared::lab::{KnobValues, SoakReport, SoakSpec, SweepMode, SweepReport, SweepSpec};
+use shared::lab::{SoakReport, SoakSpec, SweepReport, SweepSpec};
 use shared::spec::{PipelineSpec, SpecFormat};
 
 /// One measurement at a time: a sweep measures what the machine can do,
@@ -24,18 +24,7 @@ pub fn spec(toml: &str) -> PipelineSpec {
 }
 
 pub fn sweep_spec(pipeline: PipelineSpec, knob: &str, values: &[f64]) -> SweepSpec {
-    SweepSpec {
-        pipeline,
-        knob: knob.into(),
-        values: KnobValues::List(values.to_vec()),
-        warmup_ms: 1_000,
-        measure_ms: 3_000,
-        repeat: 1,
-        sensitivity: 1.0,
-        climb_factor: 2.0,
-        slo: None,
-        mode: SweepMode::Sweep,
-    }
+    SweepSpec::over(pipeline, knob, values, 1_000, 3_000)
 }
 
 pub fn sweep(spec: &SweepSpec) -> (SweepReport, tempfile::TempDir) {

@@ -8,7 +8,7 @@
 use std::sync::atomic::AtomicBool;
 
 use lab::launch::LocalLauncher;
-use shared::lab::{KnobValues, SweepMode, SweepSpec};
+use shared::lab::SweepSpec;
 use shared::metrics::EventKind;
 use shared::spec::{Distribution, PipelineSpec, SpecFormat};
 
@@ -55,18 +55,13 @@ async fn auto_concurrency_settles_at_the_services_knee_and_follows_a_latency_ste
 
     // The knee, from a sweep of fixed values.
     let values = [2.0, 4.0, 8.0, 16.0, 32.0];
-    let sweep = SweepSpec {
-        pipeline: pipeline(&base, "workers = 64\nconcurrency = 1", 3_600_000),
-        knob: "stages[call].concurrency".into(),
-        values: KnobValues::List(values.to_vec()),
-        warmup_ms: 1_000,
-        measure_ms: 2_000,
-        repeat: 1,
-        sensitivity: 1.0,
-        climb_factor: 2.0,
-        slo: None,
-        mode: SweepMode::Sweep,
-    };
+    let sweep = SweepSpec::over(
+        pipeline(&base, "workers = 64\nconcurrency = 1", 3_600_000),
+        "stages[call].concurrency",
+        &values,
+        1_000,
+        2_000,
+    );
     let report = tokio::task::spawn_blocking(move || {
         let dir = tempfile::tempdir().unwrap();
         let mut launcher = LocalLauncher::new(dir.path(), "auto-http");

@@ -95,6 +95,30 @@ fn default_climb() -> f64 {
 }
 
 impl SweepSpec {
+    /// A sweep of `knob` over `values`, each warmed up and measured for
+    /// the given windows, everything else at the API's defaults (one run
+    /// per value, no SLO).
+    pub fn over(
+        pipeline: PipelineSpec,
+        knob: &str,
+        values: &[f64],
+        warmup_ms: u64,
+        measure_ms: u64,
+    ) -> Self {
+        Self {
+            pipeline,
+            knob: knob.into(),
+            values: KnobValues::List(values.to_vec()),
+            warmup_ms,
+            measure_ms,
+            repeat: one(),
+            sensitivity: one_f(),
+            climb_factor: default_climb(),
+            slo: None,
+            mode: SweepMode::default(),
+        }
+    }
+
     /// Checks every count, window and value against the limits (the
     /// knob's own values are checked by applying them to the pipeline
     /// and validating it, in `lab`).
