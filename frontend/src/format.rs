@@ -14,6 +14,15 @@ pub fn duration_ms(ms: u64) -> String {
     }
 }
 
+/// Microseconds, in the unit that reads best: `950µs`, `1.2ms`, `3.40s`.
+pub fn micros(v: u64) -> String {
+    match v {
+        0..1_000 => format!("{v}µs"),
+        1_000..1_000_000 => format!("{:.1}ms", v as f64 / 1e3),
+        _ => format!("{:.2}s", v as f64 / 1e6),
+    }
+}
+
 /// A wall-clock time (milliseconds since the Unix epoch) in the browser's
 /// own time zone and language; `—` when unknown.
 pub fn local_time(ms: u64) -> String {

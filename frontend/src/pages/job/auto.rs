@@ -22,7 +22,7 @@ pub fn range_label(a: &AutoSnapshot) -> String {
 /// (`2.1×`, `—` before a reading) and the baseline (`1.2ms`); `None` before
 /// it has a baseline.
 pub fn measured_label(a: &AutoSnapshot) -> Option<(String, String)> {
-    let base = super::nodes::us(a.baseline_us?);
+    let base = crate::format::micros(a.baseline_us?);
     let ratio = match a.latency_ratio {
         Some(r) if r.is_finite() => format!("{r:.1}×"),
         _ => "—".to_owned(),

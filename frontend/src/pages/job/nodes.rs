@@ -6,7 +6,7 @@ use shared::metrics::{AutoSnapshot, NodeSnapshot, NodeState};
 
 use super::auto::{measured_label, range_label};
 
-use crate::format::count;
+use crate::format::{count, micros};
 use crate::pages::{rate, tr};
 
 /// How full a queue's bar is drawn, in percent: its share of the capacity,
@@ -215,16 +215,7 @@ fn lat(l: &shared::metrics::Latency) -> String {
     if l.count == 0 {
         return "—".into();
     }
-    format!("{} / {}", us(l.p50_us), us(l.p99_us))
-}
-
-/// Microseconds, in the unit that reads best.
-pub(super) fn us(v: u64) -> String {
-    match v {
-        0..1_000 => format!("{v}µs"),
-        1_000..1_000_000 => format!("{:.1}ms", v as f64 / 1e3),
-        _ => format!("{:.2}s", v as f64 / 1e6),
-    }
+    format!("{} / {}", micros(l.p50_us), micros(l.p99_us))
 }
 
 /// What the node colours mean.
