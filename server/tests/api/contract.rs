@@ -189,10 +189,32 @@ async fn openapi_ranges_and_names_are_the_servers() {
         json!(limits::MAX_DRAIN_DEADLINE_MS)
     );
     assert_eq!(spec["stages"]["maxItems"], json!(limits::MAX_STAGES));
-    assert_eq!(
-        schemas["StageSpec"]["properties"]["workers"]["maximum"],
-        json!(limits::MAX_WORKERS)
-    );
+    // A number (within the limit), "auto", or an auto range.
+    let fixed_max = |field: &str| {
+        // A `$ref` to the limit's own schema: alone, beside its
+        // description in an `allOf`, or beside `null` in a `oneOf`.
+        let prop = &schemas["StageSpec"]["properties"][field];
+        let r = [
+            &prop["$ref"],
+            &prop["allOf"][0]["$ref"],
+            &prop["oneOf"][0]["$ref"],
+            &prop["oneOf"][1]["$ref"],
+        ]
+        .into_iter()
+        .find_map(|v| v.as_str())
+        .unwrap_or_else(|| panic!("{field}: {prop}"));
+        let schema = &schemas[r.trim_start_matches("#/components/schemas/")];
+        let items = schema["oneOf"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{field}: {schema}"));
+        items
+            .iter()
+            .find(|s| s["type"] == "integer")
+            .map(|s| s["maximum"].clone())
+            .unwrap_or_else(|| panic!("{field}: {schema}"))
+    };
+    assert_eq!(fixed_max("workers"), json!(limits::MAX_WORKERS));
+    assert_eq!(fixed_max("concurrency"), json!(limits::MAX_CONCURRENCY));
     // A `parse_json` schema: as many fields as validation allows, each
     // one of the type names it knows.
     let parse_json = schemas["OpSpec"]["oneOf"]

@@ -166,32 +166,71 @@ impl From<Limit> for LimitRepr {
     }
 }
 
-/// The schema of a limit: a number, `"auto"`, or an auto range.
+/// The schema of a limit whose fixed number is at most `max`: a number,
+/// `"auto"`, or an auto range.
 #[cfg(feature = "openapi")]
-impl utoipa::PartialSchema for Limit {
+fn limit_schema(max: u32) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Ref, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(max)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["auto"])),
+        )
+        .item(Ref::from_schema_name("AutoRange"))
+        .description(Some(
+            "A fixed number, \"auto\" (the engine finds the knee), or { min, max } (auto within that range)",
+        ))
+        .into()
+}
+
+/// The schema of a stage's `workers`: a [`Limit`] of at most
+/// [`MAX_WORKERS`](super::limits::MAX_WORKERS).
+#[cfg(feature = "openapi")]
+#[derive(Debug)]
+pub struct WorkersLimit;
+
+/// The schema of an async stage's `concurrency`: a [`Limit`] of at most
+/// [`MAX_CONCURRENCY`](super::limits::MAX_CONCURRENCY).
+#[cfg(feature = "openapi")]
+#[derive(Debug)]
+pub struct ConcurrencyLimit;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for WorkersLimit {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Ref, Type};
-        OneOfBuilder::new()
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .minimum(Some(1)),
-            )
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .enum_values(Some(["auto"])),
-            )
-            .item(Ref::from_schema_name("AutoRange"))
-            .description(Some(
-                "A fixed number, \"auto\" (the engine finds the knee), or { min, max } (auto within that range)",
-            ))
-            .into()
+        limit_schema(super::limits::MAX_WORKERS)
     }
 }
 
 #[cfg(feature = "openapi")]
-impl utoipa::ToSchema for Limit {
+impl utoipa::PartialSchema for ConcurrencyLimit {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        limit_schema(super::limits::MAX_CONCURRENCY)
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for WorkersLimit {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push(("AutoRange".into(), AutoRange::schema()));
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ConcurrencyLimit {
     fn schemas(
         schemas: &mut Vec<(
             String,

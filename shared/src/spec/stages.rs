@@ -48,6 +48,7 @@ pub struct StageSpec {
     /// 4096; or `"auto"` / `{ min, max }`: the engine finds the knee and
     /// follows it (see [`Limit`]).
     #[serde(default = "defaults::workers")]
+    #[cfg_attr(feature = "openapi", schema(value_type = super::limit::WorkersLimit))]
     pub workers: Limit,
     /// The stage's input queue.
     #[serde(default)]
@@ -55,6 +56,10 @@ pub struct StageSpec {
     /// Async stages only: most operations in flight at once (a semaphore),
     /// 1 to 100000, or `"auto"` / `{ min, max }`; defaults to `workers`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<super::limit::ConcurrencyLimit>)
+    )]
     pub concurrency: Option<Limit>,
     /// The work done on each item.
     pub op: OpSpec,
