@@ -51,8 +51,11 @@ try {
   // Back leads through the pages visited, within a bundle and across them.
   report.back = [];
   for (const testid of ["page-settings", "page-history"]) {
-    await page.goBack();
-    await page.waitForSelector(`[data-testid="${testid}"]`, { timeout: 10000 });
+    // Across bundles the page may come back from the back-forward cache,
+    // which fires no "load": wait for the navigation to commit, then for
+    // the page itself.
+    await page.goBack({ waitUntil: "commit" });
+    await page.waitForSelector(`[data-testid="${testid}"]`, { timeout: 30000 });
     report.back.push(new URL(page.url()).pathname);
   }
   await page.getByRole("navigation").getByRole("link", { name: "Jobs", exact: true }).click();
