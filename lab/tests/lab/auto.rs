@@ -117,7 +117,7 @@ op = { kind = "sleep", latency = { dist = "uniform", min_ms = 5.0, max_ms = 10.0
         .unwrap_or_else(|| panic!("no knee\n{}", table(&r)));
     let mut pipeline = pipeline;
     if let shared::spec::SourceSpec::Synthetic { duration_ms, .. } = &mut pipeline.source {
-        *duration_ms = Some(12_000);
+        *duration_ms = Some(24_000);
     }
     let report = run_auto(pipeline);
     let held = settled(&report, 1);
