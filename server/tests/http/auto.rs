@@ -31,24 +31,6 @@ op = {{ kind = "http", url = "{base}/x?slots=8&delay_ms=10" }}
     PipelineSpec::parse(&toml, SpecFormat::Toml).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The limit held in each event-delimited span after `from_ms`.
-fn held_after(events: &[shared::metrics::JobEvent], start: f64, from_ms: u64) -> Vec<u32> {
-    let mut limit = start;
-    let mut held = Vec::new();
-    for e in events {
-        if let EventKind::Auto { to, from, .. } = &e.kind
-            && to != from
-        {
-            if e.elapsed_ms >= from_ms {
-                held.push(limit as u32);
-            }
-            limit = *to;
-        }
-    }
-    held.push(limit as u32);
-    held
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_concurrency_settles_at_the_services_knee_and_follows_a_latency_step() {
     let base = spawn_target(Distribution::Fixed { ms: 0.0 }, 0.0, 503).await;
@@ -127,7 +109,7 @@ async fn auto_concurrency_settles_at_the_services_knee_and_follows_a_latency_ste
         |k| matches!(k, EventKind::Auto { reason, .. } if reason.contains("slowed by itself")),
     );
     assert!(rebased.is_some(), "{}", describe(events));
-    let last = *held_after(events, 1.0, step_ms).last().unwrap();
+    let last = *held_between(events, step_ms, u64::MAX).last().unwrap();
     assert!(
         (band.0..=band.1).contains(&last),
         "after the step it is back within {band:?}: {last}\n{}",
