@@ -18,7 +18,9 @@
 //! idempotent: no duplicate rows, whatever failed in the middle of a batch.
 //! A SQLite sink in `insert` mode does not, on purpose, and `lost_acks`
 //! (fault injection: a commit whose acknowledgement is lost) shows what a
-//! retry then does to it; the rows it duplicates are counted.
+//! retry then does to it; the rows it duplicates are counted. A SQLite
+//! writer's WAL checkpoints run on a thread of their own (`checkpoint`),
+//! so the one writer thread only writes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -31,12 +33,13 @@ use crate::confine::{SpecPaths, UncheckedPath};
 use crate::core::JobCore;
 use crate::egress::Egress;
 use crate::fail::Failure;
-use crate::item::Item;
+use crate::item::{Item, Stamp};
 use crate::ops::OpError;
 use crate::queue::{CHUNK, Chunk, Rx, Took};
 use crate::stage::policy::backoff;
 use crate::stats::{Laps, NodeStats, Stride};
 
+mod checkpoint;
 mod file;
 mod http;
 mod lost_acks;
@@ -393,7 +396,7 @@ pub(crate) fn run(
         // Items the source timed are timed here too, for end-to-end latency.
         let now = (stride.tick() || item.born.is_some()).then(Instant::now);
         if let Some(now) = now {
-            let since = |t: Option<Instant>| t.map(|t| now.saturating_duration_since(t));
+            let since = |t: Option<Stamp>| t.map(|t| now.saturating_duration_since(t.instant()));
             shard.record(since(item.enqueued), None, since(item.born));
             // Holding an item for its batch is always quick: sample one in
             // a stride.
