@@ -13,6 +13,8 @@
 //!   under `block`.
 //! * [`rx`] — the consumer's end: takes up to a bound of what is queued in
 //!   one lock, into a [`Chunk`] the worker owns.
+//! * [`blocks`] — what is queued, kept in the chunks it was pushed in, so
+//!   a whole chunk crosses as its buffer rather than item by item.
 //!
 //! ## Why chunks, and why this queue
 //!
@@ -43,10 +45,10 @@
 //! they would otherwise wait (for input, a timer, a socket), never after a
 //! linger.
 
+mod blocks;
 mod rx;
 mod tx;
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -54,8 +56,8 @@ use std::time::Duration;
 use event_listener::Event;
 use shared::spec::{Capacity, WhenFull};
 
-use crate::item::Item;
 use crate::stats::NodeStats;
+use blocks::Blocks;
 
 pub use rx::{Chunk, Rx, Took};
 pub use tx::{PushError, Pushed, Tx};
@@ -97,7 +99,8 @@ struct Shared {
 
 #[derive(Debug)]
 struct State {
-    items: VecDeque<Item>,
+    /// The queued items, in the chunks they came in (see [`blocks`]).
+    items: Blocks,
     /// Live producer ends; the queue is done when none is left and it is
     /// empty (the drain cascade).
     senders: usize,
@@ -132,7 +135,7 @@ pub fn channel(capacity: Capacity, policy: WhenFull, stats: Arc<NodeStats>) -> (
     };
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
-            items: VecDeque::with_capacity(capacity.min(4096)),
+            items: Blocks::default(),
             senders: 1,
             receivers: 1,
             closed: false,

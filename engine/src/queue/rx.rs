@@ -71,6 +71,23 @@ impl Chunk {
         self.items.is_empty()
     }
 
+    /// The items left, in order, without taking them.
+    pub fn iter(&self) -> impl Iterator<Item = &Item> + '_ {
+        self.items.iter()
+    }
+
+    /// Moves every item to the back of `into`, in order, giving their
+    /// room in the queue back: as a buffer when `into` is empty (a bridge
+    /// hands a chunk on without copying its items), else one by one.
+    pub fn move_into(&mut self, into: &mut VecDeque<Item>) {
+        if into.is_empty() {
+            std::mem::swap(into, &mut self.items);
+        } else {
+            into.extend(self.items.drain(..));
+        }
+        self.release();
+    }
+
     /// Takes every item out (to leftovers, on an abort).
     pub fn drain(&mut self) -> impl Iterator<Item = Item> + '_ {
         self.release();
@@ -111,7 +128,7 @@ impl Rx {
         if n == 0 {
             return is_done(&state).then_some(Took::Closed);
         }
-        into.items.extend(state.items.drain(..n));
+        let n = state.items.take(&mut into.items, n);
         self.shared
             .queued
             .store(state.items.len(), Ordering::Release);
@@ -209,7 +226,7 @@ impl Rx {
         let items: Vec<Item> = {
             let mut state = self.shared.lock();
             self.shared.queued.store(0, Ordering::Release);
-            state.items.drain(..).collect()
+            state.items.drain_all()
         };
         self.shared.not_full.notify(usize::MAX);
         items

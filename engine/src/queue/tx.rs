@@ -4,14 +4,13 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use crossbeam_utils::Backoff;
 use event_listener::Listener;
 use shared::spec::WhenFull;
 
 use super::{POLL, Shared};
-use crate::item::Item;
+use crate::item::{Item, Stamp};
 use crate::signal::Flag;
 use crate::stats::NodeStats;
 
@@ -79,7 +78,7 @@ impl Tx {
         }
         // The enqueue time of the whole chunk, for queue-wait figures: one
         // clock reading per chunk, stamped outside the lock.
-        let now = Some(Instant::now());
+        let now = Some(Stamp::now());
         for item in items.iter_mut() {
             item.enqueued = now;
         }
@@ -96,7 +95,7 @@ impl Tx {
             .capacity
             .saturating_sub(state.items.len() + held)
             .min(items.len());
-        state.items.extend(items.drain(..room));
+        state.items.push(items, room);
         let mut accepted = room;
         let mut refused = 0;
         if !items.is_empty() {

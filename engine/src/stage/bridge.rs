@@ -37,14 +37,15 @@ pub(crate) fn run_bridge(rx: Rx, tx: Tx, stats: Arc<NodeStats>, core: &JobCore) 
         if core.abort.is_set() {
             break;
         }
-        while let Some(item) = input.pop() {
+        for item in input.iter() {
             if stride.tick() {
                 // A bridge does no work: only its queue wait is worth timing.
                 let start = Instant::now();
-                book_item(shard, &mut stride, start, &item);
+                book_item(shard, &mut stride, start, item);
             }
-            out.push_back(item);
         }
+        // The chunk crosses as its buffer, not item by item.
+        input.move_into(&mut out);
         laps.lap(&shard.0.busy_ns);
         let handed = out.len() as u64;
         let pushed = tx.push_blocking(&mut out, &core.abort);
