@@ -17,10 +17,10 @@
 //! The open items are also the edge's exact depth in items (messages
 //! carry many), which the publisher holds to the stage's `capacity`.
 
+use crate::item::Stamp;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 use shared::spec::OnError;
 
@@ -41,7 +41,7 @@ pub const REDELIVERED: &str =
 struct Open {
     /// When it was born, when timed (clocks do not cross processes, so
     /// its latency is restored from here when it comes back).
-    born: Option<Instant>,
+    born: Option<Stamp>,
 }
 
 #[derive(Debug, Default)]

@@ -3,11 +3,13 @@
 //!
 //! [`Item`] is here; below it, `record` (a parsed object that keeps its
 //! text), `field` (one field read in place) and `scan` (the validating
-//! scanner that finds each field), each re-exported.
+//! scanner that finds each field) and `stamp` (the 8-byte moments an item
+//! carries), each re-exported.
 
 mod field;
 mod record;
 mod scan;
+mod stamp;
 #[cfg(test)]
 mod tests;
 
@@ -15,6 +17,7 @@ use std::time::Instant;
 
 pub use field::{Field, FieldKind};
 pub use record::{ParseError, Record, Unparsed};
+pub use stamp::Stamp;
 
 /// One item on its way from the source to the sink.
 #[derive(Debug)]
@@ -23,10 +26,10 @@ pub struct Item {
     pub seq: u64,
     /// When the source produced it, if the source timed this item
     /// (end-to-end latency is measured from here; see [`crate::stats::Stride`]).
-    pub born: Option<Instant>,
+    pub born: Option<Stamp>,
     /// When it entered its current queue, if its producer timed it (queue
     /// wait is measured from here).
-    pub enqueued: Option<Instant>,
+    pub enqueued: Option<Stamp>,
     /// The data.
     pub payload: Payload,
 }
@@ -46,6 +49,7 @@ pub enum Payload {
 impl Item {
     /// A new item, stamped with `born` when the producer read the clock.
     pub fn new(seq: u64, payload: Payload, born: Option<Instant>) -> Self {
+        let born = born.map(Stamp::from);
         Self {
             seq,
             born,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::core::JobCore;
-use crate::item::{Item, Payload};
+use crate::item::{Item, Payload, Stamp};
 use crate::queue::{CHUNK, PushError, Pushed, Tx};
 use crate::stats::{Laps, NodeStats, SourceTime, Stride};
 
@@ -160,7 +160,7 @@ impl<'a> Emitter<'a> {
         }
         let mut item = Item::new(seq, payload, born.map(|now| due.unwrap_or(now).min(now)));
         // Its wait for the first queue starts now, whatever it was due.
-        item.enqueued = born;
+        item.enqueued = born.map(Stamp::from);
         item
     }
 

@@ -39,7 +39,9 @@ fn panicked(panic: Box<dyn std::any::Any + Send>) -> OpError {
 #[inline]
 pub(super) fn book_item(shard: ShardRef<'_>, stride: &mut Stride, start: Instant, item: &Item) {
     let done = Instant::now();
-    let wait = item.enqueued.map(|e| start.saturating_duration_since(e));
+    let wait = item
+        .enqueued
+        .map(|e| start.saturating_duration_since(e.instant()));
     shard.record(wait, Some(done - start), None);
     stride.adapt(done - start);
 }
