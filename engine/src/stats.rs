@@ -242,6 +242,9 @@ pub struct NodeStats {
     pub duplicates: AtomicU64,
     /// Live workers.
     pub workers: AtomicU32,
+    /// The workers last asked for (0 until the node starts): kept after
+    /// they exit, so a finished job's report says what ran.
+    pub configured: AtomicU32,
     /// Async concurrency limit (0 when not applicable).
     pub concurrency: AtomicU32,
     /// Async workers inside a `poll` right now: one that stays inside
@@ -293,6 +296,7 @@ impl NodeStats {
             leftovers: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             workers: AtomicU32::new(0),
+            configured: AtomicU32::new(0),
             concurrency: AtomicU32::new(0),
             in_poll: AtomicU32::new(0),
             poll_ns: AtomicU64::new(0),

@@ -301,6 +301,7 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "idle" => "空闲",
         "blocking the event loop" => "正在阻塞事件循环",
         "in flight" => "在途",
+        "of" => "共",
         "limit" => "限流",
         "job-wide, split over hosts by their workers" => "整个任务的额度，按各主机的工作者份额分配",
         "items" => "条",

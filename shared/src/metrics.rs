@@ -160,6 +160,11 @@ pub struct NodeSnapshot {
     pub runtime: Option<Runtime>,
     /// Live workers (threads or tasks) right now.
     pub workers: u32,
+    /// The workers the spec or the last tune asked for. It stays when
+    /// they exit at the end, so a finished job's report says what ran
+    /// (its `workers` is then 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configured_workers: Option<u32>,
     /// Async concurrency limit, where there is one.
     pub concurrency: Option<u32>,
     /// Rate limit in items per second, where there is one.

@@ -158,6 +158,10 @@ impl BrokerStage {
             Ordering::Relaxed,
         );
         self.node.workers.store(total, Ordering::Relaxed);
+        if total > 0 {
+            // Kept when the assignment is withdrawn at the end.
+            self.node.configured.store(total, Ordering::Relaxed);
+        }
         *self
             .flow
             .edge

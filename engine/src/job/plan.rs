@@ -252,6 +252,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
                 let sink = sink.take().expect("one sink");
                 let done_tx = done_tx.clone();
                 stats.workers.store(1, Ordering::Relaxed);
+                stats.configured.store(1, Ordering::Relaxed);
                 let batch = batch_ctl.clone();
                 let started = spawn_thread(format!("ql-{}-sink", spec.name), move || {
                     let result = crate::sink::run(sink, rx, stats.clone(), &c, &batch);
@@ -266,6 +267,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
             Plan::Bridge(_) => {
                 let tx = txs[k + 1].clone();
                 stats.workers.store(1, Ordering::Relaxed);
+                stats.configured.store(1, Ordering::Relaxed);
                 let started = spawn_thread(format!("ql-{}-bridge-{k}", spec.name), move || {
                     run_bridge(rx, tx, stats.clone(), &c);
                     stats.workers.store(0, Ordering::Relaxed);

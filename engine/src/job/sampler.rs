@@ -221,6 +221,7 @@ impl Sampler {
                 kind: Some(s.info.kind),
                 runtime: Some(s.info.runtime),
                 workers: s.workers.load(Ordering::Relaxed),
+                configured_workers: Some(s.configured.load(Ordering::Relaxed)).filter(|&n| n > 0),
                 concurrency: (concurrency > 0).then_some(concurrency),
                 rate_limit: node
                     .stage

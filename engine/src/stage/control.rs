@@ -204,6 +204,9 @@ impl StageCtl {
                                     .unwrap_or_else(|e| e.into_inner())
                                     .push(handle);
                             }
+                            self.stats
+                                .configured
+                                .store(before as u32, Ordering::Relaxed);
                             return Err(ScaleError::Spawn {
                                 stage: self.spec.name.clone(),
                                 wanted: target as u32,
@@ -238,6 +241,9 @@ impl StageCtl {
                 }
             }
         }
+        self.stats
+            .configured
+            .store(target as u32, Ordering::Relaxed);
         Ok(())
     }
 

@@ -198,6 +198,17 @@ op = { kind = "parse_json" }
         let b = node(&report.nodes, bridge);
         assert_eq!((b.items_in, b.items_out), (1000, 1000), "{bridge}");
     }
+    // Every worker has exited; the report still says what ran.
+    for (name, ran) in [
+        ("t1", 2),
+        ("bridge:t1->a1", 1),
+        ("a1", 8),
+        ("t2", 1),
+        ("sink", 1),
+    ] {
+        let n = node(&report.nodes, name);
+        assert_eq!((n.workers, n.configured_workers), (0, Some(ran)), "{name}");
+    }
 }
 
 #[test]

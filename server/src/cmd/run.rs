@@ -272,7 +272,7 @@ fn node_line(n: &NodeSnapshot) -> String {
         "{:<22} {:>6} ×{:<4} queue {:>6}/{:<9} in {:>8.0}/s out {:>8.0}/s  busy {:>3.0}% blocked {:>3.0}%  svc p99 {}",
         n.name,
         n.runtime.map(|r| r.to_string()).unwrap_or_default(),
-        n.workers,
+        workers(n),
         n.depth,
         cap,
         n.in_rate,
@@ -281,6 +281,15 @@ fn node_line(n: &NodeSnapshot) -> String {
         n.blocked * 100.0,
         us(n.service.p99_us),
     )
+}
+
+/// Live workers, and what was asked for when they differ: a finished
+/// stage reads `0/4`, not a bare 0.
+fn workers(n: &NodeSnapshot) -> String {
+    match n.configured_workers {
+        Some(c) if c != n.workers => format!("{}/{c}", n.workers),
+        _ => n.workers.to_string(),
+    }
 }
 
 fn us(v: u64) -> String {

@@ -79,6 +79,10 @@ pub(super) fn NodeCard(
             <div class="node-meta">
                 {node.runtime.map(|r| r.to_string()).unwrap_or_default()}" ×"
                 <span data-testid="workers">{node.workers}</span>
+                // A finished stage's workers have exited: say what ran.
+                {node.configured_workers.filter(|c| *c != node.workers).map(|c| view! {
+                    " "<span class="configured" data-testid="configured-workers" title="the workers the spec or the last tune asked for">"("{tr("of")}" "{c}")"</span>
+                })}
                 {node.concurrency.map(|c| view! { " · ≤"<span data-testid="concurrency">{c}</span>" "{tr("in flight")} })}
             </div>
             {node.auto.clone().map(|a| view! { <AutoFigures stage=node.name.clone() auto=a /> })}
