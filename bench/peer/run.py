@@ -1,11 +1,13 @@
-"""Peer benchmark: the article's own Python templates against the same
-shapes through `queuelab run`, in one run on one machine, as ratios.
+"""Peer benchmark: the same shapes through `queuelab run`, through the
+article's own Python templates, and through the leanest correct Python of
+each shape (`lean_*.py`), in one run on one machine, as ratios. The goals
+hold against the lean column: a doubter writes the leanest Python.
 
 usage: python3 bench/peer/run.py [--items N] [--lines N] [--bin PATH] [--repeat K]
 
 Build the binary first: cargo build --release -p server --bin queuelab
-Each figure is the median of --repeat runs; both sides alternate, so a
-noisy neighbour slows both. Prints a Markdown table (and the machine's
+Each figure is the median of --repeat runs; the three sides alternate,
+so a noisy neighbour slows all of them. Prints a Markdown table (and the machine's
 load) to paste into docs/benchmarks.md."""
 import argparse
 import json
@@ -58,12 +60,13 @@ def log_file(path, n):
                                 "msg": f"request {i} served", "ts": 1700000000 + i}) + "\n")
 
 
-def median_pair(k, ql, py):
-    q, p = [], []
+def medians(k, *sides):
+    """The median of `k` runs of each side, the sides taking turns."""
+    runs = [[] for _ in sides]
     for _ in range(k):
-        q.append(ql())
-        p.append(py())
-    return statistics.median(q), statistics.median(p)
+        for side, out in zip(sides, runs):
+            out.append(side())
+    return tuple(statistics.median(r) for r in runs)
 
 
 def main():
@@ -83,13 +86,15 @@ def main():
                 "stages": [stage("w", "thread", 4)], "sink": {"kind": "null"}}
         rows.append(("thread stage, 1 source / 4 workers, no work, capacity 1000",
                      "§2.1 queue.Queue", 20,
-                     *median_pair(k, ql(spec), lambda: python("queue_threads.py", n, 4, 1000))))
+                     *medians(k, ql(spec), lambda: python("queue_threads.py", n, 4, 1000),
+                             lambda: python("lean_queue_threads.py", n, 4, 1000))))
 
         spec = {"name": "peer-async", "source": counter_source(n),
                 "stages": [stage("w", "async", 4)], "sink": {"kind": "null"}}
         rows.append(("async stage, 1 source / 4 tasks, no work, capacity 1000",
                      "§2.2 asyncio.Queue", 5,
-                     *median_pair(k, ql(spec), lambda: python("asyncio_queue.py", n, 4, 1000))))
+                     *medians(k, ql(spec), lambda: python("asyncio_queue.py", n, 4, 1000),
+                             lambda: python("lean_asyncio_queue.py", n, 4, 1000))))
 
         spec = {"name": "peer-bridge", "source": counter_source(n),
                 "stages": [stage("a", "thread", 1), stage("b", "async", 1), stage("c", "thread", 1)],
@@ -97,7 +102,8 @@ def main():
         bridged = max(n // 4, 1)
         rows.append(("thread → async → thread, no work",
                      "§5 call_soon_threadsafe bridge", 10,
-                     *median_pair(k, ql(spec), lambda: python("bridge.py", bridged, 1000))))
+                     *medians(k, ql(spec), lambda: python("bridge.py", bridged, 1000),
+                             lambda: python("lean_bridge.py", bridged, 1000))))
 
         lines = os.path.join(tmp, "logs.jsonl")
         log_file(lines, a.lines)
@@ -112,18 +118,22 @@ def main():
                              "columns": ["level", "msg", "ts"], "batch": {"size": 500}}}
             return queuelab(a.bin, spec, tmp)
 
-        def py_log():
-            return python("log_pipeline.py", lines, os.path.join(tmp, f"py-{next(counter)}.db"))
+        def py_log(script):
+            return lambda: python(script, lines, os.path.join(tmp, f"py-{next(counter)}.db"))
 
         rows.append((f"{a.lines // 1000}k clean JSON lines: file → parse_json (2 threads) → SQLite upsert, batch 500",
-                     "§6.1 template", 5, *median_pair(k, ql_log, py_log)))
+                     "§6.1 template", 5,
+                     *medians(k, ql_log, py_log("log_pipeline.py"), py_log("lean_log_pipeline.py"))))
 
     load = os.getloadavg()
     print(f"items {n:,}, lines {a.lines:,}, median of {k}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
-    print("| shape | QueueLab items/s | article's Python template | Python items/s | ratio | goal |")
-    print("|---|---:|---|---:|---:|---:|")
-    for shape, peer, goal, q, p in rows:
-        print(f"| {shape} | {q:,.0f} | {peer} | {p:,.0f} | {q / p:.2f}× | ≥ {goal}× |")
+    print("| shape | QueueLab items/s | article's Python template | template items/s | ratio "
+          "| leanest Python items/s | ratio | goal (against the leanest) |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    for shape, peer, goal, q, p, lean in rows:
+        met = "✓" if q / lean >= goal else "✗"
+        print(f"| {shape} | {q:,.0f} | {peer} | {p:,.0f} | {q / p:.2f}× "
+              f"| {lean:,.0f} | **{q / lean:.2f}×** | ≥ {goal}× {met} |")
 
 
 if __name__ == "__main__":
