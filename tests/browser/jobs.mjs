@@ -84,6 +84,10 @@ try {
   report.reportSum = plain(await text(page, "report-sum"));
   report.bucketSum = (await page.locator('[data-bucket]').allInnerTexts()).reduce((a, b) => a + plain(b), 0);
   report.balanced = await text(page, "report-balanced");
+  // Its workers have exited; the card still says how many ran.
+  await page.waitForSelector('[data-testid="node-io"] [data-testid="configured-workers"]', { timeout: 30000 });
+  report.drainedWorkers = await page.locator('[data-testid="node-io"] [data-testid="workers"]').innerText();
+  report.drainedConfigured = await page.locator('[data-testid="node-io"] [data-testid="configured-workers"]').innerText();
   await page.screenshot({ path: `${dir}/view-job-drained.png`, fullPage: true });
   // The job list shows it.
   await page.getByRole("navigation").getByRole("link", { name: "Jobs", exact: true }).click();

@@ -139,6 +139,9 @@ fn start_watch_tune_and_drain_a_job_from_the_dashboard() {
     let report = run_page("jobs.mjs", &[&server.url, dir.to_str().unwrap()]);
     assert!(report["jobUrl"].as_str().unwrap().starts_with("/jobs/j"));
     assert_eq!(report["workersAfterTune"], 2);
+    // Drained: no worker is left, and the card says two ran (the tune's).
+    assert_eq!(report["drainedWorkers"], "0");
+    assert_eq!(report["drainedConfigured"], "(of 2)");
     // The source's shares of its own time are shown and add up.
     let source = report["sourceTime"].as_str().unwrap();
     let shares: Vec<u64> = source
