@@ -27,7 +27,9 @@
 //!   ([`source::IngestHandle`]: lines pushed from outside).
 //! * `queue` — the bounded FIFO between nodes, which threads block on and
 //!   tasks await, moved in chunks (one lock and at most one wake-up per
-//!   chunk; `capacity` still counts items), and the `when_full` policies
+//!   chunk; `capacity` still counts items; `blocks.rs` keeps them in the
+//!   chunks they came in, so a whole chunk crosses as its buffer), and
+//!   the `when_full` policies
 //!   applied to each item pushed. A refused push says whether the job is
 //!   aborting or the consumer is gone (`PushError`).
 //! * [`stage`] — the stages between: `control.rs` (`StageCtl`: starting
@@ -49,7 +51,8 @@
 //!   `writer.rs`, below it and the writers, the `SinkWriter` trait, the
 //!   `WriteError` a write fails with and what keyed writers share; one
 //!   file per writer — `null.rs`,
-//!   `file.rs`, `http.rs`, [`sink::sqlite`], [`sink::postgres`].
+//!   `file.rs`, `http.rs`, [`sink::sqlite`] (with `checkpoint.rs`, its
+//!   WAL checkpoints on a thread of their own), [`sink::postgres`].
 //! * [`broker`] — broker stages: a stage whose input is a NATS JetStream
 //!   stream, so its workers run in other processes ([`broker::RemoteStage`],
 //!   the same attempts as in memory); the server side publishes into the
@@ -80,12 +83,14 @@
 //! * `core` — `JobCore`, the state every thread and task of a job holds:
 //!   id, seed, stop and abort flags, the produced counter, leftovers and
 //!   dead letters, the job's runtime and task tracker, its lifecycle.
-//! * [`item`] — what flows: a sequence number, a payload, timestamps. A
+//! * [`item`] — what flows: a sequence number, a payload, timestamps
+//!   (8-byte [`item::Stamp`]s, so an item moves 48 bytes). A
 //!   parsed record is compact: its line plus where each field sits in it,
 //!   read in place by sinks and turned into a map only for ops that
 //!   change fields. `mod.rs` holds `Item` and `Payload`; below them
 //!   `record.rs` (`Record`), `field.rs` (`Field`, `FieldKind`) and
-//!   `scan.rs`, the validating scanner that finds each field.
+//!   `scan.rs`, the validating scanner that finds each field, and
+//!   `stamp.rs`.
 //! * [`stats`] — sharded counters and HDR histograms per node, and
 //!   [`stats::LatencyMark`] (two marks from [`JobHandle::latency_mark`] give
 //!   a window's exact end-to-end percentiles, as the tuning lab measures);

@@ -9,6 +9,13 @@ use super::field::json_type;
 use super::record::{Repr, to_usize};
 use super::*;
 
+/// Items are moved by value through every queue: their size is what a
+/// no-op pipeline pays per hop (docs/benchmarks.md, issue 25).
+#[test]
+fn an_item_moves_48_bytes() {
+    assert_eq!(std::mem::size_of::<Item>(), 48);
+}
+
 #[test]
 fn an_item_stays_small_enough_to_move_by_value() {
     // Items cross every queue by value, several moves per hop: the
