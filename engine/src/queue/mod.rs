@@ -59,22 +59,12 @@ use shared::spec::{Capacity, WhenFull};
 use crate::stats::NodeStats;
 use blocks::Blocks;
 
+pub use blocks::CHUNK;
 pub use rx::{Chunk, Rx, Took};
 pub use tx::{PushError, Pushed, Tx};
 
 /// How often a thread blocked on a queue looks at the abort flag.
 pub const POLL: Duration = Duration::from_millis(50);
-
-/// The most items a producer pushes, or a consumer takes, in one lock.
-/// Why 256: each chunk that finds its consumer parked costs a wake-up
-/// and a context switch, which is most of what an async stage's input
-/// costs on a machine with fewer cores than threads; 256 took the no-op
-/// async shape from 5.2 to 7.1 M items/s against 64 (`bench/peer`, five
-/// alternating runs each), the thread shape unchanged. A chunk of 256
-/// cheap items is still processed in microseconds, so items taken early
-/// do not wait long for their turn, and chunks are only for operations
-/// that never wait.
-pub const CHUNK: usize = 256;
 
 /// What both ends share.
 #[derive(Debug)]
