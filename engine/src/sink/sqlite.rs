@@ -272,6 +272,31 @@ mod tests {
             .unwrap()
     }
 
+    /// The checkpointer's thread copies the log back while the writer
+    /// stays open, far below the writer's own threshold (fails with no
+    /// checkpointer: the file stays as it was until the writer closes).
+    #[test]
+    fn the_log_is_copied_back_while_the_writer_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let mut w = SqliteWriter::open(&db, "logs", "id", &[], WriteMode::Upsert).unwrap();
+        let before = std::fs::metadata(&db).unwrap().len();
+        let rows: Vec<Item> = (0..500)
+            .map(|i| record(&format!(r#"{{"id":"k{i}","msg":"{}"}}"#, "x".repeat(200))))
+            .collect();
+        w.write(&rows).unwrap();
+        // A wait, not a timing: the copy happens within a few 100 ms ticks.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::fs::metadata(&db).unwrap().len() < before + 100_000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the database file never grew: the log was not copied back"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        drop(w);
+    }
+
     #[test]
     fn upserts_never_duplicate_and_keep_the_latest() {
         let dir = tempfile::tempdir().unwrap();
