@@ -37,7 +37,7 @@
 //!   `workers.rs` (thread workers, and task workers under a concurrency
 //!   semaphore), `attempt.rs` (one item's attempts and how it settles),
 //!   `policy.rs` (per-attempt timeouts, retries with backoff and jitter,
-//!   rate limits), `bridge.rs` (the thread that hands items across
+//!   rate limits), `bridge.rs` (the task that hands chunks across
 //!   worlds).
 //! * [`ops`] — the work a stage does (the transforms): sleep (latency
 //!   distributions), spin, the deliberately blocking sleep, JSON parsing

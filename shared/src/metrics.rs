@@ -212,13 +212,13 @@ pub struct NodeSnapshot {
     /// Share of worker time spent blocked on a full downstream queue:
     /// when high, the *next* node is the bottleneck (backpressure).
     pub blocked: f64,
-    /// Async stages: share of the event loop's threads spent inside this
+    /// Async stages and bridges (tasks on the loop): share of the event loop's threads spent inside this
     /// stage's code over the last interval (1.0 = it holds every thread of
     /// the loop). A blocking call inside a coroutine reads near 1.0 here
     /// while its busy share stays low.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loop_share: Option<f64>,
-    /// Nodes on OS threads (thread stages, bridges, the sink): CPU time
+    /// Nodes on OS threads (thread stages, the sink): CPU time
     /// their threads used per second of the interval, in cores (1.0 = one
     /// core kept busy). A CPU-bound stage stops gaining past the machine's
     /// core count; a blocking-I/O stage stays near 0 however many workers

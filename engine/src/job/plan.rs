@@ -34,7 +34,7 @@ use crate::runtime::{EngineRuntime, RuntimeError};
 use crate::signal::Flag;
 use crate::sink::{BatchCtl, Sink};
 use crate::source::Source;
-use crate::stage::{ScaleError, StageCtl, run_bridge};
+use crate::stage::{ScaleError, StageCtl, spawn_bridge};
 use crate::stats::{NodeInfo, NodeStats, SourceTime};
 
 /// Capacity of the handoff queue of an automatic bridge.
@@ -268,14 +268,7 @@ pub fn start(spec: PipelineSpec, opts: JobOptions) -> Result<JobHandle, StartErr
                 let tx = txs[k + 1].clone();
                 stats.workers.store(1, Ordering::Relaxed);
                 stats.configured.store(1, Ordering::Relaxed);
-                let started = spawn_thread(format!("ql-{}-bridge-{k}", spec.name), move || {
-                    run_bridge(rx, tx, stats.clone(), &c);
-                    stats.workers.store(0, Ordering::Relaxed);
-                });
-                match started {
-                    Ok(t) => threads.push(t),
-                    Err(e) => return Err(abandon(&core, threads, &nodes, e)),
-                }
+                spawn_bridge(rx, tx, stats, c);
             }
             Plan::Stage(i) if spec.stages[i].is_broker() => {
                 let (js, edge) = edges
@@ -502,7 +495,7 @@ fn abandon(
     e
 }
 
-/// Starts one of a job's own threads (source, bridge, sink, supervisor);
+/// Starts one of a job's own threads (source, sink, supervisor);
 /// the system may refuse (a thread or memory limit), which fails the start.
 fn spawn_thread(
     name: String,

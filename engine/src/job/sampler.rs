@@ -250,7 +250,8 @@ impl Sampler {
                 busy: busy as f64 / time,
                 idle: idle as f64 / time,
                 blocked: blocked as f64 / time,
-                loop_share: (s.info.kind == NodeKind::Stage && s.info.runtime == Runtime::Async)
+                loop_share: ((s.info.kind == NodeKind::Stage && s.info.runtime == Runtime::Async)
+                    || s.info.kind == NodeKind::Bridge)
                     .then(|| {
                         let threads = core.handle.metrics().num_workers().max(1) as f64;
                         ((cur.poll - base.poll) as f64 / 1e9 / (dt * threads)).min(1.0)
@@ -336,7 +337,11 @@ impl Sampler {
         let blocking_stages = if reading.stalled {
             nodes
                 .iter()
-                .filter(|n| n.stats.in_poll.load(Ordering::Relaxed) > 0)
+                // A bridge never blocks: only stages run ops that can.
+                .filter(|n| {
+                    n.stats.info.kind == NodeKind::Stage
+                        && n.stats.in_poll.load(Ordering::Relaxed) > 0
+                })
                 .map(|n| n.stats.info.name.clone())
                 .collect()
         } else {

@@ -6,9 +6,10 @@
 //! * An **async stage** runs N tokio tasks on the job's runtime, each
 //!   looping `take().await → permit → op → push().await`, with a semaphore
 //!   bounding the operations in flight (`concurrency`).
-//! * A **bridge** is one OS thread that hands items across worlds: it
-//!   blocks on one side and pushes with the blocking API of the other, so
-//!   neither threads nor tasks ever wait in the other world's way.
+//! * A **bridge** is one task on the job's runtime that hands chunks
+//!   across worlds: it awaits both of its queues, whose other ends a
+//!   thread blocks on, so neither threads nor tasks ever wait in the other
+//!   world's way.
 //!
 //! Items move in chunks where no item can wait (see
 //! `crate::queue`): a worker takes up to `CHUNK` items in one go, runs
@@ -31,7 +32,7 @@
 //!   settles.
 //! * `policy` — per-attempt timeout, retries with backoff and jitter,
 //!   the rate limit.
-//! * `bridge` — `run_bridge`, the thread between two worlds.
+//! * `bridge` — `spawn_bridge`, the task between two worlds.
 //! * `spawn` — `spawn_running`: a worker thread runs before the next is
 //!   asked for (a burst of spawns must not abort the process).
 
@@ -44,7 +45,7 @@ mod spawn;
 mod workers;
 
 pub(crate) use attempt::Unsettled;
-pub(crate) use bridge::run_bridge;
+pub(crate) use bridge::spawn_bridge;
 pub use control::ScaleError;
 pub(crate) use control::StageCtl;
 pub(crate) use spawn::spawn_running;

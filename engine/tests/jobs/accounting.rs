@@ -197,6 +197,10 @@ op = { kind = "parse_json" }
     for bridge in ["bridge:t1->a1", "bridge:a1->t2"] {
         let b = node(&report.nodes, bridge);
         assert_eq!((b.items_in, b.items_out), (1000, 1000), "{bridge}");
+        // A bridge is a task on the event loop, not a thread of its own:
+        // it shows the loop's share it took, and no thread's CPU.
+        assert!(b.loop_share.is_some(), "{bridge}: {b:?}");
+        assert_eq!(b.cpu, None, "{bridge}");
     }
     // Every worker has exited; the report still says what ran.
     for (name, ran) in [
