@@ -25,9 +25,10 @@ use rusqlite::Connection;
 /// How often the checkpointer looks at the log.
 const EVERY: Duration = Duration::from_millis(100);
 
-/// Runs passive checkpoints of one database until dropped.
+/// Runs passive checkpoints of one database until dropped (public so the
+/// `log_clean` bench times SQLite alone checkpointed as the sink is).
 #[derive(Debug)]
-pub(crate) struct Checkpointer {
+pub struct Checkpointer {
     /// Dropped to stop the thread: a disconnect wakes it at once.
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -36,7 +37,7 @@ pub(crate) struct Checkpointer {
 impl Checkpointer {
     /// Starts checkpointing `path`. `None` when no second connection or
     /// thread could be had: the writer's backstop then checkpoints.
-    pub(crate) fn start(path: &Path) -> Option<Self> {
+    pub fn start(path: &Path) -> Option<Self> {
         let conn = Connection::open(path)
             .inspect_err(
                 |e| tracing::warn!(error = %e, "no checkpoint connection; the writer checkpoints"),

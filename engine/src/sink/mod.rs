@@ -39,7 +39,7 @@ use crate::queue::{CHUNK, Chunk, Rx, Took};
 use crate::stage::policy::backoff;
 use crate::stats::{Laps, NodeStats, Stride};
 
-mod checkpoint;
+pub mod checkpoint;
 mod file;
 mod http;
 mod lost_acks;
