@@ -149,10 +149,33 @@ fn parse_line(text: &str) -> Option<(String, Map<String, Value>)> {
 /// Upserts one batch in one transaction with the engine's statements: 32
 /// rows per statement, the rest row by row (see
 /// `engine::sink::sqlite::ROWS`).
-fn write_batch(conn: &mut rusqlite::Connection, batch: &[(String, Map<String, Value>)]) {
+/// The engine's two upserts, one row and [`engine::sink::sqlite::ROWS`]
+/// rows, built once per side as the writer builds them once.
+struct Upserts {
+    one: String,
+    many: String,
+}
+
+impl Upserts {
+    fn new() -> Self {
+        Self {
+            one: engine::sink::sqlite::upsert_sql("logs", &columns()),
+            many: engine::sink::sqlite::upsert_rows_sql(
+                "logs",
+                &columns(),
+                engine::sink::sqlite::ROWS,
+            ),
+        }
+    }
+}
+
+fn write_batch(
+    conn: &mut rusqlite::Connection,
+    sql: &Upserts,
+    batch: &[(String, Map<String, Value>)],
+) {
     let rows_per = engine::sink::sqlite::ROWS;
-    let one = engine::sink::sqlite::upsert_sql("logs", &columns());
-    let many = engine::sink::sqlite::upsert_rows_sql("logs", &columns(), rows_per);
+    let Upserts { one, many } = sql;
     let per_row = COLUMNS.len() + 2;
     let bind = |stmt: &mut rusqlite::CachedStatement<'_>,
                 at: usize,
@@ -172,7 +195,7 @@ fn write_batch(conn: &mut rusqlite::Connection, batch: &[(String, Map<String, Va
     let whole = batch.len() / rows_per * rows_per;
     let tx = conn.transaction().unwrap();
     {
-        let mut stmt = tx.prepare_cached(&many).unwrap();
+        let mut stmt = tx.prepare_cached(many).unwrap();
         stmt.raw_bind_parameter(rows_per * per_row + 1, now)
             .unwrap();
         for rows in batch[..whole].chunks_exact(rows_per) {
@@ -181,7 +204,7 @@ fn write_batch(conn: &mut rusqlite::Connection, batch: &[(String, Map<String, Va
             }
             stmt.raw_execute().unwrap();
         }
-        let mut stmt = tx.prepare_cached(&one).unwrap();
+        let mut stmt = tx.prepare_cached(one).unwrap();
         stmt.raw_bind_parameter(per_row + 1, now).unwrap();
         for row in &batch[whole..] {
             bind(&mut stmt, 0, row);
@@ -195,6 +218,7 @@ fn write_batch(conn: &mut rusqlite::Connection, batch: &[(String, Map<String, Va
 fn baseline_rate(input: &Path, db: &Path, n: u64) -> f64 {
     let start = Instant::now();
     let mut conn = open_db(db);
+    let sql = Upserts::new();
     let mut reader = BufReader::new(std::fs::File::open(input).unwrap());
     let mut line = String::new();
     let mut done = false;
@@ -210,7 +234,7 @@ fn baseline_rate(input: &Path, db: &Path, n: u64) -> f64 {
             }
             batch.extend(parse_line(line.trim_end_matches(['\n', '\r'])));
         }
-        write_batch(&mut conn, &batch);
+        write_batch(&mut conn, &sql, &batch);
         written += batch.len() as u64;
     }
     let rate = n as f64 / start.elapsed().as_secs_f64();
@@ -228,6 +252,7 @@ fn sqlite_floor_rate(input: &Path, db: &Path, n: u64) -> f64 {
     let text = std::fs::read_to_string(input).unwrap();
     let mut lines = text.lines();
     let mut conn = open_db(db);
+    let sql = Upserts::new();
     // The sink's own checkpoints, off the writer's thread.
     let checkpointer = engine::sink::checkpoint::Checkpointer::start(db);
     let mut writing = std::time::Duration::ZERO;
@@ -237,7 +262,7 @@ fn sqlite_floor_rate(input: &Path, db: &Path, n: u64) -> f64 {
             break;
         }
         let start = Instant::now();
-        write_batch(&mut conn, &batch);
+        write_batch(&mut conn, &sql, &batch);
         writing += start.elapsed();
     }
     let start = Instant::now();
